@@ -1,0 +1,449 @@
+//! Key material: PEM framing, RSA private keys (PKCS#1 and PKCS#8), Diffie-Hellman parameters
+//! (PKCS#3), and the secret types that hold what must not leak.
+//!
+//! PEM is read leniently, the way users paste it: CRLF or LF line endings, a byte-order mark,
+//! surrounding text, literal `\n` escapes from environment variables, or base64 DER with no
+//! armour at all. What is *not* a private RSA key (a public key, a certificate, DH parameters,
+//! an encrypted key, an EC key) is named in the error, with the fix.
+
+use std::fmt;
+
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{BigUint, Pkcs1v15Encrypt, Pkcs1v15Sign, RsaPrivateKey};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::encoding::{b64_decode_lenient, hex_encode};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Bytes that must stay secret: zeroized on drop, printed as `[redacted]`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Takes ownership of `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(bytes)
+    }
+    /// The secret bytes. Do not log them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+    /// Lowercase hex of the secret. Do not log it.
+    pub fn expose_hex(&self) -> String {
+        hex_encode(&self.0)
+    }
+    /// Length in bytes (not secret).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// One `-----BEGIN X-----` … `-----END X-----` block.
+struct PemBlock {
+    label: String,
+    der: Zeroizing<Vec<u8>>,
+    encrypted_legacy: bool,
+}
+
+/// Undoes what copying PEM through environment variables and editors does to it.
+fn normalise_pem_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let t = text.trim_start_matches('\u{feff}');
+    if !t.contains('\n') && t.contains("\\n") {
+        std::borrow::Cow::Owned(t.replace("\\r\\n", "\n").replace("\\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(t)
+    }
+}
+
+/// What was found where a PEM block was expected.
+enum PemProblem {
+    Empty,
+    NotPem { looks_like_path: bool },
+    Unterminated(String),
+    BadBody(String),
+}
+
+/// Reads every PEM block in `text`. Text outside the blocks is ignored. Without any
+/// `-----BEGIN` line, bare base64 of a DER `SEQUENCE` is accepted as one unlabelled block.
+fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem> {
+    let text = normalise_pem_text(text);
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(PemProblem::Empty);
+    }
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = rest.get(start + 11..).unwrap_or_default();
+        let Some(label_end) = after.find("-----") else {
+            return Err(PemProblem::NotPem { looks_like_path: false });
+        };
+        let label = after.get(..label_end).unwrap_or_default().trim().to_owned();
+        let body_and_rest = after.get(label_end + 5..).unwrap_or_default();
+        let end_marker = format!("-----END {label}-----");
+        let Some(end) = body_and_rest.find(&end_marker) else {
+            return Err(PemProblem::Unterminated(label));
+        };
+        let body = body_and_rest.get(..end).unwrap_or_default();
+        rest = body_and_rest.get(end + end_marker.len()..).unwrap_or_default();
+
+        let mut b64 = Zeroizing::new(String::with_capacity(body.len()));
+        let mut encrypted_legacy = false;
+        for line in body.lines() {
+            let line = line.trim();
+            if line.contains(':') {
+                // RFC 1421 headers, e.g. "Proc-Type: 4,ENCRYPTED".
+                encrypted_legacy |= line.contains("ENCRYPTED");
+                continue;
+            }
+            b64.push_str(line);
+        }
+        let der = b64_decode_lenient(&b64).map_err(|_| PemProblem::BadBody(label.clone()))?;
+        blocks.push(PemBlock { label, der: Zeroizing::new(der), encrypted_legacy });
+    }
+    if blocks.is_empty() {
+        if let Ok(der) = b64_decode_lenient(text) {
+            if der.first() == Some(&0x30) && der.len() > 8 {
+                blocks.push(PemBlock { label: String::new(), der: Zeroizing::new(der), encrypted_legacy: false });
+                return Ok(blocks);
+            }
+        }
+        let looks_like_path = !text.contains(char::is_whitespace)
+            && (text.starts_with('/')
+                || text.starts_with("./")
+                || text.starts_with("~/")
+                || text.contains(":\\")
+                || text.ends_with(".pem")
+                || text.ends_with(".key"));
+        return Err(PemProblem::NotPem { looks_like_path });
+    }
+    Ok(blocks)
+}
+
+fn pem_problem_message(what: &str, problem: PemProblem, expected: &str) -> String {
+    match problem {
+        PemProblem::Empty => format!("{what} is empty: pass the PEM text of {expected}."),
+        PemProblem::NotPem { looks_like_path: true } => format!(
+            "{what} looks like a file path, not PEM text: read the file and pass its contents \
+             (the text that starts with -----BEGIN)."
+        ),
+        PemProblem::NotPem { looks_like_path: false } => format!(
+            "{what} is not PEM text: expected {expected}, starting with a -----BEGIN line. \
+             Check that the whole file was copied."
+        ),
+        PemProblem::Unterminated(label) => format!(
+            "{what} has a '-----BEGIN {label}-----' line but no matching '-----END {label}-----' line: \
+             the PEM text was cut off when it was copied."
+        ),
+        PemProblem::BadBody(label) => format!(
+            "{what}: the body of the '{label}' PEM block is not valid base64, so the file is damaged. \
+             Copy it again from the original file."
+        ),
+    }
+}
+
+const RSA_PRIVATE_LABELS: [&str; 2] = ["RSA PRIVATE KEY", "PRIVATE KEY"];
+const DH_LABELS: [&str; 2] = ["DH PARAMETERS", "X9.42 DH PARAMETERS"];
+
+/// What a PEM label is, for messages when it is the wrong kind.
+fn describe_wrong_label(label: &str) -> Option<&'static str> {
+    Some(match label {
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => "a public key",
+        "CERTIFICATE" | "TRUSTED CERTIFICATE" => "a certificate",
+        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => "a certificate request",
+        "DH PARAMETERS" | "X9.42 DH PARAMETERS" => "Diffie-Hellman parameters (dhparam.pem)",
+        "EC PRIVATE KEY" => "an EC private key (IBKR needs RSA)",
+        "EC PARAMETERS" => "EC parameters",
+        "OPENSSH PRIVATE KEY" => "an OpenSSH-format key",
+        "ENCRYPTED PRIVATE KEY" => "a password-protected private key",
+        _ => return None,
+    })
+}
+
+/// An RSA private key of 2048 to 4096 bits. Zeroized on drop; `Debug` prints `[redacted]`.
+#[derive(Clone)]
+pub struct PrivateKey {
+    inner: RsaPrivateKey,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKey({} bits, [redacted])", self.bits())
+    }
+}
+
+/// Smallest and largest RSA modulus accepted, in bits.
+pub const RSA_BITS: (usize, usize) = (2048, 4096);
+
+impl PrivateKey {
+    /// Parses an RSA private key from PEM (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
+    /// `what` names the argument in error messages, e.g. `"signatureKey"`.
+    pub fn from_pem(text: &str, what: &str) -> Result<Self> {
+        let expected = "a private RSA key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)";
+        let blocks = read_pem_blocks(text)
+            .map_err(|p| Error::new(ErrorCode::InvalidKey, pem_problem_message(what, p, expected)))?;
+        let chosen = blocks
+            .iter()
+            .find(|b| RSA_PRIVATE_LABELS.contains(&b.label.as_str()) || b.label.is_empty());
+        let Some(block) = chosen else {
+            let label = blocks.first().map(|b| b.label.as_str()).unwrap_or_default();
+            let msg = match (label, describe_wrong_label(label)) {
+                ("ENCRYPTED PRIVATE KEY", _) => format!(
+                    "{what} is a password-protected private key: remove the password first, e.g. \
+                     `openssl pkcs8 -in key.pem -out key-plain.pem` (keep the result private)."
+                ),
+                ("PUBLIC KEY" | "RSA PUBLIC KEY", _) => format!(
+                    "{what} is a public key, but the private key is needed here (the file IBKR did \
+                     not receive; it starts with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)."
+                ),
+                (_, Some(kind)) => format!("{what} is {kind}, not {expected}."),
+                (_, None) => format!("{what} is a PEM block labelled '{label}', not {expected}."),
+            };
+            return Err(Error::new(ErrorCode::InvalidKey, msg));
+        };
+        if block.encrypted_legacy {
+            return Err(Error::new(
+                ErrorCode::InvalidKey,
+                format!(
+                    "{what} is encrypted with a password (Proc-Type: 4,ENCRYPTED): remove it first, e.g. \
+                     `openssl rsa -in key.pem -out key-plain.pem` (keep the result private)."
+                ),
+            ));
+        }
+        let inner = Self::decode_der(&block.der, what)?;
+        let key = PrivateKey { inner };
+        let bits = key.bits();
+        if bits < RSA_BITS.0 || bits > RSA_BITS.1 {
+            return Err(Error::new(
+                ErrorCode::InvalidKey,
+                format!(
+                    "{what} is a {bits}-bit RSA key; IBKR keys are {} to {} bits. Generate a new one with \
+                     `openssl genrsa -out key.pem 2048`.",
+                    RSA_BITS.0, RSA_BITS.1
+                ),
+            ));
+        }
+        Ok(key)
+    }
+
+    fn decode_der(der: &[u8], what: &str) -> Result<RsaPrivateKey> {
+        let damaged = || {
+            Error::new(
+                ErrorCode::InvalidKey,
+                format!(
+                    "{what} has PEM armour but its contents are not a valid RSA private key: the file is \
+                     damaged or truncated. Copy it again from the original."
+                ),
+            )
+        };
+        let key = match RsaPrivateKey::from_pkcs1_der(der) {
+            Ok(k) => k,
+            Err(_) => match rsa::pkcs8::PrivateKeyInfo::try_from(der) {
+                Ok(info) if info.algorithm.oid != rsa::pkcs1::ALGORITHM_OID => {
+                    return Err(Error::new(
+                        ErrorCode::InvalidKey,
+                        format!(
+                            "{what} is a private key for another algorithm (not RSA); IBKR's OAuth keys are RSA. \
+                             Generate one with `openssl genrsa -out key.pem 2048`."
+                        ),
+                    ))
+                }
+                Ok(_) => RsaPrivateKey::from_pkcs8_der(der).map_err(|_| damaged())?,
+                Err(_) => return Err(damaged()),
+            },
+        };
+        key.validate().map_err(|_| {
+            Error::new(
+                ErrorCode::InvalidKey,
+                format!("{what} is not a consistent RSA private key (its numbers do not fit together): the file is damaged."),
+            )
+        })?;
+        Ok(key)
+    }
+
+    /// The modulus size in bits.
+    pub fn bits(&self) -> usize {
+        self.inner.n().bits()
+    }
+
+    /// The modulus size in bytes (the size of a signature or ciphertext).
+    pub fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, with RSA blinding.
+    pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let digest = Sha256::digest(message);
+        self.inner
+            .sign_with_rng(&mut rand_core::OsRng, Pkcs1v15Sign::new::<Sha256>(), &digest)
+            .map_err(|_| internal("RSA signing failed: no secure random source is available for blinding"))
+    }
+
+    /// RSAES-PKCS1-v1_5 decryption, blinded. Padding is checked (explicit rejection), so a
+    /// ciphertext made for another key fails with [`ErrorCode::DecryptFailed`].
+    pub fn decrypt_pkcs1v15(&self, ciphertext: &[u8]) -> Result<SecretBytes> {
+        self.inner
+            .decrypt_blinded(&mut rand_core::OsRng, Pkcs1v15Encrypt, ciphertext)
+            .map(SecretBytes::new)
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::DecryptFailed,
+                    "the access token secret does not decrypt with this encryption key. Check that \
+                     encryptionKey is your private *encryption* key (not the signature key), and that the \
+                     access token secret is the one issued with this access token for this consumer key \
+                     (regenerate the access token in IBKR's portal if unsure).",
+                )
+            })
+    }
+}
+
+fn internal(msg: &'static str) -> Error {
+    Error::new(ErrorCode::Internal, msg)
+}
+
+/// Diffie-Hellman group parameters: prime `p` and generator `g`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DhParams {
+    /// The prime modulus.
+    pub prime: BigUint,
+    /// The generator (2 for IBKR).
+    pub generator: u32,
+}
+
+impl fmt::Debug for DhParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DhParams({}-bit prime, g = {})", self.prime.bits(), self.generator)
+    }
+}
+
+/// Smallest and largest DH prime accepted, in bits.
+pub const DH_PRIME_BITS: (usize, usize) = (1024, 8192);
+
+impl DhParams {
+    /// Builds checked parameters from a prime and a generator.
+    pub fn new(prime: BigUint, generator: u32) -> Result<Self> {
+        let bits = prime.bits();
+        let bad = |m: String| Error::new(ErrorCode::InvalidDhParams, m);
+        if bits < DH_PRIME_BITS.0 || bits > DH_PRIME_BITS.1 {
+            return Err(bad(format!(
+                "the DH prime has {bits} bits; IBKR uses a 2048-bit prime ({} to {} bits accepted). \
+                 Pass the prime from your dhparam.pem.",
+                DH_PRIME_BITS.0, DH_PRIME_BITS.1
+            )));
+        }
+        if !prime.to_bytes_be().last().is_some_and(|b| b & 1 == 1) {
+            return Err(bad("the DH prime is even, so it is not a prime: check that the right value was passed.".into()));
+        }
+        let g = BigUint::from(generator);
+        if generator < 2 || g >= &prime - 1u32 {
+            return Err(bad(format!("the DH generator must be at least 2 and below p - 1 (IBKR uses 2); got {generator}.")));
+        }
+        Ok(DhParams { prime, generator })
+    }
+
+    /// Reads `dhparam.pem`: PKCS#3 `DH PARAMETERS` (`SEQUENCE { p, g [, length] }`) or X9.42.
+    pub fn from_pem(text: &str) -> Result<Self> {
+        let what = "dhParams";
+        let expected = "the DH parameters file (dhparam.pem, -----BEGIN DH PARAMETERS-----)";
+        let blocks = read_pem_blocks(text)
+            .map_err(|p| Error::new(ErrorCode::InvalidDhParams, pem_problem_message(what, p, expected)))?;
+        let Some(block) = blocks.iter().find(|b| DH_LABELS.contains(&b.label.as_str()) || b.label.is_empty()) else {
+            let label = blocks.first().map(|b| b.label.as_str()).unwrap_or_default();
+            let kind = describe_wrong_label(label)
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("a PEM block labelled '{label}'"));
+            return Err(Error::new(ErrorCode::InvalidDhParams, format!("{what} is {kind}, not {expected}.")));
+        };
+        let damaged = || {
+            Error::new(
+                ErrorCode::InvalidDhParams,
+                format!("{what}: the PEM block is not DER-encoded DH parameters (SEQUENCE {{ prime, generator }}); the file is damaged."),
+            )
+        };
+        let (seq, _) = der_take(&block.der, 0x30).ok_or_else(damaged)?;
+        let (p, rest) = der_take(seq, 0x02).ok_or_else(damaged)?;
+        let (g, _) = der_take(rest, 0x02).ok_or_else(damaged)?;
+        if p.first().is_some_and(|&b| b & 0x80 != 0) || g.first().is_some_and(|&b| b & 0x80 != 0) {
+            return Err(damaged());
+        }
+        let g = BigUint::from_bytes_be(g);
+        let Some(generator) = small_u32(&g) else {
+            return Err(Error::new(ErrorCode::InvalidDhParams, "the DH generator is unusually large; IBKR uses 2.".to_owned()));
+        };
+        DhParams::new(BigUint::from_bytes_be(p), generator)
+    }
+
+    /// The prime as lowercase hex without leading zeros.
+    pub fn prime_hex(&self) -> String {
+        self.prime.to_str_radix(16)
+    }
+}
+
+fn small_u32(n: &BigUint) -> Option<u32> {
+    let bytes = n.to_bytes_be();
+    if bytes.len() > 4 {
+        return None;
+    }
+    Some(bytes.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)))
+}
+
+/// Takes one DER element with tag `tag` from the front of `input`: (contents, rest).
+fn der_take(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&t, rest) = input.split_first()?;
+    if t != tag {
+        return None;
+    }
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (len_bytes, r) = rest.split_at_checked(n)?;
+        rest = r;
+        len_bytes.iter().fold(0usize, |acc, &b| acc << 8 | usize::from(b))
+    };
+    rest.split_at_checked(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_take_bounds() {
+        assert_eq!(der_take(&[0x02, 0x01, 0x05, 0xff], 0x02), Some((&[0x05][..], &[0xff][..])));
+        assert_eq!(der_take(&[0x02, 0x05, 0x05], 0x02), None);
+        assert_eq!(der_take(&[0x02, 0x85, 0, 0, 0, 0, 1], 0x02), None);
+        assert_eq!(der_take(&[0x02, 0x81, 0x01, 0x07], 0x02), Some((&[0x07][..], &[][..])));
+        assert_eq!(der_take(&[], 0x02), None);
+        assert_eq!(der_take(&[0x30, 0x00], 0x02), None);
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = SecretBytes::new(vec![1, 2, 3]);
+        assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn pem_normalisation() {
+        assert!(normalise_pem_text("-----BEGIN X-----\\nAAAA\\n-----END X-----").contains('\n'));
+        assert_eq!(normalise_pem_text("\u{feff}abc"), "abc");
+    }
+}

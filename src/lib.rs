@@ -1,0 +1,34 @@
+//! # ibkr-auth
+//!
+//! Authentication for the Interactive Brokers (IBKR) Web API, written once in Rust and shipped
+//! to JavaScript as WebAssembly (the npm package `ibkr-auth`).
+//!
+//! The core is sans-I/O: it builds and signs requests and checks responses, but never opens a
+//! socket, reads a file or the clock. Hosts inject those.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`error`] | the error type, with stable codes |
+//! | [`encoding`] | RFC 3986 percent-encoding, hex, base64 |
+//! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
+//! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
+//!
+//! The `wasm` module (only on `wasm32`) is the JavaScript binding.
+//!
+//! ```
+//! use ibkr_auth::oauth1::base_string;
+//! let b = base_string("GET", "https://api.ibkr.com/v1/api/tickle?x=1,2", &[("oauth_nonce", "n")], None, true)?;
+//! assert_eq!(b, "GET&https%3A%2F%2Fapi.ibkr.com%2Fv1%2Fapi%2Ftickle&oauth_nonce%3Dn%26x%3D1%2C2");
+//! # Ok::<(), ibkr_auth::Error>(())
+//! ```
+
+pub mod encoding;
+pub mod error;
+pub mod keys;
+pub mod oauth1;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use error::{Error, ErrorCode, Result};
+pub use keys::{DhParams, PrivateKey, SecretBytes};

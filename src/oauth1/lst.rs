@@ -1,0 +1,183 @@
+//! The live session token (LST) maths: the access token secret ("prepend"), the Diffie-Hellman
+//! challenge and shared secret, the LST itself, and its validation.
+
+use hmac::{Hmac, Mac};
+use rsa::BigUint;
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::encoding::{b64_decode_lenient, b64_encode, hex_decode, hex_encode, hex_number};
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::{DhParams, PrivateKey, SecretBytes};
+
+/// Decrypts the access token secret (base64 of RSA-PKCS#1 v1.5 ciphertext) with the private
+/// encryption key. The result is the "prepend".
+pub fn decrypt_access_token_secret(encryption_key: &PrivateKey, access_token_secret: &str) -> Result<SecretBytes> {
+    let ciphertext = Zeroizing::new(b64_decode_lenient(access_token_secret).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidAccessTokenSecret,
+            format!(
+                "the access token secret is not valid base64: {}. Copy it again from IBKR's portal (it is a \
+                 long base64 string, often ending in '=').",
+                e.describe()
+            ),
+        )
+    })?);
+    let k = encryption_key.size();
+    if ciphertext.len() != k {
+        return Err(Error::new(
+            ErrorCode::InvalidAccessTokenSecret,
+            format!(
+                "the access token secret decodes to {} bytes, but a secret encrypted for this {}-bit encryption \
+                 key is exactly {k} bytes. Either it was truncated when copied, or it belongs to another \
+                 encryption key.",
+                ciphertext.len(),
+                encryption_key.bits()
+            ),
+        ));
+    }
+    let prepend = encryption_key.decrypt_pkcs1v15(&ciphertext)?;
+    if prepend.is_empty() {
+        return Err(Error::new(
+            ErrorCode::DecryptFailed,
+            "the access token secret decrypted to nothing: it is not a secret IBKR issued. Regenerate the access token.",
+        ));
+    }
+    Ok(prepend)
+}
+
+/// The client's secret Diffie-Hellman exponent `a`. Zeroized on drop; `Debug` is redacted.
+pub struct DhSecret(Zeroizing<BigUint>);
+
+impl std::fmt::Debug for DhSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DhSecret([redacted])")
+    }
+}
+
+impl DhSecret {
+    /// Parses `a` from hex and checks `1 < a < p - 1`.
+    pub fn from_hex(random_hex: &str, params: &DhParams) -> Result<Self> {
+        let bytes = Zeroizing::new(hex_number(random_hex).map_err(|e| {
+            Error::invalid_argument(format!("random (the DH exponent) must be hex: {}.", e.describe()))
+        })?);
+        let a = BigUint::from_bytes_be(&bytes);
+        if a <= BigUint::from(1u32) || a >= &params.prime - 1u32 {
+            return Err(Error::invalid_argument(
+                "random (the DH exponent) must be greater than 1 and less than p - 1: use 32 random bytes, as dhRandom() makes.",
+            ));
+        }
+        Ok(DhSecret(Zeroizing::new(a)))
+    }
+
+    /// 256 random bits from the platform's secure random source.
+    pub fn random_hex() -> Result<String> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom_fill(&mut bytes[..])?;
+        // Keep the top bit set so the exponent has its full 256 bits.
+        if let Some(b) = bytes.first_mut() {
+            *b |= 0x80;
+        }
+        Ok(hex_encode(&bytes[..]))
+    }
+}
+
+/// Fills `buf` from the platform's secure random source.
+pub fn getrandom_fill(buf: &mut [u8]) -> Result<()> {
+    use rand_core::RngCore;
+    rand_core::OsRng
+        .try_fill_bytes(buf)
+        .map_err(|_| Error::new(ErrorCode::Internal, "no secure random source is available on this platform"))
+}
+
+/// `A = g^a mod p` as lowercase hex, no padding, no `0x`.
+pub fn dh_challenge(params: &DhParams, a: &DhSecret) -> String {
+    BigUint::from(params.generator).modpow(&a.0, &params.prime).to_str_radix(16)
+}
+
+/// `K = B^a mod p`, encoded as Java's `BigInteger.toByteArray()`: minimal big-endian bytes with a
+/// `0x00` in front when the top bit of the first byte is set. Rejects `B` unless `1 < B < p - 1`.
+pub fn shared_secret(prime: &BigUint, dh_response_hex: &str, a: &DhSecret) -> Result<SecretBytes> {
+    let b_bytes = hex_number(dh_response_hex).map_err(|e| {
+        Error::new(
+            ErrorCode::BadDhResponse,
+            format!("the server's diffie_hellman_response is not hex: {}. Was the whole response passed?", e.describe()),
+        )
+    })?;
+    let b = BigUint::from_bytes_be(&b_bytes);
+    if b <= BigUint::from(1u32) || b >= prime - 1u32 {
+        return Err(Error::new(
+            ErrorCode::BadDhResponse,
+            "the server's diffie_hellman_response is out of range (it must be greater than 1 and less than p - 1). \
+             Check that the DH prime is the one from the dhparam.pem uploaded to IBKR; otherwise the response \
+             was damaged or did not come from IBKR.",
+        ));
+    }
+    let k = Zeroizing::new(b.modpow(&a.0, prime));
+    let mut bytes = k.to_bytes_be();
+    if bytes.first().is_some_and(|&x| x & 0x80 != 0) {
+        bytes.insert(0, 0);
+    }
+    Ok(SecretBytes::new(bytes))
+}
+
+/// `LST = base64(HMAC-SHA1(key = K bytes, message = prepend bytes))`.
+pub fn live_session_token(k_bytes: &SecretBytes, prepend: &SecretBytes) -> Result<SecretBytes> {
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(k_bytes.expose())
+        .map_err(|_| Error::new(ErrorCode::Internal, "HMAC-SHA1 refused the key"))?;
+    mac.update(prepend.expose());
+    Ok(SecretBytes::new(mac.finalize().into_bytes().to_vec()))
+}
+
+/// Parses a prepend given as hex (the decrypted access token secret).
+pub fn prepend_from_hex(prepend_hex: &str) -> Result<SecretBytes> {
+    hex_decode(prepend_hex)
+        .map(SecretBytes::new)
+        .map_err(|e| Error::invalid_argument(format!("prepend must be the lowercase hex that decryptAccessTokenSecret returns: {}.", e.describe())))
+}
+
+/// Parses an LST given as base64.
+pub fn lst_from_base64(token: &str) -> Result<SecretBytes> {
+    b64_decode_lenient(token)
+        .map(SecretBytes::new)
+        .map_err(|e| Error::invalid_argument(format!("the live session token must be base64: {}.", e.describe())))
+}
+
+/// The full client-side computation: from the server's `diffie_hellman_response` to the LST
+/// (as raw bytes; base64 them for display).
+pub fn compute_lst(prime: &BigUint, dh_response_hex: &str, a: &DhSecret, prepend: &SecretBytes) -> Result<SecretBytes> {
+    let k = shared_secret(prime, dh_response_hex, a)?;
+    live_session_token(&k, prepend)
+}
+
+/// Checks `hex(HMAC-SHA1(key = LST, message = consumer key)) == signature` in constant time.
+/// A signature that is not 40 hex digits never matches.
+pub fn verify_lst(lst: &SecretBytes, consumer_key: &str, signature_hex: &str) -> Result<bool> {
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(lst.expose())
+        .map_err(|_| Error::new(ErrorCode::Internal, "HMAC-SHA1 refused the key"))?;
+    mac.update(consumer_key.as_bytes());
+    let ours = mac.finalize().into_bytes();
+    let Ok(theirs) = hex_decode(signature_hex) else { return Ok(false) };
+    Ok(theirs.len() == ours.len() && bool::from(ours.as_slice().ct_eq(&theirs)))
+}
+
+/// Like [`verify_lst`], but a mismatch is an [`ErrorCode::LstSignatureMismatch`] error that
+/// lists the possible causes.
+pub fn check_lst(lst: &SecretBytes, consumer_key: &str, signature_hex: &str) -> Result<()> {
+    if verify_lst(lst, consumer_key, signature_hex)? {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::LstSignatureMismatch,
+        "the live session token we computed does not match IBKR's live_session_token_signature. Possible causes: \
+         the DH parameters are not the ones uploaded to IBKR; the access token secret belongs to another access \
+         token or was decrypted with the wrong encryption key; the consumer key is not the one the token was \
+         issued to.",
+    ))
+}
+
+/// Base64 of the LST bytes.
+pub fn lst_base64(lst: &SecretBytes) -> String {
+    b64_encode(lst.expose())
+}

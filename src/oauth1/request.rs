@@ -1,0 +1,243 @@
+//! Sans-I/O builders for every OAuth 1.0a request IBKR takes: the live session token request
+//! (RSA-SHA256 with the prepend), the third-party `request_token` and `access_token` steps, the
+//! authorize URL, and the HMAC-SHA256 signing of ordinary API calls.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::base::{authorization_header, base_string, check_realm, join_url, query_value};
+use crate::encoding::{b64_encode, hex_encode};
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::{PrivateKey, SecretBytes};
+
+/// IBKR's public test consumer key, which goes with realm `test_realm`.
+pub const TEST_CONSUMER_KEY: &str = "TESTCONS";
+/// The default realm for real consumer keys.
+pub const DEFAULT_REALM: &str = "limited_poa";
+/// The realm of the test consumer key.
+pub const TEST_REALM: &str = "test_realm";
+/// Where users authorize a request token (third-party flow).
+pub const AUTHORIZE_URL: &str = "https://www.interactivebrokers.com/authorize";
+/// IBKR's API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.ibkr.com/v1/api";
+
+/// The realm to use when none is given: `test_realm` for `TESTCONS`, else `limited_poa`.
+pub fn default_realm(consumer_key: &str) -> &'static str {
+    if consumer_key == TEST_CONSUMER_KEY {
+        TEST_REALM
+    } else {
+        DEFAULT_REALM
+    }
+}
+
+/// How a request is signed.
+#[derive(Clone, Copy)]
+pub enum Signer<'a> {
+    /// RSA-SHA256 with the private signature key (LST and third-party requests).
+    RsaSha256(&'a PrivateKey),
+    /// HMAC-SHA256 keyed by the live session token's bytes (every other request).
+    HmacSha256(&'a SecretBytes),
+}
+
+impl Signer<'_> {
+    fn method_name(&self) -> &'static str {
+        match self {
+            Signer::RsaSha256(_) => "RSA-SHA256",
+            Signer::HmacSha256(_) => "HMAC-SHA256",
+        }
+    }
+
+    /// Signs `text`, returning standard base64.
+    pub fn sign(&self, text: &str) -> Result<String> {
+        match self {
+            Signer::RsaSha256(key) => Ok(b64_encode(&key.sign_sha256(text.as_bytes())?)),
+            Signer::HmacSha256(lst) => Ok(hmac_sha256_base64(lst, text)),
+        }
+    }
+}
+
+/// HMAC-SHA256 of `text` keyed by `key`, as base64.
+pub fn hmac_sha256_base64(key: &SecretBytes, text: &str) -> String {
+    // HMAC accepts keys of any length, so this cannot fail; fall back to an empty key's MAC
+    // rather than panic if the library ever changed that.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+    mac.update(text.as_bytes());
+    b64_encode(&mac.finalize().into_bytes())
+}
+
+/// Who signs and when: the parts common to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The consumer key (9 letters; `TESTCONS` for IBKR's test key).
+    pub consumer_key: &'a str,
+    /// The realm (`limited_poa`, or `test_realm` with `TESTCONS`).
+    pub realm: &'a str,
+    /// A unique nonce ([`generate_nonce`]).
+    pub nonce: &'a str,
+    /// Unix time in seconds.
+    pub timestamp: u64,
+}
+
+/// A signed request, ready to send: method, URL, and the `Authorization` header.
+#[derive(Clone)]
+pub struct SignedRequest {
+    /// The HTTP method, uppercase.
+    pub method: String,
+    /// The URL to send (with its query, if any).
+    pub url: String,
+    /// The OAuth parameters that went into the header (without `oauth_signature`).
+    pub oauth_params: Vec<(String, String)>,
+    /// The base string that was signed. For the LST request it starts with the prepend, which
+    /// is secret: treat it as secret.
+    pub base_string: Zeroizing<String>,
+    /// The base64 signature.
+    pub signature: String,
+    /// The `Authorization` header value.
+    pub authorization: String,
+}
+
+impl fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("oauth_params", &self.oauth_params)
+            .field("base_string", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// 16 random bytes as 32 lowercase hex characters.
+pub fn generate_nonce() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    super::lst::getrandom_fill(&mut bytes)?;
+    Ok(hex_encode(&bytes))
+}
+
+fn check_field(name: &str, value: &str, fix: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid_argument(format!("{name} is empty: {fix}")));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid_argument(format!("{name} contains whitespace: {fix}")));
+    }
+    Ok(())
+}
+
+fn check_context(ctx: &Context<'_>) -> Result<()> {
+    check_field("consumerKey", ctx.consumer_key, "pass the consumer key from IBKR's portal (9 letters, e.g. TESTCONS for the test key).")?;
+    check_field("nonce", ctx.nonce, "leave it out to get a random one.")?;
+    check_realm(ctx.realm)
+}
+
+/// Signs a request: adds the OAuth parameters, builds the base string, signs it, and builds the
+/// header. `extra` holds request-specific OAuth parameters (token, challenge, callback, verifier).
+pub fn sign_request(
+    method: &str,
+    url: &str,
+    extra: Vec<(String, String)>,
+    prepend: Option<&SecretBytes>,
+    sign_query: bool,
+    ctx: &Context<'_>,
+    signer: Signer<'_>,
+) -> Result<SignedRequest> {
+    check_context(ctx)?;
+    let mut params = extra;
+    params.push(("oauth_consumer_key".into(), ctx.consumer_key.into()));
+    params.push(("oauth_nonce".into(), ctx.nonce.into()));
+    params.push(("oauth_signature_method".into(), signer.method_name().into()));
+    params.push(("oauth_timestamp".into(), ctx.timestamp.to_string()));
+    let prepend_hex = prepend.map(|p| Zeroizing::new(p.expose_hex()));
+    let base = Zeroizing::new(base_string(method, url, &params, prepend_hex.as_ref().map(|s| s.as_str()), sign_query)?);
+    let signature = signer.sign(&base)?;
+    let authorization = authorization_header(ctx.realm, &params, &signature)?;
+    Ok(SignedRequest {
+        method: super::base::normalise_method(method)?,
+        url: url.trim().to_owned(),
+        oauth_params: params,
+        base_string: base,
+        signature,
+        authorization,
+    })
+}
+
+/// `POST {base}/oauth/live_session_token`: RSA-SHA256 over `prepend + base string`, with the DH
+/// challenge and the access token. Send it with an empty body and `Content-Length: 0`.
+pub fn live_session_token_request(
+    base_url: &str,
+    ctx: &Context<'_>,
+    access_token: &str,
+    challenge_hex: &str,
+    prepend: &SecretBytes,
+    signature_key: &PrivateKey,
+) -> Result<SignedRequest> {
+    check_field("accessToken", access_token, "pass the access token from IBKR's portal (20 hex characters).")?;
+    check_field("challenge", challenge_hex, "pass the hex that dhChallenge returns.")?;
+    if prepend.is_empty() {
+        return Err(Error::invalid_argument("prepend is empty: pass what decryptAccessTokenSecret returns."));
+    }
+    let extra = vec![
+        ("diffie_hellman_challenge".into(), challenge_hex.trim().to_owned()),
+        ("oauth_token".into(), access_token.trim().to_owned()),
+    ];
+    let url = join_url(base_url, "oauth/live_session_token");
+    sign_request("POST", &url, extra, Some(prepend), false, ctx, Signer::RsaSha256(signature_key))
+}
+
+/// Third party, step 1: `POST {base}/oauth/request_token` with `oauth_callback` (`oob` or the
+/// registered callback URL) and no token.
+pub fn request_token_request(base_url: &str, ctx: &Context<'_>, callback: &str, signature_key: &PrivateKey) -> Result<SignedRequest> {
+    check_field("callback", callback, "pass \"oob\" or your registered callback URL.")?;
+    let extra = vec![("oauth_callback".into(), callback.trim().to_owned())];
+    let url = join_url(base_url, "oauth/request_token");
+    sign_request("POST", &url, extra, None, false, ctx, Signer::RsaSha256(signature_key))
+}
+
+/// Third party, step 2: the browser URL where the user authorizes the request token.
+pub fn authorize_url(request_token: &str, authorize_base: Option<&str>) -> Result<String> {
+    check_field("requestToken", request_token, "pass the oauth_token that the request_token step returned.")?;
+    let base = authorize_base.unwrap_or(AUTHORIZE_URL).trim();
+    super::base::split_url(base)?;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{sep}oauth_token={}", query_value(request_token.trim())))
+}
+
+/// Third party, step 3: `POST {base}/oauth/access_token` with the request token and the
+/// verifier from the callback.
+pub fn access_token_request(
+    base_url: &str,
+    ctx: &Context<'_>,
+    request_token: &str,
+    verifier: &str,
+    signature_key: &PrivateKey,
+) -> Result<SignedRequest> {
+    check_field("requestToken", request_token, "pass the oauth_token that the request_token step returned.")?;
+    check_field("verifier", verifier, "pass the oauth_verifier from the callback URL.")?;
+    let extra = vec![
+        ("oauth_token".into(), request_token.trim().to_owned()),
+        ("oauth_verifier".into(), verifier.trim().to_owned()),
+    ];
+    let url = join_url(base_url, "oauth/access_token");
+    sign_request("POST", &url, extra, None, false, ctx, Signer::RsaSha256(signature_key))
+}
+
+/// An ordinary API call, signed with HMAC-SHA256 keyed by the LST.
+pub fn api_request(
+    method: &str,
+    url: &str,
+    ctx: &Context<'_>,
+    access_token: &str,
+    lst: &SecretBytes,
+    sign_query: bool,
+) -> Result<SignedRequest> {
+    check_field("accessToken", access_token, "pass the access token from IBKR's portal (20 hex characters).")?;
+    if lst.is_empty() {
+        return Err(Error::new(ErrorCode::InvalidArgument, "the live session token is empty."));
+    }
+    let extra = vec![("oauth_token".into(), access_token.trim().to_owned())];
+    sign_request(method, url, extra, None, sign_query, ctx, Signer::HmacSha256(lst))
+}
