@@ -28,7 +28,7 @@ pub mod keys;
 pub mod oauth1;
 
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;
 
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{DhParams, PrivateKey, SecretBytes};

@@ -1,0 +1,49 @@
+# ibkr-auth. `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+WASM_TARGET := wasm32-unknown-unknown
+WASM_RAW := target/$(WASM_TARGET)/release/ibkr_auth.wasm
+BINDGEN := target/bindgen
+WASM_OPT := node_modules/.bin/wasm-opt
+
+.PHONY: setup pkg demo test test-rust test-wasm test-js test-browser test-workerd lint clean
+
+setup:
+	@scripts/setup.sh
+
+pkg: setup
+	cargo build --release --target $(WASM_TARGET)
+	wasm-bindgen --target nodejs --out-dir $(BINDGEN)/node $(WASM_RAW)
+	wasm-bindgen --target web --out-dir $(BINDGEN)/web $(WASM_RAW)
+	$(WASM_OPT) -Oz --strip-debug --strip-producers $(BINDGEN)/web/ibkr_auth_bg.wasm -o $(BINDGEN)/ibkr_auth_bg.opt.wasm
+	node scripts/build-pkg.mjs $(BINDGEN)/ibkr_auth_bg.opt.wasm
+
+demo: pkg
+	node examples/handshake-walkthrough.mjs
+
+test: lint test-rust test-wasm test-js test-browser test-workerd
+	@echo "make test: all suites passed"
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target $(WASM_TARGET) --lib -- -D warnings
+
+test-rust:
+	cargo test
+
+test-wasm: setup
+	cargo test --target $(WASM_TARGET)
+
+test-js: pkg
+	node --test tests/js/
+
+test-browser: pkg
+	@scripts/setup.sh --browser
+	node --test tests/browser/
+
+test-workerd: pkg
+	node --test tests/workerd/
+
+clean:
+	rm -rf target/bindgen pkg

@@ -1,0 +1,117 @@
+// Types for ibkr-auth. Strings in, strings out: PEM text, lowercase hex, standard base64.
+
+/** The stable error codes. */
+export type IbkrAuthErrorCode =
+  | 'INVALID_ARGUMENT' | 'INVALID_KEY' | 'INVALID_DH_PARAMS' | 'INVALID_ACCESS_TOKEN_SECRET'
+  | 'DECRYPT_FAILED' | 'BAD_DH_RESPONSE' | 'LST_SIGNATURE_MISMATCH' | 'UNAUTHORIZED' | 'NO_BRIDGE'
+  | 'GONE' | 'RATE_LIMITED' | 'TIMEOUT' | 'NETWORK' | 'HTTP_ERROR' | 'CLOCK_SKEW' | 'INTERNAL';
+
+/** Every code, in a fixed order. */
+export declare const ERROR_CODES: readonly IbkrAuthErrorCode[];
+
+/** Every failure is an IbkrAuthError. `message` names the cause and the fix and never a secret. */
+export declare class IbkrAuthError extends Error {
+  constructor(code: IbkrAuthErrorCode, message: string,
+              details?: { status?: number; serverMessage?: string; cause?: unknown });
+  readonly name: 'IbkrAuthError';
+  readonly code: IbkrAuthErrorCode;
+  /** HTTP status, for failures that came from HTTP. */
+  readonly status?: number;
+  /** The server's own message, for failures that came from HTTP. */
+  readonly serverMessage?: string;
+}
+
+/** Parameter values: strings; numbers and booleans are turned into their string form. */
+export type Params = Record<string, string | number | boolean>;
+
+// ---- OAuth 1.0a, first party: the live session token -------------------------------------
+
+/** RSA PKCS#1 v1.5 decryption of the access token secret with the private encryption key
+ *  (PKCS#1 or PKCS#8 PEM). Returns the "prepend" as lowercase hex. A wrong key throws
+ *  DECRYPT_FAILED; a damaged secret INVALID_ACCESS_TOKEN_SECRET. */
+export declare function decryptAccessTokenSecret(encryptionKeyPem: string, accessTokenSecret: string): string;
+
+/** Reads dhparam.pem (PKCS#3 "DH PARAMETERS"). `prime` is lowercase hex. */
+export declare function parseDhParams(dhparamPem: string): { prime: string; generator: number };
+
+/** A fresh 256-bit DH exponent, hex, from the platform's secure random source. */
+export declare function dhRandom(): string;
+
+/** A = generator^random mod prime, lowercase hex with no padding. `generator` defaults to 2. */
+export declare function dhChallenge(o: { prime: string; random: string; generator?: number }): string;
+
+/** The live session token (base64) from IBKR's `diffie_hellman_response`. Throws BAD_DH_RESPONSE
+ *  unless 1 < B < p - 1. */
+export declare function liveSessionToken(o: { dhResponse: string; random: string; prime: string; prepend: string }): string;
+
+/** Checks IBKR's `live_session_token_signature` in constant time. */
+export declare function verifyLiveSessionToken(o: { token: string; consumerKey: string; signature: string }): boolean;
+
+// ---- Signing primitives ------------------------------------------------------------------
+
+/** The OAuth 1.0a signature base string as IBKR wants it. `signQuery` (default true) merges the
+ *  URL's query parameters into the signed parameters; false signs the URL without them. */
+export declare function baseString(o: {
+  method: string; url: string; params: Params; prepend?: string; signQuery?: boolean;
+}): string;
+
+/** RSASSA-PKCS1-v1_5 SHA-256 of `text` (UTF-8), base64. Keys: PKCS#1 or PKCS#8 PEM, 2048–4096 bits. */
+export declare function signRsaSha256(privateKeyPem: string, text: string): string;
+
+/** HMAC-SHA256 of `text` keyed by the live session token's bytes, base64. */
+export declare function signHmacSha256(liveSessionToken: string, text: string): string;
+
+/** `OAuth realm="…", k="v", …` with `oauth_signature` (percent-encoded) in code-point order. */
+export declare function authorizationHeader(o: { realm: string; params: Params; signature: string }): string;
+
+// ---- Whole requests (sans I/O: you send them) --------------------------------------------
+
+/** Options every request builder takes. */
+export interface RequestCommon {
+  consumerKey: string;
+  /** Default: "test_realm" for TESTCONS, else "limited_poa". */
+  realm?: string;
+  /** Default: "https://api.ibkr.com/v1/api". */
+  baseUrl?: string;
+  /** Default: 32 random hex characters. */
+  nonce?: string;
+  /** Unix seconds. Default: now. */
+  timestamp?: number | string;
+}
+
+/** A signed request: send `method` to `url` with header `Authorization: authorization`. */
+export interface SignedRequest {
+  method: string;
+  url: string;
+  /** The signed base string. For the LST request it begins with the (secret) prepend. */
+  baseString: string;
+  /** The base64 signature. */
+  signature: string;
+  /** The Authorization header value. */
+  authorization: string;
+  /** The OAuth parameters in the header, without oauth_signature. */
+  oauthParams: Record<string, string>;
+}
+
+/** The signed `POST /oauth/live_session_token` (send it with an empty body, Content-Length: 0). */
+export declare function liveSessionTokenRequest(o: RequestCommon & {
+  accessToken: string; challenge: string; prepend: string; signatureKey: string;
+}): SignedRequest;
+
+/** Third party, step 1: the signed `POST /oauth/request_token`. `callback` defaults to "oob". */
+export declare function requestTokenRequest(o: RequestCommon & { signatureKey: string; callback?: string }): SignedRequest;
+
+/** Third party, step 2: the URL where the user authorizes the request token.
+ *  `base` defaults to https://www.interactivebrokers.com/authorize. */
+export declare function authorizeUrl(o: { requestToken: string; base?: string }): string;
+
+/** Third party, step 3: the signed `POST /oauth/access_token`. */
+export declare function accessTokenRequest(o: RequestCommon & {
+  signatureKey: string; requestToken: string; verifier: string;
+}): SignedRequest;
+
+/** An API call signed with HMAC-SHA256 (the live session token as key). `url` is absolute and may
+ *  carry a query string. `signQuery` defaults to true. */
+export declare function signRequest(o: RequestCommon & {
+  method: string; url: string; accessToken: string; liveSessionToken: string; signQuery?: boolean;
+}): SignedRequest;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every tool the build and the tests need, idempotently: the wasm32 target, the
+# wasm-bindgen CLI at exactly the version in Cargo.lock, the npm dev dependencies, and (with
+# --browser) Debian's chromium and chromium-driver. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+[ -f Cargo.lock ] || cargo generate-lockfile
+wb=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+[ -n "$wb" ] || { echo "setup: no wasm-bindgen in Cargo.lock" >&2; exit 1; }
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wb"; then
+  say "installing wasm-bindgen-cli $wb (a few minutes, once)"
+  cargo install wasm-bindgen-cli --version "$wb" --force
+fi
+
+if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dev dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ "${1:-}" = "--browser" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+  say "installing Debian's chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi

@@ -1,0 +1,327 @@
+//! The JavaScript binding: the only module that knows about JS. Every function takes JS values,
+//! checks them (a mistyped argument is an `INVALID_ARGUMENT` error, never a panic) and throws
+//! errors as instances of the package's `IbkrAuthError` class.
+
+mod args;
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::keys::{DhParams, PrivateKey};
+use crate::oauth1::{lst, request, DhSecret};
+use crate::{encoding, oauth1};
+use args::Opts;
+
+thread_local! {
+    static ERROR_CLASS: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}
+
+/// Registers the JS class that errors are thrown as. Called once by the package's entry file:
+/// `new ErrorClass(code, message, { status, serverMessage })`.
+#[wasm_bindgen(js_name = "__setErrorClass")]
+pub fn set_error_class(class: js_sys::Function) {
+    ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class));
+}
+
+/// Turns an [`Error`] into the JS value to throw.
+pub fn to_js(e: Error) -> JsValue {
+    let details = Object::new();
+    if let Some(status) = e.status() {
+        let _ = Reflect::set(&details, &"status".into(), &JsValue::from(status));
+    }
+    if let Some(m) = e.server_message() {
+        let _ = Reflect::set(&details, &"serverMessage".into(), &JsValue::from_str(m));
+    }
+    let code = JsValue::from_str(e.code().as_str());
+    let message = JsValue::from_str(e.message());
+    let constructed = ERROR_CLASS.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|class| Reflect::construct(class, &Array::of3(&code, &message, &details)).ok())
+    });
+    constructed.unwrap_or_else(|| {
+        // No entry file registered a class (the raw wasm-bindgen output is in use): a plain
+        // Error with the same fields.
+        let err = js_sys::Error::new(e.message());
+        err.set_name("IbkrAuthError");
+        let _ = Reflect::set(&err, &"code".into(), &code);
+        let _ = Object::assign(&err, &details);
+        err.into()
+    })
+}
+
+type JsResult<T> = std::result::Result<T, JsValue>;
+
+fn js<T>(r: Result<T>) -> JsResult<T> {
+    r.map_err(to_js)
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+fn now_seconds() -> u64 {
+    (js_sys::Date::now() / 1000.0).floor() as u64
+}
+
+/// Largest timestamp accepted (seconds; year 2286), to catch milliseconds passed by mistake.
+const MAX_TIMESTAMP_S: f64 = 9_999_999_999.0;
+
+fn dh_params_from_hex(func: &str, prime_hex: &str, generator: u32) -> Result<DhParams> {
+    let bytes = encoding::hex_number(prime_hex).map_err(|e| {
+        Error::new(
+            crate::ErrorCode::InvalidDhParams,
+            format!("{func}: `prime` must be hex (parseDhParams(dhparamPem).prime gives it): {}.", e.describe()),
+        )
+    })?;
+    DhParams::new(rsa::BigUint::from_bytes_be(&bytes), generator)
+}
+
+/// `decryptAccessTokenSecret(encryptionKeyPem, accessTokenSecret)`: the prepend, lowercase hex.
+#[wasm_bindgen(js_name = "decryptAccessTokenSecret")]
+pub fn decrypt_access_token_secret(encryption_key_pem: JsValue, access_token_secret: JsValue) -> JsResult<String> {
+    const F: &str = "decryptAccessTokenSecret";
+    js((|| {
+        let pem = args::string(F, "encryptionKeyPem", &encryption_key_pem)?;
+        let secret = args::string(F, "accessTokenSecret", &access_token_secret)?;
+        let key = PrivateKey::from_pem(&pem, "encryptionKeyPem")?;
+        Ok(lst::decrypt_access_token_secret(&key, &secret)?.expose_hex())
+    })())
+}
+
+/// `parseDhParams(dhparamPem)`: `{ prime, generator }`, prime as lowercase hex.
+#[wasm_bindgen(js_name = "parseDhParams")]
+pub fn parse_dh_params(dhparam_pem: JsValue) -> JsResult<JsValue> {
+    js((|| {
+        let pem = args::string("parseDhParams", "dhparamPem", &dhparam_pem)?;
+        let dh = DhParams::from_pem(&pem)?;
+        let out = Object::new();
+        set(&out, "prime", &JsValue::from_str(&dh.prime_hex()));
+        set(&out, "generator", &JsValue::from(dh.generator));
+        Ok(out.into())
+    })())
+}
+
+/// `dhRandom()`: a fresh 256-bit DH exponent as hex, from the platform's secure random source.
+#[wasm_bindgen(js_name = "dhRandom")]
+pub fn dh_random() -> JsResult<String> {
+    js(DhSecret::random_hex())
+}
+
+/// `dhChallenge({ prime, random, generator = 2 })`: `A = g^random mod p`, lowercase hex.
+#[wasm_bindgen(js_name = "dhChallenge")]
+pub fn dh_challenge(o: JsValue) -> JsResult<String> {
+    const F: &str = "dhChallenge";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let prime = o.string("prime")?;
+        let random = o.string("random")?;
+        let generator = o.opt_uint("generator", f64::from(u32::MAX))?.unwrap_or(2);
+        let params = dh_params_from_hex(F, &prime, u32::try_from(generator).unwrap_or(u32::MAX))?;
+        let a = DhSecret::from_hex(&random, &params)?;
+        Ok(oauth1::dh_challenge(&params, &a))
+    })())
+}
+
+/// `liveSessionToken({ dhResponse, random, prime, prepend })`: the LST, base64.
+#[wasm_bindgen(js_name = "liveSessionToken")]
+pub fn live_session_token(o: JsValue) -> JsResult<String> {
+    const F: &str = "liveSessionToken";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let dh_response = o.string("dhResponse")?;
+        let random = o.string("random")?;
+        let prime = o.string("prime")?;
+        let prepend = lst::prepend_from_hex(&o.string("prepend")?)?;
+        let params = dh_params_from_hex(F, &prime, 2)?;
+        let a = DhSecret::from_hex(&random, &params)?;
+        let token = oauth1::compute_lst(&params.prime, &dh_response, &a, &prepend)?;
+        Ok(lst::lst_base64(&token))
+    })())
+}
+
+/// `verifyLiveSessionToken({ token, consumerKey, signature })`: constant-time check of IBKR's
+/// `live_session_token_signature`.
+#[wasm_bindgen(js_name = "verifyLiveSessionToken")]
+pub fn verify_live_session_token(o: JsValue) -> JsResult<bool> {
+    const F: &str = "verifyLiveSessionToken";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let token = lst::lst_from_base64(&o.string("token")?)?;
+        let consumer_key = o.string("consumerKey")?;
+        let signature = o.string("signature")?;
+        lst::verify_lst(&token, &consumer_key, &signature)
+    })())
+}
+
+/// `baseString({ method, url, params, prepend?, signQuery = true })`.
+#[wasm_bindgen(js_name = "baseString")]
+pub fn base_string(o: JsValue) -> JsResult<String> {
+    const F: &str = "baseString";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let method = o.string("method")?;
+        let url = o.string("url")?;
+        let params = o.record("params")?;
+        let prepend = o.opt_string("prepend")?;
+        let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
+        oauth1::base_string(&method, &url, &params, prepend.as_deref(), sign_query)
+    })())
+}
+
+/// `signRsaSha256(privateKeyPem, text)`: RSASSA-PKCS1-v1_5 SHA-256, base64.
+#[wasm_bindgen(js_name = "signRsaSha256")]
+pub fn sign_rsa_sha256(private_key_pem: JsValue, text: JsValue) -> JsResult<String> {
+    const F: &str = "signRsaSha256";
+    js((|| {
+        let pem = args::string(F, "privateKeyPem", &private_key_pem)?;
+        let text = args::string(F, "text", &text)?;
+        let key = PrivateKey::from_pem(&pem, "privateKeyPem")?;
+        request::Signer::RsaSha256(&key).sign(&text)
+    })())
+}
+
+/// `signHmacSha256(liveSessionToken, text)`: HMAC-SHA256 keyed by the LST's bytes, base64.
+#[wasm_bindgen(js_name = "signHmacSha256")]
+pub fn sign_hmac_sha256(live_session_token: JsValue, text: JsValue) -> JsResult<String> {
+    const F: &str = "signHmacSha256";
+    js((|| {
+        let token = lst::lst_from_base64(&args::string(F, "liveSessionToken", &live_session_token)?)?;
+        let text = args::string(F, "text", &text)?;
+        Ok(request::hmac_sha256_base64(&token, &text))
+    })())
+}
+
+/// `authorizationHeader({ realm, params, signature })`.
+#[wasm_bindgen(js_name = "authorizationHeader")]
+pub fn authorization_header(o: JsValue) -> JsResult<String> {
+    const F: &str = "authorizationHeader";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let realm = o.string("realm")?;
+        let params = o.record("params")?;
+        let signature = o.string("signature")?;
+        oauth1::authorization_header(&realm, &params, &signature)
+    })())
+}
+
+/// The parts every request builder reads: consumer key, realm, nonce, timestamp, base URL.
+struct Common {
+    consumer_key: String,
+    realm: String,
+    nonce: String,
+    timestamp: u64,
+    base_url: String,
+}
+
+impl Common {
+    fn read(o: &Opts<'_>) -> Result<Self> {
+        let consumer_key = o.string("consumerKey")?;
+        let realm = o.opt_string("realm")?.unwrap_or_else(|| request::default_realm(&consumer_key).to_owned());
+        let nonce = match o.opt_string("nonce")? {
+            Some(n) => n,
+            None => request::generate_nonce()?,
+        };
+        let timestamp = o.opt_uint("timestamp", MAX_TIMESTAMP_S)?.unwrap_or_else(now_seconds);
+        let base_url = o.opt_string("baseUrl")?.unwrap_or_else(|| request::DEFAULT_BASE_URL.to_owned());
+        Ok(Common { consumer_key, realm, nonce, timestamp, base_url })
+    }
+
+    fn ctx(&self) -> request::Context<'_> {
+        request::Context { consumer_key: &self.consumer_key, realm: &self.realm, nonce: &self.nonce, timestamp: self.timestamp }
+    }
+}
+
+fn signed_to_js(s: &request::SignedRequest) -> JsValue {
+    let out = Object::new();
+    set(&out, "method", &JsValue::from_str(&s.method));
+    set(&out, "url", &JsValue::from_str(&s.url));
+    set(&out, "baseString", &JsValue::from_str(&s.base_string));
+    set(&out, "signature", &JsValue::from_str(&s.signature));
+    set(&out, "authorization", &JsValue::from_str(&s.authorization));
+    let params = Object::new();
+    for (k, v) in &s.oauth_params {
+        set(&params, k, &JsValue::from_str(v));
+    }
+    set(&out, "oauthParams", &params);
+    out.into()
+}
+
+/// `liveSessionTokenRequest({ consumerKey, accessToken, challenge, prepend, signatureKey, ... })`:
+/// the signed `POST /oauth/live_session_token`.
+#[wasm_bindgen(js_name = "liveSessionTokenRequest")]
+pub fn live_session_token_request(o: JsValue) -> JsResult<JsValue> {
+    const F: &str = "liveSessionTokenRequest";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let common = Common::read(&o)?;
+        let access_token = o.string("accessToken")?;
+        let challenge = o.string("challenge")?;
+        let prepend = lst::prepend_from_hex(&o.string("prepend")?)?;
+        let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
+        let s = request::live_session_token_request(&common.base_url, &common.ctx(), &access_token, &challenge, &prepend, &key)?;
+        Ok(signed_to_js(&s))
+    })())
+}
+
+/// `requestTokenRequest({ consumerKey, signatureKey, callback = "oob", ... })`: third-party step 1.
+#[wasm_bindgen(js_name = "requestTokenRequest")]
+pub fn request_token_request(o: JsValue) -> JsResult<JsValue> {
+    const F: &str = "requestTokenRequest";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let common = Common::read(&o)?;
+        let callback = o.opt_string("callback")?.unwrap_or_else(|| "oob".to_owned());
+        let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
+        let s = request::request_token_request(&common.base_url, &common.ctx(), &callback, &key)?;
+        Ok(signed_to_js(&s))
+    })())
+}
+
+/// `authorizeUrl({ requestToken, base? })`: third-party step 2, the browser URL.
+#[wasm_bindgen(js_name = "authorizeUrl")]
+pub fn authorize_url(o: JsValue) -> JsResult<String> {
+    const F: &str = "authorizeUrl";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let token = o.string("requestToken")?;
+        let base = o.opt_string("base")?;
+        request::authorize_url(&token, base.as_deref())
+    })())
+}
+
+/// `accessTokenRequest({ consumerKey, signatureKey, requestToken, verifier, ... })`: third-party step 3.
+#[wasm_bindgen(js_name = "accessTokenRequest")]
+pub fn access_token_request(o: JsValue) -> JsResult<JsValue> {
+    const F: &str = "accessTokenRequest";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let common = Common::read(&o)?;
+        let request_token = o.string("requestToken")?;
+        let verifier = o.string("verifier")?;
+        let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
+        let s = request::access_token_request(&common.base_url, &common.ctx(), &request_token, &verifier, &key)?;
+        Ok(signed_to_js(&s))
+    })())
+}
+
+/// `signRequest({ method, url, consumerKey, accessToken, liveSessionToken, signQuery = true, ... })`:
+/// an API call signed with HMAC-SHA256.
+#[wasm_bindgen(js_name = "signRequest")]
+pub fn sign_request(o: JsValue) -> JsResult<JsValue> {
+    const F: &str = "signRequest";
+    js((|| {
+        let o = Opts::new(F, &o)?;
+        let common = Common::read(&o)?;
+        let method = o.string("method")?;
+        let url = o.string("url")?;
+        let access_token = o.string("accessToken")?;
+        let token = lst::lst_from_base64(&o.string("liveSessionToken")?)?;
+        let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
+        let s = request::api_request(&method, &url, &common.ctx(), &access_token, &token, sign_query)?;
+        Ok(signed_to_js(&s))
+    })())
+}
