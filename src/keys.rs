@@ -354,6 +354,17 @@ impl DhParams {
         Ok(DhParams { prime, generator })
     }
 
+    /// Builds checked parameters from the prime as hex (any case, `0x`, `:` separators allowed).
+    pub fn from_hex(prime_hex: &str, generator: u32) -> Result<Self> {
+        let bytes = crate::encoding::hex_number(prime_hex).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidDhParams,
+                format!("the DH prime must be hex (parseDhParams(dhparamPem).prime gives it): {}.", e.describe()),
+            )
+        })?;
+        DhParams::new(BigUint::from_bytes_be(&bytes), generator)
+    }
+
     /// Reads `dhparam.pem`: PKCS#3 `DH PARAMETERS` (`SEQUENCE { p, g [, length] }`) or X9.42.
     pub fn from_pem(text: &str) -> Result<Self> {
         let what = "dhParams";

@@ -177,6 +177,21 @@ pub fn check_lst(lst: &SecretBytes, consumer_key: &str, signature_hex: &str) -> 
     ))
 }
 
+/// The whole client side from hex inputs, as the JS API takes them: `A = g^random mod p`.
+pub fn challenge_from_hex(prime_hex: &str, random_hex: &str, generator: u32) -> Result<String> {
+    let params = DhParams::from_hex(prime_hex, generator)?;
+    let a = DhSecret::from_hex(random_hex, &params)?;
+    Ok(dh_challenge(&params, &a))
+}
+
+/// The LST (raw bytes) from hex inputs, as the JS API takes them.
+pub fn lst_from_hex(prime_hex: &str, random_hex: &str, dh_response_hex: &str, prepend_hex: &str) -> Result<SecretBytes> {
+    let prepend = prepend_from_hex(prepend_hex)?;
+    let params = DhParams::from_hex(prime_hex, 2)?;
+    let a = DhSecret::from_hex(random_hex, &params)?;
+    compute_lst(&params.prime, dh_response_hex, &a, &prepend)
+}
+
 /// Base64 of the LST bytes.
 pub fn lst_base64(lst: &SecretBytes) -> String {
     b64_encode(lst.expose())

@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use crate::error::{Error, Result};
 use crate::keys::{DhParams, PrivateKey};
 use crate::oauth1::{lst, request, DhSecret};
-use crate::{encoding, oauth1};
+use crate::oauth1;
 use args::Opts;
 
 thread_local! {
@@ -70,16 +70,6 @@ fn now_seconds() -> u64 {
 /// Largest timestamp accepted (seconds; year 2286), to catch milliseconds passed by mistake.
 const MAX_TIMESTAMP_S: f64 = 9_999_999_999.0;
 
-fn dh_params_from_hex(func: &str, prime_hex: &str, generator: u32) -> Result<DhParams> {
-    let bytes = encoding::hex_number(prime_hex).map_err(|e| {
-        Error::new(
-            crate::ErrorCode::InvalidDhParams,
-            format!("{func}: `prime` must be hex (parseDhParams(dhparamPem).prime gives it): {}.", e.describe()),
-        )
-    })?;
-    DhParams::new(rsa::BigUint::from_bytes_be(&bytes), generator)
-}
-
 /// `decryptAccessTokenSecret(encryptionKeyPem, accessTokenSecret)`: the prepend, lowercase hex.
 #[wasm_bindgen(js_name = "decryptAccessTokenSecret")]
 pub fn decrypt_access_token_secret(encryption_key_pem: JsValue, access_token_secret: JsValue) -> JsResult<String> {
@@ -120,9 +110,7 @@ pub fn dh_challenge(o: JsValue) -> JsResult<String> {
         let prime = o.string("prime")?;
         let random = o.string("random")?;
         let generator = o.opt_uint("generator", f64::from(u32::MAX))?.unwrap_or(2);
-        let params = dh_params_from_hex(F, &prime, u32::try_from(generator).unwrap_or(u32::MAX))?;
-        let a = DhSecret::from_hex(&random, &params)?;
-        Ok(oauth1::dh_challenge(&params, &a))
+        lst::challenge_from_hex(&prime, &random, u32::try_from(generator).unwrap_or(u32::MAX))
     })())
 }
 
@@ -135,11 +123,8 @@ pub fn live_session_token(o: JsValue) -> JsResult<String> {
         let dh_response = o.string("dhResponse")?;
         let random = o.string("random")?;
         let prime = o.string("prime")?;
-        let prepend = lst::prepend_from_hex(&o.string("prepend")?)?;
-        let params = dh_params_from_hex(F, &prime, 2)?;
-        let a = DhSecret::from_hex(&random, &params)?;
-        let token = oauth1::compute_lst(&params.prime, &dh_response, &a, &prepend)?;
-        Ok(lst::lst_base64(&token))
+        let prepend = o.string("prepend")?;
+        Ok(lst::lst_base64(&lst::lst_from_hex(&prime, &random, &dh_response, &prepend)?))
     })())
 }
 
