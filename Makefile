@@ -27,7 +27,7 @@ test: lint test-rust test-wasm test-js test-browser test-workerd
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) --lib -- -D warnings
+	cargo clippy --target $(WASM_TARGET) --all-targets -- -D warnings
 
 test-rust:
 	cargo test

@@ -89,7 +89,9 @@ impl HexError {
     pub fn describe(self) -> String {
         match self {
             HexError::Empty => "it is empty".to_owned(),
-            HexError::BadChar(pos) => format!("it has a character that is not a hex digit at position {pos}"),
+            HexError::BadChar(pos) => {
+                format!("it has a character that is not a hex digit at position {pos}")
+            }
             HexError::OddLength => "it has an odd number of hex digits".to_owned(),
         }
     }
@@ -111,7 +113,9 @@ pub fn hex_decode(input: &str) -> Result<Vec<u8>, HexError> {
     let mut out = Vec::with_capacity(s.len() / 2);
     let b = s.as_bytes();
     for (i, pair) in b.chunks_exact(2).enumerate() {
-        let (Some(&h), Some(&l)) = (pair.first(), pair.get(1)) else { return Err(HexError::OddLength) };
+        let (Some(&h), Some(&l)) = (pair.first(), pair.get(1)) else {
+            return Err(HexError::OddLength);
+        };
         let hi = hex_val(h).ok_or(HexError::BadChar(i * 2))?;
         let lo = hex_val(l).ok_or(HexError::BadChar(i * 2 + 1))?;
         out.push(hi << 4 | lo);
@@ -125,7 +129,10 @@ pub fn hex_decode(input: &str) -> Result<Vec<u8>, HexError> {
 /// (empty for zero).
 pub fn hex_number(input: &str) -> Result<Vec<u8>, HexError> {
     let s = input.trim();
-    let body = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    let body = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
     let prefix_len = s.len() - body.len();
     let mut nibbles = Vec::with_capacity(body.len());
     for (i, c) in body.bytes().enumerate() {
@@ -137,7 +144,10 @@ pub fn hex_number(input: &str) -> Result<Vec<u8>, HexError> {
     if nibbles.is_empty() {
         return Err(HexError::Empty);
     }
-    let start = nibbles.iter().position(|&n| n != 0).unwrap_or(nibbles.len());
+    let start = nibbles
+        .iter()
+        .position(|&n| n != 0)
+        .unwrap_or(nibbles.len());
     let digits = nibbles.get(start..).unwrap_or_default();
     let mut out = Vec::with_capacity(digits.len() / 2 + 1);
     let mut iter = digits.iter();
@@ -209,7 +219,10 @@ pub fn b64_decode_lenient(input: &str) -> Result<Vec<u8>, B64Error> {
     if cleaned.len() - unpadded.len() > 2 {
         return Err(B64Error::BadLength);
     }
-    if let Some(pos) = unpadded.bytes().position(|c| !(c.is_ascii_alphanumeric() || c == b'+' || c == b'/')) {
+    if let Some(pos) = unpadded
+        .bytes()
+        .position(|c| !(c.is_ascii_alphanumeric() || c == b'+' || c == b'/'))
+    {
         return Err(B64Error::BadChar(pos));
     }
     if unpadded.len() % 4 == 1 {

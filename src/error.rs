@@ -109,7 +109,12 @@ impl Error {
     /// A new error. `message` must not contain secrets: callers pass fixed text or the names
     /// and sizes of inputs, never their values.
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Error { code, message: message.into(), status: None, server_message: None }
+        Error {
+            code,
+            message: message.into(),
+            status: None,
+            server_message: None,
+        }
     }
 
     /// Shorthand for [`ErrorCode::InvalidArgument`].
@@ -177,7 +182,10 @@ mod tests {
         for c in ErrorCode::ALL {
             let s = c.as_str();
             assert!(seen.insert(s), "duplicate code {s}");
-            assert!(s.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_'), "{s}");
+            assert!(
+                s.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_'),
+                "{s}"
+            );
         }
         assert_eq!(seen.len(), 16);
     }

@@ -89,7 +89,9 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
     while let Some(start) = rest.find("-----BEGIN ") {
         let after = rest.get(start + 11..).unwrap_or_default();
         let Some(label_end) = after.find("-----") else {
-            return Err(PemProblem::NotPem { looks_like_path: false });
+            return Err(PemProblem::NotPem {
+                looks_like_path: false,
+            });
         };
         let label = after.get(..label_end).unwrap_or_default().trim().to_owned();
         let body_and_rest = after.get(label_end + 5..).unwrap_or_default();
@@ -98,7 +100,9 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             return Err(PemProblem::Unterminated(label));
         };
         let body = body_and_rest.get(..end).unwrap_or_default();
-        rest = body_and_rest.get(end + end_marker.len()..).unwrap_or_default();
+        rest = body_and_rest
+            .get(end + end_marker.len()..)
+            .unwrap_or_default();
 
         let mut b64 = Zeroizing::new(String::with_capacity(body.len()));
         let mut encrypted_legacy = false;
@@ -112,12 +116,20 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             b64.push_str(line);
         }
         let der = b64_decode_lenient(&b64).map_err(|_| PemProblem::BadBody(label.clone()))?;
-        blocks.push(PemBlock { label, der: Zeroizing::new(der), encrypted_legacy });
+        blocks.push(PemBlock {
+            label,
+            der: Zeroizing::new(der),
+            encrypted_legacy,
+        });
     }
     if blocks.is_empty() {
         if let Ok(der) = b64_decode_lenient(text) {
             if der.first() == Some(&0x30) && der.len() > 8 {
-                blocks.push(PemBlock { label: String::new(), der: Zeroizing::new(der), encrypted_legacy: false });
+                blocks.push(PemBlock {
+                    label: String::new(),
+                    der: Zeroizing::new(der),
+                    encrypted_legacy: false,
+                });
                 return Ok(blocks);
             }
         }
@@ -192,9 +204,14 @@ impl PrivateKey {
     /// Parses an RSA private key from PEM (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
     /// `what` names the argument in error messages, e.g. `"signatureKey"`.
     pub fn from_pem(text: &str, what: &str) -> Result<Self> {
-        let expected = "a private RSA key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)";
-        let blocks = read_pem_blocks(text)
-            .map_err(|p| Error::new(ErrorCode::InvalidKey, pem_problem_message(what, p, expected)))?;
+        let expected =
+            "a private RSA key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)";
+        let blocks = read_pem_blocks(text).map_err(|p| {
+            Error::new(
+                ErrorCode::InvalidKey,
+                pem_problem_message(what, p, expected),
+            )
+        })?;
         let chosen = blocks
             .iter()
             .find(|b| RSA_PRIVATE_LABELS.contains(&b.label.as_str()) || b.label.is_empty());
@@ -288,8 +305,14 @@ impl PrivateKey {
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
         let digest = Sha256::digest(message);
         self.inner
-            .sign_with_rng(&mut rand_core::OsRng, Pkcs1v15Sign::new::<Sha256>(), &digest)
-            .map_err(|_| internal("RSA signing failed: no secure random source is available for blinding"))
+            .sign_with_rng(
+                &mut rand_core::OsRng,
+                Pkcs1v15Sign::new::<Sha256>(),
+                &digest,
+            )
+            .map_err(|_| {
+                internal("RSA signing failed: no secure random source is available for blinding")
+            })
     }
 
     /// RSAES-PKCS1-v1_5 decryption, blinded. Padding is checked (explicit rejection), so a
@@ -325,7 +348,12 @@ pub struct DhParams {
 
 impl fmt::Debug for DhParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DhParams({}-bit prime, g = {})", self.prime.bits(), self.generator)
+        write!(
+            f,
+            "DhParams({}-bit prime, g = {})",
+            self.prime.bits(),
+            self.generator
+        )
     }
 }
 
@@ -359,7 +387,10 @@ impl DhParams {
         let bytes = crate::encoding::hex_number(prime_hex).map_err(|e| {
             Error::new(
                 ErrorCode::InvalidDhParams,
-                format!("the DH prime must be hex (parseDhParams(dhparamPem).prime gives it): {}.", e.describe()),
+                format!(
+                    "the DH prime must be hex (parseDhParams(dhparamPem).prime gives it): {}.",
+                    e.describe()
+                ),
             )
         })?;
         DhParams::new(BigUint::from_bytes_be(&bytes), generator)
@@ -369,14 +400,24 @@ impl DhParams {
     pub fn from_pem(text: &str) -> Result<Self> {
         let what = "dhParams";
         let expected = "the DH parameters file (dhparam.pem, -----BEGIN DH PARAMETERS-----)";
-        let blocks = read_pem_blocks(text)
-            .map_err(|p| Error::new(ErrorCode::InvalidDhParams, pem_problem_message(what, p, expected)))?;
-        let Some(block) = blocks.iter().find(|b| DH_LABELS.contains(&b.label.as_str()) || b.label.is_empty()) else {
+        let blocks = read_pem_blocks(text).map_err(|p| {
+            Error::new(
+                ErrorCode::InvalidDhParams,
+                pem_problem_message(what, p, expected),
+            )
+        })?;
+        let Some(block) = blocks
+            .iter()
+            .find(|b| DH_LABELS.contains(&b.label.as_str()) || b.label.is_empty())
+        else {
             let label = blocks.first().map(|b| b.label.as_str()).unwrap_or_default();
             let kind = describe_wrong_label(label)
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("a PEM block labelled '{label}'"));
-            return Err(Error::new(ErrorCode::InvalidDhParams, format!("{what} is {kind}, not {expected}.")));
+            return Err(Error::new(
+                ErrorCode::InvalidDhParams,
+                format!("{what} is {kind}, not {expected}."),
+            ));
         };
         let damaged = || {
             Error::new(
@@ -392,7 +433,10 @@ impl DhParams {
         }
         let g = BigUint::from_bytes_be(g);
         let Some(generator) = small_u32(&g) else {
-            return Err(Error::new(ErrorCode::InvalidDhParams, "the DH generator is unusually large; IBKR uses 2.".to_owned()));
+            return Err(Error::new(
+                ErrorCode::InvalidDhParams,
+                "the DH generator is unusually large; IBKR uses 2.".to_owned(),
+            ));
         };
         DhParams::new(BigUint::from_bytes_be(p), generator)
     }
@@ -427,7 +471,9 @@ fn der_take(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
         }
         let (len_bytes, r) = rest.split_at_checked(n)?;
         rest = r;
-        len_bytes.iter().fold(0usize, |acc, &b| acc << 8 | usize::from(b))
+        len_bytes
+            .iter()
+            .fold(0usize, |acc, &b| acc << 8 | usize::from(b))
     };
     rest.split_at_checked(len)
 }
@@ -438,10 +484,16 @@ mod tests {
 
     #[test]
     fn der_take_bounds() {
-        assert_eq!(der_take(&[0x02, 0x01, 0x05, 0xff], 0x02), Some((&[0x05][..], &[0xff][..])));
+        assert_eq!(
+            der_take(&[0x02, 0x01, 0x05, 0xff], 0x02),
+            Some((&[0x05][..], &[0xff][..]))
+        );
         assert_eq!(der_take(&[0x02, 0x05, 0x05], 0x02), None);
         assert_eq!(der_take(&[0x02, 0x85, 0, 0, 0, 0, 1], 0x02), None);
-        assert_eq!(der_take(&[0x02, 0x81, 0x01, 0x07], 0x02), Some((&[0x07][..], &[][..])));
+        assert_eq!(
+            der_take(&[0x02, 0x81, 0x01, 0x07], 0x02),
+            Some((&[0x07][..], &[][..]))
+        );
         assert_eq!(der_take(&[], 0x02), None);
         assert_eq!(der_take(&[0x30, 0x00], 0x02), None);
     }

@@ -22,6 +22,8 @@
 //! # Ok::<(), ibkr_auth::Error>(())
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod encoding;
 pub mod error;
 pub mod keys;

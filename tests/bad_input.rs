@@ -12,11 +12,17 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn st(o: &Value, k: &str) -> String {
-    o[k].as_str().unwrap_or_else(|| panic!("field {k} missing; mark the case jsOnly")).to_owned()
+    o[k].as_str()
+        .unwrap_or_else(|| panic!("field {k} missing; mark the case jsOnly"))
+        .to_owned()
 }
 
 fn params(o: &Value, k: &str) -> Vec<(String, String)> {
-    o[k].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect()
+    o[k].as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect()
 }
 
 /// The Rust-side meaning of each JS function in the table.
@@ -24,12 +30,28 @@ fn call(f: &str, a: &[Value]) -> Result<String> {
     let o = a.first().cloned().unwrap_or(Value::Null);
     let common = |o: &Value| -> (String, String, String, u64, String) {
         let ck = st(o, "consumerKey");
-        let realm = o["realm"].as_str().map_or_else(|| request::default_realm(&ck).to_owned(), str::to_owned);
-        (ck, realm, st(o, "nonce"), o["timestamp"].as_u64().unwrap(), o["baseUrl"].as_str().unwrap_or(request::DEFAULT_BASE_URL).to_owned())
+        let realm = o["realm"]
+            .as_str()
+            .map_or_else(|| request::default_realm(&ck).to_owned(), str::to_owned);
+        (
+            ck,
+            realm,
+            st(o, "nonce"),
+            o["timestamp"].as_u64().unwrap(),
+            o["baseUrl"]
+                .as_str()
+                .unwrap_or(request::DEFAULT_BASE_URL)
+                .to_owned(),
+        )
     };
     macro_rules! ctx {
         ($c:expr) => {
-            Context { consumer_key: &$c.0, realm: &$c.1, nonce: &$c.2, timestamp: $c.3 }
+            Context {
+                consumer_key: &$c.0,
+                realm: &$c.1,
+                nonce: &$c.2,
+                timestamp: $c.3,
+            }
         };
     }
     match f {
@@ -46,38 +68,83 @@ fn call(f: &str, a: &[Value]) -> Result<String> {
             let g = o["generator"].as_u64().map_or(2, |g| g as u32);
             lst::challenge_from_hex(&st(&o, "prime"), &st(&o, "random"), g)
         }
-        "liveSessionToken" => {
-            lst::lst_from_hex(&st(&o, "prime"), &st(&o, "random"), &st(&o, "dhResponse"), &st(&o, "prepend")).map(|t| lst::lst_base64(&t))
-        }
+        "liveSessionToken" => lst::lst_from_hex(
+            &st(&o, "prime"),
+            &st(&o, "random"),
+            &st(&o, "dhResponse"),
+            &st(&o, "prepend"),
+        )
+        .map(|t| lst::lst_base64(&t)),
         "verifyLiveSessionToken" => {
             let t = lst::lst_from_base64(&st(&o, "token"))?;
             lst::verify_lst(&t, &st(&o, "consumerKey"), &st(&o, "signature")).map(|b| b.to_string())
         }
-        "baseString" => oauth1::base_string(&st(&o, "method"), &st(&o, "url"), &params(&o, "params"), None, true),
-        "signHmacSha256" => Ok(request::hmac_sha256_base64(&lst::lst_from_base64(a[0].as_str().unwrap())?, a[1].as_str().unwrap())),
-        "authorizationHeader" => oauth1::authorization_header(&st(&o, "realm"), &params(&o, "params"), &st(&o, "signature")),
+        "baseString" => oauth1::base_string(
+            &st(&o, "method"),
+            &st(&o, "url"),
+            &params(&o, "params"),
+            None,
+            true,
+        ),
+        "signHmacSha256" => Ok(request::hmac_sha256_base64(
+            &lst::lst_from_base64(a[0].as_str().unwrap())?,
+            a[1].as_str().unwrap(),
+        )),
+        "authorizationHeader" => oauth1::authorization_header(
+            &st(&o, "realm"),
+            &params(&o, "params"),
+            &st(&o, "signature"),
+        ),
         "liveSessionTokenRequest" => {
             let c = common(&o);
             let key = PrivateKey::from_pem(&st(&o, "signatureKey"), "signatureKey")?;
             let prepend = lst::prepend_from_hex(&st(&o, "prepend"))?;
-            request::live_session_token_request(&c.4, &ctx!(c), &st(&o, "accessToken"), &st(&o, "challenge"), &prepend, &key)
-                .map(|s| s.authorization)
+            request::live_session_token_request(
+                &c.4,
+                &ctx!(c),
+                &st(&o, "accessToken"),
+                &st(&o, "challenge"),
+                &prepend,
+                &key,
+            )
+            .map(|s| s.authorization)
         }
         "requestTokenRequest" => {
             let c = common(&o);
             let key = PrivateKey::from_pem(&st(&o, "signatureKey"), "signatureKey")?;
-            request::request_token_request(&c.4, &ctx!(c), o["callback"].as_str().unwrap_or("oob"), &key).map(|s| s.authorization)
+            request::request_token_request(
+                &c.4,
+                &ctx!(c),
+                o["callback"].as_str().unwrap_or("oob"),
+                &key,
+            )
+            .map(|s| s.authorization)
         }
         "accessTokenRequest" => {
             let c = common(&o);
             let key = PrivateKey::from_pem(&st(&o, "signatureKey"), "signatureKey")?;
-            request::access_token_request(&c.4, &ctx!(c), &st(&o, "requestToken"), &st(&o, "verifier"), &key).map(|s| s.authorization)
+            request::access_token_request(
+                &c.4,
+                &ctx!(c),
+                &st(&o, "requestToken"),
+                &st(&o, "verifier"),
+                &key,
+            )
+            .map(|s| s.authorization)
         }
         "authorizeUrl" => request::authorize_url(&st(&o, "requestToken"), o["base"].as_str()),
         "signRequest" => {
             let c = common(&o);
             let token = lst::lst_from_base64(&st(&o, "liveSessionToken"))?;
-            request::api_request(&st(&o, "method"), &st(&o, "url"), &ctx!(c), &st(&o, "accessToken"), &token, true).map(|s| s.authorization)
+            request::api_request(
+                &st(&o, "method"),
+                &st(&o, "url"),
+                &ctx!(c),
+                &st(&o, "accessToken"),
+                &token,
+                true,
+            )
+            .map(|s| s.authorization)
         }
         other => panic!("the native table test does not know {other}"),
     }
@@ -99,7 +166,10 @@ fn every_bad_input_gets_its_code() {
         };
         table.check(case, &args, err.code().as_str(), err.message());
         // Display is the code and the message, nothing more.
-        assert_eq!(err.to_string(), format!("{}: {}", err.code(), err.message()));
+        assert_eq!(
+            err.to_string(),
+            format!("{}: {}", err.code(), err.message())
+        );
         ran += 1;
     }
     assert!(ran >= 60, "only {ran} cases ran");
@@ -117,8 +187,21 @@ fn secrets_print_redacted() {
     let params = DhParams::from_pem(&table.input("DH")).unwrap();
     let a = oauth1::DhSecret::from_hex(&table.input("RANDOM"), &params).unwrap();
     assert_eq!(format!("{a:?}"), "DhSecret([redacted])");
-    let ctx = Context { consumer_key: "TESTVECTR", realm: "limited_poa", nonce: "n", timestamp: 1 };
-    let signed = request::live_session_token_request(request::DEFAULT_BASE_URL, &ctx, "tok", "ab", &prepend, &key).unwrap();
+    let ctx = Context {
+        consumer_key: "TESTVECTR",
+        realm: "limited_poa",
+        nonce: "n",
+        timestamp: 1,
+    };
+    let signed = request::live_session_token_request(
+        request::DEFAULT_BASE_URL,
+        &ctx,
+        "tok",
+        "ab",
+        &prepend,
+        &key,
+    )
+    .unwrap();
     assert!(signed.base_string.starts_with(&table.input("PREPEND")));
     assert!(!format!("{signed:?}").contains(&table.input("PREPEND")));
 }
@@ -126,9 +209,16 @@ fn secrets_print_redacted() {
 #[test]
 fn key_sizes_2048_to_4096_and_crlf() {
     let table = common::Table::load();
-    for (path, bits) in [("fixtures/rsa3072.pk8.pem", 3072), ("fixtures/rsa4096.pem", 4096)] {
+    for (path, bits) in [
+        ("fixtures/rsa3072.pk8.pem", 3072),
+        ("fixtures/rsa4096.pem", 4096),
+    ] {
         let text = common::file(path);
-        for variant in [text.to_owned(), text.replace('\n', "\r\n"), text.replace('\n', "\\n")] {
+        for variant in [
+            text.to_owned(),
+            text.replace('\n', "\r\n"),
+            text.replace('\n', "\\n"),
+        ] {
             let key = PrivateKey::from_pem(&variant, "k").unwrap();
             assert_eq!(key.bits(), bits);
             assert_eq!(key.sign_sha256(b"x").unwrap().len(), bits / 8);
@@ -136,7 +226,9 @@ fn key_sizes_2048_to_4096_and_crlf() {
     }
     // A 4096-bit encryption key decrypts a secret made for it.
     let key = PrivateKey::from_pem(common::file("fixtures/rsa4096.pem"), "k").unwrap();
-    let prepend = lst::decrypt_access_token_secret(&key, common::file("fixtures/secret-for-rsa4096.b64")).unwrap();
+    let prepend =
+        lst::decrypt_access_token_secret(&key, common::file("fixtures/secret-for-rsa4096.b64"))
+            .unwrap();
     assert_eq!(prepend.expose(), b"0123456789abcdef0123456789abcdef");
     // Bare base64 DER (PEM armour stripped, as some environment variables hold it) works too.
     let sig = table.input("SIG");
@@ -153,7 +245,10 @@ fn arb_pemish() -> impl Strategy<Value = String> {
         Just("X")
     ];
     (labels, proptest::collection::vec(any::<u8>(), 0..600)).prop_map(|(label, body)| {
-        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", ibkr_auth::encoding::b64_encode(&body))
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            ibkr_auth::encoding::b64_encode(&body)
+        )
     })
 }
 

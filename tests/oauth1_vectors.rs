@@ -24,11 +24,14 @@ fn s<'a>(v: &'a Value, path: &str) -> &'a str {
     for part in path.split('.') {
         cur = &cur[part];
     }
-    cur.as_str().unwrap_or_else(|| panic!("no string at {path}"))
+    cur.as_str()
+        .unwrap_or_else(|| panic!("no string at {path}"))
 }
 
 fn prepend_hex(v: &Value) -> &str {
-    v["derived"]["decrypted_access_token_secret_hex (= prepend)"].as_str().unwrap()
+    v["derived"]["decrypted_access_token_secret_hex (= prepend)"]
+        .as_str()
+        .unwrap()
 }
 
 #[test]
@@ -36,7 +39,8 @@ fn decrypts_access_token_secret_with_pkcs1_and_pkcs8_keys() {
     let v = v();
     for pem in [ENC_PKCS1, ENC_PKCS8, &ENC_PKCS1.replace('\n', "\r\n")] {
         let key = PrivateKey::from_pem(pem, "encryptionKey").unwrap();
-        let prepend = lst::decrypt_access_token_secret(&key, s(&v, "inputs.access_token_secret")).unwrap();
+        let prepend =
+            lst::decrypt_access_token_secret(&key, s(&v, "inputs.access_token_secret")).unwrap();
         assert_eq!(prepend.expose_hex(), prepend_hex(&v));
     }
 }
@@ -46,7 +50,10 @@ fn reads_dh_params_from_pem() {
     let v = v();
     let dh = DhParams::from_pem(DHPARAM).unwrap();
     assert_eq!(dh.prime_hex(), s(&v, "inputs.dh_prime_hex"));
-    assert_eq!(u64::from(dh.generator), v["inputs"]["dh_generator"].as_u64().unwrap());
+    assert_eq!(
+        u64::from(dh.generator),
+        v["inputs"]["dh_generator"].as_u64().unwrap()
+    );
     let crlf = DhParams::from_pem(&DHPARAM.replace('\n', "\r\n")).unwrap();
     assert_eq!(crlf, dh);
 }
@@ -56,7 +63,10 @@ fn dh_challenge_matches() {
     let v = v();
     let dh = DhParams::from_pem(DHPARAM).unwrap();
     let a = DhSecret::from_hex(s(&v, "inputs.dh_random_hex"), &dh).unwrap();
-    assert_eq!(oauth1::dh_challenge(&dh, &a), s(&v, "derived.diffie_hellman_challenge_hex"));
+    assert_eq!(
+        oauth1::dh_challenge(&dh, &a),
+        s(&v, "derived.diffie_hellman_challenge_hex")
+    );
 }
 
 #[test]
@@ -70,21 +80,43 @@ fn live_session_token_cases_match() {
     for (name, case) in cases {
         let comp = &case["computation"];
         let resp = &case["simulated_server"]["response_json"];
-        let k = lst::shared_secret(&dh.prime, resp["diffie_hellman_response"].as_str().unwrap(), &a).unwrap();
-        assert_eq!(k.expose_hex(), comp["K_bytes_hex (HMAC key)"].as_str().unwrap(), "{name}: K bytes");
-        assert_eq!(k.len() as u64, comp["K_bytes_len"].as_u64().unwrap(), "{name}");
+        let k = lst::shared_secret(
+            &dh.prime,
+            resp["diffie_hellman_response"].as_str().unwrap(),
+            &a,
+        )
+        .unwrap();
+        assert_eq!(
+            k.expose_hex(),
+            comp["K_bytes_hex (HMAC key)"].as_str().unwrap(),
+            "{name}: K bytes"
+        );
+        assert_eq!(
+            k.len() as u64,
+            comp["K_bytes_len"].as_u64().unwrap(),
+            "{name}"
+        );
         let token = lst::live_session_token(&k, &prepend).unwrap();
         let token_b64 = lst::lst_base64(&token);
         assert_eq!(token_b64, s(comp, "live_session_token"), "{name}: LST");
         let sig = resp["live_session_token_signature"].as_str().unwrap();
         assert_eq!(sig, s(comp, "live_session_token_signature_check"));
-        assert!(lst::verify_lst(&token, s(&v, "inputs.consumer_key"), sig).unwrap(), "{name}");
+        assert!(
+            lst::verify_lst(&token, s(&v, "inputs.consumer_key"), sig).unwrap(),
+            "{name}"
+        );
         lst::check_lst(&token, s(&v, "inputs.consumer_key"), sig).unwrap();
         // The classic encodings' tokens must not validate when they differ from ours.
-        for bad in ["negative_lst_if_K_unsigned_minimal", "negative_lst_if_K_left_padded_to_256_bytes"] {
+        for bad in [
+            "negative_lst_if_K_unsigned_minimal",
+            "negative_lst_if_K_left_padded_to_256_bytes",
+        ] {
             let bad_token = lst::lst_from_base64(s(comp, bad)).unwrap();
             if s(comp, bad) != token_b64 {
-                assert!(!lst::verify_lst(&bad_token, s(&v, "inputs.consumer_key"), sig).unwrap(), "{name} {bad}");
+                assert!(
+                    !lst::verify_lst(&bad_token, s(&v, "inputs.consumer_key"), sig).unwrap(),
+                    "{name} {bad}"
+                );
                 let e = lst::check_lst(&bad_token, s(&v, "inputs.consumer_key"), sig).unwrap_err();
                 assert_eq!(e.code().as_str(), "LST_SIGNATURE_MISMATCH");
             }
@@ -119,8 +151,15 @@ fn live_session_token_request_matches_byte_for_byte() {
             assert_eq!(signed.method, "POST");
             assert_eq!(signed.base_string.as_str(), s(req, "base_string"), "{name}");
             assert_eq!(signed.signature, s(req, "oauth_signature_base64"), "{name}");
-            assert_eq!(pct_encode(&signed.signature), s(req, "oauth_signature_header_value"));
-            assert_eq!(signed.authorization, s(req, "authorization_header"), "{name}");
+            assert_eq!(
+                pct_encode(&signed.signature),
+                s(req, "oauth_signature_header_value")
+            );
+            assert_eq!(
+                signed.authorization,
+                s(req, "authorization_header"),
+                "{name}"
+            );
             assert_eq!(signed.authorization, s(req, "ibind_headers.Authorization"));
         }
     }
@@ -152,9 +191,21 @@ fn api_requests_match_in_both_query_styles() {
             sign_query,
         )
         .unwrap();
-        assert_eq!(signed.base_string.as_str(), s(case, "base_string"), "{name}");
-        assert_eq!(signed.signature, s(case, "oauth_signature_base64"), "{name}");
-        assert_eq!(signed.authorization, s(case, "authorization_header"), "{name}");
+        assert_eq!(
+            signed.base_string.as_str(),
+            s(case, "base_string"),
+            "{name}"
+        );
+        assert_eq!(
+            signed.signature,
+            s(case, "oauth_signature_base64"),
+            "{name}"
+        );
+        assert_eq!(
+            signed.authorization,
+            s(case, "authorization_header"),
+            "{name}"
+        );
         // The same through the raw primitives, with the query given as explicit params.
         let mut params: Vec<(String, String)> = vec![
             ("oauth_consumer_key".into(), ctx.consumer_key.into()),
@@ -165,12 +216,25 @@ fn api_requests_match_in_both_query_styles() {
         ];
         if sign_query {
             if let Some(q) = case["query_params"].as_object() {
-                params.extend(q.iter().map(|(k, val)| (k.clone(), val.as_str().unwrap().to_owned())));
+                params.extend(
+                    q.iter()
+                        .map(|(k, val)| (k.clone(), val.as_str().unwrap().to_owned())),
+                );
             }
         }
-        let base = oauth1::base_string(s(case, "method"), s(case, "url_signed"), &params, None, true).unwrap();
+        let base = oauth1::base_string(
+            s(case, "method"),
+            s(case, "url_signed"),
+            &params,
+            None,
+            true,
+        )
+        .unwrap();
         assert_eq!(base, s(case, "base_string"), "{name} (primitives)");
-        assert_eq!(request::hmac_sha256_base64(&token, &base), s(case, "oauth_signature_base64"));
+        assert_eq!(
+            request::hmac_sha256_base64(&token, &base),
+            s(case, "oauth_signature_base64")
+        );
         checked += 1;
     }
     assert_eq!(checked, 8);
@@ -192,28 +256,53 @@ fn third_party_steps_match() {
         timestamp: s(p, "oauth_timestamp").parse().unwrap(),
     };
     assert_eq!(ctx.realm, "test_realm");
-    let signed = request::request_token_request(base_url, &ctx, s(p, "oauth_callback"), &key).unwrap();
+    let signed =
+        request::request_token_request(base_url, &ctx, s(p, "oauth_callback"), &key).unwrap();
     assert_eq!(signed.url, s(rt, "url"));
     assert_eq!(signed.base_string.as_str(), s(rt, "base_string"));
-    assert_eq!(pct_encode(&signed.signature), s(rt, "oauth_signature_header_value"));
+    assert_eq!(
+        pct_encode(&signed.signature),
+        s(rt, "oauth_signature_header_value")
+    );
     assert_eq!(signed.authorization, s(rt, "authorization_header"));
 
     let request_token = s(rt, "example_response_json.oauth_token");
-    assert_eq!(request::authorize_url(request_token, None).unwrap(), s(tp, "authorize.url"));
+    assert_eq!(
+        request::authorize_url(request_token, None).unwrap(),
+        s(tp, "authorize.url")
+    );
 
     let at = &tp["access_token"];
     let p = &at["oauth_params"];
-    let ctx = Context { nonce: s(p, "oauth_nonce"), ..ctx };
-    let signed = request::access_token_request(base_url, &ctx, s(p, "oauth_token"), s(p, "oauth_verifier"), &key).unwrap();
+    let ctx = Context {
+        nonce: s(p, "oauth_nonce"),
+        ..ctx
+    };
+    let signed = request::access_token_request(
+        base_url,
+        &ctx,
+        s(p, "oauth_token"),
+        s(p, "oauth_verifier"),
+        &key,
+    )
+    .unwrap();
     assert_eq!(signed.url, s(at, "url"));
     assert_eq!(signed.base_string.as_str(), s(at, "base_string"));
-    assert_eq!(pct_encode(&signed.signature), s(at, "oauth_signature_header_value"));
+    assert_eq!(
+        pct_encode(&signed.signature),
+        s(at, "oauth_signature_header_value")
+    );
     assert_eq!(signed.authorization, s(at, "authorization_header"));
 
     // The access token step's secret is the same kind as the portal's: it decrypts.
     let enc = PrivateKey::from_pem(ENC_PKCS1, "encryptionKey").unwrap();
     let secret = s(at, "example_response_json.oauth_token_secret");
-    assert_eq!(lst::decrypt_access_token_secret(&enc, secret).unwrap().expose_hex(), prepend_hex(&v));
+    assert_eq!(
+        lst::decrypt_access_token_secret(&enc, secret)
+            .unwrap()
+            .expose_hex(),
+        prepend_hex(&v)
+    );
 }
 
 #[test]

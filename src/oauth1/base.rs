@@ -22,8 +22,14 @@ pub struct SplitUrl {
 /// Splits an absolute `http(s)` URL into its normalised base and its decoded query parameters.
 pub fn split_url(url: &str) -> Result<SplitUrl> {
     let url = url.trim();
-    let bad = |why: &str| Error::invalid_argument(format!("url {why}: pass an absolute URL such as https://api.ibkr.com/v1/api/tickle."));
-    let Some((scheme, rest)) = url.split_once("://") else { return Err(bad("has no scheme")) };
+    let bad = |why: &str| {
+        Error::invalid_argument(format!(
+            "url {why}: pass an absolute URL such as https://api.ibkr.com/v1/api/tickle."
+        ))
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad("has no scheme"));
+    };
     let scheme = scheme.to_ascii_lowercase();
     let default_port = match scheme.as_str() {
         "https" => "443",
@@ -43,7 +49,10 @@ pub fn split_url(url: &str) -> Result<SplitUrl> {
     if host_port.is_empty() {
         return Err(bad("has no host"));
     }
-    if host_port.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if host_port
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(bad("has whitespace in its host"));
     }
     let host_port = host_port.to_ascii_lowercase();
@@ -59,7 +68,10 @@ pub fn split_url(url: &str) -> Result<SplitUrl> {
             params.push((form_decode(k), form_decode(v)));
         }
     }
-    Ok(SplitUrl { base: format!("{scheme}://{host_port}{path}"), query: params })
+    Ok(SplitUrl {
+        base: format!("{scheme}://{host_port}{path}"),
+        query: params,
+    })
 }
 
 fn is_excluded(key: &str) -> bool {
@@ -70,7 +82,9 @@ fn is_excluded(key: &str) -> bool {
 pub fn normalise_method(method: &str) -> Result<String> {
     let m = method.trim();
     if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(Error::invalid_argument("method must be an HTTP method such as GET or POST."));
+        return Err(Error::invalid_argument(
+            "method must be an HTTP method such as GET or POST.",
+        ));
     }
     Ok(m.to_ascii_uppercase())
 }
@@ -96,7 +110,13 @@ pub fn base_string<K: AsRef<str>, V: AsRef<str>>(
         .filter(|(k, _)| !is_excluded(k))
         .collect();
     if sign_query {
-        all.extend(split.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).filter(|(k, _)| !is_excluded(k)));
+        all.extend(
+            split
+                .query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .filter(|(k, _)| !is_excluded(k)),
+        );
     }
     // Rust's str ordering is byte order of UTF-8, which is code-point order.
     all.sort_unstable();
@@ -110,7 +130,9 @@ pub fn base_string<K: AsRef<str>, V: AsRef<str>>(
         param_string.push_str(v);
     }
     let prepend = prepend.unwrap_or("");
-    let mut out = String::with_capacity(prepend.len() + method.len() + split.base.len() * 2 + param_string.len() * 2 + 2);
+    let mut out = String::with_capacity(
+        prepend.len() + method.len() + split.base.len() * 2 + param_string.len() * 2 + 2,
+    );
     out.push_str(prepend);
     out.push_str(&method);
     out.push('&');
@@ -122,7 +144,11 @@ pub fn base_string<K: AsRef<str>, V: AsRef<str>>(
 
 /// Checks a realm: it is quoted into the header, so no quotes, backslashes or control characters.
 pub fn check_realm(realm: &str) -> Result<()> {
-    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+    if realm.is_empty()
+        || realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
         return Err(Error::invalid_argument(
             "realm must be a plain word such as limited_poa (or test_realm with the TESTCONS consumer key).",
         ));
@@ -133,10 +159,16 @@ pub fn check_realm(realm: &str) -> Result<()> {
 /// Builds `OAuth realm="…", k="v", …` with the parameters in code-point order and
 /// `oauth_signature` (percent-encoded) among them. Keys and values are percent-encoded, which
 /// leaves IBKR's usual values (hex, digits, `RSA-SHA256`, `oob`) unchanged.
-pub fn authorization_header<K: AsRef<str>, V: AsRef<str>>(realm: &str, params: &[(K, V)], signature: &str) -> Result<String> {
+pub fn authorization_header<K: AsRef<str>, V: AsRef<str>>(
+    realm: &str,
+    params: &[(K, V)],
+    signature: &str,
+) -> Result<String> {
     check_realm(realm)?;
     if signature.is_empty() {
-        return Err(Error::invalid_argument("signature is empty: pass the base64 signature of the base string."));
+        return Err(Error::invalid_argument(
+            "signature is empty: pass the base64 signature of the base string.",
+        ));
     }
     let mut all: Vec<(&str, &str)> = params
         .iter()
@@ -145,7 +177,12 @@ pub fn authorization_header<K: AsRef<str>, V: AsRef<str>>(realm: &str, params: &
         .collect();
     all.push(("oauth_signature", signature));
     all.sort_unstable();
-    let mut out = String::with_capacity(64 + all.iter().map(|(k, v)| k.len() + v.len() * 2 + 5).sum::<usize>());
+    let mut out = String::with_capacity(
+        64 + all
+            .iter()
+            .map(|(k, v)| k.len() + v.len() * 2 + 5)
+            .sum::<usize>(),
+    );
     out.push_str("OAuth realm=\"");
     out.push_str(realm);
     out.push('"');
@@ -161,7 +198,11 @@ pub fn authorization_header<K: AsRef<str>, V: AsRef<str>>(realm: &str, params: &
 
 /// Joins a base URL and a path with exactly one `/` between them.
 pub fn join_url(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim().trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 /// Percent-encodes for a query value (exposed for building authorize URLs).
@@ -179,26 +220,54 @@ mod tests {
         assert_eq!(s.base, "https://api.ibkr.com/v1/api/x");
         assert_eq!(
             s.query,
-            vec![("b".into(), "2".into()), ("a".into(), "1,2".into()), ("flag".into(), "".into()), ("c".into(), "a b".into())]
+            vec![
+                ("b".into(), "2".into()),
+                ("a".into(), "1,2".into()),
+                ("flag".into(), "".into()),
+                ("c".into(), "a b".into())
+            ]
         );
         assert_eq!(split_url("https://h:5000").unwrap().base, "https://h:5000/");
         assert_eq!(split_url("http://h:80/p").unwrap().base, "http://h/p");
         assert_eq!(split_url("https://h:80/p").unwrap().base, "https://h:80/p");
-        for bad in ["", "api.ibkr.com/x", "ftp://h/x", "https:///x", "https://a b/x"] {
+        for bad in [
+            "",
+            "api.ibkr.com/x",
+            "ftp://h/x",
+            "https:///x",
+            "https://a b/x",
+        ] {
             assert!(split_url(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn excluded_params_never_signed() {
-        let with = base_string("get", "https://h/p?realm=x", &[("a", "1"), ("oauth_signature", "s")], None, true).unwrap();
+        let with = base_string(
+            "get",
+            "https://h/p?realm=x",
+            &[("a", "1"), ("oauth_signature", "s")],
+            None,
+            true,
+        )
+        .unwrap();
         assert_eq!(with, "GET&https%3A%2F%2Fh%2Fp&a%3D1");
     }
 
     #[test]
     fn sorts_by_key_then_value_in_code_points() {
-        let b = base_string("GET", "https://h/p?z=1&a=2&a=1&B=0&é=1", &[] as &[(&str, &str)], None, true).unwrap();
-        assert_eq!(b, "GET&https%3A%2F%2Fh%2Fp&B%3D0%26a%3D1%26a%3D2%26z%3D1%26%C3%A9%3D1");
+        let b = base_string(
+            "GET",
+            "https://h/p?z=1&a=2&a=1&B=0&é=1",
+            &[] as &[(&str, &str)],
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            "GET&https%3A%2F%2Fh%2Fp&B%3D0%26a%3D1%26a%3D2%26z%3D1%26%C3%A9%3D1"
+        );
     }
 
     #[test]
@@ -214,7 +283,13 @@ mod tests {
 
     #[test]
     fn join() {
-        assert_eq!(join_url("https://api.ibkr.com/v1/api/", "/tickle"), "https://api.ibkr.com/v1/api/tickle");
-        assert_eq!(join_url("https://api.ibkr.com/v1/api", "tickle"), "https://api.ibkr.com/v1/api/tickle");
+        assert_eq!(
+            join_url("https://api.ibkr.com/v1/api/", "/tickle"),
+            "https://api.ibkr.com/v1/api/tickle"
+        );
+        assert_eq!(
+            join_url("https://api.ibkr.com/v1/api", "tickle"),
+            "https://api.ibkr.com/v1/api/tickle"
+        );
     }
 }

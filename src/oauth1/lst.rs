@@ -13,7 +13,10 @@ use crate::keys::{DhParams, PrivateKey, SecretBytes};
 
 /// Decrypts the access token secret (base64 of RSA-PKCS#1 v1.5 ciphertext) with the private
 /// encryption key. The result is the "prepend".
-pub fn decrypt_access_token_secret(encryption_key: &PrivateKey, access_token_secret: &str) -> Result<SecretBytes> {
+pub fn decrypt_access_token_secret(
+    encryption_key: &PrivateKey,
+    access_token_secret: &str,
+) -> Result<SecretBytes> {
     let ciphertext = Zeroizing::new(b64_decode_lenient(access_token_secret).map_err(|e| {
         Error::new(
             ErrorCode::InvalidAccessTokenSecret,
@@ -60,7 +63,10 @@ impl DhSecret {
     /// Parses `a` from hex and checks `1 < a < p - 1`.
     pub fn from_hex(random_hex: &str, params: &DhParams) -> Result<Self> {
         let bytes = Zeroizing::new(hex_number(random_hex).map_err(|e| {
-            Error::invalid_argument(format!("random (the DH exponent) must be hex: {}.", e.describe()))
+            Error::invalid_argument(format!(
+                "random (the DH exponent) must be hex: {}.",
+                e.describe()
+            ))
         })?);
         let a = BigUint::from_bytes_be(&bytes);
         if a <= BigUint::from(1u32) || a >= &params.prime - 1u32 {
@@ -86,14 +92,19 @@ impl DhSecret {
 /// Fills `buf` from the platform's secure random source.
 pub fn getrandom_fill(buf: &mut [u8]) -> Result<()> {
     use rand_core::RngCore;
-    rand_core::OsRng
-        .try_fill_bytes(buf)
-        .map_err(|_| Error::new(ErrorCode::Internal, "no secure random source is available on this platform"))
+    rand_core::OsRng.try_fill_bytes(buf).map_err(|_| {
+        Error::new(
+            ErrorCode::Internal,
+            "no secure random source is available on this platform",
+        )
+    })
 }
 
 /// `A = g^a mod p` as lowercase hex, no padding, no `0x`.
 pub fn dh_challenge(params: &DhParams, a: &DhSecret) -> String {
-    BigUint::from(params.generator).modpow(&a.0, &params.prime).to_str_radix(16)
+    BigUint::from(params.generator)
+        .modpow(&a.0, &params.prime)
+        .to_str_radix(16)
 }
 
 /// `K = B^a mod p`, encoded as Java's `BigInteger.toByteArray()`: minimal big-endian bytes with a
@@ -132,21 +143,34 @@ pub fn live_session_token(k_bytes: &SecretBytes, prepend: &SecretBytes) -> Resul
 
 /// Parses a prepend given as hex (the decrypted access token secret).
 pub fn prepend_from_hex(prepend_hex: &str) -> Result<SecretBytes> {
-    hex_decode(prepend_hex)
-        .map(SecretBytes::new)
-        .map_err(|e| Error::invalid_argument(format!("prepend must be the lowercase hex that decryptAccessTokenSecret returns: {}.", e.describe())))
+    hex_decode(prepend_hex).map(SecretBytes::new).map_err(|e| {
+        Error::invalid_argument(format!(
+            "prepend must be the lowercase hex that decryptAccessTokenSecret returns: {}.",
+            e.describe()
+        ))
+    })
 }
 
 /// Parses an LST given as base64.
 pub fn lst_from_base64(token: &str) -> Result<SecretBytes> {
     b64_decode_lenient(token)
         .map(SecretBytes::new)
-        .map_err(|e| Error::invalid_argument(format!("the live session token must be base64: {}.", e.describe())))
+        .map_err(|e| {
+            Error::invalid_argument(format!(
+                "the live session token must be base64: {}.",
+                e.describe()
+            ))
+        })
 }
 
 /// The full client-side computation: from the server's `diffie_hellman_response` to the LST
 /// (as raw bytes; base64 them for display).
-pub fn compute_lst(prime: &BigUint, dh_response_hex: &str, a: &DhSecret, prepend: &SecretBytes) -> Result<SecretBytes> {
+pub fn compute_lst(
+    prime: &BigUint,
+    dh_response_hex: &str,
+    a: &DhSecret,
+    prepend: &SecretBytes,
+) -> Result<SecretBytes> {
     let k = shared_secret(prime, dh_response_hex, a)?;
     live_session_token(&k, prepend)
 }
@@ -158,7 +182,9 @@ pub fn verify_lst(lst: &SecretBytes, consumer_key: &str, signature_hex: &str) ->
         .map_err(|_| Error::new(ErrorCode::Internal, "HMAC-SHA1 refused the key"))?;
     mac.update(consumer_key.as_bytes());
     let ours = mac.finalize().into_bytes();
-    let Ok(theirs) = hex_decode(signature_hex) else { return Ok(false) };
+    let Ok(theirs) = hex_decode(signature_hex) else {
+        return Ok(false);
+    };
     Ok(theirs.len() == ours.len() && bool::from(ours.as_slice().ct_eq(&theirs)))
 }
 
@@ -185,7 +211,12 @@ pub fn challenge_from_hex(prime_hex: &str, random_hex: &str, generator: u32) -> 
 }
 
 /// The LST (raw bytes) from hex inputs, as the JS API takes them.
-pub fn lst_from_hex(prime_hex: &str, random_hex: &str, dh_response_hex: &str, prepend_hex: &str) -> Result<SecretBytes> {
+pub fn lst_from_hex(
+    prime_hex: &str,
+    random_hex: &str,
+    dh_response_hex: &str,
+    prepend_hex: &str,
+) -> Result<SecretBytes> {
     let prepend = prepend_from_hex(prepend_hex)?;
     let params = DhParams::from_hex(prime_hex, 2)?;
     let a = DhSecret::from_hex(random_hex, &params)?;

@@ -7,9 +7,10 @@ pub mod request;
 
 pub use base::{authorization_header, base_string};
 pub use lst::{
-    check_lst, compute_lst, decrypt_access_token_secret, dh_challenge, lst_base64, shared_secret, verify_lst, DhSecret,
+    check_lst, compute_lst, decrypt_access_token_secret, dh_challenge, lst_base64, shared_secret,
+    verify_lst, DhSecret,
 };
 pub use request::{
-    access_token_request, api_request, authorize_url, default_realm, generate_nonce, live_session_token_request,
-    request_token_request, Context, SignedRequest, Signer,
+    access_token_request, api_request, authorize_url, default_realm, generate_nonce,
+    live_session_token_request, request_token_request, Context, SignedRequest, Signer,
 };

@@ -123,13 +123,19 @@ fn check_field(name: &str, value: &str, fix: &str) -> Result<()> {
         return Err(Error::invalid_argument(format!("{name} is empty: {fix}")));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::invalid_argument(format!("{name} contains whitespace: {fix}")));
+        return Err(Error::invalid_argument(format!(
+            "{name} contains whitespace: {fix}"
+        )));
     }
     Ok(())
 }
 
 fn check_context(ctx: &Context<'_>) -> Result<()> {
-    check_field("consumerKey", ctx.consumer_key, "pass the consumer key from IBKR's portal (9 letters, e.g. TESTCONS for the test key).")?;
+    check_field(
+        "consumerKey",
+        ctx.consumer_key,
+        "pass the consumer key from IBKR's portal (9 letters, e.g. TESTCONS for the test key).",
+    )?;
     check_field("nonce", ctx.nonce, "leave it out to get a random one.")?;
     check_realm(ctx.realm)
 }
@@ -152,7 +158,13 @@ pub fn sign_request(
     params.push(("oauth_signature_method".into(), signer.method_name().into()));
     params.push(("oauth_timestamp".into(), ctx.timestamp.to_string()));
     let prepend_hex = prepend.map(|p| Zeroizing::new(p.expose_hex()));
-    let base = Zeroizing::new(base_string(method, url, &params, prepend_hex.as_ref().map(|s| s.as_str()), sign_query)?);
+    let base = Zeroizing::new(base_string(
+        method,
+        url,
+        &params,
+        prepend_hex.as_ref().map(|s| s.as_str()),
+        sign_query,
+    )?);
     let signature = signer.sign(&base)?;
     let authorization = authorization_header(ctx.realm, &params, &signature)?;
     Ok(SignedRequest {
@@ -175,35 +187,80 @@ pub fn live_session_token_request(
     prepend: &SecretBytes,
     signature_key: &PrivateKey,
 ) -> Result<SignedRequest> {
-    check_field("accessToken", access_token, "pass the access token from IBKR's portal (20 hex characters).")?;
-    check_field("challenge", challenge_hex, "pass the hex that dhChallenge returns.")?;
+    check_field(
+        "accessToken",
+        access_token,
+        "pass the access token from IBKR's portal (20 hex characters).",
+    )?;
+    check_field(
+        "challenge",
+        challenge_hex,
+        "pass the hex that dhChallenge returns.",
+    )?;
     if prepend.is_empty() {
-        return Err(Error::invalid_argument("prepend is empty: pass what decryptAccessTokenSecret returns."));
+        return Err(Error::invalid_argument(
+            "prepend is empty: pass what decryptAccessTokenSecret returns.",
+        ));
     }
     let extra = vec![
-        ("diffie_hellman_challenge".into(), challenge_hex.trim().to_owned()),
+        (
+            "diffie_hellman_challenge".into(),
+            challenge_hex.trim().to_owned(),
+        ),
         ("oauth_token".into(), access_token.trim().to_owned()),
     ];
     let url = join_url(base_url, "oauth/live_session_token");
-    sign_request("POST", &url, extra, Some(prepend), false, ctx, Signer::RsaSha256(signature_key))
+    sign_request(
+        "POST",
+        &url,
+        extra,
+        Some(prepend),
+        false,
+        ctx,
+        Signer::RsaSha256(signature_key),
+    )
 }
 
 /// Third party, step 1: `POST {base}/oauth/request_token` with `oauth_callback` (`oob` or the
 /// registered callback URL) and no token.
-pub fn request_token_request(base_url: &str, ctx: &Context<'_>, callback: &str, signature_key: &PrivateKey) -> Result<SignedRequest> {
-    check_field("callback", callback, "pass \"oob\" or your registered callback URL.")?;
+pub fn request_token_request(
+    base_url: &str,
+    ctx: &Context<'_>,
+    callback: &str,
+    signature_key: &PrivateKey,
+) -> Result<SignedRequest> {
+    check_field(
+        "callback",
+        callback,
+        "pass \"oob\" or your registered callback URL.",
+    )?;
     let extra = vec![("oauth_callback".into(), callback.trim().to_owned())];
     let url = join_url(base_url, "oauth/request_token");
-    sign_request("POST", &url, extra, None, false, ctx, Signer::RsaSha256(signature_key))
+    sign_request(
+        "POST",
+        &url,
+        extra,
+        None,
+        false,
+        ctx,
+        Signer::RsaSha256(signature_key),
+    )
 }
 
 /// Third party, step 2: the browser URL where the user authorizes the request token.
 pub fn authorize_url(request_token: &str, authorize_base: Option<&str>) -> Result<String> {
-    check_field("requestToken", request_token, "pass the oauth_token that the request_token step returned.")?;
+    check_field(
+        "requestToken",
+        request_token,
+        "pass the oauth_token that the request_token step returned.",
+    )?;
     let base = authorize_base.unwrap_or(AUTHORIZE_URL).trim();
     super::base::split_url(base)?;
     let sep = if base.contains('?') { '&' } else { '?' };
-    Ok(format!("{base}{sep}oauth_token={}", query_value(request_token.trim())))
+    Ok(format!(
+        "{base}{sep}oauth_token={}",
+        query_value(request_token.trim())
+    ))
 }
 
 /// Third party, step 3: `POST {base}/oauth/access_token` with the request token and the
@@ -215,14 +272,30 @@ pub fn access_token_request(
     verifier: &str,
     signature_key: &PrivateKey,
 ) -> Result<SignedRequest> {
-    check_field("requestToken", request_token, "pass the oauth_token that the request_token step returned.")?;
-    check_field("verifier", verifier, "pass the oauth_verifier from the callback URL.")?;
+    check_field(
+        "requestToken",
+        request_token,
+        "pass the oauth_token that the request_token step returned.",
+    )?;
+    check_field(
+        "verifier",
+        verifier,
+        "pass the oauth_verifier from the callback URL.",
+    )?;
     let extra = vec![
         ("oauth_token".into(), request_token.trim().to_owned()),
         ("oauth_verifier".into(), verifier.trim().to_owned()),
     ];
     let url = join_url(base_url, "oauth/access_token");
-    sign_request("POST", &url, extra, None, false, ctx, Signer::RsaSha256(signature_key))
+    sign_request(
+        "POST",
+        &url,
+        extra,
+        None,
+        false,
+        ctx,
+        Signer::RsaSha256(signature_key),
+    )
 }
 
 /// An ordinary API call, signed with HMAC-SHA256 keyed by the LST.
@@ -234,10 +307,25 @@ pub fn api_request(
     lst: &SecretBytes,
     sign_query: bool,
 ) -> Result<SignedRequest> {
-    check_field("accessToken", access_token, "pass the access token from IBKR's portal (20 hex characters).")?;
+    check_field(
+        "accessToken",
+        access_token,
+        "pass the access token from IBKR's portal (20 hex characters).",
+    )?;
     if lst.is_empty() {
-        return Err(Error::new(ErrorCode::InvalidArgument, "the live session token is empty."));
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "the live session token is empty.",
+        ));
     }
     let extra = vec![("oauth_token".into(), access_token.trim().to_owned())];
-    sign_request(method, url, extra, None, sign_query, ctx, Signer::HmacSha256(lst))
+    sign_request(
+        method,
+        url,
+        extra,
+        None,
+        sign_query,
+        ctx,
+        Signer::HmacSha256(lst),
+    )
 }

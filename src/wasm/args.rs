@@ -12,7 +12,9 @@ fn type_name(v: &JsValue) -> String {
     } else if Array::is_array(v) {
         "an array".into()
     } else {
-        v.js_typeof().as_string().unwrap_or_else(|| "unknown".into())
+        v.js_typeof()
+            .as_string()
+            .unwrap_or_else(|| "unknown".into())
     }
 }
 
@@ -20,8 +22,13 @@ fn type_name(v: &JsValue) -> String {
 pub fn string(func: &str, name: &str, v: &JsValue) -> Result<String> {
     match v.as_string() {
         Some(s) => Ok(s),
-        None if v.is_undefined() => Err(Error::invalid_argument(format!("{func}: {name} is required (a string)."))),
-        None => Err(Error::invalid_argument(format!("{func}: {name} must be a string, not {}.", type_name(v)))),
+        None if v.is_undefined() => Err(Error::invalid_argument(format!(
+            "{func}: {name} is required (a string)."
+        ))),
+        None => Err(Error::invalid_argument(format!(
+            "{func}: {name} must be a string, not {}.",
+            type_name(v)
+        ))),
     }
 }
 
@@ -52,10 +59,15 @@ impl<'a> Opts<'a> {
         let v = self.get(key);
         match v.as_string() {
             Some(s) => Ok(s),
-            None if v.is_undefined() || v.is_null() => {
-                Err(Error::invalid_argument(format!("{}: `{key}` is required (a string).", self.func)))
-            }
-            None => Err(Error::invalid_argument(format!("{}: `{key}` must be a string, not {}.", self.func, type_name(&v)))),
+            None if v.is_undefined() || v.is_null() => Err(Error::invalid_argument(format!(
+                "{}: `{key}` is required (a string).",
+                self.func
+            ))),
+            None => Err(Error::invalid_argument(format!(
+                "{}: `{key}` must be a string, not {}.",
+                self.func,
+                type_name(&v)
+            ))),
         }
     }
 
@@ -74,9 +86,13 @@ impl<'a> Opts<'a> {
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
-        v.as_bool()
-            .map(Some)
-            .ok_or_else(|| Error::invalid_argument(format!("{}: `{key}` must be true or false, not {}.", self.func, type_name(&v))))
+        v.as_bool().map(Some).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "{}: `{key}` must be true or false, not {}.",
+                self.func,
+                type_name(&v)
+            ))
+        })
     }
 
     /// An optional non-negative whole number (a number, or a string of digits).
@@ -87,11 +103,15 @@ impl<'a> Opts<'a> {
         }
         let n = match (v.as_f64(), v.as_string()) {
             (Some(n), _) => Some(n),
-            (None, Some(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<f64>().ok(),
+            (None, Some(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse::<f64>().ok()
+            }
             _ => None,
         };
         match n {
-            Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max => Ok(Some(n as u64)),
+            Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max => {
+                Ok(Some(n as u64))
+            }
             _ => Err(Error::invalid_argument(format!(
                 "{}: `{key}` must be a whole number from 0 to {max}.",
                 self.func

@@ -11,8 +11,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::keys::{DhParams, PrivateKey};
-use crate::oauth1::{lst, request, DhSecret};
 use crate::oauth1;
+use crate::oauth1::{lst, request, DhSecret};
 use args::Opts;
 
 thread_local! {
@@ -38,9 +38,9 @@ pub fn to_js(e: Error) -> JsValue {
     let code = JsValue::from_str(e.code().as_str());
     let message = JsValue::from_str(e.message());
     let constructed = ERROR_CLASS.with(|c| {
-        c.borrow()
-            .as_ref()
-            .and_then(|class| Reflect::construct(class, &Array::of3(&code, &message, &details)).ok())
+        c.borrow().as_ref().and_then(|class| {
+            Reflect::construct(class, &Array::of3(&code, &message, &details)).ok()
+        })
     });
     constructed.unwrap_or_else(|| {
         // No entry file registered a class (the raw wasm-bindgen output is in use): a plain
@@ -72,7 +72,10 @@ const MAX_TIMESTAMP_S: f64 = 9_999_999_999.0;
 
 /// `decryptAccessTokenSecret(encryptionKeyPem, accessTokenSecret)`: the prepend, lowercase hex.
 #[wasm_bindgen(js_name = "decryptAccessTokenSecret")]
-pub fn decrypt_access_token_secret(encryption_key_pem: JsValue, access_token_secret: JsValue) -> JsResult<String> {
+pub fn decrypt_access_token_secret(
+    encryption_key_pem: JsValue,
+    access_token_secret: JsValue,
+) -> JsResult<String> {
     const F: &str = "decryptAccessTokenSecret";
     js((|| {
         let pem = args::string(F, "encryptionKeyPem", &encryption_key_pem)?;
@@ -110,7 +113,11 @@ pub fn dh_challenge(o: JsValue) -> JsResult<String> {
         let prime = o.string("prime")?;
         let random = o.string("random")?;
         let generator = o.opt_uint("generator", f64::from(u32::MAX))?.unwrap_or(2);
-        lst::challenge_from_hex(&prime, &random, u32::try_from(generator).unwrap_or(u32::MAX))
+        lst::challenge_from_hex(
+            &prime,
+            &random,
+            u32::try_from(generator).unwrap_or(u32::MAX),
+        )
     })())
 }
 
@@ -124,7 +131,12 @@ pub fn live_session_token(o: JsValue) -> JsResult<String> {
         let random = o.string("random")?;
         let prime = o.string("prime")?;
         let prepend = o.string("prepend")?;
-        Ok(lst::lst_base64(&lst::lst_from_hex(&prime, &random, &dh_response, &prepend)?))
+        Ok(lst::lst_base64(&lst::lst_from_hex(
+            &prime,
+            &random,
+            &dh_response,
+            &prepend,
+        )?))
     })())
 }
 
@@ -174,7 +186,8 @@ pub fn sign_rsa_sha256(private_key_pem: JsValue, text: JsValue) -> JsResult<Stri
 pub fn sign_hmac_sha256(live_session_token: JsValue, text: JsValue) -> JsResult<String> {
     const F: &str = "signHmacSha256";
     js((|| {
-        let token = lst::lst_from_base64(&args::string(F, "liveSessionToken", &live_session_token)?)?;
+        let token =
+            lst::lst_from_base64(&args::string(F, "liveSessionToken", &live_session_token)?)?;
         let text = args::string(F, "text", &text)?;
         Ok(request::hmac_sha256_base64(&token, &text))
     })())
@@ -205,18 +218,35 @@ struct Common {
 impl Common {
     fn read(o: &Opts<'_>) -> Result<Self> {
         let consumer_key = o.string("consumerKey")?;
-        let realm = o.opt_string("realm")?.unwrap_or_else(|| request::default_realm(&consumer_key).to_owned());
+        let realm = o
+            .opt_string("realm")?
+            .unwrap_or_else(|| request::default_realm(&consumer_key).to_owned());
         let nonce = match o.opt_string("nonce")? {
             Some(n) => n,
             None => request::generate_nonce()?,
         };
-        let timestamp = o.opt_uint("timestamp", MAX_TIMESTAMP_S)?.unwrap_or_else(now_seconds);
-        let base_url = o.opt_string("baseUrl")?.unwrap_or_else(|| request::DEFAULT_BASE_URL.to_owned());
-        Ok(Common { consumer_key, realm, nonce, timestamp, base_url })
+        let timestamp = o
+            .opt_uint("timestamp", MAX_TIMESTAMP_S)?
+            .unwrap_or_else(now_seconds);
+        let base_url = o
+            .opt_string("baseUrl")?
+            .unwrap_or_else(|| request::DEFAULT_BASE_URL.to_owned());
+        Ok(Common {
+            consumer_key,
+            realm,
+            nonce,
+            timestamp,
+            base_url,
+        })
     }
 
     fn ctx(&self) -> request::Context<'_> {
-        request::Context { consumer_key: &self.consumer_key, realm: &self.realm, nonce: &self.nonce, timestamp: self.timestamp }
+        request::Context {
+            consumer_key: &self.consumer_key,
+            realm: &self.realm,
+            nonce: &self.nonce,
+            timestamp: self.timestamp,
+        }
     }
 }
 
@@ -247,7 +277,14 @@ pub fn live_session_token_request(o: JsValue) -> JsResult<JsValue> {
         let challenge = o.string("challenge")?;
         let prepend = lst::prepend_from_hex(&o.string("prepend")?)?;
         let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
-        let s = request::live_session_token_request(&common.base_url, &common.ctx(), &access_token, &challenge, &prepend, &key)?;
+        let s = request::live_session_token_request(
+            &common.base_url,
+            &common.ctx(),
+            &access_token,
+            &challenge,
+            &prepend,
+            &key,
+        )?;
         Ok(signed_to_js(&s))
     })())
 }
@@ -259,7 +296,9 @@ pub fn request_token_request(o: JsValue) -> JsResult<JsValue> {
     js((|| {
         let o = Opts::new(F, &o)?;
         let common = Common::read(&o)?;
-        let callback = o.opt_string("callback")?.unwrap_or_else(|| "oob".to_owned());
+        let callback = o
+            .opt_string("callback")?
+            .unwrap_or_else(|| "oob".to_owned());
         let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
         let s = request::request_token_request(&common.base_url, &common.ctx(), &callback, &key)?;
         Ok(signed_to_js(&s))
@@ -288,7 +327,13 @@ pub fn access_token_request(o: JsValue) -> JsResult<JsValue> {
         let request_token = o.string("requestToken")?;
         let verifier = o.string("verifier")?;
         let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
-        let s = request::access_token_request(&common.base_url, &common.ctx(), &request_token, &verifier, &key)?;
+        let s = request::access_token_request(
+            &common.base_url,
+            &common.ctx(),
+            &request_token,
+            &verifier,
+            &key,
+        )?;
         Ok(signed_to_js(&s))
     })())
 }
@@ -306,7 +351,14 @@ pub fn sign_request(o: JsValue) -> JsResult<JsValue> {
         let access_token = o.string("accessToken")?;
         let token = lst::lst_from_base64(&o.string("liveSessionToken")?)?;
         let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
-        let s = request::api_request(&method, &url, &common.ctx(), &access_token, &token, sign_query)?;
+        let s = request::api_request(
+            &method,
+            &url,
+            &common.ctx(),
+            &access_token,
+            &token,
+            sign_query,
+        )?;
         Ok(signed_to_js(&s))
     })())
 }

@@ -16,11 +16,22 @@ pub fn file(path: &str) -> &'static str {
         "fixtures/legacy-encrypted.pem" => include_str!("../fixtures/legacy-encrypted.pem"),
         "fixtures/rsa1024.pem" => include_str!("../fixtures/rsa1024.pem"),
         "fixtures/secret-for-rsa4096.b64" => include_str!("../fixtures/secret-for-rsa4096.b64"),
-        "fixtures/secret-for-signature-key.b64" => include_str!("../fixtures/secret-for-signature-key.b64"),
+        "fixtures/secret-for-signature-key.b64" => {
+            include_str!("../fixtures/secret-for-signature-key.b64")
+        }
         "vectors/oauth1a/dhparam.pem" => include_str!("../vectors/oauth1a/dhparam.pem"),
-        "vectors/oauth1a/private_encryption.pem" => include_str!("../vectors/oauth1a/private_encryption.pem"),
-        "vectors/oauth1a/private_signature.pem" => include_str!("../vectors/oauth1a/private_signature.pem"),
-        "vectors/oauth1a/public_signature.pem" => include_str!("../vectors/oauth1a/public_signature.pem"),
+        "vectors/oauth1a/private_encryption.pem" => {
+            include_str!("../vectors/oauth1a/private_encryption.pem")
+        }
+        "vectors/oauth1a/private_signature.pem" => {
+            include_str!("../vectors/oauth1a/private_signature.pem")
+        }
+        "vectors/oauth1a/public_signature.pem" => {
+            include_str!("../vectors/oauth1a/public_signature.pem")
+        }
+        "vectors/oauth1a/private_signature.pk8.pem" => {
+            include_str!("../vectors/oauth1a/private_signature.pk8.pem")
+        }
         "fixtures/rsa3072.pk8.pem" => include_str!("../fixtures/rsa3072.pk8.pem"),
         "fixtures/rsa4096.pem" => include_str!("../fixtures/rsa4096.pem"),
         other => panic!("bad_inputs.json names a file the tests do not embed: {other}"),
@@ -40,7 +51,10 @@ fn lookup<'a>(v: &'a Value, path: &str) -> &'a Value {
 
 impl Table {
     pub fn load() -> Self {
-        Table { doc: serde_json::from_str(TABLE).unwrap(), vectors: serde_json::from_str(VECTORS).unwrap() }
+        Table {
+            doc: serde_json::from_str(TABLE).unwrap(),
+            vectors: serde_json::from_str(VECTORS).unwrap(),
+        }
     }
 
     /// `inputs[name]`, with its transforms applied.
@@ -50,7 +64,10 @@ impl Table {
         let mut s: String = if let Some(f) = spec["file"].as_str() {
             file(f).to_owned()
         } else {
-            lookup(&self.vectors, spec["vector"].as_str().unwrap()).as_str().unwrap().to_owned()
+            lookup(&self.vectors, spec["vector"].as_str().unwrap())
+                .as_str()
+                .unwrap()
+                .to_owned()
         };
         if let Some(r) = spec["slice"].as_array() {
             let chars: Vec<char> = s.chars().collect();
@@ -62,8 +79,16 @@ impl Table {
             s = chars[idx(&r[0])..idx(&r[1])].iter().collect();
         }
         if let Some(r) = spec["keep_lines"].as_array() {
-            let (a, b) = (r[0].as_u64().unwrap() as usize, r[1].as_u64().unwrap() as usize);
-            s = s.lines().skip(a).take(b - a).map(|l| format!("{l}\n")).collect();
+            let (a, b) = (
+                r[0].as_u64().unwrap() as usize,
+                r[1].as_u64().unwrap() as usize,
+            );
+            s = s
+                .lines()
+                .skip(a)
+                .take(b - a)
+                .map(|l| format!("{l}\n"))
+                .collect();
         }
         if let Some(r) = spec["replace_at"].as_array() {
             let (i, t) = (r[0].as_u64().unwrap() as usize, r[1].as_str().unwrap());
@@ -83,9 +108,15 @@ impl Table {
     /// Replaces every `"$NAME"` string inside `v` by the input.
     pub fn resolve(&self, v: &Value) -> Value {
         match v {
-            Value::String(s) if s.starts_with('$') && self.doc["inputs"].get(&s[1..]).is_some() => Value::String(self.input(&s[1..])),
+            Value::String(s) if s.starts_with('$') && self.doc["inputs"].get(&s[1..]).is_some() => {
+                Value::String(self.input(&s[1..]))
+            }
             Value::Array(a) => Value::Array(a.iter().map(|x| self.resolve(x)).collect()),
-            Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), self.resolve(x))).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.resolve(x)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -97,12 +128,22 @@ impl Table {
     /// Texts that must never appear in a message: the secrets, and a line from the body of
     /// every private key.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.doc["secrets"].as_array().unwrap().iter().map(|n| self.input(n.as_str().unwrap())).collect();
+        let mut out: Vec<String> = self.doc["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| self.input(n.as_str().unwrap()))
+            .collect();
         for (name, spec) in self.doc["inputs"].as_object().unwrap() {
             if spec.get("file").is_some() {
                 let text = self.input(name);
                 if text.contains("PRIVATE KEY-----") {
-                    out.extend(text.lines().filter(|l| !l.starts_with("-----") && l.len() >= 16).nth(2).map(str::to_owned));
+                    out.extend(
+                        text.lines()
+                            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+                            .nth(2)
+                            .map(str::to_owned),
+                    );
                 }
             }
         }
@@ -112,27 +153,39 @@ impl Table {
     /// Checks one outcome: the code, the words the message must mention, and no secret in it.
     pub fn check(&self, case: &Value, args: &Value, code: &str, message: &str) {
         let name = case["name"].as_str().unwrap();
-        assert_eq!(code, case["code"].as_str().unwrap(), "{name}: wrong code; message: {message}");
+        assert_eq!(
+            code,
+            case["code"].as_str().unwrap(),
+            "{name}: wrong code; message: {message}"
+        );
         assert!(message.len() > 20, "{name}: message too thin: {message}");
         if let Some(words) = case["mention"].as_array() {
             for w in words {
                 let w = w.as_str().unwrap();
-                assert!(message.contains(w), "{name}: message should mention {w:?}: {message}");
+                assert!(
+                    message.contains(w),
+                    "{name}: message should mention {w:?}: {message}"
+                );
             }
         }
         let mut leaks = self.secrets();
         collect_long_strings(args, &mut leaks);
         for s in leaks {
-            assert!(!message.contains(&s), "{name}: message leaks an input: {message}");
+            assert!(
+                !message.contains(&s),
+                "{name}: message leaks an input: {message}"
+            );
         }
     }
 }
 
 fn collect_long_strings(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::String(s) if s.len() >= 16 => {
-            out.extend(s.lines().filter(|l| l.len() >= 16 && !l.starts_with("-----") && !l.contains(": ")).map(str::to_owned))
-        }
+        Value::String(s) if s.len() >= 16 => out.extend(
+            s.lines()
+                .filter(|l| l.len() >= 16 && !l.starts_with("-----") && !l.contains(": "))
+                .map(str::to_owned),
+        ),
         Value::Array(a) => a.iter().for_each(|x| collect_long_strings(x, out)),
         Value::Object(o) => o.values().for_each(|x| collect_long_strings(x, out)),
         _ => {}
