@@ -1,0 +1,89 @@
+// The packed tarball, installed into a scratch project, used the way users use it: require() and
+// import on Node, the full conformance suite through each, and the shipped types under tsc.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { installPackedPackage, root } from './harness.mjs';
+
+const { project, packed, installed } = installPackedPackage('node');
+const here = pathToFileURL(path.join(root, 'tests/js')).href;
+
+function runIn(file, body) {
+  fs.writeFileSync(path.join(project, file), body);
+  const out = execFileSync(process.execPath, [file], { cwd: project, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return JSON.parse(out);
+}
+
+const runner = `
+  const { runConformance } = await import('${here}/conformance.mjs');
+  const { loadData, nodeVerifyRsa } = await import('${here}/harness.mjs');
+  const r = await runConformance(api, loadData(), { verifyRsa: nodeVerifyRsa });
+  process.stdout.write(JSON.stringify(r));`;
+
+function assertConformance(r) {
+  assert.deepEqual(r.failures, []);
+  assert.ok(r.passed > 150, `only ${r.passed} checks ran`);
+}
+
+test('require("ibkr-auth") passes the conformance suite', () => {
+  assertConformance(runIn('check.cjs', `const api = require('ibkr-auth');\n(async () => {${runner}\n})();`));
+});
+
+test('import "ibkr-auth" passes the conformance suite', () => {
+  assertConformance(runIn('check.mjs', `import * as api from 'ibkr-auth';\n${runner}`));
+});
+
+test('require and import share one wasm instance and one IbkrAuthError class', () => {
+  const r = runIn('same.mjs', `
+    import { createRequire } from 'node:module';
+    import * as esm from 'ibkr-auth';
+    import def from 'ibkr-auth';
+    const cjs = createRequire(import.meta.url)('ibkr-auth');
+    let caught;
+    try { cjs.signRsaSha256('', 'x'); } catch (e) { caught = e; }
+    process.stdout.write(JSON.stringify({
+      sameClass: cjs.IbkrAuthError === esm.IbkrAuthError,
+      sameFn: cjs.baseString === esm.baseString && def.baseString === esm.baseString,
+      crossInstanceof: caught instanceof esm.IbkrAuthError,
+      code: caught.code,
+    }));`);
+  assert.deepEqual(r, { sameClass: true, sameFn: true, crossInstanceof: true, code: 'INVALID_KEY' });
+});
+
+test('package.json: exports map with types first, runtime conditions, no install scripts', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
+  assert.equal(pkg.name, 'ibkr-auth');
+  const dot = pkg.exports['.'];
+  assert.equal(Object.keys(dot)[0], 'types');
+  for (const cond of ['workerd', 'browser', 'node', 'import', 'default']) assert.ok(dot[cond], cond);
+  assert.ok(Object.keys(dot).indexOf('workerd') < Object.keys(dot).indexOf('browser'));
+  for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(pkg.scripts?.[s], undefined, s);
+  const files = packed.files.map((f) => f.path);
+  for (const f of ['README.md', 'LICENSE', 'index.d.ts', 'index.d.cts', 'node.cjs', 'node.mjs', 'browser.js',
+    'workerd.js', 'glue/ibkr_auth_bg.wasm']) assert.ok(files.includes(f), `tarball lacks ${f}`);
+  assert.equal(files.filter((f) => f.endsWith('.wasm')).length, 1, 'exactly one .wasm ships');
+  assert.ok(!files.some((f) => /PRIVATE KEY|\.pem$/.test(f)), 'no key material ships');
+});
+
+test('the shipped types compile under tsc --strict for ESM and CommonJS users', () => {
+  const usage = `
+    import { baseString, signRequest, decryptAccessTokenSecret, IbkrAuthError, type SignedRequest,
+             type IbkrAuthErrorCode } from 'ibkr-auth';
+    const b: string = baseString({ method: 'GET', url: 'https://api.ibkr.com/v1/api/x', params: { conid: 1, a: 'b' } });
+    const s: SignedRequest = signRequest({ method: 'GET', url: b, consumerKey: 'K', accessToken: 't', liveSessionToken: 'AA==' });
+    try { decryptAccessTokenSecret('', ''); } catch (e) { if (e instanceof IbkrAuthError) { const c: IbkrAuthErrorCode = e.code; void c; } }
+    // @ts-expect-error: params must be an object of strings, numbers or booleans
+    baseString({ method: 'GET', url: 'u', params: { a: {} } });
+    void s;
+  `;
+  fs.writeFileSync(path.join(project, 'usage.mts'), usage);
+  fs.writeFileSync(path.join(project, 'usage.cts'), usage.replace('type SignedRequest,', 'type SignedRequest,'));
+  const tsc = path.join(root, 'node_modules/.bin/tsc');
+  for (const file of ['usage.mts', 'usage.cts']) {
+    execFileSync(tsc, ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
+      '--lib', 'es2022,dom', file], { cwd: project, encoding: 'utf8' });
+  }
+});
