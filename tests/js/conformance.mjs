@@ -5,6 +5,14 @@
 
 const PREPEND = 'decrypted_access_token_secret_hex (= prepend)';
 
+/** RSA-SHA256 verification with WebCrypto (browsers, workerd): an independent verifier. */
+export async function webCryptoVerifyRsa(publicPem, text, signature) {
+  const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  const der = b64(publicPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''));
+  const key = await crypto.subtle.importKey('spki', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
+  return crypto.subtle.verify('RSASSA-PKCS1-v1_5', key, b64(signature), new TextEncoder().encode(text));
+}
+
 /** Resolves a `$NAME` input of tests/bad_inputs.json (same rules as tests/common/mod.rs). */
 function makeResolver(table, vectors, files) {
   const input = (name) => {
