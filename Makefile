@@ -24,7 +24,7 @@ demo: pkg
 test: lint test-rust test-wasm test-js test-browser test-workerd
 	@echo "make test: all suites passed"
 
-lint:
+lint: setup
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) --all-targets -- -D warnings
