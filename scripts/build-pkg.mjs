@@ -64,28 +64,20 @@ write('node.mjs', `${header}import api from './node.cjs';
 export default api;
 ${all.map((n) => `export const ${n} = api.${n};`).join('\n')}
 `);
-// Browsers (and bundlers): fetch + instantiate once, at import.
-write('browser.js', `${header}import init, { __setErrorClass } from './glue/web.js';
+// Browsers and workerd share the web glue; only how the .wasm is instantiated differs.
+const webEntry = (comment, load) => `${header}// ${comment}
+import init, { initSync, __setErrorClass } from './glue/web.js';
 import { IbkrAuthError, ERROR_CODES } from './errors.js';
-await init();
+${load}
 __setErrorClass(IbkrAuthError);
 export { IbkrAuthError, ERROR_CODES };
 export {
 ${list('  ', (n) => `${n},`)}
 } from './glue/web.js';
-`);
-// Cloudflare Workers (workerd): the .wasm is imported as a compiled module; Workers refuse to
-// compile wasm from bytes at run time.
-write('workerd.js', `${header}import { initSync, __setErrorClass } from './glue/web.js';
-import wasmModule from './glue/ibkr_auth_bg.wasm';
-import { IbkrAuthError, ERROR_CODES } from './errors.js';
-initSync({ module: wasmModule });
-__setErrorClass(IbkrAuthError);
-export { IbkrAuthError, ERROR_CODES };
-export {
-${list('  ', (n) => `${n},`)}
-} from './glue/web.js';
-`);
+`;
+write('browser.js', webEntry('Browsers and bundlers: fetch and instantiate the .wasm once, at import.', 'await init();'));
+write('workerd.js', webEntry('Cloudflare Workers: Workers refuse to compile wasm from bytes, so the .wasm is imported as a module.',
+  "import wasmModule from './glue/ibkr_auth_bg.wasm';\ninitSync({ module: wasmModule });"));
 
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.ts'));
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.cts'));

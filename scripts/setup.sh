@@ -29,7 +29,8 @@ fi
 
 if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dev dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci refuses lockfiles that lack workerd's other-platform binaries; install honours the lock.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [ "${1:-}" = "--browser" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then

@@ -177,6 +177,29 @@ pub fn sign_request(
     })
 }
 
+const REQUEST_TOKEN_FIX: &str = "pass the oauth_token that the request_token step returned.";
+
+/// `POST {base}/oauth/{endpoint}`, signed with RSA-SHA256: the three steps that come before an LST.
+fn rsa_post(
+    base_url: &str,
+    endpoint: &str,
+    extra: Vec<(String, String)>,
+    prepend: Option<&SecretBytes>,
+    ctx: &Context<'_>,
+    signature_key: &PrivateKey,
+) -> Result<SignedRequest> {
+    let url = join_url(base_url, &format!("oauth/{endpoint}"));
+    sign_request(
+        "POST",
+        &url,
+        extra,
+        prepend,
+        false,
+        ctx,
+        Signer::RsaSha256(signature_key),
+    )
+}
+
 /// `POST {base}/oauth/live_session_token`: RSA-SHA256 over `prepend + base string`, with the DH
 /// challenge and the access token. Send it with an empty body and `Content-Length: 0`.
 pub fn live_session_token_request(
@@ -209,15 +232,13 @@ pub fn live_session_token_request(
         ),
         ("oauth_token".into(), access_token.trim().to_owned()),
     ];
-    let url = join_url(base_url, "oauth/live_session_token");
-    sign_request(
-        "POST",
-        &url,
+    rsa_post(
+        base_url,
+        "live_session_token",
         extra,
         Some(prepend),
-        false,
         ctx,
-        Signer::RsaSha256(signature_key),
+        signature_key,
     )
 }
 
@@ -235,25 +256,12 @@ pub fn request_token_request(
         "pass \"oob\" or your registered callback URL.",
     )?;
     let extra = vec![("oauth_callback".into(), callback.trim().to_owned())];
-    let url = join_url(base_url, "oauth/request_token");
-    sign_request(
-        "POST",
-        &url,
-        extra,
-        None,
-        false,
-        ctx,
-        Signer::RsaSha256(signature_key),
-    )
+    rsa_post(base_url, "request_token", extra, None, ctx, signature_key)
 }
 
 /// Third party, step 2: the browser URL where the user authorizes the request token.
 pub fn authorize_url(request_token: &str, authorize_base: Option<&str>) -> Result<String> {
-    check_field(
-        "requestToken",
-        request_token,
-        "pass the oauth_token that the request_token step returned.",
-    )?;
+    check_field("requestToken", request_token, REQUEST_TOKEN_FIX)?;
     let base = authorize_base.unwrap_or(AUTHORIZE_URL).trim();
     super::base::split_url(base)?;
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -272,11 +280,7 @@ pub fn access_token_request(
     verifier: &str,
     signature_key: &PrivateKey,
 ) -> Result<SignedRequest> {
-    check_field(
-        "requestToken",
-        request_token,
-        "pass the oauth_token that the request_token step returned.",
-    )?;
+    check_field("requestToken", request_token, REQUEST_TOKEN_FIX)?;
     check_field(
         "verifier",
         verifier,
@@ -286,16 +290,7 @@ pub fn access_token_request(
         ("oauth_token".into(), request_token.trim().to_owned()),
         ("oauth_verifier".into(), verifier.trim().to_owned()),
     ];
-    let url = join_url(base_url, "oauth/access_token");
-    sign_request(
-        "POST",
-        &url,
-        extra,
-        None,
-        false,
-        ctx,
-        Signer::RsaSha256(signature_key),
-    )
+    rsa_post(base_url, "access_token", extra, None, ctx, signature_key)
 }
 
 /// An ordinary API call, signed with HMAC-SHA256 keyed by the LST.
