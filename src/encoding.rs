@@ -111,14 +111,12 @@ pub fn hex_decode(input: &str) -> Result<Vec<u8>, HexError> {
         return Err(HexError::OddLength);
     }
     let mut out = Vec::with_capacity(s.len() / 2);
-    let b = s.as_bytes();
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        let (Some(&h), Some(&l)) = (pair.first(), pair.get(1)) else {
-            return Err(HexError::OddLength);
-        };
-        let hi = hex_val(h).ok_or(HexError::BadChar(i * 2))?;
-        let lo = hex_val(l).ok_or(HexError::BadChar(i * 2 + 1))?;
-        out.push(hi << 4 | lo);
+    for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
+        if let [h, l] = *pair {
+            let hi = hex_val(h).ok_or(HexError::BadChar(i * 2))?;
+            let lo = hex_val(l).ok_or(HexError::BadChar(i * 2 + 1))?;
+            out.push(hi << 4 | lo);
+        }
     }
     Ok(out)
 }

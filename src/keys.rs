@@ -204,8 +204,7 @@ impl PrivateKey {
     /// Parses an RSA private key from PEM (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
     /// `what` names the argument in error messages, e.g. `"signatureKey"`.
     pub fn from_pem(text: &str, what: &str) -> Result<Self> {
-        let expected =
-            "a private RSA key (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)";
+        let expected = "a private RSA key (PEM labelled PRIVATE KEY or RSA PRIVATE KEY)";
         let blocks = read_pem_blocks(text).map_err(|p| {
             Error::new(
                 ErrorCode::InvalidKey,
@@ -224,7 +223,7 @@ impl PrivateKey {
                 ),
                 ("PUBLIC KEY" | "RSA PUBLIC KEY", _) => format!(
                     "{what} is a public key, but the private key is needed here (the file IBKR did \
-                     not receive; it starts with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)."
+                     not receive; its PEM label is PRIVATE KEY or RSA PRIVATE KEY)."
                 ),
                 (_, Some(kind)) => format!("{what} is {kind}, not {expected}."),
                 (_, None) => format!("{what} is a PEM block labelled '{label}', not {expected}."),

@@ -86,10 +86,10 @@ fn call(f: &str, a: &[Value]) -> Result<String> {
             None,
             true,
         ),
-        "signHmacSha256" => Ok(request::hmac_sha256_base64(
+        "signHmacSha256" => request::hmac_sha256_base64(
             &lst::lst_from_base64(a[0].as_str().unwrap())?,
             a[1].as_str().unwrap(),
-        )),
+        ),
         "authorizationHeader" => oauth1::authorization_header(
             &st(&o, "realm"),
             &params(&o, "params"),

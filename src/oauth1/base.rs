@@ -7,7 +7,7 @@
 //! Values are joined raw and encoded once, as a whole (IBKR's rule; classic RFC 5849 would encode
 //! each value first). `realm` and `oauth_signature` never enter the base string.
 
-use crate::encoding::{form_decode, pct_encode, pct_encode_into};
+use crate::encoding::{form_decode, pct_encode_into};
 use crate::error::{Error, Result};
 
 /// A URL split into what OAuth signs.
@@ -203,11 +203,6 @@ pub fn join_url(base: &str, path: &str) -> String {
         base.trim().trim_end_matches('/'),
         path.trim_start_matches('/')
     )
-}
-
-/// Percent-encodes for a query value (exposed for building authorize URLs).
-pub fn query_value(v: &str) -> String {
-    pct_encode(v)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::base::{authorization_header, base_string, check_realm, join_url, query_value};
-use crate::encoding::{b64_encode, hex_encode};
+use super::base::{authorization_header, base_string, check_realm, join_url};
+use crate::encoding::{b64_encode, hex_encode, pct_encode};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{PrivateKey, SecretBytes};
 
@@ -54,19 +54,17 @@ impl Signer<'_> {
     pub fn sign(&self, text: &str) -> Result<String> {
         match self {
             Signer::RsaSha256(key) => Ok(b64_encode(&key.sign_sha256(text.as_bytes())?)),
-            Signer::HmacSha256(lst) => Ok(hmac_sha256_base64(lst, text)),
+            Signer::HmacSha256(lst) => hmac_sha256_base64(lst, text),
         }
     }
 }
 
 /// HMAC-SHA256 of `text` keyed by `key`, as base64.
-pub fn hmac_sha256_base64(key: &SecretBytes, text: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail; fall back to an empty key's MAC
-    // rather than panic if the library ever changed that.
+pub fn hmac_sha256_base64(key: &SecretBytes, text: &str) -> Result<String> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
-        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+        .map_err(|_| Error::new(ErrorCode::Internal, "HMAC-SHA256 refused the key"))?;
     mac.update(text.as_bytes());
-    b64_encode(&mac.finalize().into_bytes())
+    Ok(b64_encode(&mac.finalize().into_bytes()))
 }
 
 /// Who signs and when: the parts common to every request.
@@ -267,7 +265,7 @@ pub fn authorize_url(request_token: &str, authorize_base: Option<&str>) -> Resul
     let sep = if base.contains('?') { '&' } else { '?' };
     Ok(format!(
         "{base}{sep}oauth_token={}",
-        query_value(request_token.trim())
+        pct_encode(request_token.trim())
     ))
 }
 

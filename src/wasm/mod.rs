@@ -189,7 +189,7 @@ pub fn sign_hmac_sha256(live_session_token: JsValue, text: JsValue) -> JsResult<
         let token =
             lst::lst_from_base64(&args::string(F, "liveSessionToken", &live_session_token)?)?;
         let text = args::string(F, "text", &text)?;
-        Ok(request::hmac_sha256_base64(&token, &text))
+        request::hmac_sha256_base64(&token, &text)
     })())
 }
 
@@ -265,52 +265,59 @@ fn signed_to_js(s: &request::SignedRequest) -> JsValue {
     out.into()
 }
 
+/// Reads the options object and the common fields, builds the request, returns it to JS.
+fn signed(
+    func: &'static str,
+    o: &JsValue,
+    build: impl FnOnce(&Opts<'_>, &Common) -> Result<request::SignedRequest>,
+) -> JsResult<JsValue> {
+    js((|| {
+        let o = Opts::new(func, o)?;
+        let common = Common::read(&o)?;
+        Ok(signed_to_js(&build(&o, &common)?))
+    })())
+}
+
+fn signature_key(o: &Opts<'_>) -> Result<PrivateKey> {
+    PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")
+}
+
 /// `liveSessionTokenRequest({ consumerKey, accessToken, challenge, prepend, signatureKey, ... })`:
 /// the signed `POST /oauth/live_session_token`.
 #[wasm_bindgen(js_name = "liveSessionTokenRequest")]
 pub fn live_session_token_request(o: JsValue) -> JsResult<JsValue> {
-    const F: &str = "liveSessionTokenRequest";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let common = Common::read(&o)?;
+    signed("liveSessionTokenRequest", &o, |o, c| {
         let access_token = o.string("accessToken")?;
         let challenge = o.string("challenge")?;
         let prepend = lst::prepend_from_hex(&o.string("prepend")?)?;
-        let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
-        let s = request::live_session_token_request(
-            &common.base_url,
-            &common.ctx(),
+        let key = signature_key(o)?;
+        request::live_session_token_request(
+            &c.base_url,
+            &c.ctx(),
             &access_token,
             &challenge,
             &prepend,
             &key,
-        )?;
-        Ok(signed_to_js(&s))
-    })())
+        )
+    })
 }
 
 /// `requestTokenRequest({ consumerKey, signatureKey, callback = "oob", ... })`: third-party step 1.
 #[wasm_bindgen(js_name = "requestTokenRequest")]
 pub fn request_token_request(o: JsValue) -> JsResult<JsValue> {
-    const F: &str = "requestTokenRequest";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let common = Common::read(&o)?;
+    signed("requestTokenRequest", &o, |o, c| {
         let callback = o
             .opt_string("callback")?
             .unwrap_or_else(|| "oob".to_owned());
-        let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
-        let s = request::request_token_request(&common.base_url, &common.ctx(), &callback, &key)?;
-        Ok(signed_to_js(&s))
-    })())
+        request::request_token_request(&c.base_url, &c.ctx(), &callback, &signature_key(o)?)
+    })
 }
 
 /// `authorizeUrl({ requestToken, base? })`: third-party step 2, the browser URL.
 #[wasm_bindgen(js_name = "authorizeUrl")]
 pub fn authorize_url(o: JsValue) -> JsResult<String> {
-    const F: &str = "authorizeUrl";
     js((|| {
-        let o = Opts::new(F, &o)?;
+        let o = Opts::new("authorizeUrl", &o)?;
         let token = o.string("requestToken")?;
         let base = o.opt_string("base")?;
         request::authorize_url(&token, base.as_deref())
@@ -320,45 +327,29 @@ pub fn authorize_url(o: JsValue) -> JsResult<String> {
 /// `accessTokenRequest({ consumerKey, signatureKey, requestToken, verifier, ... })`: third-party step 3.
 #[wasm_bindgen(js_name = "accessTokenRequest")]
 pub fn access_token_request(o: JsValue) -> JsResult<JsValue> {
-    const F: &str = "accessTokenRequest";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let common = Common::read(&o)?;
+    signed("accessTokenRequest", &o, |o, c| {
         let request_token = o.string("requestToken")?;
         let verifier = o.string("verifier")?;
-        let key = PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")?;
-        let s = request::access_token_request(
-            &common.base_url,
-            &common.ctx(),
+        request::access_token_request(
+            &c.base_url,
+            &c.ctx(),
             &request_token,
             &verifier,
-            &key,
-        )?;
-        Ok(signed_to_js(&s))
-    })())
+            &signature_key(o)?,
+        )
+    })
 }
 
 /// `signRequest({ method, url, consumerKey, accessToken, liveSessionToken, signQuery = true, ... })`:
 /// an API call signed with HMAC-SHA256.
 #[wasm_bindgen(js_name = "signRequest")]
 pub fn sign_request(o: JsValue) -> JsResult<JsValue> {
-    const F: &str = "signRequest";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let common = Common::read(&o)?;
+    signed("signRequest", &o, |o, c| {
         let method = o.string("method")?;
         let url = o.string("url")?;
         let access_token = o.string("accessToken")?;
         let token = lst::lst_from_base64(&o.string("liveSessionToken")?)?;
         let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
-        let s = request::api_request(
-            &method,
-            &url,
-            &common.ctx(),
-            &access_token,
-            &token,
-            sign_query,
-        )?;
-        Ok(signed_to_js(&s))
-    })())
+        request::api_request(&method, &url, &c.ctx(), &access_token, &token, sign_query)
+    })
 }
