@@ -1,0 +1,410 @@
+// An IBKR Web API simulator for offline tests: the OAuth 1.0a server side (LST handshake, HMAC
+// checks on every request, timestamps, nonces, realm and consumer key), the third-party
+// endpoints, the brokerage session endpoints, a few trading endpoints, IBKR's published rate
+// limits, and fault injection. Plain node:http + node:crypto; listens on 127.0.0.1 only.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import {
+  constantTimeEqual, dhParamsPem, hmacSha256B64, parseAuthorization, queryPairs, serverBaseString,
+  serverDiffieHellman, verifyRsaSha256,
+} from './oauth.mjs';
+
+/** IBKR's published limits (per the sessions spec): [path pattern, requests, window ms]. */
+export const DEFAULT_RATE_LIMITS = [
+  [/^\/tickle$/, 1, 1000],
+  [/^\/sso\/validate$/, 1, 60_000],
+  [/^\/iserver\/marketdata\/snapshot$/, 10, 1000],
+  [/^\/iserver\/account\/orders$/, 1, 5000],
+  [/^\/iserver\/trades$/, 1, 5000],
+  [/^\/portfolio\/accounts$/, 1, 5000],
+  [/^\/iserver\/scanner\/run$/, 1, 1000],
+  [/^\/pa\//, 1, 900_000],
+];
+export const GLOBAL_RATE_LIMIT = [50, 1000];
+
+const ACCOUNT = 'DU1234567';
+const hex = (n) => crypto.randomBytes(n).toString('hex');
+
+/** Fresh keys for a simulated user: RSA-2048 signature and encryption pairs, and the 2048-bit MODP group. */
+export function generateKeys() {
+  const rsa = () => crypto.generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const group = crypto.getDiffieHellman('modp14');
+  const prime = group.getPrime('hex').replace(/^0+/, '');
+  return { signature: rsa(), encryption: rsa(), dhParams: dhParamsPem(prime, 2) };
+}
+
+function json(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export class Simulator {
+  /**
+   * @param {object} [o]
+   * @param {ReturnType<typeof generateKeys>} [o.keys] the user's keys (generated if absent)
+   * @param {string} [o.consumerKey] default "IBKRSIMUL"
+   * @param {string} [o.accessToken] default: 20 random hex characters
+   * @param {string} [o.secretHex] the access token secret in clear (default: 32 random bytes)
+   * @param {number} [o.lstLifetimeMs] default 24 h
+   * @param {number} [o.timestampToleranceS] default 300
+   * @param {'either'|'signed'|'unsigned'} [o.queryStyle] how query parameters must be signed (default either)
+   * @param {boolean|Array} [o.rateLimits] true: IBKR's published limits (default); false: none; or a table
+   * @param {() => number} [o.clock] ms since epoch, default Date.now
+   */
+  constructor(o = {}) {
+    this.keys = o.keys ?? generateKeys();
+    this.consumerKey = o.consumerKey ?? 'IBKRSIMUL';
+    this.realm = this.consumerKey === 'TESTCONS' ? 'test_realm' : 'limited_poa';
+    this.lstLifetimeMs = o.lstLifetimeMs ?? 24 * 3600 * 1000;
+    this.timestampToleranceS = o.timestampToleranceS ?? 300;
+    this.queryStyle = o.queryStyle ?? 'either';
+    this.rateLimits = o.rateLimits === false ? [] : Array.isArray(o.rateLimits) ? o.rateLimits : DEFAULT_RATE_LIMITS;
+    this.globalLimit = o.rateLimits === false ? null : GLOBAL_RATE_LIMIT;
+    this.clock = o.clock ?? Date.now;
+    const dh = crypto.createDiffieHellman(Buffer.from(this.#dhPrimeFromPem(), 'hex'), 2);
+    this.dh = { prime: dh.getPrime('hex').replace(/^0+/, ''), generator: 2 };
+    /** access token -> { secret: Buffer, lst?: Buffer, expiresAt?: number } */
+    this.tokens = new Map();
+    this.accessToken = o.accessToken ?? hex(10);
+    this.#addAccessToken(this.accessToken, o.secretHex ? Buffer.from(o.secretHex, 'hex') : crypto.randomBytes(32));
+    this.requestTokens = new Map();
+    this.nonces = new Map();
+    this.hits = new Map();
+    this.faults = [];
+    this.brokerage = { authenticated: false, competing: false, connected: true };
+    this.orders = [];
+    /** Every request as seen: { method, path, status, kind } (no secrets). */
+    this.log = [];
+    this.server = http.createServer((req, res) => this.#handle(req, res).catch((e) => json(res, 500, { error: String(e) })));
+  }
+
+  #dhPrimeFromPem() {
+    const der = Buffer.from(this.keys.dhParams.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+    // SEQUENCE { INTEGER p, ... }: walk the DER header by hand.
+    let i = 1;
+    i += der[i] & 0x80 ? 1 + (der[i] & 0x7f) : 1;
+    if (der[i] !== 0x02) throw new Error('dhParams: not PKCS#3');
+    i += 1;
+    let len = der[i];
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let k = 1; k <= n; k++) len = (len << 8) | der[i + k];
+      i += n;
+    }
+    return der.subarray(i + 1, i + 1 + len).toString('hex');
+  }
+
+  #addAccessToken(token, secret) {
+    const encrypted = crypto.publicEncrypt({ key: this.keys.encryption.publicKey, padding: crypto.constants.RSA_PKCS1_PADDING }, secret);
+    this.tokens.set(token, { secret, encryptedSecret: encrypted.toString('base64') });
+  }
+
+  /** Starts listening on 127.0.0.1; resolves when ready. */
+  async start(port = 0) {
+    await new Promise((resolve) => this.server.listen(port, '127.0.0.1', resolve));
+    this.origin = `http://127.0.0.1:${this.server.address().port}`;
+    this.baseUrl = `${this.origin}/v1/api`;
+    return this;
+  }
+
+  async close() {
+    this.server.closeAllConnections?.();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  /** What a client needs: pass it to IbkrSession.oauth1(...). The private keys are the user's. */
+  clientConfig() {
+    return {
+      baseUrl: this.baseUrl,
+      consumerKey: this.consumerKey,
+      accessToken: this.accessToken,
+      accessTokenSecret: this.tokens.get(this.accessToken).encryptedSecret,
+      signatureKey: this.keys.signature.privateKey,
+      encryptionKey: this.keys.encryption.privateKey,
+      dhParams: this.keys.dhParams,
+      realm: this.realm,
+    };
+  }
+
+  /**
+   * Queues a fault for the next matching request(s).
+   * kind: 'status' (with status, body), 'gone' (410), 'delay' (ms, then normal), 'drop' (close the
+   * connection), 'badDhResponse', 'badLstSignature', 'processThenFail' (do the work, then 500),
+   * 'noBridge' (400 no bridge), 'competing' (another session takes over first).
+   */
+  fault({ kind, path, method, times = 1, ...rest }) {
+    this.faults.push({ kind, path, method, times, ...rest });
+  }
+
+  /** Expires every live session token now. */
+  expireTokens() {
+    for (const t of this.tokens.values()) if (t.lst) t.expiresAt = this.clock() - 1;
+  }
+
+  /** Makes another session take the brokerage session over. */
+  setCompeting() {
+    this.brokerage = { authenticated: false, competing: true, connected: true };
+  }
+
+  count(kind) {
+    return this.log.filter((e) => e.kind === kind).length;
+  }
+
+  #takeFault(method, path) {
+    const i = this.faults.findIndex((f) => (!f.method || f.method === method) && (!f.path || (f.path instanceof RegExp ? f.path.test(path) : f.path === path)));
+    if (i < 0) return null;
+    const f = this.faults[i];
+    if (--f.times <= 0) this.faults.splice(i, 1);
+    return f;
+  }
+
+  async #handle(req, res) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const url = new URL(req.url, `http://${req.headers.host}`);
+    const path = url.pathname;
+    const entry = { method: req.method, path, status: 0, kind: 'other' };
+    this.log.push(entry);
+    const send = (status, b, headers) => { entry.status = status; json(res, status, b, headers); };
+
+    if (path.startsWith('/__sim/')) return this.#control(req, path, body, send);
+    if (path === '/authorize' && req.method === 'GET') return this.#authorizePage(url, res, entry);
+    if (!path.startsWith('/v1/api/')) return send(404, { error: 'not found' });
+    const api = path.slice('/v1/api'.length);
+
+    const fault = this.#takeFault(req.method, api);
+    if (fault?.kind === 'drop') { entry.status = -1; req.socket.destroy(); return; }
+    if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms ?? 1000));
+    if (fault?.kind === 'status') return send(fault.status, fault.body ?? { error: `injected ${fault.status}` });
+    if (fault?.kind === 'gone') return send(410, { error: 'gone' });
+    if (fault?.kind === 'noBridge') return send(400, { error: 'no bridge', statusCode: 400 });
+    if (fault?.kind === 'competing') this.setCompeting();
+
+    if (api === '/oauth/live_session_token' && req.method === 'POST') return this.#liveSessionToken(req, url, send, fault, entry);
+    if (api === '/oauth/request_token' && req.method === 'POST') return this.#requestToken(req, url, send, entry);
+    if (api === '/oauth/access_token' && req.method === 'POST') return this.#accessToken(req, url, send, entry);
+
+    const auth = this.#checkHmac(req, url);
+    if (auth.error) { entry.kind = 'rejected'; return send(401, { error: auth.error }); }
+    entry.kind = 'signed';
+    const limited = this.#rateLimit(api);
+    if (limited) { entry.kind = 'rate-limited'; return send(429, { error: 'Too many requests' }, { 'retry-after': String(limited) }); }
+    return this.#endpoint(req.method, api, url, body, send, fault, entry);
+  }
+
+  /** Reads and checks the OAuth parameters common to every request. */
+  #checkCommon(params, method) {
+    if (!params) return 'missing or malformed Authorization header (expected OAuth realm="…", …)';
+    if (params.realm !== this.realm) return `invalid realm (expected ${this.realm})`;
+    if (params.oauth_consumer_key !== this.consumerKey) return 'invalid consumer';
+    if (params.oauth_signature_method !== method) return `invalid signature method (expected ${method})`;
+    const ts = Number(params.oauth_timestamp);
+    if (!Number.isInteger(ts) || Math.abs(ts - this.clock() / 1000) > this.timestampToleranceS) return 'invalid timestamp: oauth_timestamp is too far from the server time';
+    const nonce = params.oauth_nonce;
+    if (!nonce) return 'missing nonce';
+    const now = this.clock();
+    for (const [n, t] of this.nonces) if (now - t > this.timestampToleranceS * 2000) this.nonces.delete(n);
+    if (this.nonces.has(nonce)) return 'nonce already used';
+    this.nonces.set(nonce, now);
+    return null;
+  }
+
+  #oauthPairs(params) {
+    return Object.entries(params).filter(([k]) => k !== 'realm' && k !== 'oauth_signature');
+  }
+
+  #liveSessionToken(req, url, send, fault, entry) {
+    entry.kind = 'handshake';
+    const params = parseAuthorization(req.headers.authorization);
+    const err = this.#checkCommon(params, 'RSA-SHA256');
+    if (err) return send(401, { error: err });
+    const token = this.tokens.get(params.oauth_token);
+    if (!token) return send(401, { error: 'invalid access token' });
+    if (!params.diffie_hellman_challenge) return send(400, { error: 'missing diffie_hellman_challenge' });
+    const base = serverBaseString('POST', `${url.origin}${url.pathname}`, this.#oauthPairs(params), token.secret.toString('hex'));
+    if (!verifyRsaSha256(this.keys.signature.publicKey, base, params.oauth_signature)) {
+      return send(401, { error: 'invalid signature' });
+    }
+    const dh = serverDiffieHellman({ ...this.dh, challengeHex: params.diffie_hellman_challenge, secret: token.secret, consumerKey: this.consumerKey });
+    if (!dh) return send(400, { error: 'invalid diffie_hellman_challenge' });
+    token.lst = dh.lst;
+    token.expiresAt = this.clock() + this.lstLifetimeMs;
+    let dhResponse = dh.dhResponse;
+    let signature = dh.signature;
+    if (fault?.kind === 'badDhResponse') dhResponse = this.dh.prime; // B = p: out of range
+    if (fault?.kind === 'badLstSignature') signature = hex(20);
+    return send(200, { diffie_hellman_response: dhResponse, live_session_token_signature: signature, live_session_token_expiration: token.expiresAt });
+  }
+
+  #checkHmac(req, url) {
+    const params = parseAuthorization(req.headers.authorization);
+    const err = this.#checkCommon(params, 'HMAC-SHA256');
+    if (err) return { error: err };
+    const token = this.tokens.get(params.oauth_token);
+    if (!token) return { error: 'invalid access token' };
+    if (!token.lst) return { error: 'no live session token: request one at /oauth/live_session_token' };
+    if (this.clock() > token.expiresAt) return { error: 'live session token expired' };
+    const base = `${url.origin}${url.pathname}`;
+    const oauth = this.#oauthPairs(params);
+    const styles = { signed: [[...oauth, ...queryPairs(url)]], unsigned: [oauth], either: [[...oauth, ...queryPairs(url)], oauth] }[this.queryStyle];
+    const ok = styles.some((pairs) => constantTimeEqual(hmacSha256B64(token.lst, serverBaseString(req.method, base, pairs)), params.oauth_signature));
+    return ok ? { token: params.oauth_token } : { error: 'invalid signature' };
+  }
+
+  #rateLimit(api) {
+    const now = this.clock();
+    const rules = this.rateLimits.filter(([re]) => re.test(api)).map(([re, n, ms]) => [String(re), n, ms]);
+    if (this.globalLimit) rules.push(['global', ...this.globalLimit]);
+    for (const [key, n, ms] of rules) {
+      const hits = (this.hits.get(key) ?? []).filter((t) => now - t < ms);
+      this.hits.set(key, hits);
+      if (hits.length >= n) return Math.max(1, Math.ceil((hits[0] + ms - now) / 1000));
+    }
+    for (const [key] of rules) this.hits.get(key).push(now);
+    return 0;
+  }
+
+  #status() {
+    const b = this.brokerage;
+    return {
+      authenticated: b.authenticated, competing: b.competing, connected: b.connected, established: b.authenticated,
+      message: '', MAC: 'AA:BB:CC:DD:EE:FF', serverInfo: { serverName: 'SimServer1', serverVersion: 'Build 10.30.0' }, fail: '',
+    };
+  }
+
+  #endpoint(method, api, url, body, send, fault, entry) {
+    const b = this.brokerage;
+    const parsed = body ? (() => { try { return JSON.parse(body); } catch { return undefined; } })() : undefined;
+    const route = `${method} ${api}`;
+    if (/^(GET|POST) \/iserver\/auth\/status$/.test(route)) return send(200, this.#status());
+    if (route === 'POST /iserver/auth/ssodh/init') {
+      entry.kind = 'init';
+      const compete = parsed?.compete ?? url.searchParams.get('compete') === 'true';
+      if (b.competing && !compete) return send(200, this.#status());
+      this.brokerage = { authenticated: true, competing: false, connected: true };
+      return send(200, this.#status());
+    }
+    if (route === 'POST /iserver/reauthenticate') {
+      this.brokerage = { authenticated: true, competing: false, connected: true };
+      return send(200, { message: 'triggered' });
+    }
+    if (/^(GET|POST) \/tickle$/.test(route)) {
+      entry.kind = 'tickle';
+      return send(200, {
+        session: hex(16), ssoExpires: 6 * 60 * 1000, collission: b.competing, userId: 1234567,
+        hmds: { error: 'no bridge' }, iserver: { authStatus: { ...this.#status(), serverInfo: undefined } },
+      });
+    }
+    if (route === 'GET /sso/validate') {
+      return send(200, {
+        USER_ID: 1234567, USER_NAME: 'simuser', RESULT: true, AUTH_TIME: this.clock(), EXPIRES: 6 * 60 * 1000,
+        LOGIN_TYPE: 2, PAPER_USER_NAME: 'simuser', IP: '127.0.0.1', region: 'NJ', features: { bond: true, optionChains: true },
+      });
+    }
+    if (route === 'POST /logout') {
+      for (const t of this.tokens.values()) delete t.lst;
+      this.brokerage = { authenticated: false, competing: false, connected: false };
+      return send(200, { status: true });
+    }
+    if (api.startsWith('/iserver/') && !b.authenticated) return send(400, { error: 'no bridge', statusCode: 400 });
+    if (route === 'GET /iserver/accounts') return send(200, { accounts: [ACCOUNT], selectedAccount: ACCOUNT, aliases: { [ACCOUNT]: ACCOUNT } });
+    if (route === 'GET /portfolio/accounts') return send(200, [{ id: ACCOUNT, accountId: ACCOUNT, type: 'DEMO', currency: 'USD' }]);
+    if (method === 'GET' && /^\/portfolio\/[^/]+\/positions\/\d+$/.test(api)) {
+      return send(200, [{ acctId: ACCOUNT, conid: 265598, contractDesc: 'AAPL', position: 10, mktPrice: 190.5, currency: 'USD' }]);
+    }
+    if (route === 'GET /iserver/marketdata/snapshot') {
+      const conids = (url.searchParams.get('conids') ?? '').split(',').filter(Boolean);
+      return send(200, conids.map((c) => ({ conid: Number(c), conidEx: c, 31: '190.50', 84: '190.49', 86: '190.51' })));
+    }
+    if (method === 'POST' && /^\/iserver\/account\/[^/]+\/orders$/.test(api)) {
+      entry.kind = 'order';
+      const orders = Array.isArray(parsed?.orders) ? parsed.orders : [];
+      if (!orders.length) return send(400, { error: 'orders: expected {"orders":[...]}' });
+      const placed = orders.map((o) => ({ order_id: String(1000 + this.orders.length), order_status: 'Submitted', ...o }));
+      this.orders.push(...placed);
+      if (fault?.kind === 'processThenFail') return send(500, { error: 'internal error after the order was placed' });
+      return send(200, placed.map(({ order_id, order_status }) => ({ order_id, order_status, encrypt_message: '1' })));
+    }
+    if (route === 'GET /iserver/account/orders') return send(200, { orders: this.orders, snapshot: true });
+    return send(404, { error: `no such endpoint: ${route}` });
+  }
+
+  // ---- third party -------------------------------------------------------------------------
+
+  #requestToken(req, url, send, entry) {
+    entry.kind = 'request_token';
+    const params = parseAuthorization(req.headers.authorization);
+    const err = this.#checkCommon(params, 'RSA-SHA256');
+    if (err) return send(401, { error: err });
+    if (!params.oauth_callback) return send(400, { error: 'missing oauth_callback' });
+    if (params.oauth_token) return send(400, { error: 'request_token takes no oauth_token' });
+    const base = serverBaseString('POST', `${url.origin}${url.pathname}`, this.#oauthPairs(params));
+    if (!verifyRsaSha256(this.keys.signature.publicKey, base, params.oauth_signature)) return send(401, { error: 'invalid signature' });
+    const token = hex(10);
+    this.requestTokens.set(token, { callback: params.oauth_callback, verifier: null });
+    return send(200, { oauth_token: token });
+  }
+
+  #authorizePage(url, res, entry) {
+    entry.kind = 'authorize';
+    const token = url.searchParams.get('oauth_token');
+    const rt = token && this.requestTokens.get(token);
+    if (!rt) { entry.status = 400; res.writeHead(400, { 'content-type': 'text/plain' }).end('unknown oauth_token'); return; }
+    rt.verifier = hex(10);
+    if (rt.callback === 'oob') {
+      entry.status = 200;
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>Authorized</title><p>Verifier: <code id="verifier">${rt.verifier}</code></p>`);
+      return;
+    }
+    const cb = new URL(rt.callback);
+    cb.searchParams.set('oauth_token', token);
+    cb.searchParams.set('oauth_verifier', rt.verifier);
+    entry.status = 302;
+    res.writeHead(302, { location: cb.toString() }).end();
+  }
+
+  #accessToken(req, url, send, entry) {
+    entry.kind = 'access_token';
+    const params = parseAuthorization(req.headers.authorization);
+    const err = this.#checkCommon(params, 'RSA-SHA256');
+    if (err) return send(401, { error: err });
+    const rt = this.requestTokens.get(params.oauth_token);
+    if (!rt || !rt.verifier) return send(401, { error: 'invalid or unauthorized request token' });
+    if (!constantTimeEqual(params.oauth_verifier ?? '', rt.verifier)) return send(401, { error: 'invalid verifier' });
+    const base = serverBaseString('POST', `${url.origin}${url.pathname}`, this.#oauthPairs(params));
+    if (!verifyRsaSha256(this.keys.signature.publicKey, base, params.oauth_signature)) return send(401, { error: 'invalid signature' });
+    this.requestTokens.delete(params.oauth_token);
+    const accessToken = hex(10);
+    this.#addAccessToken(accessToken, crypto.randomBytes(32));
+    return send(200, { oauth_token: accessToken, oauth_token_secret: this.tokens.get(accessToken).encryptedSecret, is_paper: true });
+  }
+
+  // ---- control, for tests and the CLI ------------------------------------------------------
+
+  #control(req, path, body, send) {
+    const o = body ? JSON.parse(body) : {};
+    if (path === '/__sim/fault' && req.method === 'POST') {
+      this.fault({ ...o, path: o.path && o.path.startsWith('^') ? new RegExp(o.path) : o.path });
+      return send(200, { queued: this.faults.length });
+    }
+    if (path === '/__sim/expire' && req.method === 'POST') { this.expireTokens(); return send(200, { expired: true }); }
+    if (path === '/__sim/competing' && req.method === 'POST') { this.setCompeting(); return send(200, { competing: true }); }
+    if (path === '/__sim/state') {
+      return send(200, { brokerage: this.brokerage, orders: this.orders.length, handshakes: this.count('handshake'), faults: this.faults.length });
+    }
+    return send(404, { error: 'unknown control endpoint' });
+  }
+}
+
+/** Creates keys (unless given), starts a simulator on 127.0.0.1 and returns it. */
+export async function startSimulator(options = {}) {
+  const sim = new Simulator(options);
+  return sim.start(options.port ?? 0);
+}
