@@ -43,11 +43,13 @@ pub enum ErrorCode {
     ClockSkew,
     /// The platform failed us (no secure random source); not caused by the input.
     Internal,
+    /// The caller's `AbortSignal` cancelled the request.
+    Aborted,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidKey,
         ErrorCode::InvalidDhParams,
@@ -64,6 +66,7 @@ impl ErrorCode {
         ErrorCode::HttpError,
         ErrorCode::ClockSkew,
         ErrorCode::Internal,
+        ErrorCode::Aborted,
     ];
 
     /// The stable string form, e.g. `"DECRYPT_FAILED"`.
@@ -85,6 +88,7 @@ impl ErrorCode {
             ErrorCode::HttpError => "HTTP_ERROR",
             ErrorCode::ClockSkew => "CLOCK_SKEW",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Aborted => "ABORTED",
         }
     }
 }
@@ -125,6 +129,13 @@ impl Error {
     /// Attaches an HTTP status and the server's message.
     pub fn with_http(mut self, status: u16, server_message: Option<String>) -> Self {
         self.status = Some(status);
+        self.server_message = server_message;
+        self
+    }
+
+    /// Attaches an HTTP status and message when there is one.
+    pub fn with_http_opt(mut self, status: Option<u16>, server_message: Option<String>) -> Self {
+        self.status = status;
         self.server_message = server_message;
         self
     }
@@ -187,7 +198,7 @@ mod tests {
                 "{s}"
             );
         }
-        assert_eq!(seen.len(), 16);
+        assert_eq!(seen.len(), 17);
     }
 
     #[test]

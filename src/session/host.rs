@@ -1,0 +1,66 @@
+//! What a host provides to a session: HTTP, a clock, timers and a logger. The wasm binding
+//! implements it over JavaScript's `fetch`, `Date.now`, `setTimeout` and the user's logger;
+//! tests implement it in memory.
+
+use crate::error::Result;
+
+/// An HTTP request as the session hands it to the host.
+#[derive(Debug, Clone)]
+pub struct HttpRequest<V> {
+    /// Uppercase method.
+    pub method: String,
+    /// Absolute URL, with its query.
+    pub url: String,
+    /// Headers to send (the host adds nothing but what its HTTP stack must).
+    pub headers: Vec<(String, String)>,
+    /// The body, opaque to the session (a string, bytes, … as the host understands it).
+    pub body: Option<V>,
+    /// The caller's cancellation handle, opaque to the session.
+    pub signal: Option<V>,
+    /// Give up after this many milliseconds ([`crate::ErrorCode::Timeout`]).
+    pub timeout_ms: u64,
+}
+
+/// An HTTP response; the body can be read more than once.
+#[allow(async_fn_in_trait)]
+pub trait HttpResponse {
+    /// The status code.
+    fn status(&self) -> u16;
+    /// A header's value, by case-insensitive name.
+    fn header(&self, name: &str) -> Option<String>;
+    /// The body as text.
+    async fn text(&self) -> Result<String>;
+}
+
+/// Log levels, as the injected logger's method names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `logger.debug`
+    Debug,
+    /// `logger.info`
+    Info,
+    /// `logger.warn`
+    Warn,
+    /// `logger.error`
+    Error,
+}
+
+/// Everything a session needs from outside. Single-threaded: a session lives on one thread (or
+/// one wasm instance) and may run many calls concurrently on it.
+#[allow(async_fn_in_trait)]
+pub trait Host: 'static {
+    /// Bodies and signals, opaque to the session.
+    type Value: Clone + 'static;
+    /// Responses.
+    type Response: HttpResponse + 'static;
+    /// Sends a request. Fails with `NETWORK`, `TIMEOUT` or `ABORTED`.
+    async fn fetch(&self, request: &HttpRequest<Self::Value>) -> Result<Self::Response>;
+    /// A body holding `text` (for the JSON the session sends itself).
+    fn text_body(&self, text: &str) -> Self::Value;
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> f64;
+    /// Resolves after `ms` milliseconds.
+    async fn sleep(&self, ms: u64);
+    /// A message for the user's logger. Never called with a secret.
+    fn log(&self, level: Level, message: &str);
+}

@@ -1,0 +1,923 @@
+//! The session lifecycle over an injected [`Host`]: when a live session token is needed, one
+//! handshake at a time however many callers wait, refresh before expiry, recovery from 401, 410,
+//! "no bridge", 429, 5xx and network errors, pacing, the server's clock, and keep-alive.
+//!
+//! Retries never duplicate an order: a request that is not idempotent (anything but GET, HEAD,
+//! OPTIONS and the session's own status calls) is sent again only after a 401, which IBKR
+//! returns before processing anything.
+
+pub mod host;
+pub mod http_date;
+pub mod pacing;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use serde_json::Value;
+
+use crate::encoding::pct_encode;
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::{DhParams, PrivateKey, SecretBytes};
+use crate::oauth1::{self, lst, request, DhSecret};
+pub use host::{Host, HttpRequest, HttpResponse, Level};
+pub use pacing::Pacer;
+
+/// The user's OAuth 1.0a material, parsed once.
+pub struct Oauth1Credentials {
+    consumer_key: String,
+    access_token: String,
+    realm: String,
+    signature_key: PrivateKey,
+    prepend: SecretBytes,
+    dh: DhParams,
+}
+
+impl std::fmt::Debug for Oauth1Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oauth1Credentials")
+            .field("consumer_key", &self.consumer_key)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The PEM texts and strings a user holds, as IBKR's portal hands them out.
+#[derive(Clone, Copy)]
+pub struct Oauth1Inputs<'a> {
+    /// The consumer key.
+    pub consumer_key: &'a str,
+    /// The access token.
+    pub access_token: &'a str,
+    /// The encrypted access token secret (base64).
+    pub access_token_secret: &'a str,
+    /// The private signature key (PEM).
+    pub signature_key: &'a str,
+    /// The private encryption key (PEM).
+    pub encryption_key: &'a str,
+    /// `dhparam.pem`.
+    pub dh_params: &'a str,
+    /// The realm; `None` for the default.
+    pub realm: Option<&'a str>,
+}
+
+impl Oauth1Credentials {
+    /// Parses the keys, decrypts the access token secret and reads the DH parameters, once.
+    pub fn new(i: Oauth1Inputs<'_>) -> Result<Self> {
+        let consumer_key = i.consumer_key.trim();
+        let access_token = i.access_token.trim();
+        if consumer_key.is_empty() {
+            return Err(Error::invalid_argument(
+                "consumerKey is empty: pass the consumer key from IBKR's portal.",
+            ));
+        }
+        if access_token.is_empty() {
+            return Err(Error::invalid_argument(
+                "accessToken is empty: pass the access token from IBKR's portal.",
+            ));
+        }
+        let realm = i
+            .realm
+            .unwrap_or_else(|| request::default_realm(consumer_key))
+            .to_owned();
+        oauth1::base::check_realm(&realm)?;
+        let encryption_key = PrivateKey::from_pem(i.encryption_key, "encryptionKey")?;
+        Ok(Oauth1Credentials {
+            consumer_key: consumer_key.to_owned(),
+            access_token: access_token.to_owned(),
+            realm,
+            signature_key: PrivateKey::from_pem(i.signature_key, "signatureKey")?,
+            prepend: lst::decrypt_access_token_secret(&encryption_key, i.access_token_secret)?,
+            dh: DhParams::from_pem(i.dh_params)?,
+        })
+    }
+}
+
+/// How a session behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// API base URLs; the first is used until a 410 moves the session to the next.
+    pub base_urls: Vec<String>,
+    /// The `User-Agent` header (IBKR wants one on every request).
+    pub user_agent: String,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+    /// Start a new handshake this long before the LST expires.
+    pub refresh_margin_ms: f64,
+    /// Sign query parameters (IBKR's documented style) or not (ibind's).
+    pub sign_query: bool,
+    /// Client-side rate limiting.
+    pub pacer: Pacer,
+    /// Retries of idempotent requests after 5xx, 429 and network errors.
+    pub max_retries: u32,
+    /// `compete` for the automatic `ssodh/init` (after "no bridge" and in keep-alive).
+    pub compete: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            base_urls: vec![request::DEFAULT_BASE_URL.to_owned()],
+            user_agent: concat!("ibkr-auth/", env!("CARGO_PKG_VERSION")).to_owned(),
+            timeout_ms: 15_000,
+            refresh_margin_ms: 10.0 * 60_000.0,
+            sign_query: true,
+            pacer: Pacer::ibkr(),
+            max_retries: 2,
+            compete: true,
+        }
+    }
+}
+
+/// One request to make through the session.
+#[derive(Debug, Clone)]
+pub struct Call<V> {
+    /// HTTP method.
+    pub method: String,
+    /// A path relative to the API base (`/iserver/accounts`) or an absolute URL on the session's hosts.
+    pub target: String,
+    /// Query parameters to append, raw values.
+    pub query: Vec<(String, String)>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body, opaque.
+    pub body: Option<V>,
+    /// The caller's cancellation handle, opaque.
+    pub signal: Option<V>,
+    /// Override whether the request may be repeated; `None`: GET, HEAD and OPTIONS may.
+    pub idempotent: Option<bool>,
+}
+
+impl<V> Call<V> {
+    /// A call with no query, headers or body.
+    pub fn new(method: &str, target: &str) -> Self {
+        Call {
+            method: method.to_ascii_uppercase(),
+            target: target.to_owned(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            signal: None,
+            idempotent: None,
+        }
+    }
+
+    fn is_idempotent(&self) -> bool {
+        self.idempotent
+            .unwrap_or(matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS"))
+    }
+}
+
+struct Token {
+    lst: SecretBytes,
+    expires_at: f64,
+    generation: u64,
+}
+
+type Handshake = Shared<LocalBoxFuture<'static, Result<Rc<Token>>>>;
+
+#[derive(Default)]
+struct State {
+    token: Option<Rc<Token>>,
+    inflight: Option<Handshake>,
+    generation: u64,
+    failures: u32,
+    retry_at: f64,
+    last_error: Option<Error>,
+    base_index: usize,
+    clock_offset_ms: f64,
+    skew_reported: bool,
+    handshakes: u64,
+    pacer: Pacer,
+}
+
+struct Inner<H: Host> {
+    host: H,
+    creds: Oauth1Credentials,
+    opts: Options,
+    state: RefCell<State>,
+}
+
+/// An OAuth 1.0a session. Cheap to clone; clones share the token and state.
+pub struct Session<H: Host> {
+    inner: Rc<Inner<H>>,
+}
+
+impl<H: Host> Clone for Session<H> {
+    fn clone(&self) -> Self {
+        Session {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// What one keep-alive round found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepAliveReport {
+    /// The brokerage session was authenticated after the round.
+    pub authenticated: bool,
+    /// The session was re-initialised (it was unauthenticated or competing).
+    pub reinitialised: bool,
+}
+
+/// Clock skew beyond this is corrected and reported.
+const SKEW_TOLERANCE_MS: f64 = 30_000.0;
+
+fn jitter_fraction() -> f64 {
+    let mut b = [0u8; 2];
+    if lst::getrandom_fill(&mut b).is_err() {
+        return 0.5;
+    }
+    f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+}
+
+async fn server_message<R: HttpResponse>(resp: &R) -> Option<String> {
+    let text = resp.text().await.ok()?;
+    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        for key in ["error", "message"] {
+            if let Some(s) = v.get(key).and_then(Value::as_str) {
+                return Some(s.to_owned());
+            }
+        }
+    }
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.chars().take(300).collect())
+}
+
+fn is_no_bridge(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("no bridge"))
+}
+
+fn mentions_timestamp(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("timestamp"))
+}
+
+impl<H: Host> Session<H> {
+    /// A session over `host`. No I/O happens until the first call.
+    pub fn new(host: H, creds: Oauth1Credentials, opts: Options) -> Result<Self> {
+        if opts.base_urls.is_empty() {
+            return Err(Error::invalid_argument(
+                "baseUrl: at least one API base URL is needed.",
+            ));
+        }
+        for b in &opts.base_urls {
+            oauth1::base::split_url(b)?;
+        }
+        let state = State {
+            pacer: opts.pacer.clone(),
+            ..State::default()
+        };
+        Ok(Session {
+            inner: Rc::new(Inner {
+                host,
+                creds,
+                opts,
+                state: RefCell::new(state),
+            }),
+        })
+    }
+
+    /// The host.
+    pub fn host(&self) -> &H {
+        &self.inner.host
+    }
+
+    /// How many LST handshakes this session has started.
+    pub fn handshakes(&self) -> u64 {
+        self.inner.state.borrow().handshakes
+    }
+
+    /// The base URL in use.
+    pub fn base_url(&self) -> String {
+        let st = self.inner.state.borrow();
+        self.inner
+            .opts
+            .base_urls
+            .get(st.base_index)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        self.inner.host.log(level, message);
+    }
+
+    fn now(&self) -> f64 {
+        self.inner.host.now_ms()
+    }
+
+    /// The live session token (base64) and its expiry (ms since epoch): cached, refreshed before
+    /// expiry, one handshake at a time.
+    pub async fn live_session_token(&self) -> Result<(String, f64)> {
+        let t = self.token().await?;
+        Ok((lst::lst_base64(&t.lst), t.expires_at))
+    }
+
+    async fn token(&self) -> Result<Rc<Token>> {
+        let now = self.now();
+        let fut = {
+            let mut st = self.inner.state.borrow_mut();
+            if let Some(t) = &st.token {
+                if now + self.inner.opts.refresh_margin_ms < t.expires_at {
+                    return Ok(t.clone());
+                }
+            }
+            if let Some(f) = &st.inflight {
+                f.clone()
+            } else {
+                if st.failures > 1 && now < st.retry_at {
+                    let wait_s = ((st.retry_at - now) / 1000.0).ceil();
+                    let last = st
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| Error::new(ErrorCode::Unauthorized, "handshake failed"));
+                    return Err(Error::new(
+                        last.code(),
+                        format!(
+                            "{} (after {} failed handshakes in a row, the next attempt waits {wait_s} s so that IBKR does not lock the account)",
+                            last.message(),
+                            st.failures
+                        ),
+                    )
+                    .with_http_opt(last.status(), last.server_message().map(str::to_owned)));
+                }
+                st.handshakes += 1;
+                let f = Self::run_handshake(self.clone()).boxed_local().shared();
+                st.inflight = Some(f.clone());
+                f
+            }
+        };
+        fut.await
+    }
+
+    async fn run_handshake(self) -> Result<Rc<Token>> {
+        let result = self.handshake().await;
+        let now = self.now();
+        let mut st = self.inner.state.borrow_mut();
+        st.inflight = None;
+        match result {
+            Ok((lst, expires_at)) => {
+                st.generation += 1;
+                st.failures = 0;
+                st.last_error = None;
+                let token = Rc::new(Token {
+                    lst,
+                    expires_at,
+                    generation: st.generation,
+                });
+                st.token = Some(token.clone());
+                Ok(token)
+            }
+            Err(e) => {
+                st.failures += 1;
+                let backoff = (1000.0 * 2f64.powi(st.failures.saturating_sub(2).min(16) as i32))
+                    .min(300_000.0);
+                st.retry_at = now + backoff;
+                st.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    async fn handshake(&self) -> Result<(SecretBytes, f64)> {
+        let c = &self.inner.creds;
+        let random = DhSecret::random_hex()?;
+        let a = DhSecret::from_hex(&random, &c.dh)?;
+        let challenge = oauth1::dh_challenge(&c.dh, &a);
+        let nonce = request::generate_nonce()?;
+        let ctx = request::Context {
+            consumer_key: &c.consumer_key,
+            realm: &c.realm,
+            nonce: &nonce,
+            timestamp: self.timestamp(),
+        };
+        let base = self.base_url();
+        let signed = request::live_session_token_request(
+            &base,
+            &ctx,
+            &c.access_token,
+            &challenge,
+            &c.prepend,
+            &c.signature_key,
+        )?;
+        self.log(Level::Debug, &format!("handshake: POST {}", signed.url));
+        let started = self.now();
+        let req = HttpRequest {
+            method: signed.method.clone(),
+            url: signed.url.clone(),
+            headers: self.standard_headers(&signed.authorization),
+            body: Some(self.inner.host.text_body("")),
+            signal: None,
+            timeout_ms: self.inner.opts.timeout_ms,
+        };
+        let resp = self.inner.host.fetch(&req).await?;
+        self.learn_clock(&resp);
+        let status = resp.status();
+        if status != 200 {
+            let msg = server_message(&resp).await;
+            let m = msg.as_deref().unwrap_or("");
+            let e = match status {
+                401 if mentions_timestamp(msg.as_deref()) => self.clock_skew_error(),
+                401 if m.to_ascii_lowercase().contains("consumer") => Error::new(
+                    ErrorCode::Unauthorized,
+                    "IBKR rejected the consumer key (401 invalid consumer): a new consumer key can take days until IBKR \
+                     activates it; otherwise check it for typos and that the realm fits it (test_realm only with TESTCONS).",
+                ),
+                401 => Error::new(
+                    ErrorCode::Unauthorized,
+                    "IBKR rejected the live session token request (401). Check that signatureKey is the private half of the \
+                     signature key uploaded to IBKR, and the access token and its secret; if IBKR says \"No access secret key \
+                     found\", regenerate the access token in the portal.",
+                ),
+                410 => Error::new(ErrorCode::Gone, "IBKR answered 410 Gone to the live session token request: try another host (the `hosts` option)."),
+                429 => Error::new(ErrorCode::RateLimited, "IBKR rate-limited the live session token request (429): wait before trying again."),
+                _ => Error::new(ErrorCode::HttpError, format!("the live session token request failed with HTTP {status}.")),
+            };
+            return Err(e.with_http(status, msg));
+        }
+        let text = resp.text().await?;
+        let v: Value = serde_json::from_str(&text).map_err(|_| {
+            Error::new(
+                ErrorCode::BadDhResponse,
+                "IBKR's answer to the live session token request is not JSON.",
+            )
+            .with_http(status, None)
+        })?;
+        let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let dh_response = field("diffie_hellman_response").ok_or_else(|| {
+            Error::new(
+                ErrorCode::BadDhResponse,
+                "IBKR's answer has no diffie_hellman_response.",
+            )
+            .with_http(status, None)
+        })?;
+        let signature = field("live_session_token_signature").ok_or_else(|| {
+            Error::new(
+                ErrorCode::BadDhResponse,
+                "IBKR's answer has no live_session_token_signature.",
+            )
+            .with_http(status, None)
+        })?;
+        let expires_at = v
+            .get("live_session_token_expiration")
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| self.now() + 24.0 * 3600.0 * 1000.0);
+        let token = oauth1::compute_lst(&c.dh.prime, &dh_response, &a, &c.prepend)?;
+        lst::check_lst(&token, &c.consumer_key, &signature)?;
+        let took = self.now() - started;
+        self.log(
+            Level::Info,
+            &format!(
+                "live session token ready in {took:.0} ms; it expires in {:.1} h",
+                (expires_at - self.now()) / 3_600_000.0
+            ),
+        );
+        Ok((token, expires_at))
+    }
+
+    fn invalidate(&self, generation: u64) {
+        let mut st = self.inner.state.borrow_mut();
+        if st
+            .token
+            .as_ref()
+            .is_some_and(|t| t.generation == generation)
+        {
+            st.token = None;
+        }
+    }
+
+    fn timestamp(&self) -> u64 {
+        let offset = self.inner.state.borrow().clock_offset_ms;
+        ((self.now() + offset) / 1000.0).floor().max(0.0) as u64
+    }
+
+    fn learn_clock(&self, resp: &H::Response) {
+        let Some(server) = resp
+            .header("date")
+            .and_then(|d| http_date::parse_http_date(&d))
+        else {
+            return;
+        };
+        let local = self.now();
+        let skew = server - local;
+        let mut st = self.inner.state.borrow_mut();
+        if skew.abs() > SKEW_TOLERANCE_MS {
+            st.clock_offset_ms = skew;
+            if !st.skew_reported {
+                st.skew_reported = true;
+                drop(st);
+                self.log(
+                    Level::Warn,
+                    &format!(
+                        "this machine's clock is {:.0} s {} IBKR's: timestamps are corrected by the server's Date header. Fix the clock (NTP).",
+                        (skew / 1000.0).abs(),
+                        if skew > 0.0 { "behind" } else { "ahead of" }
+                    ),
+                );
+            }
+        } else if st.clock_offset_ms != 0.0 {
+            st.clock_offset_ms = 0.0;
+        }
+    }
+
+    fn clock_skew_error(&self) -> Error {
+        let offset = self.inner.state.borrow().clock_offset_ms;
+        Error::new(
+            ErrorCode::ClockSkew,
+            format!(
+                "IBKR rejected the request's timestamp: this machine's clock is off (measured offset to the server: {:.0} s). \
+                 Synchronise the clock (NTP) and retry.",
+                offset / 1000.0
+            ),
+        )
+    }
+
+    fn standard_headers(&self, authorization: &str) -> Vec<(String, String)> {
+        vec![
+            ("Authorization".into(), authorization.into()),
+            ("User-Agent".into(), self.inner.opts.user_agent.clone()),
+            ("Accept".into(), "application/json".into()),
+        ]
+    }
+
+    /// Whether `url` is on one of the session's API bases (only those get a signature).
+    pub fn is_own_url(&self, url: &str) -> bool {
+        self.split_own(url).is_some()
+    }
+
+    /// For an absolute URL on one of our bases: the path after the base, with its query.
+    fn split_own(&self, url: &str) -> Option<String> {
+        let lower = url.trim().to_ascii_lowercase();
+        self.inner.opts.base_urls.iter().find_map(|b| {
+            let base = b.trim().trim_end_matches('/').to_ascii_lowercase();
+            let rest = lower.strip_prefix(&base)?;
+            (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+                .then(|| url.trim().get(base.len()..).unwrap_or("").to_owned())
+        })
+    }
+
+    /// The URL for a call on the current base, and the path used for pacing.
+    fn resolve(&self, call: &Call<H::Value>) -> Result<(String, String)> {
+        let rel = if call.target.starts_with("http://") || call.target.starts_with("https://") {
+            self.split_own(&call.target).ok_or_else(|| {
+                Error::invalid_argument("the URL is not on this session's API base URL; the session signs only its own hosts.")
+            })?
+        } else {
+            call.target.clone()
+        };
+        let rel = if rel.starts_with('/') || rel.starts_with('?') || rel.is_empty() {
+            rel
+        } else {
+            format!("/{rel}")
+        };
+        let mut url = format!("{}{}", self.base_url().trim_end_matches('/'), rel);
+        if !call.query.is_empty() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            let q: Vec<String> = call
+                .query
+                .iter()
+                .map(|(k, v)| format!("{}={}", pct_encode(k), pct_encode(v)))
+                .collect();
+            url.push_str(&q.join("&"));
+        }
+        let path = rel.split(['?', '#']).next().unwrap_or("").to_owned();
+        Ok((url, path))
+    }
+
+    async fn pace(&self, path: &str) {
+        loop {
+            let wait = {
+                let now = self.now();
+                self.inner.state.borrow_mut().pacer.acquire(path, now)
+            };
+            if wait <= 0.0 {
+                return;
+            }
+            self.log(Level::Debug, &format!("pacing: {path} waits {wait:.0} ms"));
+            self.inner.host.sleep(wait.ceil() as u64).await;
+        }
+    }
+
+    async fn backoff(&self, attempt: u32, what: &str) {
+        let base = 250.0 * 2f64.powi(attempt.min(8) as i32);
+        let ms = (base * (0.5 + jitter_fraction())).min(5_000.0);
+        self.log(
+            Level::Warn,
+            &format!("{what}; retrying in {ms:.0} ms (attempt {})", attempt + 1),
+        );
+        self.inner.host.sleep(ms as u64).await;
+    }
+
+    /// Signs and sends a call, recovering where that is safe. Returns the final response
+    /// whatever its status (see [`Session::request`] for errors by status); fails on a failed
+    /// handshake, or a network error that cannot be retried.
+    pub async fn send(&self, call: Call<H::Value>) -> Result<H::Response> {
+        let idempotent = call.is_idempotent();
+        let (mut retried_401, mut retried_bridge, mut retried_410, mut attempts) =
+            (false, false, false, 0u32);
+        loop {
+            let (url, path) = self.resolve(&call)?;
+            self.pace(&path).await;
+            let token = self.token().await?;
+            let nonce = request::generate_nonce()?;
+            let c = &self.inner.creds;
+            let ctx = request::Context {
+                consumer_key: &c.consumer_key,
+                realm: &c.realm,
+                nonce: &nonce,
+                timestamp: self.timestamp(),
+            };
+            let signed = request::api_request(
+                &call.method,
+                &url,
+                &ctx,
+                &c.access_token,
+                &token.lst,
+                self.inner.opts.sign_query,
+            )?;
+            let mut headers = self.standard_headers(&signed.authorization);
+            headers.retain(|(k, _)| {
+                !call.headers.iter().any(|(ck, _)| {
+                    ck.eq_ignore_ascii_case(k) && !k.eq_ignore_ascii_case("authorization")
+                })
+            });
+            headers.extend(
+                call.headers
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("authorization"))
+                    .cloned(),
+            );
+            let body = call.body.clone().or_else(|| {
+                (call.method == "POST" || call.method == "PUT")
+                    .then(|| self.inner.host.text_body(""))
+            });
+            let req = HttpRequest {
+                method: call.method.clone(),
+                url,
+                headers,
+                body,
+                signal: call.signal.clone(),
+                timeout_ms: self.inner.opts.timeout_ms,
+            };
+            self.log(Level::Debug, &format!("→ {} {path}", call.method));
+            let started = self.now();
+            let resp = match self.inner.host.fetch(&req).await {
+                Ok(r) => r,
+                Err(e)
+                    if idempotent
+                        && attempts < self.inner.opts.max_retries
+                        && matches!(e.code(), ErrorCode::Network | ErrorCode::Timeout) =>
+                {
+                    self.backoff(attempts, &format!("{} {path}: {}", call.method, e.code()))
+                        .await;
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            self.learn_clock(&resp);
+            let status = resp.status();
+            self.log(
+                Level::Debug,
+                &format!(
+                    "← {status} {} {path} ({:.0} ms)",
+                    call.method,
+                    self.now() - started
+                ),
+            );
+            match status {
+                401 if !retried_401 => {
+                    let msg = server_message(&resp).await;
+                    retried_401 = true;
+                    self.log(
+                        Level::Warn,
+                        &format!(
+                            "{} {path}: 401 ({}); one new live session token and one retry",
+                            call.method,
+                            msg.as_deref().unwrap_or("no message")
+                        ),
+                    );
+                    self.invalidate(token.generation);
+                    continue;
+                }
+                410 => {
+                    self.invalidate(token.generation);
+                    self.next_base();
+                    if idempotent && !retried_410 {
+                        retried_410 = true;
+                        continue;
+                    }
+                    return Ok(resp);
+                }
+                400 if !retried_bridge => {
+                    let msg = server_message(&resp).await;
+                    if !is_no_bridge(msg.as_deref()) {
+                        return Ok(resp);
+                    }
+                    retried_bridge = true;
+                    self.log(
+                        Level::Warn,
+                        &format!(
+                            "{} {path}: no brokerage session (\"no bridge\"); calling ssodh/init",
+                            call.method
+                        ),
+                    );
+                    self.init_brokerage(self.inner.opts.compete, true).await?;
+                    if idempotent {
+                        continue;
+                    }
+                    return Ok(resp);
+                }
+                429 if idempotent && attempts < self.inner.opts.max_retries => {
+                    let secs = resp
+                        .header("retry-after")
+                        .and_then(|s| s.trim().parse::<f64>().ok())
+                        .unwrap_or(1.0)
+                        .clamp(0.0, 120.0);
+                    self.log(
+                        Level::Warn,
+                        &format!(
+                            "{} {path}: 429; waiting {secs} s as Retry-After says",
+                            call.method
+                        ),
+                    );
+                    self.inner.host.sleep((secs * 1000.0) as u64).await;
+                    attempts += 1;
+                    continue;
+                }
+                500..=599 if idempotent && attempts < self.inner.opts.max_retries => {
+                    self.backoff(attempts, &format!("{} {path}: HTTP {status}", call.method))
+                        .await;
+                    attempts += 1;
+                    continue;
+                }
+                _ => return Ok(resp),
+            }
+        }
+    }
+
+    fn next_base(&self) {
+        let n = self.inner.opts.base_urls.len();
+        if n > 1 {
+            let mut st = self.inner.state.borrow_mut();
+            st.base_index = (st.base_index + 1) % n;
+            let to = self
+                .inner
+                .opts
+                .base_urls
+                .get(st.base_index)
+                .cloned()
+                .unwrap_or_default();
+            drop(st);
+            self.log(Level::Warn, &format!("410 Gone: moving to {to}"));
+        }
+    }
+
+    /// [`Session::send`], then the body text of a 2xx response, or an error named by the status.
+    pub async fn request(&self, call: Call<H::Value>) -> Result<String> {
+        let method = call.method.clone();
+        let target = call.target.clone();
+        let resp = self.send(call).await?;
+        let status = resp.status();
+        if (200..300).contains(&status) {
+            return resp.text().await;
+        }
+        let msg = server_message(&resp).await;
+        Err(self.status_error(status, msg, &method, &target))
+    }
+
+    fn status_error(&self, status: u16, msg: Option<String>, method: &str, target: &str) -> Error {
+        let e = match status {
+            401 if mentions_timestamp(msg.as_deref()) => self.clock_skew_error(),
+            401 => Error::new(
+                ErrorCode::Unauthorized,
+                format!("{method} {target}: IBKR answered 401 even with a fresh live session token. Check the consumer key, the access token and the realm."),
+            ),
+            410 => Error::new(ErrorCode::Gone, format!("{method} {target}: IBKR answered 410 Gone. Log in again, or add other hosts (the `hosts` option).")),
+            400 if is_no_bridge(msg.as_deref()) => Error::new(
+                ErrorCode::NoBridge,
+                format!("{method} {target}: no brokerage session (\"no bridge\"). The session called ssodh/init; send the request again (it was not repeated because it is not idempotent)."),
+            ),
+            429 => Error::new(ErrorCode::RateLimited, format!("{method} {target}: IBKR's rate limit (429). Slow down; pacing is on by default.")),
+            _ => Error::new(ErrorCode::HttpError, format!("{method} {target} failed with HTTP {status}.")),
+        };
+        e.with_http(status, msg)
+    }
+
+    /// The signed headers for a request made with another HTTP client.
+    pub async fn authorize(&self, method: &str, url: &str) -> Result<Vec<(String, String)>> {
+        let token = self.token().await?;
+        let nonce = request::generate_nonce()?;
+        let c = &self.inner.creds;
+        let ctx = request::Context {
+            consumer_key: &c.consumer_key,
+            realm: &c.realm,
+            nonce: &nonce,
+            timestamp: self.timestamp(),
+        };
+        let signed = request::api_request(
+            method,
+            url,
+            &ctx,
+            &c.access_token,
+            &token.lst,
+            self.inner.opts.sign_query,
+        )?;
+        Ok(self.standard_headers(&signed.authorization))
+    }
+
+    async fn json_call(&self, mut call: Call<H::Value>, idempotent: bool) -> Result<String> {
+        call.idempotent = Some(idempotent);
+        self.request(call).await
+    }
+
+    /// `POST /iserver/auth/ssodh/init {"publish","compete"}`: opens the brokerage session.
+    pub async fn init_brokerage(&self, compete: bool, publish: bool) -> Result<String> {
+        let mut call = Call::new("POST", "/iserver/auth/ssodh/init");
+        call.body = Some(
+            self.inner
+                .host
+                .text_body(&format!("{{\"publish\":{publish},\"compete\":{compete}}}")),
+        );
+        call.headers
+            .push(("Content-Type".into(), "application/json".into()));
+        let text = Box::pin(self.json_call(call, false)).await?;
+        self.log(Level::Info, "brokerage session initialised (ssodh/init)");
+        Ok(text)
+    }
+
+    /// `POST /iserver/auth/status`.
+    pub async fn status(&self) -> Result<String> {
+        self.json_call(Call::new("POST", "/iserver/auth/status"), true)
+            .await
+    }
+
+    /// `POST /tickle`.
+    pub async fn tickle(&self) -> Result<String> {
+        self.json_call(Call::new("POST", "/tickle"), true).await
+    }
+
+    /// `GET /sso/validate`.
+    pub async fn validate(&self) -> Result<String> {
+        self.json_call(Call::new("GET", "/sso/validate"), true)
+            .await
+    }
+
+    /// `POST /logout`, then forget the live session token.
+    pub async fn logout(&self) -> Result<String> {
+        let text = self.json_call(Call::new("POST", "/logout"), false).await?;
+        self.inner.state.borrow_mut().token = None;
+        self.log(Level::Info, "logged out");
+        Ok(text)
+    }
+
+    /// One keep-alive round: tickle, and re-initialise a brokerage session that is not
+    /// authenticated or is competing.
+    pub async fn keep_alive_tick(&self) -> Result<KeepAliveReport> {
+        let text = self.tickle().await?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let auth = v.pointer("/iserver/authStatus");
+        let authenticated = auth
+            .and_then(|a| a.get("authenticated"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let competing = auth
+            .and_then(|a| a.get("competing"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            || v.get("collission")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        if authenticated && !competing {
+            self.log(
+                Level::Debug,
+                "keep-alive: tickled; brokerage session authenticated",
+            );
+            return Ok(KeepAliveReport {
+                authenticated: true,
+                reinitialised: false,
+            });
+        }
+        self.log(
+            Level::Warn,
+            &format!(
+                "keep-alive: brokerage session {}; re-initialising",
+                if competing {
+                    "taken by another session (competing)"
+                } else {
+                    "not authenticated"
+                }
+            ),
+        );
+        let status = self.init_brokerage(self.inner.opts.compete, true).await?;
+        let v: Value = serde_json::from_str(&status).unwrap_or(Value::Null);
+        let authenticated = v
+            .get("authenticated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok(KeepAliveReport {
+            authenticated,
+            reinitialised: true,
+        })
+    }
+}

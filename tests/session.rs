@@ -1,0 +1,627 @@
+//! The session lifecycle against an in-memory host: a virtual clock, a scripted server, and
+//! fetches that yield to the executor so that concurrent callers really overlap. The cryptography
+//! is checked elsewhere (vectors, and the Node simulator); here the server side uses the same
+//! maths only to answer handshakes.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures_executor::block_on;
+use futures_util::future::join_all;
+use hmac::{Hmac, Mac};
+use ibkr_auth::session::{
+    Call, Host, HttpRequest, HttpResponse, Level, Oauth1Credentials, Oauth1Inputs, Options, Pacer,
+    Session,
+};
+use ibkr_auth::{Error, ErrorCode, Result};
+use rsa::BigUint;
+use sha1::Sha1;
+
+/// Returns Pending `n` times, so other tasks run before this one continues: network latency
+/// counted in polls. It must exceed a test's concurrency, because every waiter on a shared
+/// handshake drives it one poll further.
+struct YieldNow(u32);
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 == 0 {
+            Poll::Ready(())
+        } else {
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+const LATENCY_POLLS: u32 = 2500;
+
+#[derive(Clone, Debug)]
+enum Fault {
+    Status(u16, &'static str),
+    Network,
+    RetryAfter(u16),
+}
+
+#[derive(Default)]
+struct Server {
+    prime: Option<BigUint>,
+    prepend: Vec<u8>,
+    consumer_key: String,
+    /// LST generations the server accepts (only the latest).
+    current: Option<Vec<u8>>,
+    handshakes: u32,
+    fail_handshakes: u32,
+    faults: Vec<(String, VecDeque<Fault>)>,
+    sent: Vec<(String, String, String)>,
+    date_offset_ms: Option<f64>,
+    authenticated: bool,
+    inits: u32,
+}
+
+#[derive(Clone)]
+struct Mock {
+    clock: Rc<Cell<f64>>,
+    server: Rc<RefCell<Server>>,
+    logs: Rc<RefCell<Vec<(Level, String)>>>,
+}
+
+struct Resp {
+    status: u16,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+impl HttpResponse for Resp {
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+    async fn text(&self) -> Result<String> {
+        Ok(self.body.clone())
+    }
+}
+
+fn header_param(auth: &str, key: &str) -> Option<String> {
+    let start = auth.find(&format!("{key}=\""))? + key.len() + 2;
+    let end = auth[start..].find('"')? + start;
+    Some(auth[start..end].to_owned())
+}
+
+fn header_params(auth: &str) -> Vec<(String, String)> {
+    auth.trim_start_matches("OAuth ")
+        .split(", ")
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.to_owned(),
+                ibkr_auth::encoding::form_decode(v.trim_matches('"')),
+            )
+        })
+        .collect()
+}
+
+fn signature_ok(lst: &[u8], method: &str, url: &str, auth: &str) -> bool {
+    let params = header_params(auth);
+    let sig = params
+        .iter()
+        .find(|(k, _)| k == "oauth_signature")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let Ok(base) = ibkr_auth::oauth1::base_string(method, url, &params, None, true) else {
+        return false;
+    };
+    let lst = ibkr_auth::SecretBytes::new(lst.to_vec());
+    ibkr_auth::oauth1::request::hmac_sha256_base64(&lst, &base).is_ok_and(|ours| ours == sig)
+}
+
+fn http_date(ms: f64) -> String {
+    // Only what the tests need: a date in 2023-11-14 (ms near 1_700_000_000_000).
+    let secs = (ms / 1000.0) as i64 - 1_699_920_000; // 2023-11-14 00:00:00 UTC
+    format!(
+        "Tue, 14 Nov 2023 {:02}:{:02}:{:02} GMT",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+impl Mock {
+    fn respond(&self, req: &HttpRequest<String>) -> Result<Resp> {
+        let now = self.clock.get();
+        let mut s = self.server.borrow_mut();
+        let auth = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == "Authorization")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let path = req
+            .url
+            .split("/v1/api")
+            .nth(1)
+            .unwrap_or("")
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        s.sent
+            .push((req.method.clone(), path.clone(), auth.clone()));
+        let mut headers = vec![];
+        if let Some(off) = s.date_offset_ms {
+            headers.push(("Date".to_owned(), http_date(now + off)));
+        }
+        let ok = |body: String, headers| {
+            Ok(Resp {
+                status: 200,
+                body,
+                headers,
+            })
+        };
+        if let Some((_, q)) = s
+            .faults
+            .iter_mut()
+            .find(|(p, q)| *p == path && !q.is_empty())
+        {
+            match q.pop_front().unwrap() {
+                Fault::Network => return Err(Error::new(ErrorCode::Network, "connection reset")),
+                Fault::Status(code, body) => {
+                    return Ok(Resp {
+                        status: code,
+                        body: body.to_owned(),
+                        headers,
+                    })
+                }
+                Fault::RetryAfter(secs) => {
+                    headers.push(("Retry-After".into(), secs.to_string()));
+                    return Ok(Resp {
+                        status: 429,
+                        body: "{\"error\":\"Too many requests\"}".into(),
+                        headers,
+                    });
+                }
+            }
+        }
+        if path == "/oauth/live_session_token" {
+            s.handshakes += 1;
+            if s.fail_handshakes > 0 {
+                s.fail_handshakes -= 1;
+                return Ok(Resp {
+                    status: 401,
+                    body: "{\"error\":\"invalid signature\"}".into(),
+                    headers,
+                });
+            }
+            let p = s.prime.clone().unwrap();
+            let a_pub = BigUint::parse_bytes(
+                header_param(&auth, "diffie_hellman_challenge")
+                    .unwrap()
+                    .as_bytes(),
+                16,
+            )
+            .unwrap();
+            let b = BigUint::from(0x1234_5678_9abc_def1_u64) * BigUint::from(s.handshakes + 7);
+            let big_b = BigUint::from(2u32).modpow(&b, &p);
+            let mut k = a_pub.modpow(&b, &p).to_bytes_be();
+            if k[0] & 0x80 != 0 {
+                k.insert(0, 0);
+            }
+            let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(&k).unwrap();
+            mac.update(&s.prepend);
+            let lst = mac.finalize().into_bytes().to_vec();
+            let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(&lst).unwrap();
+            mac.update(s.consumer_key.as_bytes());
+            let sig = ibkr_auth::encoding::hex_encode(&mac.finalize().into_bytes());
+            s.current = Some(lst);
+            let exp = now + 24.0 * 3600.0 * 1000.0;
+            return ok(
+                format!("{{\"diffie_hellman_response\":\"{}\",\"live_session_token_signature\":\"{sig}\",\"live_session_token_expiration\":{exp}}}", big_b.to_str_radix(16)),
+                headers,
+            );
+        }
+        // Everything else must carry a valid HMAC-SHA256 signature under the current LST.
+        if !s
+            .current
+            .as_ref()
+            .is_some_and(|lst| signature_ok(lst, &req.method, &req.url, &auth))
+        {
+            return Ok(Resp {
+                status: 401,
+                body: "{\"error\":\"invalid signature or live session token expired\"}".into(),
+                headers,
+            });
+        }
+        match path.as_str() {
+            "/iserver/auth/ssodh/init" => {
+                s.inits += 1;
+                s.authenticated = true;
+                ok("{\"authenticated\":true,\"competing\":false,\"connected\":true}".into(), headers)
+            }
+            "/tickle" => ok(format!("{{\"session\":\"abc\",\"iserver\":{{\"authStatus\":{{\"authenticated\":{},\"competing\":false}}}}}}", s.authenticated), headers),
+            p if p.starts_with("/iserver/") && !s.authenticated => Ok(Resp { status: 400, body: "{\"error\":\"no bridge\"}".into(), headers }),
+            _ => ok("{\"ok\":true}".into(), headers),
+        }
+    }
+}
+
+impl Host for Mock {
+    type Value = String;
+    type Response = Resp;
+    async fn fetch(&self, req: &HttpRequest<String>) -> Result<Resp> {
+        YieldNow(LATENCY_POLLS).await;
+        self.respond(req)
+    }
+    fn text_body(&self, text: &str) -> String {
+        text.to_owned()
+    }
+    fn now_ms(&self) -> f64 {
+        self.clock.get()
+    }
+    async fn sleep(&self, ms: u64) {
+        self.clock.set(self.clock.get() + ms as f64);
+        YieldNow(1).await;
+    }
+    fn log(&self, level: Level, message: &str) {
+        self.logs.borrow_mut().push((level, message.to_owned()));
+    }
+}
+
+struct Fixture {
+    session: Session<Mock>,
+    mock: Mock,
+    table: common::Table,
+}
+
+fn fixture(configure: impl FnOnce(&mut Options)) -> Fixture {
+    let table = common::Table::load();
+    let v: serde_json::Value = serde_json::from_str(common::VECTORS).unwrap();
+    let creds = Oauth1Credentials::new(Oauth1Inputs {
+        consumer_key: "TESTVECTR",
+        access_token: v["inputs"]["access_token"].as_str().unwrap(),
+        access_token_secret: &table.input("SECRET"),
+        signature_key: &table.input("SIG"),
+        encryption_key: &table.input("ENC"),
+        dh_params: &table.input("DH"),
+        realm: None,
+    })
+    .unwrap();
+    let server = Server {
+        prime: Some(BigUint::parse_bytes(table.input("PRIME").as_bytes(), 16).unwrap()),
+        prepend: ibkr_auth::encoding::hex_decode(&table.input("PREPEND")).unwrap(),
+        consumer_key: "TESTVECTR".into(),
+        ..Server::default()
+    };
+    let mock = Mock {
+        clock: Rc::new(Cell::new(1_700_000_000_000.0)),
+        server: Rc::new(RefCell::new(server)),
+        logs: Rc::default(),
+    };
+    let mut opts = Options {
+        base_urls: vec![
+            "https://api.ibkr.com/v1/api".into(),
+            "https://1.api.ibkr.com/v1/api".into(),
+        ],
+        pacer: Pacer::off(),
+        ..Options::default()
+    };
+    configure(&mut opts);
+    Fixture {
+        session: Session::new(mock.clone(), creds, opts).unwrap(),
+        mock,
+        table,
+    }
+}
+
+impl Fixture {
+    fn fault(&self, path: &str, faults: &[Fault]) {
+        self.mock
+            .server
+            .borrow_mut()
+            .faults
+            .push((path.to_owned(), faults.iter().cloned().collect()));
+    }
+    fn sent(&self, path: &str) -> usize {
+        self.mock
+            .server
+            .borrow()
+            .sent
+            .iter()
+            .filter(|(_, p, _)| p == path)
+            .count()
+    }
+    fn handshakes(&self) -> u32 {
+        self.mock.server.borrow().handshakes
+    }
+    fn get(&self, path: &str) -> Result<String> {
+        block_on(self.session.request(Call::new("GET", path)))
+    }
+    fn post(&self, path: &str) -> Result<String> {
+        block_on(self.session.request(Call::new("POST", path)))
+    }
+    fn warmed(self) -> Self {
+        self.mock.server.borrow_mut().authenticated = true;
+        self.get("/portfolio/accounts").unwrap();
+        self
+    }
+}
+
+#[test]
+fn a_thousand_concurrent_calls_share_one_handshake() {
+    let f = fixture(|_| {});
+    f.mock.server.borrow_mut().authenticated = true;
+    let calls = (0..1000).map(|_| f.session.request(Call::new("GET", "/iserver/accounts")));
+    let results = block_on(join_all(calls));
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(f.handshakes(), 1);
+    assert_eq!(f.session.handshakes(), 1);
+}
+
+#[test]
+fn a_token_the_server_expires_mid_flight_is_replaced_once_and_nothing_fails() {
+    let f = fixture(|_| {}).warmed();
+    f.mock.server.borrow_mut().current = Some(vec![0; 20]); // the server forgets our LST
+    let calls = (0..1000).map(|i| {
+        let method = if i % 10 == 0 { "POST" } else { "GET" };
+        f.session.request(Call::new(method, "/iserver/accounts"))
+    });
+    let results = block_on(join_all(calls));
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 0);
+    assert_eq!(f.handshakes(), 2, "exactly one new handshake");
+}
+
+#[test]
+fn refreshes_before_expiry() {
+    let f = fixture(|o| o.refresh_margin_ms = 60_000.0).warmed();
+    f.mock
+        .clock
+        .set(f.mock.clock.get() + 24.0 * 3600.0 * 1000.0 - 59_000.0);
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.handshakes(), 2);
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.handshakes(), 2);
+}
+
+#[test]
+fn a_failed_handshake_fails_its_waiters_then_backs_off() {
+    let f = fixture(|_| {});
+    f.mock.server.borrow_mut().fail_handshakes = 3;
+    let calls = (0..20).map(|_| f.session.request(Call::new("GET", "/portfolio/accounts")));
+    let results = block_on(join_all(calls));
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap_err().code() == ErrorCode::Unauthorized));
+    assert_eq!(f.handshakes(), 1, "20 waiters, one handshake");
+    // The next call may try again at once.
+    assert_eq!(
+        f.get("/portfolio/accounts").unwrap_err().code(),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(f.handshakes(), 2);
+    // After two failures in a row, calls fail fast without contacting IBKR until the backoff ends.
+    let e = f.get("/portfolio/accounts").unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Unauthorized);
+    assert!(e.message().contains("waits"), "{}", e.message());
+    assert_eq!(f.handshakes(), 2);
+    f.mock.clock.set(f.mock.clock.get() + 1_001.0);
+    assert_eq!(
+        f.get("/portfolio/accounts").unwrap_err().code(),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(f.handshakes(), 3);
+    f.mock.clock.set(f.mock.clock.get() + 2_001.0);
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.handshakes(), 4);
+}
+
+#[test]
+fn a_401_gets_one_new_token_and_one_retry_even_for_a_post() {
+    let f = fixture(|_| {}).warmed();
+    f.fault(
+        "/iserver/account/DU1/orders",
+        &[Fault::Status(401, "{\"error\":\"invalid signature\"}")],
+    );
+    f.post("/iserver/account/DU1/orders").unwrap();
+    assert_eq!(f.sent("/iserver/account/DU1/orders"), 2);
+    assert_eq!(f.handshakes(), 2);
+    f.fault(
+        "/iserver/account/DU1/orders",
+        &[
+            Fault::Status(401, "{}"),
+            Fault::Status(401, "{\"error\":\"nope\"}"),
+        ],
+    );
+    let e = f.post("/iserver/account/DU1/orders").unwrap_err();
+    assert_eq!(
+        (e.code(), e.status(), e.server_message()),
+        (ErrorCode::Unauthorized, Some(401), Some("nope"))
+    );
+    assert_eq!(f.sent("/iserver/account/DU1/orders"), 4);
+}
+
+#[test]
+fn an_order_is_never_sent_twice_after_5xx_429_network_error_or_410() {
+    let f = fixture(|_| {}).warmed();
+    let path = "/iserver/account/DU1/orders";
+    for (fault, code) in [
+        (Fault::Status(500, "{}"), ErrorCode::HttpError),
+        (Fault::Status(503, "{}"), ErrorCode::HttpError),
+        (Fault::RetryAfter(1), ErrorCode::RateLimited),
+        (Fault::Network, ErrorCode::Network),
+        (Fault::Status(410, "{}"), ErrorCode::Gone),
+    ] {
+        let before = f.sent(path);
+        f.fault(path, &[fault.clone()]);
+        assert_eq!(f.post(path).unwrap_err().code(), code, "{fault:?}");
+        assert_eq!(f.sent(path), before + 1, "{fault:?}: sent more than once");
+    }
+}
+
+#[test]
+fn idempotent_requests_retry_5xx_network_and_429_with_retry_after() {
+    let f = fixture(|_| {}).warmed();
+    f.fault(
+        "/portfolio/accounts",
+        &[Fault::Status(502, "{}"), Fault::Network],
+    );
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.sent("/portfolio/accounts"), 1 + 3);
+    let t0 = f.mock.clock.get();
+    f.fault("/portfolio/accounts", &[Fault::RetryAfter(7)]);
+    f.get("/portfolio/accounts").unwrap();
+    assert!(f.mock.clock.get() - t0 >= 7000.0, "Retry-After honoured");
+    f.fault(
+        "/portfolio/accounts",
+        &[
+            Fault::Status(500, "{}"),
+            Fault::Status(500, "{}"),
+            Fault::Status(500, "{\"error\":\"down\"}"),
+        ],
+    );
+    let e = f.get("/portfolio/accounts").unwrap_err();
+    assert_eq!(
+        (e.code(), e.status(), e.server_message()),
+        (ErrorCode::HttpError, Some(500), Some("down"))
+    );
+}
+
+#[test]
+fn no_bridge_initialises_once_then_retries_only_idempotent_requests() {
+    let f = fixture(|_| {});
+    f.get("/iserver/accounts").unwrap();
+    assert_eq!(f.mock.server.borrow().inits, 1);
+    assert_eq!(f.sent("/iserver/accounts"), 2);
+    f.mock.server.borrow_mut().authenticated = false;
+    let e = f.post("/iserver/account/DU1/orders").unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NoBridge);
+    assert_eq!(f.mock.server.borrow().inits, 2);
+    assert_eq!(f.sent("/iserver/account/DU1/orders"), 1);
+    f.post("/iserver/account/DU1/orders").unwrap();
+}
+
+#[test]
+fn gone_moves_to_the_next_host_with_a_new_token() {
+    let f = fixture(|_| {}).warmed();
+    f.fault("/portfolio/accounts", &[Fault::Status(410, "{}")]);
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.session.base_url(), "https://1.api.ibkr.com/v1/api");
+    assert_eq!(f.handshakes(), 2);
+    assert!(f
+        .mock
+        .server
+        .borrow()
+        .sent
+        .iter()
+        .any(|(_, p, _)| p == "/portfolio/accounts"));
+}
+
+#[test]
+fn a_skewed_clock_is_corrected_from_the_date_header_and_reported() {
+    let f = fixture(|_| {});
+    f.mock.server.borrow_mut().date_offset_ms = Some(120_000.0);
+    f.mock.server.borrow_mut().authenticated = true;
+    f.get("/portfolio/accounts").unwrap();
+    f.get("/portfolio/accounts").unwrap();
+    let last = f.mock.server.borrow().sent.last().unwrap().2.clone();
+    let ts: f64 = header_param(&last, "oauth_timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (ts * 1000.0 - (f.mock.clock.get() + 120_000.0)).abs() < 2000.0,
+        "timestamp corrected"
+    );
+    let warns: Vec<_> = f
+        .mock
+        .logs
+        .borrow()
+        .iter()
+        .filter(|(l, m)| *l == Level::Warn && m.contains("clock"))
+        .cloned()
+        .collect();
+    assert_eq!(warns.len(), 1, "reported once: {warns:?}");
+    f.fault(
+        "/portfolio/accounts",
+        &[
+            Fault::Status(401, "{}"),
+            Fault::Status(401, "{\"error\":\"invalid timestamp\"}"),
+        ],
+    );
+    assert_eq!(
+        f.get("/portfolio/accounts").unwrap_err().code(),
+        ErrorCode::ClockSkew
+    );
+}
+
+#[test]
+fn keep_alive_reinitialises_an_unauthenticated_session() {
+    let f = fixture(|_| {});
+    let r = block_on(f.session.keep_alive_tick()).unwrap();
+    assert_eq!((r.authenticated, r.reinitialised), (true, true));
+    let r = block_on(f.session.keep_alive_tick()).unwrap();
+    assert_eq!((r.authenticated, r.reinitialised), (true, false));
+    assert_eq!(f.mock.server.borrow().inits, 1);
+}
+
+#[test]
+fn pacing_spaces_tickles_a_second_apart() {
+    let f = fixture(|o| o.pacer = Pacer::ibkr()).warmed();
+    let t0 = f.mock.clock.get();
+    for _ in 0..3 {
+        block_on(f.session.tickle()).unwrap();
+    }
+    assert!(f.mock.clock.get() - t0 >= 2000.0);
+}
+
+#[test]
+fn foreign_urls_are_never_signed() {
+    let f = fixture(|_| {});
+    assert!(!f.session.is_own_url("https://evil.example/v1/api/tickle"));
+    assert!(!f
+        .session
+        .is_own_url("https://api.ibkr.com.evil.example/v1/api"));
+    assert!(f
+        .session
+        .is_own_url("https://API.ibkr.com/v1/api/tickle?x=1"));
+    let e = block_on(
+        f.session
+            .request(Call::new("GET", "https://evil.example/v1/api/tickle")),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    assert_eq!(f.handshakes(), 0);
+}
+
+#[test]
+fn no_secret_reaches_the_logs() {
+    let f = fixture(|_| {});
+    f.get("/iserver/accounts").unwrap();
+    f.fault(
+        "/portfolio/accounts",
+        &[Fault::Status(401, "{}"), Fault::Status(500, "{}")],
+    );
+    f.get("/portfolio/accounts").unwrap();
+    let (token, _) = block_on(f.session.live_session_token()).unwrap();
+    block_on(f.session.logout()).unwrap();
+    let logs = f.mock.logs.borrow();
+    assert!(logs.len() > 8, "{logs:?}");
+    let mut secrets = f.table.secrets();
+    secrets.push(token);
+    for (_, line) in logs.iter() {
+        for s in &secrets {
+            assert!(!line.contains(s.as_str()), "secret in log line: {line}");
+        }
+    }
+}
