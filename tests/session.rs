@@ -463,7 +463,7 @@ fn an_order_is_never_sent_twice_after_5xx_429_network_error_or_410() {
         (Fault::Status(410, "{}"), ErrorCode::Gone),
     ] {
         let before = f.sent(path);
-        f.fault(path, &[fault.clone()]);
+        f.fault(path, std::slice::from_ref(&fault));
         assert_eq!(f.post(path).unwrap_err().code(), code, "{fault:?}");
         assert_eq!(f.sent(path), before + 1, "{fault:?}: sent more than once");
     }

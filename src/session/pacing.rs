@@ -132,8 +132,10 @@ mod tests {
         for i in 0..48 {
             assert_eq!(p.acquire("/iserver/accounts", 1000.0 + f64::from(i)), 0.0);
         }
-        // 2 tickles + 48 others fill the global window that started at 0.
-        assert_eq!(p.acquire("/iserver/accounts", 1100.0), 900.0);
+        // At 1100 the first tickle has left the global window: the tickle at 1000 and 48 others
+        // are in it, so one more fits, and the next waits for the tickle at 1000 to leave.
+        assert_eq!(p.acquire("/iserver/accounts", 1100.0), 0.0);
+        assert_eq!(p.acquire("/iserver/accounts", 1101.0), 899.0);
         assert_eq!(p.acquire("/pa/performance", 2000.0), 0.0);
         assert_eq!(p.acquire("/pa/transactions", 2001.0), 899_999.0);
     }
