@@ -115,3 +115,107 @@ export declare function accessTokenRequest(o: RequestCommon & {
 export declare function signRequest(o: RequestCommon & {
   method: string; url: string; accessToken: string; liveSessionToken: string; signQuery?: boolean;
 }): SignedRequest;
+
+// ---- Sessions over an injected fetch -----------------------------------------------------
+
+/** A logger; console works. Never receives a secret. */
+export interface Logger {
+  debug?(message: string): void;
+  info?(message: string): void;
+  warn?(message: string): void;
+  error?(message: string): void;
+}
+
+/** Options every session kind shares. */
+export interface Common {
+  /** Default https://api.ibkr.com/v1/api. */
+  baseUrl?: string;
+  /** More API base URLs (e.g. https://1.api.ibkr.com/v1/api): a 410 Gone moves the session to the next. */
+  hosts?: string[];
+  /** Default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** Milliseconds since the epoch. Default Date.now. */
+  clock?: () => number;
+  logger?: Logger;
+  /** Default "ibkr-auth/<version>". */
+  userAgent?: string;
+  /** Per request. Default 15000. */
+  timeoutMs?: number;
+  /** Start a new handshake this long before the token expires. Default 600000. */
+  refreshMarginMs?: number;
+  /** Sign query parameters (IBKR's documented style). Default true. */
+  signQuery?: boolean;
+  /** Client-side pacing with IBKR's published limits. Default true. */
+  pacing?: boolean;
+  /** Retries of idempotent requests after 5xx, 429 and network errors. Default 2. */
+  maxRetries?: number;
+  /** `compete` for the automatic ssodh/init (after "no bridge", in keep-alive). Default true. */
+  compete?: boolean;
+}
+
+/** The brokerage session's state, as IBKR reports it. */
+export interface AuthStatus {
+  authenticated: boolean;
+  competing: boolean;
+  connected: boolean;
+  [key: string]: unknown;
+}
+
+/** The answer to /tickle. */
+export interface Tickle {
+  session: string;
+  ssoExpires?: number;
+  collission?: boolean;
+  iserver?: { authStatus?: AuthStatus };
+  [key: string]: unknown;
+}
+
+export interface RequestOptions {
+  query?: Params;
+  /** Sent as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export declare class KeepAlive {
+  private constructor();
+  /** Stops the timer. */
+  stop(): void;
+}
+
+/** A session with IBKR: tokens, signing, recovery, pacing and keep-alive, over your fetch. */
+export declare class IbkrSession {
+  private constructor();
+  /** Parses the keys and decrypts the secret at once (mistakes throw here). */
+  static oauth1(o: {
+    consumerKey: string; accessToken: string; accessTokenSecret: string;
+    /** PEM text. */
+    signatureKey: string; encryptionKey: string; dhParams: string;
+    /** Default "limited_poa" ("test_realm" for TESTCONS). */
+    realm?: string;
+  } & Common): IbkrSession;
+  /** Cached; refreshed before expiry; one handshake at a time. The token is a secret. */
+  liveSessionToken(): Promise<{ token: string; expiresAt: number }>;
+  /** The parsed JSON response; throws IbkrAuthError for failures. */
+  request(method: string, path: string, o?: RequestOptions): Promise<unknown>;
+  /** A drop-in fetch: only the session's own hosts get a signature. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** The signed headers for another HTTP client. */
+  authorize(method: string, url: string): Promise<Record<string, string>>;
+  initBrokerage(o?: { compete?: boolean; publish?: boolean }): Promise<AuthStatus>;
+  status(): Promise<AuthStatus>;
+  tickle(): Promise<Tickle>;
+  validate(): Promise<unknown>;
+  logout(): Promise<void>;
+  /** Tickles every intervalMs (default 60000) and re-initialises an unauthenticated or competing session. */
+  keepAlive(o?: { intervalMs?: number }): KeepAlive;
+}
+
+/** The third-party flow, for apps acting for other IBKR users. */
+export declare class OAuth1ThirdParty {
+  constructor(o: { consumerKey: string; signatureKey: string; callback?: string; realm?: string } & Common);
+  requestToken(): Promise<string>;
+  authorizeUrl(requestToken: string, base?: string): string;
+  accessToken(o: { token: string; verifier: string }): Promise<{ accessToken: string; accessTokenSecret: string; isPaper: boolean }>;
+}

@@ -33,10 +33,10 @@ fs.copyFileSync(wasmPath, path.join(out, 'glue/ibkr_auth_bg.wasm'));
 // The public names are the glue's exports, less internals (__*) and the web loader's own.
 const glueExports = Object.keys(createRequire(import.meta.url)(path.join(out, 'glue/node.cjs')));
 const names = glueExports.filter((n) => !n.startsWith('__')).sort();
-const webNames = [...webGlue.matchAll(/^export function (\w+)/gm)].map((m) => m[1]).filter((n) => !n.startsWith('__') && n !== 'initSync');
+const webNames = [...webGlue.matchAll(/^export (?:function|class) (\w+)/gm)].map((m) => m[1]).filter((n) => !n.startsWith('__') && n !== 'initSync');
 if (names.join() !== webNames.sort().join()) fail(`node and web glue export different names:\n${names}\n${webNames}`);
 const dts = read(path.join(tpl, 'index.d.ts'));
-for (const n of names) if (!dts.includes(`function ${n}(`)) fail(`index.d.ts has no declaration for ${n}`);
+for (const n of names) if (!dts.includes(`function ${n}(`) && !dts.includes(`class ${n} `)) fail(`index.d.ts has no declaration for ${n}`);
 const extra = ['IbkrAuthError', 'ERROR_CODES'];
 const all = [...extra, ...names];
 
@@ -78,6 +78,11 @@ ${list('  ', (n) => `${n},`)}
 write('browser.js', webEntry('Browsers and bundlers: fetch and instantiate the .wasm once, at import.', 'await init();'));
 write('workerd.js', webEntry('Cloudflare Workers: Workers refuse to compile wasm from bytes, so the .wasm is imported as a module.',
   "import wasmModule from './glue/ibkr_auth_bg.wasm';\ninitSync({ module: wasmModule });"));
+
+// The simulator, for users' own offline tests (Node only): ibkr-auth/sim.
+fs.mkdirSync(path.join(out, 'sim'));
+for (const f of fs.readdirSync(path.join(root, 'sim'))) if (f.endsWith('.mjs')) fs.copyFileSync(path.join(root, 'sim', f), path.join(out, 'sim', f));
+fs.copyFileSync(path.join(tpl, 'sim.d.ts'), path.join(out, 'sim', 'server.d.mts'));
 
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.ts'));
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.cts'));

@@ -9,6 +9,7 @@
 pub mod host;
 pub mod http_date;
 pub mod pacing;
+pub mod third_party;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -252,6 +253,68 @@ fn mentions_timestamp(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.to_ascii_lowercase().contains("timestamp"))
 }
 
+/// Sends one of the RSA-signed `POST /oauth/*` requests and returns its JSON, or an error that
+/// names the likely cause for each status.
+pub(crate) async fn post_oauth<H: Host>(
+    host: &H,
+    signed: &request::SignedRequest,
+    timeout_ms: u64,
+    user_agent: &str,
+    what: &str,
+    on_response: impl FnOnce(&H::Response),
+) -> Result<Value> {
+    let req = HttpRequest {
+        method: signed.method.clone(),
+        url: signed.url.clone(),
+        headers: vec![
+            ("Authorization".into(), signed.authorization.clone()),
+            ("User-Agent".into(), user_agent.to_owned()),
+            ("Accept".into(), "application/json".into()),
+        ],
+        body: Some(host.text_body("")),
+        signal: None,
+        timeout_ms,
+    };
+    let resp = host.fetch(&req).await?;
+    on_response(&resp);
+    let status = resp.status();
+    if status != 200 {
+        let msg = server_message(&resp).await;
+        let lower = msg.as_deref().unwrap_or("").to_ascii_lowercase();
+        let e = match status {
+            401 if lower.contains("timestamp") => Error::new(
+                ErrorCode::ClockSkew,
+                format!("IBKR rejected the timestamp of {what}: synchronise this machine's clock (NTP) and retry."),
+            ),
+            401 if lower.contains("consumer") => Error::new(
+                ErrorCode::Unauthorized,
+                "IBKR rejected the consumer key (401 invalid consumer): a new consumer key can take days until IBKR \
+                 activates it; otherwise check it for typos and that the realm fits it (test_realm only with TESTCONS).",
+            ),
+            401 => Error::new(
+                ErrorCode::Unauthorized,
+                format!(
+                    "IBKR rejected {what} (401). Check that signatureKey is the private half of the signature key \
+                     uploaded to IBKR, and the access token and its secret; if IBKR says \"No access secret key found\", \
+                     regenerate the access token in the portal."
+                ),
+            ),
+            410 => Error::new(ErrorCode::Gone, format!("IBKR answered 410 Gone to {what}: try another host (the `hosts` option).")),
+            429 => Error::new(ErrorCode::RateLimited, format!("IBKR rate-limited {what} (429): wait before trying again.")),
+            _ => Error::new(ErrorCode::HttpError, format!("{what} failed with HTTP {status}.")),
+        };
+        return Err(e.with_http(status, msg));
+    }
+    let text = resp.text().await?;
+    serde_json::from_str(&text).map_err(|_| {
+        Error::new(
+            ErrorCode::HttpError,
+            format!("IBKR's answer to {what} is not JSON."),
+        )
+        .with_http(status, None)
+    })
+}
+
 impl<H: Host> Session<H> {
     /// A session over `host`. No I/O happens until the first call.
     pub fn new(host: H, creds: Oauth1Credentials, opts: Options) -> Result<Self> {
@@ -402,61 +465,28 @@ impl<H: Host> Session<H> {
         )?;
         self.log(Level::Debug, &format!("handshake: POST {}", signed.url));
         let started = self.now();
-        let req = HttpRequest {
-            method: signed.method.clone(),
-            url: signed.url.clone(),
-            headers: self.standard_headers(&signed.authorization),
-            body: Some(self.inner.host.text_body("")),
-            signal: None,
-            timeout_ms: self.inner.opts.timeout_ms,
-        };
-        let resp = self.inner.host.fetch(&req).await?;
-        self.learn_clock(&resp);
-        let status = resp.status();
-        if status != 200 {
-            let msg = server_message(&resp).await;
-            let m = msg.as_deref().unwrap_or("");
-            let e = match status {
-                401 if mentions_timestamp(msg.as_deref()) => self.clock_skew_error(),
-                401 if m.to_ascii_lowercase().contains("consumer") => Error::new(
-                    ErrorCode::Unauthorized,
-                    "IBKR rejected the consumer key (401 invalid consumer): a new consumer key can take days until IBKR \
-                     activates it; otherwise check it for typos and that the realm fits it (test_realm only with TESTCONS).",
-                ),
-                401 => Error::new(
-                    ErrorCode::Unauthorized,
-                    "IBKR rejected the live session token request (401). Check that signatureKey is the private half of the \
-                     signature key uploaded to IBKR, and the access token and its secret; if IBKR says \"No access secret key \
-                     found\", regenerate the access token in the portal.",
-                ),
-                410 => Error::new(ErrorCode::Gone, "IBKR answered 410 Gone to the live session token request: try another host (the `hosts` option)."),
-                429 => Error::new(ErrorCode::RateLimited, "IBKR rate-limited the live session token request (429): wait before trying again."),
-                _ => Error::new(ErrorCode::HttpError, format!("the live session token request failed with HTTP {status}.")),
-            };
-            return Err(e.with_http(status, msg));
-        }
-        let text = resp.text().await?;
-        let v: Value = serde_json::from_str(&text).map_err(|_| {
-            Error::new(
-                ErrorCode::BadDhResponse,
-                "IBKR's answer to the live session token request is not JSON.",
-            )
-            .with_http(status, None)
-        })?;
+        let o = &self.inner.opts;
+        let v = post_oauth(
+            &self.inner.host,
+            &signed,
+            o.timeout_ms,
+            &o.user_agent,
+            "the live session token request",
+            |r| self.learn_clock(r),
+        )
+        .await?;
         let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         let dh_response = field("diffie_hellman_response").ok_or_else(|| {
             Error::new(
                 ErrorCode::BadDhResponse,
                 "IBKR's answer has no diffie_hellman_response.",
             )
-            .with_http(status, None)
         })?;
         let signature = field("live_session_token_signature").ok_or_else(|| {
             Error::new(
                 ErrorCode::BadDhResponse,
                 "IBKR's answer has no live_session_token_signature.",
             )
-            .with_http(status, None)
         })?;
         let expires_at = v
             .get("live_session_token_expiration")

@@ -3,6 +3,10 @@
 //! errors as instances of the package's `IbkrAuthError` class.
 
 mod args;
+mod host;
+mod session;
+
+pub use session::{IbkrSession, KeepAlive, OAuth1ThirdParty};
 
 use std::cell::RefCell;
 

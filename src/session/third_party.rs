@@ -1,0 +1,158 @@
+//! The third-party flow (apps that act for other IBKR users): request token, the user's
+//! authorization in a browser, access token. The access token and its (encrypted) secret then
+//! start an ordinary first-party session.
+
+use serde_json::Value;
+
+use super::{post_oauth, Host};
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::PrivateKey;
+use crate::oauth1::request;
+
+/// What the access token step returns.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The user's access token.
+    pub access_token: String,
+    /// Its secret, encrypted for the consumer's encryption key (base64), as the portal gives it.
+    pub access_token_secret: String,
+    /// Whether the user authorized a paper account.
+    pub is_paper: bool,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("access_token", &self.access_token)
+            .field("access_token_secret", &"[redacted]")
+            .field("is_paper", &self.is_paper)
+            .finish()
+    }
+}
+
+/// A consumer's side of the third-party flow.
+pub struct ThirdParty<H: Host> {
+    host: H,
+    consumer_key: String,
+    realm: String,
+    base_url: String,
+    signature_key: PrivateKey,
+    timeout_ms: u64,
+    user_agent: String,
+}
+
+impl<H: Host> ThirdParty<H> {
+    /// A consumer with its signature key; `realm` defaults as for sessions.
+    pub fn new(
+        host: H,
+        consumer_key: &str,
+        signature_key: PrivateKey,
+        realm: Option<&str>,
+        base_url: &str,
+        timeout_ms: u64,
+        user_agent: &str,
+    ) -> Result<Self> {
+        if consumer_key.trim().is_empty() {
+            return Err(Error::invalid_argument(
+                "consumerKey is empty: pass your consumer key.",
+            ));
+        }
+        crate::oauth1::base::split_url(base_url)?;
+        let realm = realm
+            .unwrap_or_else(|| request::default_realm(consumer_key.trim()))
+            .to_owned();
+        crate::oauth1::base::check_realm(&realm)?;
+        Ok(ThirdParty {
+            host,
+            consumer_key: consumer_key.trim().to_owned(),
+            realm,
+            base_url: base_url.to_owned(),
+            signature_key,
+            timeout_ms,
+            user_agent: user_agent.to_owned(),
+        })
+    }
+
+    fn context_parts(&self) -> Result<(String, u64)> {
+        Ok((
+            request::generate_nonce()?,
+            (self.host.now_ms() / 1000.0).floor().max(0.0) as u64,
+        ))
+    }
+
+    /// Step 1: a request token for `callback` (`oob` or the registered callback URL).
+    pub async fn request_token(&self, callback: &str) -> Result<String> {
+        let (nonce, timestamp) = self.context_parts()?;
+        let ctx = request::Context {
+            consumer_key: &self.consumer_key,
+            realm: &self.realm,
+            nonce: &nonce,
+            timestamp,
+        };
+        let signed =
+            request::request_token_request(&self.base_url, &ctx, callback, &self.signature_key)?;
+        let v = post_oauth(
+            &self.host,
+            &signed,
+            self.timeout_ms,
+            &self.user_agent,
+            "the request_token request",
+            |_| {},
+        )
+        .await?;
+        v.get("oauth_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::HttpError,
+                    "IBKR's answer to request_token has no oauth_token.",
+                )
+            })
+    }
+
+    /// Step 2: where to send the user's browser.
+    pub fn authorize_url(&self, request_token: &str, base: Option<&str>) -> Result<String> {
+        request::authorize_url(request_token, base)
+    }
+
+    /// Step 3: trade the authorized request token and the verifier for an access token.
+    pub async fn access_token(&self, request_token: &str, verifier: &str) -> Result<AccessToken> {
+        let (nonce, timestamp) = self.context_parts()?;
+        let ctx = request::Context {
+            consumer_key: &self.consumer_key,
+            realm: &self.realm,
+            nonce: &nonce,
+            timestamp,
+        };
+        let signed = request::access_token_request(
+            &self.base_url,
+            &ctx,
+            request_token,
+            verifier,
+            &self.signature_key,
+        )?;
+        let v = post_oauth(
+            &self.host,
+            &signed,
+            self.timeout_ms,
+            &self.user_agent,
+            "the access_token request",
+            |_| {},
+        )
+        .await?;
+        let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let missing = |k: &str| {
+            Error::new(
+                ErrorCode::HttpError,
+                format!("IBKR's answer to access_token has no {k}."),
+            )
+        };
+        Ok(AccessToken {
+            access_token: field("oauth_token").ok_or_else(|| missing("oauth_token"))?,
+            access_token_secret: field("oauth_token_secret")
+                .ok_or_else(|| missing("oauth_token_secret"))?,
+            is_paper: v.get("is_paper").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}

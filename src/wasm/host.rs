@@ -1,0 +1,295 @@
+//! The session's [`Host`] over JavaScript: the injected (or global) `fetch`, `AbortController`
+//! for timeouts and the caller's signal, `setTimeout` for sleeping, the injected clock and logger.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::session::{Host, HttpRequest, HttpResponse, Level};
+
+fn global_fn(name: &str) -> Option<Function> {
+    Reflect::get(&js_sys::global(), &JsValue::from_str(name))
+        .ok()?
+        .dyn_into::<Function>()
+        .ok()
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn call_method(
+    target: &JsValue,
+    name: &str,
+    args: &Array,
+) -> std::result::Result<JsValue, JsValue> {
+    let f = get(target, name)
+        .dyn_into::<Function>()
+        .map_err(|_| JsValue::from_str(name))?;
+    f.apply(target, args)
+}
+
+fn error_text(e: &JsValue) -> String {
+    let msg = get(e, "message")
+        .as_string()
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into());
+    let cause = get(&get(e, "cause"), "message")
+        .as_string()
+        .or_else(|| get(&get(e, "cause"), "code").as_string());
+    match cause {
+        Some(c) => format!("{msg} ({c})"),
+        None => msg,
+    }
+}
+
+/// A response from `fetch`; the body is read through `clone()` so the original stays unread.
+pub struct JsResponse {
+    /// The `Response` object itself.
+    pub raw: JsValue,
+    status: u16,
+}
+
+impl HttpResponse for JsResponse {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        let headers = get(&self.raw, "headers");
+        call_method(&headers, "get", &Array::of1(&JsValue::from_str(name)))
+            .ok()?
+            .as_string()
+    }
+
+    async fn text(&self) -> Result<String> {
+        let network = |e: JsValue| {
+            Error::new(
+                ErrorCode::Network,
+                format!("reading the response body failed: {}", error_text(&e)),
+            )
+        };
+        let clone = call_method(&self.raw, "clone", &Array::new()).map_err(network)?;
+        let promise = call_method(&clone, "text", &Array::new()).map_err(network)?;
+        let text = JsFuture::from(Promise::from(promise))
+            .await
+            .map_err(network)?;
+        Ok(text.as_string().unwrap_or_default())
+    }
+}
+
+/// The JS host of a session.
+pub struct JsHost {
+    fetch: Function,
+    clock: Option<Function>,
+    logger: JsValue,
+}
+
+impl JsHost {
+    /// `fetch` defaults to `globalThis.fetch`; `clock` to `Date.now`; `logger` to none.
+    pub fn new(fetch: JsValue, clock: JsValue, logger: JsValue) -> Result<Self> {
+        let fetch = if fetch.is_undefined() || fetch.is_null() {
+            global_fn("fetch").ok_or_else(|| {
+                Error::invalid_argument("no global fetch here: pass `fetch` in the options.")
+            })?
+        } else {
+            fetch.dyn_into::<Function>().map_err(|_| {
+                Error::invalid_argument("`fetch` must be a function like globalThis.fetch.")
+            })?
+        };
+        let clock = if clock.is_undefined() || clock.is_null() {
+            None
+        } else {
+            Some(clock.dyn_into::<Function>().map_err(|_| {
+                Error::invalid_argument(
+                    "`clock` must be a function returning milliseconds since the epoch.",
+                )
+            })?)
+        };
+        if !(logger.is_undefined() || logger.is_null() || logger.is_object()) {
+            return Err(Error::invalid_argument(
+                "`logger` must be an object with debug/info/warn/error methods (console works).",
+            ));
+        }
+        Ok(JsHost {
+            fetch,
+            clock,
+            logger,
+        })
+    }
+
+    /// The fetch function, for requests that are not the session's (passed through untouched).
+    pub fn raw_fetch(&self) -> &Function {
+        &self.fetch
+    }
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+impl Host for JsHost {
+    type Value = JsValue;
+    type Response = JsResponse;
+
+    async fn fetch(&self, req: &HttpRequest<JsValue>) -> Result<JsResponse> {
+        let init = Object::new();
+        set(&init, "method", &JsValue::from_str(&req.method));
+        let headers = Object::new();
+        for (k, v) in &req.headers {
+            set(&headers, k, &JsValue::from_str(v));
+        }
+        set(&init, "headers", &headers);
+        if let Some(body) = &req.body {
+            set(&init, "body", body);
+        }
+        // One controller aborts on our timeout or on the caller's signal, whichever comes first.
+        let controller = global_fn("AbortController")
+            .and_then(|c| Reflect::construct(&c, &Array::new()).ok())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Internal,
+                    "AbortController is missing from this runtime",
+                )
+            })?;
+        set(&init, "signal", &get(&controller, "signal"));
+        let caller = req.signal.clone().filter(|s| s.is_object());
+        if let Some(sig) = &caller {
+            if get(sig, "aborted").is_truthy() {
+                return Err(Error::new(
+                    ErrorCode::Aborted,
+                    "the request was aborted by the caller's signal before it was sent.",
+                ));
+            }
+        }
+        let timed_out = Rc::new(Cell::new(false));
+        let on_timeout = {
+            let (flag, controller) = (timed_out.clone(), controller.clone());
+            Closure::<dyn FnMut()>::new(move || {
+                flag.set(true);
+                let _ = call_method(&controller, "abort", &Array::new());
+            })
+        };
+        let on_abort = {
+            let controller = controller.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                let _ = call_method(&controller, "abort", &Array::new());
+            })
+        };
+        let timer = global_fn("setTimeout")
+            .and_then(|st| {
+                st.call2(
+                    &JsValue::UNDEFINED,
+                    on_timeout.as_ref(),
+                    &JsValue::from_f64(req.timeout_ms as f64),
+                )
+                .ok()
+            })
+            .unwrap_or(JsValue::UNDEFINED);
+        if let Some(sig) = &caller {
+            let _ = call_method(
+                sig,
+                "addEventListener",
+                &Array::of2(&"abort".into(), on_abort.as_ref()),
+            );
+        }
+        let result =
+            match self
+                .fetch
+                .call2(&JsValue::UNDEFINED, &JsValue::from_str(&req.url), &init)
+            {
+                Ok(p) => JsFuture::from(Promise::resolve(&p)).await,
+                Err(e) => Err(e),
+            };
+        if let Some(ct) = global_fn("clearTimeout") {
+            let _ = ct.call1(&JsValue::UNDEFINED, &timer);
+        }
+        if let Some(sig) = &caller {
+            let _ = call_method(
+                sig,
+                "removeEventListener",
+                &Array::of2(&"abort".into(), on_abort.as_ref()),
+            );
+        }
+        drop((on_timeout, on_abort));
+        match result {
+            Ok(raw) => {
+                let status = get(&raw, "status").as_f64().unwrap_or(0.0) as u16;
+                Ok(JsResponse { raw, status })
+            }
+            Err(_) if timed_out.get() => Err(Error::new(
+                ErrorCode::Timeout,
+                format!(
+                    "{} {}: no answer within {} ms (timeoutMs).",
+                    req.method,
+                    strip_query(&req.url),
+                    req.timeout_ms
+                ),
+            )),
+            Err(_)
+                if caller
+                    .as_ref()
+                    .is_some_and(|s| get(s, "aborted").is_truthy()) =>
+            {
+                Err(Error::new(
+                    ErrorCode::Aborted,
+                    "the request was aborted by the caller's signal.",
+                ))
+            }
+            Err(e) => Err(Error::new(
+                ErrorCode::Network,
+                format!(
+                    "{} {}: {}",
+                    req.method,
+                    strip_query(&req.url),
+                    error_text(&e)
+                ),
+            )),
+        }
+    }
+
+    fn text_body(&self, text: &str) -> JsValue {
+        JsValue::from_str(text)
+    }
+
+    fn now_ms(&self) -> f64 {
+        self.clock
+            .as_ref()
+            .and_then(|c| c.call0(&JsValue::UNDEFINED).ok())
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(js_sys::Date::now)
+    }
+
+    async fn sleep(&self, ms: u64) {
+        let promise = Promise::new(&mut |resolve, _| {
+            if let Some(st) = global_fn("setTimeout") {
+                let _ = st.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(ms as f64));
+            }
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        let name = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        if let Ok(f) = get(&self.logger, name).dyn_into::<Function>() {
+            let _ = f.call1(
+                &self.logger,
+                &JsValue::from_str(&format!("[ibkr-auth] {message}")),
+            );
+        }
+    }
+}
+
+fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}

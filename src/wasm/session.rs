@@ -1,0 +1,478 @@
+//! `IbkrSession` and `OAuth1ThirdParty` for JavaScript: the Rust session over [`JsHost`].
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use super::args::Opts;
+use super::host::JsHost;
+use super::{js, to_js, JsResult};
+use crate::error::{Error, Result};
+use crate::keys::PrivateKey;
+use crate::oauth1::request;
+use crate::session::third_party::ThirdParty;
+use crate::session::{Call, Host, Level, Oauth1Credentials, Oauth1Inputs, Options, Pacer, Session};
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Runs `fut` as a Promise that rejects with an `IbkrAuthError`.
+fn promise<F>(fut: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue>> + 'static,
+{
+    future_to_promise(async move { fut.await.map_err(to_js) })
+}
+
+/// JSON text to a JS value: `null` for an empty body, the text itself if it is not JSON.
+fn parse_json(text: &str) -> JsValue {
+    if text.trim().is_empty() {
+        return JsValue::NULL;
+    }
+    js_sys::JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text))
+}
+
+/// Headers given as a `Headers`, an array of pairs, or a plain object.
+fn header_pairs(h: &JsValue) -> Vec<(String, String)> {
+    if h.is_undefined() || h.is_null() {
+        return Vec::new();
+    }
+    let entries: Array = if get(h, "forEach").is_function() && get(h, "entries").is_function() {
+        get(h, "entries")
+            .dyn_into::<Function>()
+            .ok()
+            .and_then(|f| f.call0(h).ok())
+            .map(|it| Array::from(&it))
+            .unwrap_or_default()
+    } else if Array::is_array(h) {
+        Array::from(h)
+    } else {
+        Object::entries(&Object::from(h.clone()))
+    };
+    entries
+        .iter()
+        .filter_map(|e| {
+            let pair = Array::from(&e);
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
+}
+
+/// The options every session kind shares (`Common` in api.md).
+fn common_options(o: &Opts<'_>, obj: &JsValue) -> Result<(JsHost, Options)> {
+    let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?;
+    let mut opts = Options::default();
+    if let Some(base) = o.opt_string("baseUrl")? {
+        opts.base_urls = vec![base];
+    }
+    let hosts = get(obj, "hosts");
+    if !hosts.is_undefined() && !hosts.is_null() {
+        if !Array::is_array(&hosts) {
+            return Err(Error::invalid_argument("`hosts` must be an array of API base URLs, e.g. [\"https://1.api.ibkr.com/v1/api\"]."));
+        }
+        for h in Array::from(&hosts).iter() {
+            let h = h.as_string().ok_or_else(|| {
+                Error::invalid_argument("`hosts` must hold strings (API base URLs).")
+            })?;
+            if !opts.base_urls.iter().any(|b| b.eq_ignore_ascii_case(&h)) {
+                opts.base_urls.push(h);
+            }
+        }
+    }
+    if let Some(ua) = o.opt_string("userAgent")? {
+        opts.user_agent = ua;
+    }
+    if let Some(t) = o.opt_uint("timeoutMs", 3_600_000.0)? {
+        opts.timeout_ms = t.max(1);
+    }
+    if let Some(m) = o.opt_uint("refreshMarginMs", 23.0 * 3_600_000.0)? {
+        opts.refresh_margin_ms = m as f64;
+    }
+    if let Some(sq) = o.opt_bool("signQuery")? {
+        opts.sign_query = sq;
+    }
+    if let Some(p) = o.opt_bool("pacing")? {
+        opts.pacer = if p { Pacer::ibkr() } else { Pacer::off() };
+    }
+    if let Some(r) = o.opt_uint("maxRetries", 10.0)? {
+        opts.max_retries = r as u32;
+    }
+    if let Some(c) = o.opt_bool("compete")? {
+        opts.compete = c;
+    }
+    Ok((host, opts))
+}
+
+/// A session with IBKR: tokens, signing, recovery and keep-alive, over the `fetch` you pass.
+#[wasm_bindgen]
+pub struct IbkrSession {
+    session: Session<JsHost>,
+}
+
+#[wasm_bindgen]
+impl IbkrSession {
+    /// `IbkrSession.oauth1({ consumerKey, accessToken, accessTokenSecret, signatureKey,
+    /// encryptionKey, dhParams, realm?, ...Common })`. Parses the keys and decrypts the secret
+    /// now, so mistakes surface at once.
+    #[wasm_bindgen(js_name = "oauth1")]
+    pub fn oauth1(o: JsValue) -> JsResult<IbkrSession> {
+        js((|| {
+            let opts = Opts::new("IbkrSession.oauth1", &o)?;
+            let realm = opts.opt_string("realm")?;
+            let creds = Oauth1Credentials::new(Oauth1Inputs {
+                consumer_key: &opts.string("consumerKey")?,
+                access_token: &opts.string("accessToken")?,
+                access_token_secret: &opts.string("accessTokenSecret")?,
+                signature_key: &opts.string("signatureKey")?,
+                encryption_key: &opts.string("encryptionKey")?,
+                dh_params: &opts.string("dhParams")?,
+                realm: realm.as_deref(),
+            })?;
+            let (host, options) = common_options(&opts, &o)?;
+            Ok(IbkrSession {
+                session: Session::new(host, creds, options)?,
+            })
+        })())
+    }
+
+    /// `{ token, expiresAt }`: the live session token (a secret) and its expiry in ms.
+    #[wasm_bindgen(js_name = "liveSessionToken")]
+    pub fn live_session_token(&self) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            let (token, expires_at) = s.live_session_token().await?;
+            let out = Object::new();
+            set(&out, "token", &JsValue::from_str(&token));
+            set(&out, "expiresAt", &JsValue::from_f64(expires_at));
+            Ok(out.into())
+        })
+    }
+
+    /// `request(method, path, { query, body, headers, signal })`: the parsed JSON response.
+    pub fn request(&self, method: JsValue, path: JsValue, o: JsValue) -> Promise {
+        let s = self.session.clone();
+        let call = (|| {
+            const F: &str = "request";
+            let method = super::args::string(F, "method", &method)?;
+            crate::oauth1::base::normalise_method(&method)?;
+            let path = super::args::string(F, "path", &path)?;
+            let mut call = Call::new(&method, &path);
+            if !(o.is_undefined() || o.is_null()) {
+                let opts = Opts::new(F, &o)?;
+                if !get(&o, "query").is_undefined() {
+                    call.query = opts.record("query")?;
+                }
+                call.headers = header_pairs(&get(&o, "headers"));
+                let body = get(&o, "body");
+                if !body.is_undefined() {
+                    let text = js_sys::JSON::stringify(&body)
+                        .ok()
+                        .and_then(|t| t.as_string())
+                        .ok_or_else(|| {
+                            Error::invalid_argument("request: `body` must be JSON-serialisable.")
+                        })?;
+                    call.body = Some(JsValue::from_str(&text));
+                    call.headers
+                        .push(("Content-Type".into(), "application/json".into()));
+                }
+                let signal = get(&o, "signal");
+                call.signal = (!signal.is_undefined() && !signal.is_null()).then_some(signal);
+            }
+            Ok(call)
+        })();
+        promise(async move { Ok(parse_json(&s.request(call?).await?)) })
+    }
+
+    /// A drop-in `fetch`: requests to the session's hosts are signed (and recovered); any other
+    /// URL goes to the underlying fetch untouched, so a signature never leaks elsewhere.
+    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
+        let s = self.session.clone();
+        future_to_promise(async move {
+            let is_request = input.is_object()
+                && get(&input, "method").is_string()
+                && get(&input, "url").is_string();
+            let url = if is_request {
+                get(&input, "url").as_string()
+            } else {
+                js_sys::JsString::from(input.clone()).as_string()
+            }
+            .unwrap_or_default();
+            if !s.is_own_url(&url) {
+                let raw = s
+                    .host()
+                    .raw_fetch()
+                    .call2(&JsValue::UNDEFINED, &input, &init)?;
+                return JsFuture::from(Promise::resolve(&raw)).await;
+            }
+            let init_get = |k: &str| {
+                if init.is_object() {
+                    get(&init, k)
+                } else {
+                    JsValue::UNDEFINED
+                }
+            };
+            let method = init_get("method")
+                .as_string()
+                .or_else(|| {
+                    is_request
+                        .then(|| get(&input, "method").as_string())
+                        .flatten()
+                })
+                .unwrap_or_else(|| "GET".into());
+            let mut call = Call::new(&method, &url);
+            if is_request {
+                call.headers = header_pairs(&get(&input, "headers"));
+            }
+            for (k, v) in header_pairs(&init_get("headers")) {
+                call.headers.retain(|(ck, _)| !ck.eq_ignore_ascii_case(&k));
+                call.headers.push((k, v));
+            }
+            let body = init_get("body");
+            call.body = if !body.is_undefined() && !body.is_null() {
+                Some(body)
+            } else if is_request && !matches!(call.method.as_str(), "GET" | "HEAD") {
+                // The body of a Request can be read once: keep the bytes to resend after a 401.
+                let clone = get(&input, "clone").dyn_into::<Function>()?.call0(&input)?;
+                let buf = get(&clone, "arrayBuffer")
+                    .dyn_into::<Function>()?
+                    .call0(&clone)?;
+                let bytes = JsFuture::from(Promise::resolve(&buf)).await?;
+                (js_sys::ArrayBuffer::from(bytes.clone()).byte_length() > 0)
+                    .then(|| js_sys::Uint8Array::new(&bytes).into())
+            } else {
+                None
+            };
+            let signal = init_get("signal");
+            let signal = if signal.is_object() {
+                signal
+            } else if is_request {
+                get(&input, "signal")
+            } else {
+                JsValue::UNDEFINED
+            };
+            call.signal = signal.is_object().then_some(signal);
+            let resp = s.send(call).await.map_err(to_js)?;
+            Ok(resp.raw)
+        })
+    }
+
+    /// `authorize(method, url)`: the signed headers, for any other HTTP client.
+    pub fn authorize(&self, method: JsValue, url: JsValue) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            let method = super::args::string("authorize", "method", &method)?;
+            let url = super::args::string("authorize", "url", &url)?;
+            if !s.is_own_url(&url) {
+                return Err(Error::invalid_argument("authorize: the URL is not on this session's API base; only the session's own hosts get a signature."));
+            }
+            let out = Object::new();
+            for (k, v) in s.authorize(&method, &url).await? {
+                set(&out, &k, &JsValue::from_str(&v));
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// `initBrokerage({ compete = true, publish = true })`: `POST /iserver/auth/ssodh/init`.
+    #[wasm_bindgen(js_name = "initBrokerage")]
+    pub fn init_brokerage(&self, o: JsValue) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            let (mut compete, mut publish) = (true, true);
+            if !(o.is_undefined() || o.is_null()) {
+                let opts = Opts::new("initBrokerage", &o)?;
+                compete = opts.opt_bool("compete")?.unwrap_or(true);
+                publish = opts.opt_bool("publish")?.unwrap_or(true);
+            }
+            Ok(parse_json(&s.init_brokerage(compete, publish).await?))
+        })
+    }
+
+    /// `POST /iserver/auth/status`.
+    pub fn status(&self) -> Promise {
+        let s = self.session.clone();
+        promise(async move { Ok(parse_json(&s.status().await?)) })
+    }
+
+    /// `POST /tickle`.
+    pub fn tickle(&self) -> Promise {
+        let s = self.session.clone();
+        promise(async move { Ok(parse_json(&s.tickle().await?)) })
+    }
+
+    /// `GET /sso/validate`.
+    pub fn validate(&self) -> Promise {
+        let s = self.session.clone();
+        promise(async move { Ok(parse_json(&s.validate().await?)) })
+    }
+
+    /// `POST /logout`; the live session token is forgotten.
+    pub fn logout(&self) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            s.logout().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// `keepAlive({ intervalMs = 60000 })`: tickles on a timer and repairs the brokerage
+    /// session; returns `{ stop() }`.
+    #[wasm_bindgen(js_name = "keepAlive")]
+    pub fn keep_alive(&self, o: JsValue) -> JsResult<KeepAlive> {
+        js((|| {
+            let mut interval = 60_000u64;
+            if !(o.is_undefined() || o.is_null()) {
+                interval = Opts::new("keepAlive", &o)?
+                    .opt_uint("intervalMs", 3_600_000.0)?
+                    .unwrap_or(60_000)
+                    .max(1000);
+            }
+            let s = self.session.clone();
+            let busy = Rc::new(Cell::new(false));
+            let tick = Closure::<dyn FnMut()>::new(move || {
+                if busy.replace(true) {
+                    return;
+                }
+                let (s, busy) = (s.clone(), busy.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(e) = s.keep_alive_tick().await {
+                        s.host().log(
+                            Level::Error,
+                            &format!("keep-alive: {}: {}", e.code(), e.message()),
+                        );
+                    }
+                    busy.set(false);
+                });
+            });
+            let set_interval = Reflect::get(&js_sys::global(), &"setInterval".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<Function>().ok())
+                .ok_or_else(|| {
+                    Error::invalid_argument(
+                        "keepAlive needs setInterval, which this runtime lacks.",
+                    )
+                })?;
+            let id = set_interval
+                .call2(
+                    &JsValue::UNDEFINED,
+                    tick.as_ref(),
+                    &JsValue::from_f64(interval as f64),
+                )
+                .map_err(|_| Error::invalid_argument("keepAlive: setInterval failed."))?;
+            self.session.host().log(
+                Level::Info,
+                &format!("keep-alive: tickling every {} s", interval / 1000),
+            );
+            Ok(KeepAlive {
+                id,
+                tick: Some(tick),
+            })
+        })())
+    }
+}
+
+/// The handle `keepAlive()` returns.
+#[wasm_bindgen]
+pub struct KeepAlive {
+    id: JsValue,
+    tick: Option<Closure<dyn FnMut()>>,
+}
+
+#[wasm_bindgen]
+impl KeepAlive {
+    /// Stops the timer. A tickle already under way finishes on its own.
+    pub fn stop(&mut self) {
+        if let Some(clear) = Reflect::get(&js_sys::global(), &"clearInterval".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+        {
+            let _ = clear.call1(&JsValue::UNDEFINED, &self.id);
+        }
+        self.tick = None;
+    }
+}
+
+/// The third-party flow, for apps that act for other IBKR users.
+#[wasm_bindgen(js_name = "OAuth1ThirdParty")]
+pub struct OAuth1ThirdParty {
+    flow: Rc<ThirdParty<JsHost>>,
+    callback: String,
+}
+
+#[wasm_bindgen(js_class = "OAuth1ThirdParty")]
+impl OAuth1ThirdParty {
+    /// `new OAuth1ThirdParty({ consumerKey, signatureKey, callback = "oob", realm?, baseUrl?, fetch?, ... })`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(o: JsValue) -> JsResult<OAuth1ThirdParty> {
+        js((|| {
+            let opts = Opts::new("OAuth1ThirdParty", &o)?;
+            let key = PrivateKey::from_pem(&opts.string("signatureKey")?, "signatureKey")?;
+            let (host, options) = common_options(&opts, &o)?;
+            let realm = opts.opt_string("realm")?;
+            let base = options
+                .base_urls
+                .first()
+                .cloned()
+                .unwrap_or_else(|| request::DEFAULT_BASE_URL.into());
+            let flow = ThirdParty::new(
+                host,
+                &opts.string("consumerKey")?,
+                key,
+                realm.as_deref(),
+                &base,
+                options.timeout_ms,
+                &options.user_agent,
+            )?;
+            let callback = opts.opt_string("callback")?.unwrap_or_else(|| "oob".into());
+            Ok(OAuth1ThirdParty {
+                flow: Rc::new(flow),
+                callback,
+            })
+        })())
+    }
+
+    /// Step 1: a request token (string).
+    #[wasm_bindgen(js_name = "requestToken")]
+    pub fn request_token(&self) -> Promise {
+        let (flow, callback) = (self.flow.clone(), self.callback.clone());
+        promise(async move { Ok(JsValue::from_str(&flow.request_token(&callback).await?)) })
+    }
+
+    /// Step 2: the URL to send the user's browser to.
+    #[wasm_bindgen(js_name = "authorizeUrl")]
+    pub fn authorize_url(&self, request_token: JsValue, base: JsValue) -> JsResult<String> {
+        js((|| {
+            let token = super::args::string("authorizeUrl", "requestToken", &request_token)?;
+            self.flow.authorize_url(&token, base.as_string().as_deref())
+        })())
+    }
+
+    /// Step 3: `accessToken({ token, verifier })` → `{ accessToken, accessTokenSecret, isPaper }`.
+    #[wasm_bindgen(js_name = "accessToken")]
+    pub fn access_token(&self, o: JsValue) -> Promise {
+        let flow = self.flow.clone();
+        promise(async move {
+            let opts = Opts::new("accessToken", &o)?;
+            let (token, verifier) = (opts.string("token")?, opts.string("verifier")?);
+            let at = flow.access_token(&token, &verifier).await?;
+            let out = Object::new();
+            set(&out, "accessToken", &JsValue::from_str(&at.access_token));
+            set(
+                &out,
+                "accessTokenSecret",
+                &JsValue::from_str(&at.access_token_secret),
+            );
+            set(&out, "isPaper", &JsValue::from_bool(at.is_paper));
+            Ok(out.into())
+        })
+    }
+}
