@@ -6,7 +6,7 @@ WASM_RAW := target/$(WASM_TARGET)/release/ibkr_auth.wasm
 BINDGEN := target/bindgen
 WASM_OPT := node_modules/.bin/wasm-opt
 
-.PHONY: setup pkg demo test test-rust test-wasm test-js test-browser test-workerd lint clean
+.PHONY: setup pkg demo walkthrough test test-rust test-wasm test-js test-browser test-workerd lint clean
 
 setup:
 	@scripts/setup.sh
@@ -19,6 +19,9 @@ pkg: setup
 	node scripts/build-pkg.mjs $(BINDGEN)/ibkr_auth_bg.opt.wasm
 
 demo: pkg
+	node examples/demo.mjs
+
+walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
 test: lint test-rust test-wasm test-js test-browser test-workerd

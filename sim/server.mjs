@@ -152,8 +152,10 @@ export class Simulator {
     this.brokerage = { authenticated: false, competing: true, connected: true };
   }
 
+  /** How many requests of a kind ('handshake', 'rejected', 'order', 'init', 'tickle', …), or
+   * with kind 'signed', every request whose HMAC signature verified. */
   count(kind) {
-    return this.log.filter((e) => e.kind === kind).length;
+    return this.log.filter((e) => (kind === 'signed' ? e.signed : e.kind === kind)).length;
   }
 
   #takeFault(method, path) {
@@ -194,6 +196,7 @@ export class Simulator {
     const auth = this.#checkHmac(req, url);
     if (auth.error) { entry.kind = 'rejected'; return send(401, { error: auth.error }); }
     entry.kind = 'signed';
+    entry.signed = true;
     const limited = this.#rateLimit(api);
     if (limited) { entry.kind = 'rate-limited'; return send(429, { error: 'Too many requests' }, { 'retry-after': String(limited) }); }
     return this.#endpoint(req.method, api, url, body, send, fault, entry);

@@ -2,11 +2,23 @@
 // vectors and with its independent node:crypto server side.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { root } from './harness.mjs';
 
-test('the handshake walkthrough (make demo) succeeds and prints every step', () => {
+test('make demo: a full session against the simulator succeeds step by step, secrets masked', () => {
+  const r = spawnSync(process.execPath, [path.join(root, 'examples/demo.mjs')], { encoding: 'utf8', env: { ...process.env, IBKR_SIM_STATE: fs.mkdtempSync(path.join(os.tmpdir(), 'sim-')) } });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal((r.stdout.match(/^✓ \d\. /gm) ?? []).length, 8, r.stdout);
+  assert.match(r.stdout, /keys generated \(first run\)/);
+  assert.match(r.stdout, /orders on the server: 1 \(sent exactly once\)/);
+  assert.match(r.stdout, /2 handshakes, 1 rejected/);
+  assert.doesNotMatch(r.stdout, /✗/);
+});
+
+test('the handshake walkthrough (make walkthrough) succeeds and prints every step', () => {
   const r = spawnSync(process.execPath, [path.join(root, 'examples/handshake-walkthrough.mjs')], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /every step agrees/);
