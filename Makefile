@@ -6,7 +6,7 @@ WASM_RAW := target/$(WASM_TARGET)/release/ibkr_auth.wasm
 BINDGEN := target/bindgen
 WASM_OPT := node_modules/.bin/wasm-opt
 
-.PHONY: setup pkg demo walkthrough test test-rust test-wasm test-js test-browser test-workerd lint clean
+.PHONY: setup pkg demo walkthrough sim test test-rust test-wasm test-js test-session test-browser test-workerd lint clean
 
 setup:
 	@scripts/setup.sh
@@ -21,10 +21,13 @@ pkg: setup
 demo: pkg
 	node examples/demo.mjs
 
+sim: setup
+	node sim/cli.mjs
+
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-browser test-workerd
+test: lint test-rust test-wasm test-js test-session test-browser test-workerd
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -40,6 +43,9 @@ test-wasm: setup
 
 test-js: pkg
 	node --test tests/js/
+
+test-session: pkg
+	node --test tests/session/
 
 test-browser: pkg
 	@scripts/setup.sh --browser

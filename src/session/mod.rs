@@ -442,7 +442,26 @@ impl<H: Host> Session<H> {
         }
     }
 
+    /// A handshake; if IBKR rejects our timestamp and its `Date` header has just taught us the
+    /// clock offset, once more with corrected time.
     async fn handshake(&self) -> Result<(SecretBytes, f64)> {
+        let offset_before = self.inner.state.borrow().clock_offset_ms;
+        match self.handshake_once().await {
+            Err(e)
+                if e.code() == ErrorCode::ClockSkew
+                    && self.inner.state.borrow().clock_offset_ms != offset_before =>
+            {
+                self.log(
+                    Level::Warn,
+                    "handshake: IBKR rejected our timestamp; retrying once with the server's time",
+                );
+                self.handshake_once().await
+            }
+            other => other,
+        }
+    }
+
+    async fn handshake_once(&self) -> Result<(SecretBytes, f64)> {
         let c = &self.inner.creds;
         let random = DhSecret::random_hex()?;
         let a = DhSecret::from_hex(&random, &c.dh)?;

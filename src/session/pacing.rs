@@ -35,6 +35,10 @@ pub struct Limit {
     pub window_ms: f64,
 }
 
+/// Added to every window: the server counts arrivals, which network jitter can bring closer
+/// together than our sends were.
+pub const MARGIN_MS: f64 = 50.0;
+
 /// Sliding-window limiter over a set of [`Limit`]s.
 #[derive(Debug, Clone, Default)]
 pub struct Pacer {
@@ -96,12 +100,13 @@ impl Pacer {
             .iter_mut()
             .filter(|(l, _)| l.paths.matches(path))
         {
-            while sent.front().is_some_and(|&t| now - t >= limit.window_ms) {
+            let window = limit.window_ms + MARGIN_MS;
+            while sent.front().is_some_and(|&t| now - t >= window) {
                 sent.pop_front();
             }
             if sent.len() >= limit.limit {
                 if let Some(&oldest) = sent.front() {
-                    wait = wait.max(oldest + limit.window_ms - now);
+                    wait = wait.max(oldest + window - now);
                 }
             }
         }
@@ -126,18 +131,20 @@ mod tests {
     #[test]
     fn tickle_once_a_second_and_global_fifty() {
         let mut p = Pacer::ibkr();
+        // Windows are one second (etc.) plus MARGIN_MS.
         assert_eq!(p.acquire("/tickle", 0.0), 0.0);
-        assert_eq!(p.acquire("/tickle", 10.0), 990.0);
-        assert_eq!(p.acquire("/tickle", 1000.0), 0.0);
+        assert_eq!(p.acquire("/tickle", 10.0), 1040.0);
+        assert_eq!(p.acquire("/tickle", 1049.0), 1.0);
+        assert_eq!(p.acquire("/tickle", 1050.0), 0.0);
         for i in 0..48 {
-            assert_eq!(p.acquire("/iserver/accounts", 1000.0 + f64::from(i)), 0.0);
+            assert_eq!(p.acquire("/iserver/accounts", 1050.0 + f64::from(i)), 0.0);
         }
-        // At 1100 the first tickle has left the global window: the tickle at 1000 and 48 others
-        // are in it, so one more fits, and the next waits for the tickle at 1000 to leave.
+        // At 1100 the first tickle has left the global window: the tickle at 1050 and 48 others
+        // are in it, so one more fits, and the next waits for the tickle at 1050 to leave.
         assert_eq!(p.acquire("/iserver/accounts", 1100.0), 0.0);
-        assert_eq!(p.acquire("/iserver/accounts", 1101.0), 899.0);
-        assert_eq!(p.acquire("/pa/performance", 2000.0), 0.0);
-        assert_eq!(p.acquire("/pa/transactions", 2001.0), 899_999.0);
+        assert_eq!(p.acquire("/iserver/accounts", 1101.0), 999.0);
+        assert_eq!(p.acquire("/pa/performance", 3000.0), 0.0);
+        assert_eq!(p.acquire("/pa/transactions", 3001.0), 900_049.0);
     }
 
     #[test]

@@ -1,0 +1,352 @@
+// IbkrSession and OAuth1ThirdParty (the built package, Node entry) against the running simulator
+// (sim/, plain node:crypto): the lifecycle, concurrency across an expiring token, every recovery
+// path, no duplicate order under any fault, the third-party flow, keep-alive, and no secret in
+// any log line or error.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { decryptAccessTokenSecret, IbkrAuthError, IbkrSession, OAuth1ThirdParty } from '../../pkg/node.mjs';
+import { generateKeys, Simulator } from '../../sim/server.mjs';
+
+const keys = generateKeys();
+const sims = [];
+async function newSim(o = {}) {
+  const sim = await new Simulator({ keys, rateLimits: false, ...o }).start();
+  sims.push(sim);
+  return sim;
+}
+after(async () => { for (const s of sims) await s.close(); });
+
+function capture() {
+  const lines = [];
+  const logger = Object.fromEntries(['debug', 'info', 'warn', 'error'].map((l) => [l, (m) => lines.push(`${l}: ${m}`)]));
+  return { lines, logger };
+}
+
+function session(sim, o = {}) {
+  return IbkrSession.oauth1({ ...sim.clientConfig(), pacing: false, ...o });
+}
+
+const ORDER = { orders: [{ conid: 265598, side: 'BUY', quantity: 1, orderType: 'MKT' }] };
+const orderPath = '/iserver/account/DU1234567/orders';
+const sentTo = (sim, path, method) => sim.log.filter((e) => e.path === `/v1/api${path}` && (!method || e.method === method)).length;
+
+async function rejects(promise, code) {
+  const e = await promise.then(() => null, (err) => err);
+  assert.ok(e, `expected ${code}, but it succeeded`);
+  assert.ok(e instanceof IbkrAuthError, `not an IbkrAuthError: ${e}`);
+  assert.equal(e.code, code, e.message);
+  return e;
+}
+
+describe('lifecycle', () => {
+  test('handshake, brokerage session, reads, an order, tickle, validate, status, logout', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    const { token, expiresAt } = await s.liveSessionToken();
+    assert.match(token, /^[A-Za-z0-9+/]{27}=$/);
+    assert.ok(expiresAt > Date.now() + 23 * 3600e3);
+    assert.equal((await s.initBrokerage()).authenticated, true);
+    assert.deepEqual((await s.request('GET', '/iserver/accounts')).accounts, ['DU1234567']);
+    const placed = await s.request('POST', orderPath, { body: ORDER });
+    assert.equal(placed[0].order_status, 'Submitted');
+    assert.equal(sim.orders.length, 1);
+    assert.equal((await s.tickle()).iserver.authStatus.authenticated, true);
+    assert.equal((await s.validate()).RESULT, true);
+    assert.equal((await s.status()).authenticated, true);
+    await s.logout();
+    assert.equal(sim.brokerage.authenticated, false);
+    assert.equal(sim.count('handshake'), 1);
+    assert.equal(sim.count('rejected'), 0);
+  });
+
+  test('the same token is reused; a second session object makes its own', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    const a = await s.liveSessionToken();
+    const b = await s.liveSessionToken();
+    assert.equal(a.token, b.token);
+    assert.equal(sim.count('handshake'), 1);
+  });
+
+  test('query parameters are signed in both styles the server may insist on', async () => {
+    for (const [queryStyle, signQuery] of [['signed', true], ['unsigned', false], ['either', true], ['either', false]]) {
+      const sim = await newSim({ queryStyle });
+      const s = session(sim, { signQuery });
+      await s.initBrokerage();
+      const rows = await s.request('GET', '/iserver/marketdata/snapshot', { query: { conids: '265598,8314', fields: '31' } });
+      assert.deepEqual(rows.map((r) => r.conid), [265598, 8314], `${queryStyle}/${signQuery}`);
+    }
+  });
+});
+
+describe('concurrency', () => {
+  test('1,000 concurrent requests across a token the server expires: one new handshake, no failure', async () => {
+    const sim = await newSim();
+    let sent = 0;
+    const fetch = (url, init) => {
+      if (++sent === 300) sim.expireTokens();
+      return globalThis.fetch(url, init);
+    };
+    const s = session(sim, { fetch });
+    await s.initBrokerage();
+    const results = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => s.request('GET', i % 2 ? '/iserver/accounts' : '/portfolio/accounts')));
+    assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => r.reason?.message), []);
+    assert.equal(sim.count('handshake'), 2, 'exactly one new handshake');
+    assert.ok(sim.count('rejected') > 0, 'the expiry really hit requests in flight');
+  });
+
+  test('concurrent first calls share one handshake', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    await Promise.all(Array.from({ length: 50 }, () => s.liveSessionToken()));
+    assert.equal(sim.count('handshake'), 1);
+  });
+});
+
+describe('recovery', () => {
+  test('401 on an order: one new token, one retry, one order', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    await s.initBrokerage();
+    sim.fault({ kind: 'status', status: 401, path: orderPath, body: { error: 'invalid signature' } });
+    await s.request('POST', orderPath, { body: ORDER });
+    assert.equal(sim.orders.length, 1);
+    assert.equal(sentTo(sim, orderPath), 2);
+    assert.equal(sim.count('handshake'), 2);
+  });
+
+  test('410 Gone moves to the next host with a new token', async () => {
+    const a = await newSim();
+    const b = await newSim({ accessToken: a.accessToken, secretHex: a.tokens.get(a.accessToken).secret.toString('hex') });
+    b.brokerage.authenticated = true;
+    const { lines, logger } = capture();
+    const s = session(a, { hosts: [b.baseUrl], logger });
+    await s.initBrokerage();
+    a.fault({ kind: 'gone', path: '/iserver/accounts' });
+    assert.deepEqual((await s.request('GET', '/iserver/accounts')).accounts, ['DU1234567']);
+    assert.equal(sentTo(b, '/iserver/accounts'), 1);
+    assert.equal(b.count('handshake'), 1);
+    assert.ok(lines.some((l) => l.includes(`moving to ${b.baseUrl}`)));
+  });
+
+  test('"no bridge": ssodh/init once, then idempotent requests are retried and orders are not', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    assert.deepEqual((await s.request('GET', '/iserver/accounts')).accounts, ['DU1234567']);
+    assert.equal(sim.count('init'), 1);
+    sim.brokerage.authenticated = false;
+    const e = await rejects(s.request('POST', orderPath, { body: ORDER }), 'NO_BRIDGE');
+    assert.equal(e.status, 400);
+    assert.equal(sim.orders.length, 0);
+    assert.equal(sim.count('init'), 2);
+    await s.request('POST', orderPath, { body: ORDER });
+    assert.equal(sim.orders.length, 1);
+  });
+
+  test('429 with Retry-After is honoured for idempotent requests', async () => {
+    const sim = await newSim({ rateLimits: [[/^\/tickle$/, 1, 1000]] });
+    const s = session(sim);
+    await s.tickle();
+    const t0 = Date.now();
+    await s.tickle();
+    assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After');
+    assert.equal(sim.count('rate-limited'), 1);
+  });
+
+  test('client-side pacing keeps under IBKR\'s limits without a single 429', async () => {
+    const sim = await newSim({ rateLimits: true });
+    const s = session(sim, { pacing: true });
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++) await s.tickle();
+    assert.ok(Date.now() - t0 >= 1900);
+    assert.equal(sim.count('rate-limited'), 0);
+  });
+
+  test('5xx and dropped connections: idempotent requests retry', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    await s.initBrokerage();
+    sim.fault({ kind: 'status', status: 503, path: '/iserver/accounts' });
+    sim.fault({ kind: 'drop', path: '/iserver/accounts' });
+    assert.deepEqual((await s.request('GET', '/iserver/accounts')).accounts, ['DU1234567']);
+    assert.equal(sentTo(sim, '/iserver/accounts'), 3);
+  });
+
+  test('timeouts, and the caller\'s AbortSignal', async () => {
+    const sim = await newSim();
+    const s = session(sim, { timeoutMs: 200, maxRetries: 0 });
+    await s.initBrokerage();
+    sim.fault({ kind: 'delay', ms: 600, path: '/iserver/accounts' });
+    await rejects(s.request('GET', '/iserver/accounts'), 'TIMEOUT');
+    const controller = new AbortController();
+    sim.fault({ kind: 'delay', ms: 600, path: '/iserver/accounts' });
+    setTimeout(() => controller.abort(), 50);
+    await rejects(s.request('GET', '/iserver/accounts', { signal: controller.signal }), 'ABORTED');
+    await rejects(s.request('GET', '/iserver/accounts', { signal: AbortSignal.abort() }), 'ABORTED');
+  });
+
+  test('a bad DH response and a wrong LST signature are typed errors', async () => {
+    const sim = await newSim();
+    sim.fault({ kind: 'badDhResponse', path: '/oauth/live_session_token' });
+    await rejects(session(sim).liveSessionToken(), 'BAD_DH_RESPONSE');
+    sim.fault({ kind: 'badLstSignature', path: '/oauth/live_session_token' });
+    await rejects(session(sim).liveSessionToken(), 'LST_SIGNATURE_MISMATCH');
+  });
+
+  test('a wrong consumer key: UNAUTHORIZED with the activation hint; repeated failures back off', async () => {
+    const sim = await newSim();
+    const s = session(sim, { consumerKey: 'WRONGKEYX' });
+    const e = await rejects(s.liveSessionToken(), 'UNAUTHORIZED');
+    assert.equal(e.status, 401);
+    assert.equal(e.serverMessage, 'invalid consumer');
+    assert.match(e.message, /activat/);
+    await rejects(s.liveSessionToken(), 'UNAUTHORIZED');
+    const third = await rejects(s.liveSessionToken(), 'UNAUTHORIZED');
+    assert.match(third.message, /waits \d+ s/);
+    assert.equal(sim.count('handshake'), 2, 'the third call did not reach IBKR');
+  });
+
+  test('a skewed clock is corrected from the Date header, and reported', async () => {
+    const sim = await newSim({ timestampToleranceS: 60 });
+    const { lines, logger } = capture();
+    const s = session(sim, { clock: () => Date.now() + 10 * 60e3, logger });
+    await s.initBrokerage();
+    assert.deepEqual((await s.request('GET', '/iserver/accounts')).accounts, ['DU1234567']);
+    assert.ok(lines.some((l) => l.startsWith('warn: ') && /clock is \d+ s ahead of IBKR/.test(l)), lines.join('\n'));
+  });
+});
+
+describe('never a duplicate order', () => {
+  const faults = [
+    { kind: 'status', status: 500 }, { kind: 'status', status: 503 }, { kind: 'status', status: 429 },
+    { kind: 'gone' }, { kind: 'drop' }, { kind: 'processThenFail' }, { kind: 'noBridge' }, { kind: 'delay', ms: 400 },
+  ];
+  for (const f of faults) {
+    test(`fault ${f.kind}${f.status ? ` ${f.status}` : ''}: the order is sent once`, async () => {
+      const sim = await newSim();
+      const s = session(sim, { timeoutMs: 200 });
+      await s.initBrokerage();
+      sim.fault({ ...f, path: orderPath });
+      await s.request('POST', orderPath, { body: ORDER }).catch((e) => assert.ok(e instanceof IbkrAuthError));
+      assert.equal(sentTo(sim, orderPath), 1, 'sent more than once');
+      assert.ok(sim.orders.length <= 1);
+    });
+  }
+});
+
+describe('fetch() and authorize()', () => {
+  let foreign;
+  const seen = [];
+  before(async () => {
+    foreign = http.createServer((req, res) => { seen.push(req.headers); res.end('{"ok":true}'); });
+    await new Promise((r) => foreign.listen(0, '127.0.0.1', r));
+  });
+  after(() => foreign.close());
+
+  test('signs only the session\'s own hosts', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    await s.initBrokerage();
+    const own = await s.fetch(`${sim.baseUrl}/iserver/accounts`);
+    assert.equal(own.status, 200);
+    const other = await s.fetch(`http://127.0.0.1:${foreign.address().port}/v1/api/iserver/accounts`, { headers: { 'x-test': '1' } });
+    assert.equal(other.status, 200);
+    assert.equal(seen.at(-1).authorization, undefined, 'a signature leaked to a foreign host');
+    assert.equal(seen.at(-1)['x-test'], '1');
+  });
+
+  test('takes a Request with a body and recovers from a 401 by resending the same bytes', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    await s.initBrokerage();
+    sim.fault({ kind: 'status', status: 401, path: orderPath });
+    const r = await s.fetch(new Request(`${sim.baseUrl}${orderPath}`, { method: 'POST', body: JSON.stringify(ORDER), headers: { 'content-type': 'application/json' } }));
+    assert.equal(r.status, 200);
+    assert.equal(sim.orders.length, 1);
+    assert.equal(sim.orders[0].conid, 265598);
+  });
+
+  test('authorize() gives headers that work with any client; foreign URLs are refused', async () => {
+    const sim = await newSim();
+    const s = session(sim);
+    await s.initBrokerage();
+    const url = `${sim.baseUrl}/iserver/marketdata/snapshot?conids=265598&fields=31`;
+    const headers = await s.authorize('GET', url);
+    const r = await fetch(url, { headers });
+    assert.equal(r.status, 200);
+    await rejects(s.authorize('GET', 'https://example.com/v1/api/tickle'), 'INVALID_ARGUMENT');
+  });
+});
+
+describe('keep-alive', () => {
+  test('tickles, repairs a competing session, and stops', async () => {
+    const sim = await newSim();
+    const { lines, logger } = capture();
+    const s = session(sim, { logger });
+    await s.initBrokerage();
+    const k = s.keepAlive({ intervalMs: 1000 });
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(sim.count('tickle'), 1);
+    sim.setCompeting();
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal(sim.brokerage.authenticated, true, 're-initialised');
+    assert.ok(lines.some((l) => l.includes('competing')));
+    k.stop();
+    const n = sim.count('tickle');
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(sim.count('tickle'), n, 'stopped');
+  });
+});
+
+describe('third party', () => {
+  test('request token → the user authorizes → access token → a working session', async () => {
+    const sim = await newSim({ consumerKey: 'TESTCONS' });
+    const cfg = sim.clientConfig();
+    const tp = new OAuth1ThirdParty({ consumerKey: 'TESTCONS', signatureKey: cfg.signatureKey, baseUrl: sim.baseUrl, callback: 'https://app.example/cb' });
+    const requestToken = await tp.requestToken();
+    assert.match(requestToken, /^[0-9a-f]{20}$/);
+    const url = tp.authorizeUrl(requestToken, `${sim.origin}/authorize`);
+    const redirect = await fetch(url, { redirect: 'manual' });
+    assert.equal(redirect.status, 302);
+    const cb = new URL(redirect.headers.get('location'));
+    assert.equal(cb.searchParams.get('oauth_token'), requestToken);
+    const at = await tp.accessToken({ token: requestToken, verifier: cb.searchParams.get('oauth_verifier') });
+    assert.equal(at.isPaper, true);
+    const s = IbkrSession.oauth1({ ...cfg, accessToken: at.accessToken, accessTokenSecret: at.accessTokenSecret, pacing: false });
+    await s.initBrokerage();
+    assert.deepEqual((await s.request('GET', '/iserver/accounts')).accounts, ['DU1234567']);
+    await rejects(tp.accessToken({ token: requestToken, verifier: 'wrong' }), 'UNAUTHORIZED');
+  });
+});
+
+describe('secrets', () => {
+  test('a full session with debug logging and induced failures: no secret in any log line or error', async () => {
+    const sim = await newSim();
+    const cfg = sim.clientConfig();
+    const { lines, logger } = capture();
+    const errors = [];
+    const s = session(sim, { logger, timeoutMs: 300 });
+    const { token } = await s.liveSessionToken();
+    await s.initBrokerage();
+    await s.request('GET', '/iserver/accounts');
+    sim.expireTokens();
+    await s.request('POST', orderPath, { body: ORDER });
+    for (const f of [{ kind: 'status', status: 500 }, { kind: 'drop' }, { kind: 'delay', ms: 600 }, { kind: 'noBridge' }]) {
+      sim.fault({ ...f, path: orderPath });
+      await s.request('POST', orderPath, { body: ORDER }).catch((e) => errors.push(e));
+    }
+    sim.fault({ kind: 'badLstSignature', path: '/oauth/live_session_token' });
+    await session(sim, { logger }).liveSessionToken().catch((e) => errors.push(e));
+    await s.tickle();
+    await s.logout();
+    const k = s.keepAlive({ intervalMs: 1000 });
+    k.stop();
+    assert.ok(lines.length > 20 && errors.length >= 4);
+    const prepend = decryptAccessTokenSecret(cfg.encryptionKey, cfg.accessTokenSecret);
+    const pemLines = [cfg.signatureKey, cfg.encryptionKey].flatMap((p) => p.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----')));
+    const secrets = [prepend, token, cfg.accessTokenSecret, cfg.accessTokenSecret.slice(0, 40), ...pemLines];
+    const texts = [...lines, ...errors.flatMap((e) => [e.message, e.serverMessage ?? '', String(e.stack), JSON.stringify(e)])];
+    for (const t of texts) for (const sec of secrets) assert.ok(!t.includes(sec), `secret in: ${t}`);
+  });
+});
