@@ -145,8 +145,9 @@ export interface Common {
   refreshMarginMs?: number;
   /** Sign query parameters (IBKR's documented style). Default true. */
   signQuery?: boolean;
-  /** Client-side pacing with IBKR's published limits. Default true. */
-  pacing?: boolean;
+  /** Client-side pacing: true (IBKR's published limits, the default), false, or your own limits.
+   *  `path` is exact ("/tickle"), a prefix ("/pa/*"), or "*" for every request. */
+  pacing?: boolean | Array<{ path: string; limit: number; windowMs: number }>;
   /** Retries of idempotent requests after 5xx, 429 and network errors. Default 2. */
   maxRetries?: number;
   /** `compete` for the automatic ssodh/init (after "no bridge", in keep-alive). Default true. */

@@ -14,6 +14,7 @@ use super::{js, to_js, JsResult};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
 use crate::oauth1::request;
+use crate::session::pacing::{Limit, PathMatch};
 use crate::session::third_party::ThirdParty;
 use crate::session::{Call, Host, Level, Oauth1Credentials, Oauth1Inputs, Options, Pacer, Session};
 
@@ -67,6 +68,47 @@ fn header_pairs(h: &JsValue) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `pacing`: `true` (IBKR's published limits, the default), `false`, or your own limits:
+/// `[{ path: "/tickle" | "/pa/*" | "*", limit: 1, windowMs: 1000 }, …]`.
+fn pacing(v: &JsValue) -> Result<Pacer> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Pacer::ibkr());
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(if b { Pacer::ibkr() } else { Pacer::off() });
+    }
+    let bad = || {
+        Error::invalid_argument("`pacing` must be true, false, or an array of { path, limit, windowMs } (path \"/tickle\", \"/pa/*\" or \"*\").")
+    };
+    if !Array::is_array(v) {
+        return Err(bad());
+    }
+    let mut limits = Vec::new();
+    for item in Array::from(v).iter() {
+        let o = Opts::new("pacing", &item).map_err(|_| bad())?;
+        let path = o.string("path")?;
+        let paths = match path.as_str() {
+            "*" => PathMatch::All,
+            p if p.ends_with('*') => PathMatch::Prefix(p.trim_end_matches('*').to_owned()),
+            p => PathMatch::Exact(p.to_owned()),
+        };
+        let limit = o
+            .opt_uint("limit", 1e6)?
+            .filter(|&n| n > 0)
+            .ok_or_else(bad)? as usize;
+        let window_ms = o
+            .opt_uint("windowMs", 86_400_000.0)?
+            .filter(|&n| n > 0)
+            .ok_or_else(bad)? as f64;
+        limits.push(Limit {
+            paths,
+            limit,
+            window_ms,
+        });
+    }
+    Ok(Pacer::new(limits))
+}
+
 /// The options every session kind shares (`Common` in api.md).
 fn common_options(o: &Opts<'_>, obj: &JsValue) -> Result<(JsHost, Options)> {
     let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?;
@@ -100,9 +142,7 @@ fn common_options(o: &Opts<'_>, obj: &JsValue) -> Result<(JsHost, Options)> {
     if let Some(sq) = o.opt_bool("signQuery")? {
         opts.sign_query = sq;
     }
-    if let Some(p) = o.opt_bool("pacing")? {
-        opts.pacer = if p { Pacer::ibkr() } else { Pacer::off() };
-    }
+    opts.pacer = pacing(&get(obj, "pacing"))?;
     if let Some(r) = o.opt_uint("maxRetries", 10.0)? {
         opts.max_retries = r as u32;
     }

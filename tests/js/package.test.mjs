@@ -53,6 +53,19 @@ test('require and import share one wasm instance and one IbkrAuthError class', (
   assert.deepEqual(r, { sameClass: true, sameFn: true, crossInstanceof: true, code: 'INVALID_KEY' });
 });
 
+test('ibkr-auth/sim from the tarball runs a session against the installed package', () => {
+  const r = runIn('sim.mjs', `
+    import { startSimulator } from 'ibkr-auth/sim';
+    import { IbkrSession } from 'ibkr-auth';
+    const sim = await startSimulator({ rateLimits: false });
+    const s = IbkrSession.oauth1(sim.clientConfig());
+    await s.initBrokerage();
+    const a = await s.request('GET', '/iserver/accounts');
+    await sim.close();
+    process.stdout.write(JSON.stringify({ accounts: a.accounts, handshakes: sim.count('handshake') }));`);
+  assert.deepEqual(r, { accounts: ['DU1234567'], handshakes: 1 });
+});
+
 test('package.json: exports map with types first, runtime conditions, no install scripts', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
   assert.equal(pkg.name, 'ibkr-auth');

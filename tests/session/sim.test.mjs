@@ -1,0 +1,88 @@
+// The simulator is only useful if it is as strict as IBKR: requests it must refuse, built by hand
+// with the package's primitives (the simulator itself never uses the Rust core).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import * as ibkr from '../../pkg/node.mjs';
+import { Simulator } from '../../sim/server.mjs';
+
+let sim;
+let cfg;
+let lst;
+before(async () => {
+  sim = await new Simulator({ rateLimits: false, timestampToleranceS: 60 }).start();
+  cfg = sim.clientConfig();
+  ({ token: lst } = await ibkr.IbkrSession.oauth1({ ...cfg, pacing: false }).liveSessionToken());
+});
+after(() => sim.close());
+
+async function send(o = {}) {
+  const s = ibkr.signRequest({ ...cfg, method: 'GET', url: `${cfg.baseUrl}/portfolio/accounts`, liveSessionToken: lst, ...o });
+  const r = await fetch(o.sendUrl ?? s.url, { headers: { authorization: o.authorization ?? s.authorization } });
+  return { status: r.status, body: await r.json(), signed: s };
+}
+
+test('a correctly signed request passes', async () => {
+  assert.equal((await send()).status, 200);
+});
+
+test('a replayed nonce is refused', async () => {
+  const first = await send({ nonce: 'replay0123456789' });
+  assert.equal(first.status, 200);
+  const again = await send({ authorization: first.signed.authorization });
+  assert.deepEqual([again.status, again.body.error], [401, 'nonce already used']);
+});
+
+test('a stale or future timestamp is refused', async () => {
+  for (const ts of [Math.floor(Date.now() / 1000) - 120, Math.floor(Date.now() / 1000) + 120]) {
+    const r = await send({ timestamp: ts });
+    assert.equal(r.status, 401);
+    assert.match(r.body.error, /timestamp/);
+  }
+});
+
+test('the wrong realm, consumer key, token or LST is refused', async () => {
+  assert.match((await send({ realm: 'test_realm' })).body.error, /realm/);
+  assert.equal((await send({ consumerKey: 'OTHERCONS' })).body.error, 'invalid consumer');
+  assert.equal((await send({ accessToken: '00000000000000000000' })).body.error, 'invalid access token');
+  assert.equal((await send({ liveSessionToken: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' })).body.error, 'invalid signature');
+});
+
+test('a tampered URL is refused: the signature covers the path and the query', async () => {
+  const r = await send({ url: `${cfg.baseUrl}/iserver/accounts`, sendUrl: `${cfg.baseUrl}/portfolio/accounts` });
+  assert.equal(r.body.error, 'invalid signature');
+  const q = await send({ url: `${cfg.baseUrl}/portfolio/accounts?x=1`, sendUrl: `${cfg.baseUrl}/portfolio/accounts?x=2` });
+  assert.equal(q.body.error, 'invalid signature');
+});
+
+test('strict query style refuses a request that did not sign its query', async () => {
+  const strict = await new Simulator({ keys: sim.keys, accessToken: sim.accessToken, secretHex: sim.tokens.get(sim.accessToken).secret.toString('hex'), rateLimits: false, queryStyle: 'signed' }).start();
+  try {
+    const c = strict.clientConfig();
+    const session = ibkr.IbkrSession.oauth1({ ...c, pacing: false });
+    const { token } = await session.liveSessionToken();
+    const s = ibkr.signRequest({ ...c, method: 'GET', url: `${c.baseUrl}/portfolio/accounts?x=1`, liveSessionToken: token, signQuery: false });
+    const r = await fetch(s.url, { headers: { authorization: s.authorization } });
+    assert.equal(r.status, 401);
+  } finally {
+    await strict.close();
+  }
+});
+
+test('an expired LST is refused', async () => {
+  sim.expireTokens();
+  assert.equal((await send()).body.error, 'live session token expired');
+});
+
+test('custom pacing limits replace the table', async () => {
+  const s = await new Simulator({ keys: sim.keys, rateLimits: false }).start();
+  try {
+    const session = ibkr.IbkrSession.oauth1({ ...s.clientConfig(), pacing: [{ path: '/portfolio/*', limit: 1, windowMs: 400 }] });
+    const t0 = Date.now();
+    await session.request('GET', '/portfolio/accounts');
+    await session.request('GET', '/portfolio/accounts');
+    assert.ok(Date.now() - t0 >= 400);
+    assert.throws(() => ibkr.IbkrSession.oauth1({ ...s.clientConfig(), pacing: [{ path: '/x' }] }), (e) => e.code === 'INVALID_ARGUMENT');
+  } finally {
+    await s.close();
+  }
+});
