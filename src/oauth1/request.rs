@@ -175,6 +175,7 @@ pub fn sign_request(
     })
 }
 
+const ACCESS_TOKEN_FIX: &str = "pass the access token from IBKR's portal (20 hex characters).";
 const REQUEST_TOKEN_FIX: &str = "pass the oauth_token that the request_token step returned.";
 
 /// `POST {base}/oauth/{endpoint}`, signed with RSA-SHA256: the three steps that come before an LST.
@@ -208,11 +209,7 @@ pub fn live_session_token_request(
     prepend: &SecretBytes,
     signature_key: &PrivateKey,
 ) -> Result<SignedRequest> {
-    check_field(
-        "accessToken",
-        access_token,
-        "pass the access token from IBKR's portal (20 hex characters).",
-    )?;
+    check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
     check_field(
         "challenge",
         challenge_hex,
@@ -300,11 +297,7 @@ pub fn api_request(
     lst: &SecretBytes,
     sign_query: bool,
 ) -> Result<SignedRequest> {
-    check_field(
-        "accessToken",
-        access_token,
-        "pass the access token from IBKR's portal (20 hex characters).",
-    )?;
+    check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
     if lst.is_empty() {
         return Err(Error::new(
             ErrorCode::InvalidArgument,

@@ -524,6 +524,26 @@ impl<H: Host> Session<H> {
         Ok((token, expires_at))
     }
 
+    /// Signs an API call with `token`: a fresh nonce and the (corrected) current time.
+    fn sign_api(&self, method: &str, url: &str, token: &Token) -> Result<request::SignedRequest> {
+        let nonce = request::generate_nonce()?;
+        let c = &self.inner.creds;
+        let ctx = request::Context {
+            consumer_key: &c.consumer_key,
+            realm: &c.realm,
+            nonce: &nonce,
+            timestamp: self.timestamp(),
+        };
+        request::api_request(
+            method,
+            url,
+            &ctx,
+            &c.access_token,
+            &token.lst,
+            self.inner.opts.sign_query,
+        )
+    }
+
     fn invalidate(&self, generation: u64) {
         let mut st = self.inner.state.borrow_mut();
         if st
@@ -668,22 +688,7 @@ impl<H: Host> Session<H> {
             let (url, path) = self.resolve(&call)?;
             self.pace(&path).await;
             let token = self.token().await?;
-            let nonce = request::generate_nonce()?;
-            let c = &self.inner.creds;
-            let ctx = request::Context {
-                consumer_key: &c.consumer_key,
-                realm: &c.realm,
-                nonce: &nonce,
-                timestamp: self.timestamp(),
-            };
-            let signed = request::api_request(
-                &call.method,
-                &url,
-                &ctx,
-                &c.access_token,
-                &token.lst,
-                self.inner.opts.sign_query,
-            )?;
+            let signed = self.sign_api(&call.method, &url, &token)?;
             let mut headers = self.standard_headers(&signed.authorization);
             headers.retain(|(k, _)| {
                 !call.headers.iter().any(|(ck, _)| {
@@ -856,22 +861,7 @@ impl<H: Host> Session<H> {
     /// The signed headers for a request made with another HTTP client.
     pub async fn authorize(&self, method: &str, url: &str) -> Result<Vec<(String, String)>> {
         let token = self.token().await?;
-        let nonce = request::generate_nonce()?;
-        let c = &self.inner.creds;
-        let ctx = request::Context {
-            consumer_key: &c.consumer_key,
-            realm: &c.realm,
-            nonce: &nonce,
-            timestamp: self.timestamp(),
-        };
-        let signed = request::api_request(
-            method,
-            url,
-            &ctx,
-            &c.access_token,
-            &token.lst,
-            self.inner.opts.sign_query,
-        )?;
+        let signed = self.sign_api(method, url, &token)?;
         Ok(self.standard_headers(&signed.authorization))
     }
 

@@ -73,24 +73,26 @@ impl<H: Host> ThirdParty<H> {
         })
     }
 
-    fn context_parts(&self) -> Result<(String, u64)> {
-        Ok((
-            request::generate_nonce()?,
-            (self.host.now_ms() / 1000.0).floor().max(0.0) as u64,
-        ))
-    }
-
-    /// Step 1: a request token for `callback` (`oob` or the registered callback URL).
-    pub async fn request_token(&self, callback: &str) -> Result<String> {
-        let (nonce, timestamp) = self.context_parts()?;
-        let ctx = request::Context {
+    /// Builds a signed request with a fresh nonce and the current time.
+    fn signed(
+        &self,
+        build: impl FnOnce(&request::Context<'_>) -> Result<request::SignedRequest>,
+    ) -> Result<request::SignedRequest> {
+        let nonce = request::generate_nonce()?;
+        let timestamp = (self.host.now_ms() / 1000.0).floor().max(0.0) as u64;
+        build(&request::Context {
             consumer_key: &self.consumer_key,
             realm: &self.realm,
             nonce: &nonce,
             timestamp,
-        };
-        let signed =
-            request::request_token_request(&self.base_url, &ctx, callback, &self.signature_key)?;
+        })
+    }
+
+    /// Step 1: a request token for `callback` (`oob` or the registered callback URL).
+    pub async fn request_token(&self, callback: &str) -> Result<String> {
+        let signed = self.signed(|ctx| {
+            request::request_token_request(&self.base_url, ctx, callback, &self.signature_key)
+        })?;
         let v = post_oauth(
             &self.host,
             &signed,
@@ -118,20 +120,15 @@ impl<H: Host> ThirdParty<H> {
 
     /// Step 3: trade the authorized request token and the verifier for an access token.
     pub async fn access_token(&self, request_token: &str, verifier: &str) -> Result<AccessToken> {
-        let (nonce, timestamp) = self.context_parts()?;
-        let ctx = request::Context {
-            consumer_key: &self.consumer_key,
-            realm: &self.realm,
-            nonce: &nonce,
-            timestamp,
-        };
-        let signed = request::access_token_request(
-            &self.base_url,
-            &ctx,
-            request_token,
-            verifier,
-            &self.signature_key,
-        )?;
+        let signed = self.signed(|ctx| {
+            request::access_token_request(
+                &self.base_url,
+                ctx,
+                request_token,
+                verifier,
+                &self.signature_key,
+            )
+        })?;
         let v = post_oauth(
             &self.host,
             &signed,

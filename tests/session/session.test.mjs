@@ -60,7 +60,7 @@ describe('lifecycle', () => {
     assert.equal(sim.count('rejected'), 0);
   });
 
-  test('the same token is reused; a second session object makes its own', async () => {
+  test('the token is cached: a second call makes no new handshake', async () => {
     const sim = await newSim();
     const s = session(sim);
     const a = await s.liveSessionToken();
