@@ -47,6 +47,19 @@ export declare function liveSessionToken(o: { dhResponse: string; random: string
 /** Checks IBKR's `live_session_token_signature` in constant time. */
 export declare function verifyLiveSessionToken(o: { token: string; consumerKey: string; signature: string }): boolean;
 
+// ---- OAuth 2.0 (private_key_jwt) ---------------------------------------------------------
+
+/** The RS256 client assertion for POST https://api.ibkr.com/oauth2/api/v1/token:
+ *  {"iss":clientId,"sub":clientId,"aud":"/token","exp":now+20,"iat":now-10}. `now`: Unix seconds (default now). */
+export declare function clientAssertion(o: { clientId: string; clientKeyId: string; privateKey: string; now?: number }): string;
+
+/** The signed body of POST https://api.ibkr.com/gw/api/v1/sso-sessions:
+ *  {"ip","credential","iss","exp":now+86400,"iat":now[,"alternativeIps"]}. */
+export declare function ssoSessionJwt(o: {
+  clientId: string; clientKeyId: string; credential: string; ip: string; privateKey: string;
+  now?: number; alternativeIps?: string[];
+}): string;
+
 // ---- Signing primitives ------------------------------------------------------------------
 
 /** The OAuth 1.0a signature base string as IBKR wants it. `signQuery` (default true) merges the

@@ -12,6 +12,7 @@
 //! | [`encoding`] | RFC 3986 percent-encoding, hex, base64 |
 //! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
 //! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
+//! | [`oauth2`] | OAuth 2.0: the RS256 client assertion and the SSO-session JWT |
 //! | [`session`] | the session lifecycle over an injected host: single-flight handshakes, recovery, pacing, keep-alive |
 //!
 //! The `wasm` module (only on `wasm32`) is the JavaScript binding.
@@ -29,6 +30,7 @@ pub mod encoding;
 pub mod error;
 pub mod keys;
 pub mod oauth1;
+pub mod oauth2;
 pub mod session;
 
 #[cfg(target_arch = "wasm32")]

@@ -146,6 +146,30 @@ fn call(f: &str, a: &[Value]) -> Result<String> {
             )
             .map(|s| s.authorization)
         }
+        "clientAssertion" => {
+            let key = PrivateKey::from_pem(&st(&o, "privateKey"), "privateKey")?;
+            ibkr_auth::oauth2::client_assertion(
+                &st(&o, "clientId"),
+                &st(&o, "clientKeyId"),
+                &key,
+                o["now"].as_i64().unwrap(),
+            )
+        }
+        "ssoSessionJwt" => {
+            let key = PrivateKey::from_pem(&st(&o, "privateKey"), "privateKey")?;
+            let alt: Vec<String> = o["alternativeIps"].as_array().map_or_else(Vec::new, |a| {
+                a.iter().map(|x| x.as_str().unwrap().to_owned()).collect()
+            });
+            ibkr_auth::oauth2::sso_session_jwt(
+                &st(&o, "clientId"),
+                &st(&o, "clientKeyId"),
+                &st(&o, "credential"),
+                &st(&o, "ip"),
+                &key,
+                o["now"].as_i64().unwrap(),
+                &alt,
+            )
+        }
         other => panic!("the native table test does not know {other}"),
     }
 }

@@ -178,6 +178,8 @@ fn call(f: &str, args: &Array) -> Result<JsValue, JsValue> {
         "accessTokenRequest" => api::access_token_request(a(0)),
         "authorizeUrl" => api::authorize_url(a(0)).map(Into::into),
         "signRequest" => api::sign_request(a(0)),
+        "clientAssertion" => api::client_assertion(a(0)).map(Into::into),
+        "ssoSessionJwt" => api::sso_session_jwt(a(0)).map(Into::into),
         other => panic!("unknown function {other}"),
     }
 }

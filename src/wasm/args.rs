@@ -119,6 +119,32 @@ impl<'a> Opts<'a> {
         }
     }
 
+    /// An optional array of strings (`undefined` or `null` mean empty).
+    pub fn opt_string_list(&self, key: &str) -> Result<Vec<String>> {
+        let v = self.get(key);
+        if v.is_undefined() || v.is_null() {
+            return Ok(Vec::new());
+        }
+        if !Array::is_array(&v) {
+            return Err(Error::invalid_argument(format!(
+                "{}: `{key}` must be an array of strings, not {}.",
+                self.func,
+                type_name(&v)
+            )));
+        }
+        Array::from(&v)
+            .iter()
+            .map(|x| {
+                x.as_string().ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "{}: `{key}` must hold only strings.",
+                        self.func
+                    ))
+                })
+            })
+            .collect()
+    }
+
     /// A required record of string values. Numbers and booleans are accepted and turned into
     /// their string form (`{ conid: 265598 }` works); anything else is refused.
     pub fn record(&self, key: &str) -> Result<Vec<(String, String)>> {

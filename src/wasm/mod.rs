@@ -357,3 +357,44 @@ pub fn sign_request(o: JsValue) -> JsResult<JsValue> {
         request::api_request(&method, &url, &c.ctx(), &access_token, &token, sign_query)
     })
 }
+
+fn now_or(o: &Opts<'_>) -> Result<i64> {
+    Ok(o.opt_uint("now", MAX_TIMESTAMP_S)?
+        .map_or_else(|| now_seconds() as i64, |n| n as i64))
+}
+
+/// `clientAssertion({ clientId, clientKeyId, privateKey, now })`: the RS256 client assertion
+/// for IBKR's OAuth 2.0 token endpoint (`now` in Unix seconds; default now).
+#[wasm_bindgen(js_name = "clientAssertion")]
+pub fn client_assertion(o: JsValue) -> JsResult<String> {
+    js((|| {
+        let o = Opts::new("clientAssertion", &o)?;
+        let key = PrivateKey::from_pem(&o.string("privateKey")?, "privateKey")?;
+        crate::oauth2::client_assertion(
+            &o.string("clientId")?,
+            &o.string("clientKeyId")?,
+            &key,
+            now_or(&o)?,
+        )
+    })())
+}
+
+/// `ssoSessionJwt({ clientId, clientKeyId, credential, ip, privateKey, now, alternativeIps? })`:
+/// the signed body of `POST /gw/api/v1/sso-sessions`.
+#[wasm_bindgen(js_name = "ssoSessionJwt")]
+pub fn sso_session_jwt(o: JsValue) -> JsResult<String> {
+    js((|| {
+        let opts = Opts::new("ssoSessionJwt", &o)?;
+        let key = PrivateKey::from_pem(&opts.string("privateKey")?, "privateKey")?;
+        let alternative_ips = opts.opt_string_list("alternativeIps")?;
+        crate::oauth2::sso_session_jwt(
+            &opts.string("clientId")?,
+            &opts.string("clientKeyId")?,
+            &opts.string("credential")?,
+            &opts.string("ip")?,
+            &key,
+            now_or(&opts)?,
+            &alternative_ips,
+        )
+    })())
+}

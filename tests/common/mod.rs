@@ -32,6 +32,7 @@ pub fn file(path: &str) -> &'static str {
         "vectors/oauth1a/private_signature.pk8.pem" => {
             include_str!("../vectors/oauth1a/private_signature.pk8.pem")
         }
+        "vectors/oauth2/private_key.pem" => include_str!("../vectors/oauth2/private_key.pem"),
         "fixtures/rsa3072.pk8.pem" => include_str!("../fixtures/rsa3072.pk8.pem"),
         "fixtures/rsa4096.pem" => include_str!("../fixtures/rsa4096.pem"),
         other => panic!("bad_inputs.json names a file the tests do not embed: {other}"),

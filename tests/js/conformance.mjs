@@ -68,7 +68,8 @@ export async function runConformance(api, data, { verifyRsa } = {}) {
   // --- the surface -------------------------------------------------------------------------
   const names = ['decryptAccessTokenSecret', 'parseDhParams', 'dhChallenge', 'liveSessionToken',
     'verifyLiveSessionToken', 'baseString', 'signRsaSha256', 'signHmacSha256', 'authorizationHeader',
-    'dhRandom', 'liveSessionTokenRequest', 'requestTokenRequest', 'authorizeUrl', 'accessTokenRequest', 'signRequest'];
+    'dhRandom', 'liveSessionTokenRequest', 'requestTokenRequest', 'authorizeUrl', 'accessTokenRequest', 'signRequest',
+    'clientAssertion', 'ssoSessionJwt'];
   for (const n of names) check(`export ${n}`, () => eq(typeof api[n], 'function', n));
   check('IbkrAuthError is an Error class', () => {
     const e = new api.IbkrAuthError('TIMEOUT', 'm', { status: 504, serverMessage: 's' });
@@ -200,6 +201,23 @@ export async function runConformance(api, data, { verifyRsa } = {}) {
     return a.oauthParams.oauth_nonce !== b.oauthParams.oauth_nonce && Math.abs(ts - Date.now() / 1000) < 60
       && a.authorization.startsWith('OAuth realm="test_realm"');
   });
+
+  // --- OAuth 2.0 JWTs, byte for byte --------------------------------------------------------
+  for (const keyFile of ['vectors/oauth2/private_key.pem', 'vectors/oauth2/private_key_pkcs1.pem']) {
+    for (const sc of data.oauth2.scenarios) {
+      const i = sc.inputs;
+      for (const r of sc.requests.filter((x) => x.jwt_file)) {
+        check(`${r.jwt_file} (${keyFile.endsWith('pkcs1.pem') ? 'PKCS#1' : 'PKCS#8'})`, () => {
+          const expected = JSON.parse(files[`vectors/oauth2/${r.jwt_file}`]).compact;
+          const common = { clientId: i.client_id, clientKeyId: i.client_key_id, privateKey: files[keyFile], now: i.now_unix };
+          const jwt = r.jwt_file.includes('client_assertion')
+            ? api.clientAssertion(common)
+            : api.ssoSessionJwt({ ...common, credential: i.credential, ip: i.public_ip });
+          eq(jwt, expected);
+        });
+      }
+    }
+  }
 
   // --- RSA key sizes, checked by an independent verifier where the runtime has one ------------
   if (verifyRsa) {

@@ -18,8 +18,11 @@ export function loadData() {
   for (const f of ['vectors/oauth1a/private_signature.pk8.pem', 'vectors/oauth1a/private_encryption.pk8.pem',
     'vectors/oauth1a/public_signature.pem', 'fixtures/rsa3072.pk8.pem', 'fixtures/rsa3072.pub.pem',
     'fixtures/rsa4096.pem', 'fixtures/rsa4096.pub.pem']) names.add(f);
+  const oauth2 = JSON.parse(read('vectors/oauth2/vectors.json'));
+  for (const sc of oauth2.scenarios) for (const r of sc.requests) if (r.jwt_file) names.add(`vectors/oauth2/${r.jwt_file}`);
+  names.add('vectors/oauth2/private_key_pkcs1.pem');
   const files = Object.fromEntries([...names].map((f) => [f, read(f)]));
-  return { vectors: JSON.parse(read('vectors/oauth1a/vectors.json')), table, files };
+  return { vectors: JSON.parse(read('vectors/oauth1a/vectors.json')), oauth2, table, files };
 }
 
 /** OpenSSL (node:crypto) checks our RSA-SHA256 signatures: an independent verifier. */

@@ -1,0 +1,176 @@
+//! OAuth 2.0 with `private_key_jwt`, as IBKR does it: the RS256 client assertion for the token
+//! endpoint, and the signed SSO-session request that yields the bearer token for `/v1/api`.
+//!
+//! JWTs are serialised byte for byte as PyJWT (and so ibauth) does: header keys sorted, claims in
+//! a fixed order, compact separators, non-ASCII escaped as `\uXXXX`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::encoding::pct_encode;
+use crate::error::{Error, Result};
+use crate::keys::PrivateKey;
+
+/// IBKR's token endpoint path, under `https://api.ibkr.com`.
+pub const TOKEN_PATH: &str = "/oauth2/api/v1/token";
+/// IBKR's SSO-session endpoint path, under `https://api.ibkr.com`.
+pub const SSO_SESSIONS_PATH: &str = "/gw/api/v1/sso-sessions";
+/// The scope the token is asked for.
+pub const SCOPE: &str = "sso-sessions.write";
+/// The `aud` of the client assertion.
+pub const AUDIENCE: &str = "/token";
+
+/// A JSON string literal with Python's `json.dumps` escaping (`ensure_ascii=True`).
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn check_text(name: &str, value: &str, fix: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid_argument(format!("{name} is empty: {fix}")));
+    }
+    Ok(())
+}
+
+fn check_ip(name: &str, ip: &str) -> Result<()> {
+    ip.parse::<std::net::IpAddr>().map(|_| ()).map_err(|_| {
+        Error::invalid_argument(format!(
+            "{name} must be an IPv4 or IPv6 address (the machine's public IP, as IBKR sees it), e.g. 203.0.113.7."
+        ))
+    })
+}
+
+/// A compact RS256 JWT: `base64url(header).base64url(payload).base64url(signature)`.
+pub fn jwt(kid: &str, payload_json: &str, key: &PrivateKey) -> Result<String> {
+    let header = format!(
+        "{{\"alg\":\"RS256\",\"kid\":{},\"typ\":\"JWT\"}}",
+        json_str(kid)
+    );
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload_json)
+    );
+    let signature = key.sign_sha256(signing_input.as_bytes())?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+/// The client assertion: `{"iss":id,"sub":id,"aud":"/token","exp":now+20,"iat":now-10}`.
+pub fn client_assertion(
+    client_id: &str,
+    client_key_id: &str,
+    key: &PrivateKey,
+    now_s: i64,
+) -> Result<String> {
+    check_text(
+        "clientId",
+        client_id,
+        "pass the client id IBKR registered for your app.",
+    )?;
+    check_text(
+        "clientKeyId",
+        client_key_id,
+        "pass the key id (kid) IBKR registered with your public key.",
+    )?;
+    let id = json_str(client_id);
+    let payload = format!(
+        "{{\"iss\":{id},\"sub\":{id},\"aud\":{},\"exp\":{},\"iat\":{}}}",
+        json_str(AUDIENCE),
+        now_s + 20,
+        now_s - 10
+    );
+    jwt(client_key_id, &payload, key)
+}
+
+/// The SSO-session request:
+/// `{"ip":ip,"credential":username,"iss":id,"exp":now+86400,"iat":now[,"alternativeIps":[…]]}`.
+pub fn sso_session_jwt(
+    client_id: &str,
+    client_key_id: &str,
+    credential: &str,
+    ip: &str,
+    key: &PrivateKey,
+    now_s: i64,
+    alternative_ips: &[String],
+) -> Result<String> {
+    check_text(
+        "clientId",
+        client_id,
+        "pass the client id IBKR registered for your app.",
+    )?;
+    check_text(
+        "clientKeyId",
+        client_key_id,
+        "pass the key id (kid) IBKR registered with your public key.",
+    )?;
+    check_text(
+        "credential",
+        credential,
+        "pass the IBKR username the session is for.",
+    )?;
+    check_ip("ip", ip)?;
+    for alt in alternative_ips {
+        check_ip("alternativeIps", alt)?;
+    }
+    let mut payload = format!(
+        "{{\"ip\":{},\"credential\":{},\"iss\":{},\"exp\":{},\"iat\":{now_s}",
+        json_str(ip),
+        json_str(credential),
+        json_str(client_id),
+        now_s + 86_400
+    );
+    if !alternative_ips.is_empty() {
+        let list: Vec<String> = alternative_ips.iter().map(|s| json_str(s)).collect();
+        payload.push_str(&format!(",\"alternativeIps\":[{}]", list.join(",")));
+    }
+    payload.push('}');
+    jwt(client_key_id, &payload, key)
+}
+
+/// The token request's form body, in ibauth's field order.
+pub fn token_form(client_assertion: &str) -> String {
+    format!(
+        "grant_type=client_credentials&client_assertion={}&client_assertion_type={}&scope={}",
+        pct_encode(client_assertion),
+        pct_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        pct_encode(SCOPE)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_json_escaping() {
+        assert_eq!(json_str("a\"b\\c/d"), "\"a\\\"b\\\\c/d\"");
+        assert_eq!(
+            json_str("é€😀\u{1}\n"),
+            "\"\\u00e9\\u20ac\\ud83d\\ude00\\u0001\\n\""
+        );
+    }
+}
