@@ -163,8 +163,13 @@ export interface Common {
   pacing?: boolean | Array<{ path: string; limit: number; windowMs: number }>;
   /** Retries of idempotent requests after 5xx, 429 and network errors. Default 2. */
   maxRetries?: number;
-  /** `compete` for the automatic ssodh/init (after "no bridge", in keep-alive). Default true. */
+  /** `compete` for the automatic ssodh/init (after "no bridge", in keep-alive). Default true
+   *  (false for the gateway: a competing session is reported, taken over only when asked). */
   compete?: boolean;
+  /** How often ensureAuthenticated() checks the status after re-initialising. Default 8. */
+  statusPolls?: number;
+  /** The pause between those checks. Default 1000. */
+  statusPollMs?: number;
 }
 
 /** The brokerage session's state, as IBKR reports it. */
@@ -209,6 +214,31 @@ export declare class IbkrSession {
     /** Default "limited_poa" ("test_realm" for TESTCONS). */
     realm?: string;
   } & Common): IbkrSession;
+  /** OAuth 2.0: client assertion → access token → SSO session (bearer) → validate → ssodh/init.
+   *  The public IP comes from `ip`, else `ipLookup`, else https://api.ipify.org. */
+  static oauth2(o: {
+    clientId: string; clientKeyId: string;
+    /** The IBKR username. */
+    credential: string;
+    /** PEM text (PKCS#1 or PKCS#8). */
+    privateKey: string;
+    ip?: string;
+    ipLookup?: () => string | Promise<string>;
+    alternativeIps?: string[];
+  } & Common): IbkrSession;
+  /** The Client Portal Gateway the user runs (default https://localhost:5000/v1/api). No signing;
+   *  `compete` defaults to false; pacing to 10 req/s. In Node, pass `fetch: gatewayFetch(...)`
+   *  for its self-signed certificate. */
+  static gateway(o?: Common): IbkrSession;
+  /** The API base URL in use. */
+  readonly baseUrl: string;
+  /** Switches the API host at run time, e.g. "https://1.api.ibkr.com/v1/api". */
+  setBaseUrl(url: string): void;
+  /** Status; if not authenticated: ssodh/init (falling back to reauthenticate), validate, and poll
+   *  the status until authenticated, or an UNAUTHORIZED error that says what to do. */
+  ensureAuthenticated(o?: { compete?: boolean }): Promise<AuthStatus>;
+  /** POST /iserver/reauthenticate. */
+  reauthenticate(): Promise<unknown>;
   /** Cached; refreshed before expiry; one handshake at a time. The token is a secret. */
   liveSessionToken(): Promise<{ token: string; expiresAt: number }>;
   /** The parsed JSON response; throws IbkrAuthError for failures. */
@@ -225,6 +255,13 @@ export declare class IbkrSession {
   /** Tickles every intervalMs (default 60000) and re-initialises an unauthenticated or competing session. */
   keepAlive(o?: { intervalMs?: number }): KeepAlive;
 }
+
+/** Node only: a fetch for the gateway's self-signed certificate — trusting exactly `certificate`
+ *  for that host, or (explicitly) `insecure: true` for that host only. Other URLs use the normal fetch. */
+export declare function gatewayFetch(o: { baseUrl?: string; certificate?: string; insecure?: boolean; fetch?: typeof fetch }): typeof fetch;
+
+/** Node only: the certificate the gateway presents (trust on first use). Check the fingerprint, save the PEM. */
+export declare function gatewayCertificate(baseUrl?: string): Promise<{ pem: string; fingerprint256: string; subject: Record<string, string>; validTo: string }>;
 
 /** The third-party flow, for apps acting for other IBKR users. */
 export declare class OAuth1ThirdParty {

@@ -4,6 +4,7 @@ export interface SimulatorKeys {
   signature: { publicKey: string; privateKey: string };
   encryption: { publicKey: string; privateKey: string };
   dhParams: string;
+  oauth2?: { publicKey: string; privateKey: string };
 }
 
 export interface SimulatorOptions {
@@ -23,6 +24,13 @@ export interface SimulatorOptions {
   rateLimits?: boolean | Array<[RegExp, number, number]>;
   clock?: () => number;
   port?: number;
+  /** The registered OAuth 2.0 client. Defaults: SIMCLIENT, kid "main", user "simuser", IP 127.0.0.1. */
+  oauth2?: { clientId?: string; clientKeyId?: string; credential?: string; publicIp?: string };
+  /** Play a Client Portal Gateway: HTTPS with a self-signed certificate, no signing, a login switch. */
+  gateway?: boolean;
+  tls?: { key: string; cert: string };
+  /** Gateway: the brokerage session ends after this much idle time. Default 6 min. */
+  gatewayIdleMs?: number;
 }
 
 export interface SimulatorFault {
@@ -53,6 +61,14 @@ export declare class Simulator {
     baseUrl: string; consumerKey: string; accessToken: string; accessTokenSecret: string;
     signatureKey: string; encryptionKey: string; dhParams: string; realm: string;
   };
+  /** The config for IbkrSession.oauth2(...). */
+  clientConfig2(): { baseUrl: string; clientId: string; clientKeyId: string; credential: string; privateKey: string; ip: string };
+  /** The public IP changes: SSO sessions made for the old one are dropped. */
+  setPublicIp(ip: string): void;
+  /** Gateway: as if a person logged in through the browser (or the login expired). */
+  setLoggedIn(on: boolean): void;
+  /** Gateway: ssodh/init leaves the session unauthenticated until a logout ("active but not authenticated"). */
+  stuck: boolean;
   fault(f: SimulatorFault): void;
   expireTokens(): void;
   setCompeting(): void;
@@ -61,4 +77,6 @@ export declare class Simulator {
 }
 
 export declare function generateKeys(): SimulatorKeys;
+/** The simulated gateway's self-signed certificate (a throwaway test certificate). */
+export declare const GATEWAY_TLS: { key: string; cert: string };
 export declare function startSimulator(o?: SimulatorOptions): Promise<Simulator>;

@@ -122,3 +122,20 @@ function derLength(n) {
   for (let x = n; x > 0; x >>= 8) bytes.unshift(x & 0xff);
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
+
+/** Verifies a compact RS256 JWT; returns { header, payload } or a string saying what is wrong. */
+export function verifyJwtRs256(compact, publicKey) {
+  const parts = String(compact).split('.');
+  if (parts.length !== 3) return 'not a compact JWT';
+  let header;
+  let payload;
+  try {
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+    payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  } catch {
+    return 'JWT segments are not JSON';
+  }
+  if (header.alg !== 'RS256') return `unsupported alg ${header.alg}`;
+  const ok = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), publicKey, Buffer.from(parts[2], 'base64url'));
+  return ok ? { header, payload } : 'JWT signature does not verify with the registered public key';
+}

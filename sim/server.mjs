@@ -3,11 +3,20 @@
 // endpoints, the brokerage session endpoints, a few trading endpoints, IBKR's published rate
 // limits, and fault injection. Plain node:http + node:crypto; listens on 127.0.0.1 only.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import {
   constantTimeEqual, dhParamsPem, hmacSha256B64, parseAuthorization, queryPairs, serverBaseString,
-  serverDiffieHellman, verifyRsaSha256,
+  serverDiffieHellman, verifyJwtRs256, verifyRsaSha256,
 } from './oauth.mjs';
+
+const here = new URL('.', import.meta.url);
+/** The simulated gateway's self-signed certificate (a throwaway test certificate). */
+export const GATEWAY_TLS = {
+  key: fs.readFileSync(new URL('tls/gateway-key.pem', here), 'utf8'),
+  cert: fs.readFileSync(new URL('tls/gateway-cert.pem', here), 'utf8'),
+};
 
 /** IBKR's published limits (per the sessions spec): [path pattern, requests, window ms]. */
 export const DEFAULT_RATE_LIMITS = [
@@ -34,7 +43,7 @@ export function generateKeys() {
   });
   const group = crypto.getDiffieHellman('modp14');
   const prime = group.getPrime('hex').replace(/^0+/, '');
-  return { signature: rsa(), encryption: rsa(), dhParams: dhParamsPem(prime, 2) };
+  return { signature: rsa(), encryption: rsa(), dhParams: dhParamsPem(prime, 2), oauth2: rsa() };
 }
 
 function json(res, status, body, headers = {}) {
@@ -55,6 +64,9 @@ export class Simulator {
    * @param {'either'|'signed'|'unsigned'} [o.queryStyle] how query parameters must be signed (default either)
    * @param {boolean|Array} [o.rateLimits] true: IBKR's published limits (default); false: none; or a table
    * @param {() => number} [o.clock] ms since epoch, default Date.now
+   * @param {object} [o.oauth2] the registered OAuth 2.0 client: { clientId, clientKeyId, credential, publicIp }
+   * @param {boolean} [o.gateway] play a Client Portal Gateway instead: HTTPS, no signing, a login switch
+   * @param {number} [o.gatewayIdleMs] gateway: the brokerage session ends after this much idle time
    */
   constructor(o = {}) {
     this.keys = o.keys ?? generateKeys();
@@ -80,7 +92,17 @@ export class Simulator {
     this.orders = [];
     /** Every request as seen: { method, path, status, kind } (no secrets). */
     this.log = [];
-    this.server = http.createServer((req, res) => this.#handle(req, res).catch((e) => json(res, 500, { error: String(e) })));
+    this.oauth2 = { clientId: 'SIMCLIENT', clientKeyId: 'main', credential: 'simuser', publicIp: '127.0.0.1', ...o.oauth2 };
+    this.accessTokens2 = new Map();
+    this.bearers = new Map();
+    this.gateway = Boolean(o.gateway);
+    this.loggedIn = false;
+    this.stuck = false;
+    this.gatewayIdleMs = o.gatewayIdleMs ?? 6 * 60 * 1000;
+    this.lastActivity = this.clock();
+    if (!this.keys.oauth2) this.keys.oauth2 = generateKeys().oauth2;
+    const handler = (req, res) => this.#handle(req, res).catch((e) => json(res, 500, { error: String(e) }));
+    this.server = this.gateway ? https.createServer(o.tls ?? GATEWAY_TLS, handler) : http.createServer(handler);
   }
 
   #dhPrimeFromPem() {
@@ -108,7 +130,7 @@ export class Simulator {
   /** Starts listening on 127.0.0.1; resolves when ready. */
   async start(port = 0) {
     await new Promise((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${this.server.address().port}`;
+    this.origin = `${this.gateway ? 'https' : 'http'}://127.0.0.1:${this.server.address().port}`;
     this.baseUrl = `${this.origin}/v1/api`;
     return this;
   }
@@ -116,6 +138,25 @@ export class Simulator {
   async close() {
     this.server.closeAllConnections?.();
     await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  /** What an OAuth 2.0 client needs: pass it to IbkrSession.oauth2(...). */
+  clientConfig2() {
+    const { clientId, clientKeyId, credential, publicIp } = this.oauth2;
+    return { baseUrl: this.baseUrl, clientId, clientKeyId, credential, privateKey: this.keys.oauth2.privateKey, ip: publicIp };
+  }
+
+  /** The machine's public IP changes: IBKR drops the SSO sessions made for the old one. */
+  setPublicIp(ip) {
+    this.oauth2.publicIp = ip;
+    this.bearers.clear();
+  }
+
+  /** Gateway: a person logged in through the browser (or the login expired). */
+  setLoggedIn(on) {
+    this.loggedIn = on;
+    this.brokerage = { authenticated: on, competing: false, connected: on };
+    this.lastActivity = this.clock();
   }
 
   /** What a client needs: pass it to IbkrSession.oauth1(...). The private keys are the user's. */
@@ -178,6 +219,8 @@ export class Simulator {
 
     if (path.startsWith('/__sim/')) return this.#control(req, path, body, send);
     if (path === '/authorize' && req.method === 'GET') return this.#authorizePage(url, res, entry);
+    if (!this.gateway && path === '/oauth2/api/v1/token' && req.method === 'POST') return this.#oauth2Token(req, body, send, entry);
+    if (!this.gateway && path === '/gw/api/v1/sso-sessions' && req.method === 'POST') return this.#ssoSession(req, body, send, entry);
     if (!path.startsWith('/v1/api/')) return send(404, { error: 'not found' });
     const api = path.slice('/v1/api'.length);
 
@@ -189,11 +232,12 @@ export class Simulator {
     if (fault?.kind === 'noBridge') return send(400, { error: 'no bridge', statusCode: 400 });
     if (fault?.kind === 'competing') this.setCompeting();
 
+    if (this.gateway) return this.#gatewayRequest(req, api, url, body, send, fault, entry, res);
     if (api === '/oauth/live_session_token' && req.method === 'POST') return this.#liveSessionToken(req, url, send, fault, entry);
     if (api === '/oauth/request_token' && req.method === 'POST') return this.#requestToken(req, url, send, entry);
     if (api === '/oauth/access_token' && req.method === 'POST') return this.#accessToken(req, url, send, entry);
 
-    const auth = this.#checkHmac(req, url);
+    const auth = String(req.headers.authorization ?? '').startsWith('Bearer ') ? this.#checkBearer(req) : this.#checkHmac(req, url);
     if (auth.error) { entry.kind = 'rejected'; return send(401, { error: auth.error }); }
     entry.kind = 'signed';
     entry.signed = true;
@@ -339,6 +383,87 @@ export class Simulator {
     return send(404, { error: `no such endpoint: ${route}` });
   }
 
+  // ---- OAuth 2.0 ---------------------------------------------------------------------------
+
+  #checkClaims(verified, want) {
+    if (typeof verified === 'string') return verified;
+    const { header, payload } = verified;
+    const now = this.clock() / 1000;
+    if (header.kid !== this.oauth2.clientKeyId) return `unknown kid ${header.kid}`;
+    for (const [k, v] of Object.entries(want)) if (payload[k] !== v) return `claim ${k} must be ${JSON.stringify(v)}`;
+    if (!(payload.exp > now)) return 'the JWT has expired (exp)';
+    if (!(payload.iat <= now + 30)) return 'the JWT is issued in the future (iat)';
+    return null;
+  }
+
+  #oauth2Token(req, body, send, entry) {
+    entry.kind = 'oauth2-token';
+    if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) return send(400, { error: 'invalid_request', error_description: 'form body expected' });
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'client_credentials') return send(400, { error: 'unsupported_grant_type' });
+    if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return send(400, { error: 'invalid_request', error_description: 'client_assertion_type' });
+    if (form.get('scope') !== 'sso-sessions.write') return send(400, { error: 'invalid_scope' });
+    const { clientId } = this.oauth2;
+    const err = this.#checkClaims(verifyJwtRs256(form.get('client_assertion'), this.keys.oauth2.publicKey), { iss: clientId, sub: clientId, aud: '/token' });
+    if (err) return send(401, { error: 'invalid_client', error_description: err });
+    const token = hex(16);
+    this.accessTokens2.set(token, this.clock() + 86_399_000);
+    return send(200, { access_token: token, token_type: 'Bearer', expires_in: 86399, scope: 'sso-sessions.write' });
+  }
+
+  #ssoSession(req, body, send, entry) {
+    entry.kind = 'sso-session';
+    const access = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+    if (!(this.accessTokens2.get(access) > this.clock())) return send(401, { error: 'invalid or expired access token' });
+    if (req.headers['content-type'] !== 'application/jwt') return send(400, { error: 'Content-Type must be application/jwt' });
+    const { clientId, credential, publicIp } = this.oauth2;
+    const err = this.#checkClaims(verifyJwtRs256(body, this.keys.oauth2.publicKey), { iss: clientId, credential });
+    if (err) return send(401, { error: err });
+    const { payload } = verifyJwtRs256(body, this.keys.oauth2.publicKey);
+    if (payload.ip !== publicIp && !(payload.alternativeIps ?? []).includes(publicIp)) return send(401, { error: `ip ${payload.ip} does not match the request's address` });
+    const bearer = hex(16);
+    this.bearers.set(bearer, { expiresAt: payload.exp * 1000, ip: payload.ip });
+    return send(200, { access_token: bearer, active: true, token_type: 'Bearer' });
+  }
+
+  #checkBearer(req) {
+    const bearer = String(req.headers.authorization).slice('Bearer '.length);
+    const b = this.bearers.get(bearer);
+    if (!b) return { error: 'invalid bearer token' };
+    if (this.clock() > b.expiresAt) return { error: 'bearer token expired' };
+    return { token: bearer };
+  }
+
+  // ---- the Client Portal Gateway ------------------------------------------------------------
+
+  #gatewayRequest(req, api, url, body, send, fault, entry, res) {
+    const now = this.clock();
+    if (this.loggedIn && now - this.lastActivity > this.gatewayIdleMs) this.brokerage = { ...this.brokerage, authenticated: false };
+    this.lastActivity = now;
+    if (!this.loggedIn) {
+      entry.kind = 'login-redirect';
+      entry.status = 302;
+      res.writeHead(302, { location: '/sso/Login?forwardTo=22&RL=1&ip2loc=on' }).end();
+      return undefined;
+    }
+    if (req.method === 'POST' && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+      return send(411, { error: 'Length Required' });
+    }
+    if (api === '/iserver/auth/ssodh/init' && this.stuck) {
+      entry.kind = 'init';
+      return send(200, { ...this.#status(), authenticated: false });
+    }
+    if (api === '/logout') {
+      this.stuck = false;
+      this.brokerage = { authenticated: false, competing: false, connected: true };
+      return send(200, { status: true });
+    }
+    entry.signed = true;
+    const limited = this.#rateLimit(api);
+    if (limited) { entry.kind = 'rate-limited'; return send(429, { error: 'Too many requests' }, { 'retry-after': String(limited) }); }
+    return this.#endpoint(req.method, api, url, body, send, fault, entry);
+  }
+
   // ---- third party -------------------------------------------------------------------------
 
   #requestToken(req, url, send, entry) {
@@ -399,6 +524,8 @@ export class Simulator {
     }
     if (path === '/__sim/expire' && req.method === 'POST') { this.expireTokens(); return send(200, { expired: true }); }
     if (path === '/__sim/competing' && req.method === 'POST') { this.setCompeting(); return send(200, { competing: true }); }
+    if (path === '/__sim/login' && req.method === 'POST') { this.setLoggedIn(o.loggedIn !== false); return send(200, { loggedIn: this.loggedIn }); }
+    if (path === '/__sim/ip' && req.method === 'POST') { this.setPublicIp(o.ip); return send(200, { ip: o.ip }); }
     if (path === '/__sim/state') {
       return send(200, { brokerage: this.brokerage, orders: this.orders.length, handshakes: this.count('handshake'), faults: this.faults.length });
     }

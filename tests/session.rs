@@ -250,6 +250,7 @@ impl Mock {
                 s.authenticated = true;
                 ok("{\"authenticated\":true,\"competing\":false,\"connected\":true}".into(), headers)
             }
+            "/iserver/auth/status" => ok(format!("{{\"authenticated\":{},\"competing\":false}}", s.authenticated), headers),
             "/tickle" => ok(format!("{{\"session\":\"abc\",\"iserver\":{{\"authStatus\":{{\"authenticated\":{},\"competing\":false}}}}}}", s.authenticated), headers),
             p if p.starts_with("/iserver/") && !s.authenticated => Ok(Resp { status: 400, body: "{\"error\":\"no bridge\"}".into(), headers }),
             _ => ok("{\"ok\":true}".into(), headers),

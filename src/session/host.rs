@@ -19,6 +19,9 @@ pub struct HttpRequest<V> {
     pub signal: Option<V>,
     /// Give up after this many milliseconds ([`crate::ErrorCode::Timeout`]).
     pub timeout_ms: u64,
+    /// Return redirects as they are instead of following them (the gateway's 302 to its login
+    /// page means "not logged in").
+    pub manual_redirect: bool,
 }
 
 /// An HTTP response; the body can be read more than once.
@@ -63,4 +66,9 @@ pub trait Host: 'static {
     async fn sleep(&self, ms: u64);
     /// A message for the user's logger. Never called with a secret.
     fn log(&self, level: Level, message: &str);
+    /// This machine's public IP as IBKR will see it, if the host can find out (OAuth 2.0 puts it
+    /// in the SSO-session request). `None` when the host has no way to look it up.
+    async fn public_ip(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
 }

@@ -94,6 +94,81 @@ impl Oauth1Credentials {
     }
 }
 
+/// An OAuth 2.0 client's material, parsed once.
+pub struct Oauth2Credentials {
+    client_id: String,
+    client_key_id: String,
+    credential: String,
+    key: PrivateKey,
+    ip: Option<String>,
+    alternative_ips: Vec<String>,
+}
+
+impl std::fmt::Debug for Oauth2Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oauth2Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_key_id", &self.client_key_id)
+            .field("credential", &self.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Oauth2Credentials {
+    /// `ip`: the public IP for the SSO session; `None` to ask the host each time it connects.
+    pub fn new(
+        client_id: &str,
+        client_key_id: &str,
+        credential: &str,
+        private_key_pem: &str,
+        ip: Option<&str>,
+        alternative_ips: Vec<String>,
+    ) -> Result<Self> {
+        let key = PrivateKey::from_pem(private_key_pem, "privateKey")?;
+        // Build one JWT now so that every input mistake surfaces at construction.
+        crate::oauth2::sso_session_jwt(
+            client_id,
+            client_key_id,
+            credential,
+            ip.unwrap_or("127.0.0.1"),
+            &key,
+            0,
+            &alternative_ips,
+        )?;
+        Ok(Oauth2Credentials {
+            client_id: client_id.trim().to_owned(),
+            client_key_id: client_key_id.trim().to_owned(),
+            credential: credential.trim().to_owned(),
+            key,
+            ip: ip.map(str::to_owned),
+            alternative_ips,
+        })
+    }
+}
+
+/// How a session authenticates.
+#[derive(Debug)]
+pub enum Auth {
+    /// OAuth 1.0a: a live session token, HMAC-SHA256 on every request.
+    OAuth1(Oauth1Credentials),
+    /// OAuth 2.0: client assertion → access token → SSO session → bearer on every request.
+    OAuth2(Oauth2Credentials),
+    /// The Client Portal Gateway the user runs: the gateway holds the session; no signing.
+    Gateway,
+}
+
+impl From<Oauth1Credentials> for Auth {
+    fn from(c: Oauth1Credentials) -> Self {
+        Auth::OAuth1(c)
+    }
+}
+
+impl From<Oauth2Credentials> for Auth {
+    fn from(c: Oauth2Credentials) -> Self {
+        Auth::OAuth2(c)
+    }
+}
+
 /// How a session behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -113,6 +188,10 @@ pub struct Options {
     pub max_retries: u32,
     /// `compete` for the automatic `ssodh/init` (after "no bridge" and in keep-alive).
     pub compete: bool,
+    /// How many times `ensure_authenticated` polls the status after re-initialising.
+    pub auth_polls: u32,
+    /// The pause between those polls.
+    pub auth_poll_ms: u64,
 }
 
 impl Default for Options {
@@ -126,6 +205,8 @@ impl Default for Options {
             pacer: Pacer::ibkr(),
             max_retries: 2,
             compete: true,
+            auth_polls: 8,
+            auth_poll_ms: 1000,
         }
     }
 }
@@ -190,11 +271,15 @@ struct State {
     skew_reported: bool,
     handshakes: u64,
     pacer: Pacer,
+    /// The public IP the current OAuth 2.0 session was made for.
+    session_ip: Option<String>,
+    /// API base URLs: `Options::base_urls`, plus any set at run time.
+    bases: Vec<String>,
 }
 
 struct Inner<H: Host> {
     host: H,
-    creds: Oauth1Credentials,
+    auth: Auth,
     opts: Options,
     state: RefCell<State>,
 }
@@ -253,6 +338,22 @@ fn mentions_timestamp(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.to_ascii_lowercase().contains("timestamp"))
 }
 
+/// The error for a failed authentication step: the status names the code, `hint_401` the fix.
+fn auth_failure(status: u16, msg: Option<String>, what: &str, hint_401: &str) -> Error {
+    let lower = msg.as_deref().unwrap_or("").to_ascii_lowercase();
+    let e = match status {
+        401 | 403 if lower.contains("timestamp") => Error::new(
+            ErrorCode::ClockSkew,
+            format!("IBKR rejected the timestamp of {what}: synchronise this machine's clock (NTP) and retry."),
+        ),
+        400 | 401 | 403 => Error::new(ErrorCode::Unauthorized, format!("IBKR rejected {what} (HTTP {status}). {hint_401}")),
+        410 => Error::new(ErrorCode::Gone, format!("IBKR answered 410 Gone to {what}: try another host (the `hosts` option).")),
+        429 => Error::new(ErrorCode::RateLimited, format!("IBKR rate-limited {what} (429): wait before trying again.")),
+        _ => Error::new(ErrorCode::HttpError, format!("{what} failed with HTTP {status}.")),
+    };
+    e.with_http(status, msg)
+}
+
 /// Sends one of the RSA-signed `POST /oauth/*` requests and returns its JSON, or an error that
 /// names the likely cause for each status.
 pub(crate) async fn post_oauth<H: Host>(
@@ -274,36 +375,26 @@ pub(crate) async fn post_oauth<H: Host>(
         body: Some(host.text_body("")),
         signal: None,
         timeout_ms,
+        manual_redirect: false,
     };
     let resp = host.fetch(&req).await?;
     on_response(&resp);
     let status = resp.status();
     if status != 200 {
         let msg = server_message(&resp).await;
-        let lower = msg.as_deref().unwrap_or("").to_ascii_lowercase();
-        let e = match status {
-            401 if lower.contains("timestamp") => Error::new(
-                ErrorCode::ClockSkew,
-                format!("IBKR rejected the timestamp of {what}: synchronise this machine's clock (NTP) and retry."),
-            ),
-            401 if lower.contains("consumer") => Error::new(
-                ErrorCode::Unauthorized,
-                "IBKR rejected the consumer key (401 invalid consumer): a new consumer key can take days until IBKR \
-                 activates it; otherwise check it for typos and that the realm fits it (test_realm only with TESTCONS).",
-            ),
-            401 => Error::new(
-                ErrorCode::Unauthorized,
-                format!(
-                    "IBKR rejected {what} (401). Check that signatureKey is the private half of the signature key \
-                     uploaded to IBKR, and the access token and its secret; if IBKR says \"No access secret key found\", \
-                     regenerate the access token in the portal."
-                ),
-            ),
-            410 => Error::new(ErrorCode::Gone, format!("IBKR answered 410 Gone to {what}: try another host (the `hosts` option).")),
-            429 => Error::new(ErrorCode::RateLimited, format!("IBKR rate-limited {what} (429): wait before trying again.")),
-            _ => Error::new(ErrorCode::HttpError, format!("{what} failed with HTTP {status}.")),
+        let hint = if msg
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .contains("consumer")
+        {
+            "The consumer key was refused (invalid consumer): a new consumer key can take days until IBKR activates it; \
+             otherwise check it for typos and that the realm fits it (test_realm only with TESTCONS)."
+        } else {
+            "Check that signatureKey is the private half of the signature key uploaded to IBKR, and the access token and \
+             its secret; if IBKR says \"No access secret key found\", regenerate the access token in the portal."
         };
-        return Err(e.with_http(status, msg));
+        return Err(auth_failure(status, msg, what, hint));
     }
     let text = resp.text().await?;
     serde_json::from_str(&text).map_err(|_| {
@@ -317,7 +408,8 @@ pub(crate) async fn post_oauth<H: Host>(
 
 impl<H: Host> Session<H> {
     /// A session over `host`. No I/O happens until the first call.
-    pub fn new(host: H, creds: Oauth1Credentials, opts: Options) -> Result<Self> {
+    pub fn new(host: H, auth: impl Into<Auth>, opts: Options) -> Result<Self> {
+        let auth = auth.into();
         if opts.base_urls.is_empty() {
             return Err(Error::invalid_argument(
                 "baseUrl: at least one API base URL is needed.",
@@ -328,16 +420,22 @@ impl<H: Host> Session<H> {
         }
         let state = State {
             pacer: opts.pacer.clone(),
+            bases: opts.base_urls.clone(),
             ..State::default()
         };
         Ok(Session {
             inner: Rc::new(Inner {
                 host,
-                creds,
+                auth,
                 opts,
                 state: RefCell::new(state),
             }),
         })
+    }
+
+    /// The `compete` option.
+    pub fn compete_default(&self) -> bool {
+        self.inner.opts.compete
     }
 
     /// The host.
@@ -353,12 +451,30 @@ impl<H: Host> Session<H> {
     /// The base URL in use.
     pub fn base_url(&self) -> String {
         let st = self.inner.state.borrow();
-        self.inner
-            .opts
-            .base_urls
-            .get(st.base_index)
-            .cloned()
-            .unwrap_or_default()
+        st.bases.get(st.base_index).cloned().unwrap_or_default()
+    }
+
+    /// Switches the API base at run time (e.g. to `https://1.api.ibkr.com/v1/api`). The session's
+    /// token stays; if the new host refuses it, the usual 401 recovery makes a new one.
+    pub fn set_base_url(&self, url: &str) -> Result<()> {
+        oauth1::base::split_url(url)?;
+        let url = url.trim().trim_end_matches('/').to_owned();
+        let mut st = self.inner.state.borrow_mut();
+        let i = match st
+            .bases
+            .iter()
+            .position(|b| b.trim_end_matches('/').eq_ignore_ascii_case(&url))
+        {
+            Some(i) => i,
+            None => {
+                st.bases.push(url.clone());
+                st.bases.len() - 1
+            }
+        };
+        st.base_index = i;
+        drop(st);
+        self.log(Level::Info, &format!("API base is now {url}"));
+        Ok(())
     }
 
     fn log(&self, level: Level, message: &str) {
@@ -414,7 +530,7 @@ impl<H: Host> Session<H> {
     }
 
     async fn run_handshake(self) -> Result<Rc<Token>> {
-        let result = self.handshake().await;
+        let result = self.acquire().await;
         let now = self.now();
         let mut st = self.inner.state.borrow_mut();
         st.inflight = None;
@@ -442,6 +558,233 @@ impl<H: Host> Session<H> {
         }
     }
 
+    /// `scheme://host[:port]` of the current API base (OAuth 2.0's endpoints live there too).
+    fn origin(&self) -> String {
+        let b = self.base_url();
+        let start = b.find("://").map_or(0, |i| i + 3);
+        let end = b
+            .get(start..)
+            .and_then(|r| r.find('/'))
+            .map_or(b.len(), |j| start + j);
+        b.get(..end).unwrap_or(&b).to_owned()
+    }
+
+    /// One unsigned request (the OAuth 2.0 connect steps), outside the recovery loop.
+    async fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        mut headers: Vec<(String, String)>,
+        body: Option<&str>,
+    ) -> Result<(u16, String, Option<String>)> {
+        headers.extend(self.standard_headers(None));
+        let body = body
+            .or((method == "POST").then_some(""))
+            .map(|b| self.inner.host.text_body(b));
+        let req = HttpRequest {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers,
+            body,
+            signal: None,
+            timeout_ms: self.inner.opts.timeout_ms,
+            manual_redirect: false,
+        };
+        let resp = self.inner.host.fetch(&req).await?;
+        self.learn_clock(&resp);
+        let status = resp.status();
+        let msg = if status == 200 {
+            None
+        } else {
+            server_message(&resp).await
+        };
+        Ok((status, resp.text().await?, msg))
+    }
+
+    /// OAuth 2.0: client assertion → access token → SSO session (the bearer) → validate → ssodh/init.
+    async fn oauth2_connect(&self, c: &Oauth2Credentials) -> Result<(SecretBytes, f64)> {
+        let ip = match &c.ip {
+            Some(ip) => ip.clone(),
+            None => self.inner.host.public_ip().await?.ok_or_else(|| {
+                Error::invalid_argument("OAuth 2.0 needs this machine's public IP: pass `ip`, or an `ipLookup` function.")
+            })?,
+        };
+        let previous = self.inner.state.borrow_mut().session_ip.replace(ip.clone());
+        if previous.as_ref().is_some_and(|p| *p != ip) {
+            self.log(Level::Warn, &format!("public IP changed from {} to {ip}: IBKR drops sessions on an IP change; making a new one", previous.unwrap_or_default()));
+        }
+        let origin = self.origin();
+        let base = self.base_url();
+        let now_s = self.timestamp() as i64;
+        let started = self.now();
+
+        let assertion =
+            crate::oauth2::client_assertion(&c.client_id, &c.client_key_id, &c.key, now_s)?;
+        let url = format!("{origin}{}", crate::oauth2::TOKEN_PATH);
+        self.log(Level::Debug, &format!("oauth2: POST {url}"));
+        let form_type = vec![(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )];
+        let (status, text, msg) = self
+            .raw(
+                "POST",
+                &url,
+                form_type,
+                Some(&crate::oauth2::token_form(&assertion)),
+            )
+            .await?;
+        if status != 200 {
+            return Err(auth_failure(status, msg, "the OAuth 2.0 token request",
+                "Check clientId, clientKeyId (the kid registered with your public key) and that privateKey matches that \
+                 public key; a clock off by more than a few seconds also fails the assertion."));
+        }
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let access = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::HttpError,
+                    "IBKR's token answer has no access_token.",
+                )
+                .with_http(status, None)
+            })?;
+        let expires_in = v
+            .get("expires_in")
+            .and_then(Value::as_f64)
+            .unwrap_or(86_399.0);
+
+        let jwt = crate::oauth2::sso_session_jwt(
+            &c.client_id,
+            &c.client_key_id,
+            &c.credential,
+            &ip,
+            &c.key,
+            now_s,
+            &c.alternative_ips,
+        )?;
+        let url = format!("{origin}{}", crate::oauth2::SSO_SESSIONS_PATH);
+        self.log(Level::Debug, &format!("oauth2: POST {url} (ip {ip})"));
+        let headers = vec![
+            ("Authorization".into(), format!("Bearer {access}")),
+            ("Content-Type".into(), "application/jwt".into()),
+        ];
+        let (status, text, msg) = self.raw("POST", &url, headers, Some(&jwt)).await?;
+        if status != 200 {
+            return Err(auth_failure(status, msg, "the SSO-session request",
+                "Check `credential` (the IBKR username) and `ip`: it must be this machine's public IP as IBKR sees it."));
+        }
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let bearer = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::HttpError,
+                    "IBKR's SSO-session answer has no access_token.",
+                )
+                .with_http(status, None)
+            })?;
+        let auth = vec![("Authorization".to_owned(), format!("Bearer {bearer}"))];
+
+        let (status, text, msg) = self
+            .raw("GET", &format!("{base}/sso/validate"), auth.clone(), None)
+            .await?;
+        let valid: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status != 200 || valid.get("RESULT").and_then(Value::as_bool) == Some(false) {
+            return Err(auth_failure(
+                status.max(401),
+                msg,
+                "the SSO session (sso/validate)",
+                "Connect again; if it persists, check the username.",
+            ));
+        }
+        let mut compete = self.inner.opts.compete;
+        loop {
+            let mut h = auth.clone();
+            h.push(("Content-Type".into(), "application/json".into()));
+            let body = format!("{{\"publish\":true,\"compete\":{compete}}}");
+            let (status, _, msg) = self
+                .raw(
+                    "POST",
+                    &format!("{base}/iserver/auth/ssodh/init"),
+                    h,
+                    Some(&body),
+                )
+                .await?;
+            if status == 200 {
+                break;
+            }
+            if status == 500 && compete {
+                self.log(
+                    Level::Warn,
+                    &format!(
+                        "ssodh/init: HTTP 500 ({}); retrying once with compete=false",
+                        msg.as_deref().unwrap_or("")
+                    ),
+                );
+                compete = false;
+                continue;
+            }
+            self.log(
+                Level::Warn,
+                &format!(
+                    "ssodh/init failed (HTTP {status}: {}); /iserver calls will try again (new paper accounts can see this for a week or two)",
+                    msg.as_deref().unwrap_or("no message")
+                ),
+            );
+            break;
+        }
+        let expires_at = self.now() + (expires_in * 1000.0).min(86_400_000.0);
+        self.log(
+            Level::Info,
+            &format!(
+                "OAuth 2.0 session ready in {:.0} ms (ip {ip}); it expires in {:.1} h",
+                self.now() - started,
+                (expires_at - self.now()) / 3_600_000.0
+            ),
+        );
+        Ok((SecretBytes::new(bearer.as_bytes().to_vec()), expires_at))
+    }
+
+    /// OAuth 2.0 without a fixed IP: look the IP up again; if it changed, make a new session now.
+    async fn check_ip(&self) -> Result<()> {
+        let Auth::OAuth2(c) = &self.inner.auth else {
+            return Ok(());
+        };
+        if c.ip.is_some() {
+            return Ok(());
+        }
+        let Some(now_ip) = self.inner.host.public_ip().await? else {
+            return Ok(());
+        };
+        let (current, generation) = {
+            let st = self.inner.state.borrow();
+            (
+                st.session_ip.clone(),
+                st.token.as_ref().map(|t| t.generation),
+            )
+        };
+        if current.as_deref().is_some_and(|ip| ip != now_ip) {
+            if let Some(g) = generation {
+                self.invalidate(g);
+            }
+            self.token().await?;
+        }
+        Ok(())
+    }
+
+    /// Gets a fresh token: the LST handshake (OAuth 1.0a), a new SSO session (OAuth 2.0), or
+    /// nothing at all (the gateway holds its own session).
+    async fn acquire(&self) -> Result<(SecretBytes, f64)> {
+        match &self.inner.auth {
+            Auth::OAuth1(_) => self.handshake().await,
+            Auth::OAuth2(c) => self.oauth2_connect(c).await,
+            Auth::Gateway => Ok((SecretBytes::new(Vec::new()), f64::INFINITY)),
+        }
+    }
+
     /// A handshake; if IBKR rejects our timestamp and its `Date` header has just taught us the
     /// clock offset, once more with corrected time.
     async fn handshake(&self) -> Result<(SecretBytes, f64)> {
@@ -462,7 +805,12 @@ impl<H: Host> Session<H> {
     }
 
     async fn handshake_once(&self) -> Result<(SecretBytes, f64)> {
-        let c = &self.inner.creds;
+        let Auth::OAuth1(c) = &self.inner.auth else {
+            return Err(Error::new(
+                ErrorCode::Internal,
+                "an OAuth 1.0a handshake on a session of another kind",
+            ));
+        };
         let random = DhSecret::random_hex()?;
         let a = DhSecret::from_hex(&random, &c.dh)?;
         let challenge = oauth1::dh_challenge(&c.dh, &a);
@@ -524,24 +872,38 @@ impl<H: Host> Session<H> {
         Ok((token, expires_at))
     }
 
-    /// Signs an API call with `token`: a fresh nonce and the (corrected) current time.
-    fn sign_api(&self, method: &str, url: &str, token: &Token) -> Result<request::SignedRequest> {
-        let nonce = request::generate_nonce()?;
-        let c = &self.inner.creds;
-        let ctx = request::Context {
-            consumer_key: &c.consumer_key,
-            realm: &c.realm,
-            nonce: &nonce,
-            timestamp: self.timestamp(),
-        };
-        request::api_request(
-            method,
-            url,
-            &ctx,
-            &c.access_token,
-            &token.lst,
-            self.inner.opts.sign_query,
-        )
+    /// The `Authorization` value for a call: an HMAC-SHA256 signature with a fresh nonce and the
+    /// (corrected) current time, a bearer token, or none for the gateway.
+    fn authorization(&self, method: &str, url: &str, token: &Token) -> Result<Option<String>> {
+        match &self.inner.auth {
+            Auth::OAuth1(c) => {
+                let nonce = request::generate_nonce()?;
+                let ctx = request::Context {
+                    consumer_key: &c.consumer_key,
+                    realm: &c.realm,
+                    nonce: &nonce,
+                    timestamp: self.timestamp(),
+                };
+                let signed = request::api_request(
+                    method,
+                    url,
+                    &ctx,
+                    &c.access_token,
+                    &token.lst,
+                    self.inner.opts.sign_query,
+                )?;
+                Ok(Some(signed.authorization))
+            }
+            Auth::OAuth2(_) => Ok(Some(format!(
+                "Bearer {}",
+                String::from_utf8_lossy(token.lst.expose())
+            ))),
+            Auth::Gateway => Ok(None),
+        }
+    }
+
+    fn is_gateway(&self) -> bool {
+        matches!(self.inner.auth, Auth::Gateway)
     }
 
     fn invalidate(&self, generation: u64) {
@@ -601,12 +963,14 @@ impl<H: Host> Session<H> {
         )
     }
 
-    fn standard_headers(&self, authorization: &str) -> Vec<(String, String)> {
-        vec![
-            ("Authorization".into(), authorization.into()),
-            ("User-Agent".into(), self.inner.opts.user_agent.clone()),
-            ("Accept".into(), "application/json".into()),
-        ]
+    fn standard_headers(&self, authorization: Option<&str>) -> Vec<(String, String)> {
+        let mut h = Vec::with_capacity(3);
+        if let Some(a) = authorization {
+            h.push(("Authorization".into(), a.into()));
+        }
+        h.push(("User-Agent".into(), self.inner.opts.user_agent.clone()));
+        h.push(("Accept".into(), "application/json".into()));
+        h
     }
 
     /// Whether `url` is on one of the session's API bases (only those get a signature).
@@ -617,7 +981,8 @@ impl<H: Host> Session<H> {
     /// For an absolute URL on one of our bases: the path after the base, with its query.
     fn split_own(&self, url: &str) -> Option<String> {
         let lower = url.trim().to_ascii_lowercase();
-        self.inner.opts.base_urls.iter().find_map(|b| {
+        let st = self.inner.state.borrow();
+        st.bases.iter().find_map(|b| {
             let base = b.trim().trim_end_matches('/').to_ascii_lowercase();
             let rest = lower.strip_prefix(&base)?;
             (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
@@ -688,8 +1053,8 @@ impl<H: Host> Session<H> {
             let (url, path) = self.resolve(&call)?;
             self.pace(&path).await;
             let token = self.token().await?;
-            let signed = self.sign_api(&call.method, &url, &token)?;
-            let mut headers = self.standard_headers(&signed.authorization);
+            let authorization = self.authorization(&call.method, &url, &token)?;
+            let mut headers = self.standard_headers(authorization.as_deref());
             headers.retain(|(k, _)| {
                 !call.headers.iter().any(|(ck, _)| {
                     ck.eq_ignore_ascii_case(k) && !k.eq_ignore_ascii_case("authorization")
@@ -712,6 +1077,7 @@ impl<H: Host> Session<H> {
                 body,
                 signal: call.signal.clone(),
                 timeout_ms: self.inner.opts.timeout_ms,
+                manual_redirect: self.is_gateway(),
             };
             self.log(Level::Debug, &format!("→ {} {path}", call.method));
             let started = self.now();
@@ -740,13 +1106,13 @@ impl<H: Host> Session<H> {
                 ),
             );
             match status {
-                401 if !retried_401 => {
+                401 if !retried_401 && !self.is_gateway() => {
                     let msg = server_message(&resp).await;
                     retried_401 = true;
                     self.log(
                         Level::Warn,
                         &format!(
-                            "{} {path}: 401 ({}); one new live session token and one retry",
+                            "{} {path}: 401 ({}); one new token and one retry",
                             call.method,
                             msg.as_deref().unwrap_or("no message")
                         ),
@@ -811,17 +1177,11 @@ impl<H: Host> Session<H> {
     }
 
     fn next_base(&self) {
-        let n = self.inner.opts.base_urls.len();
+        let mut st = self.inner.state.borrow_mut();
+        let n = st.bases.len();
         if n > 1 {
-            let mut st = self.inner.state.borrow_mut();
             st.base_index = (st.base_index + 1) % n;
-            let to = self
-                .inner
-                .opts
-                .base_urls
-                .get(st.base_index)
-                .cloned()
-                .unwrap_or_default();
+            let to = st.bases.get(st.base_index).cloned().unwrap_or_default();
             drop(st);
             self.log(Level::Warn, &format!("410 Gone: moving to {to}"));
         }
@@ -841,6 +1201,18 @@ impl<H: Host> Session<H> {
     }
 
     fn status_error(&self, status: u16, msg: Option<String>, method: &str, target: &str) -> Error {
+        if self.is_gateway() && matches!(status, 0 | 301 | 302 | 303 | 307 | 401) {
+            return Error::new(
+                ErrorCode::Unauthorized,
+                format!(
+                    "{method} {target}: the Client Portal Gateway is not logged in (it answered {}). Log in once in a browser on \
+                     the gateway machine (its https://localhost:5000 page), then call ensureAuthenticated(). A 401 can also mean \
+                     a mismatched Origin or Referer header.",
+                    if status == 401 { "401".to_owned() } else { "with a redirect to its login page".to_owned() }
+                ),
+            )
+            .with_http(status, msg);
+        }
         let e = match status {
             401 if mentions_timestamp(msg.as_deref()) => self.clock_skew_error(),
             401 => Error::new(
@@ -861,8 +1233,8 @@ impl<H: Host> Session<H> {
     /// The signed headers for a request made with another HTTP client.
     pub async fn authorize(&self, method: &str, url: &str) -> Result<Vec<(String, String)>> {
         let token = self.token().await?;
-        let signed = self.sign_api(method, url, &token)?;
-        Ok(self.standard_headers(&signed.authorization))
+        let authorization = self.authorization(method, url, &token)?;
+        Ok(self.standard_headers(authorization.as_deref()))
     }
 
     async fn json_call(&self, mut call: Call<H::Value>, idempotent: bool) -> Result<String> {
@@ -910,9 +1282,76 @@ impl<H: Host> Session<H> {
         Ok(text)
     }
 
-    /// One keep-alive round: tickle, and re-initialise a brokerage session that is not
-    /// authenticated or is competing.
+    /// `POST /iserver/reauthenticate` (deprecated by IBKR in favour of ssodh/init, still what
+    /// gateway keepers use).
+    pub async fn reauthenticate(&self) -> Result<String> {
+        self.json_call(Call::new("POST", "/iserver/reauthenticate"), false)
+            .await
+    }
+
+    /// Makes sure the brokerage session is authenticated: status; if not, ssodh/init (falling
+    /// back to reauthenticate), validate, and poll the status until it is, or a clear error.
+    /// A competing session is taken over only with `compete`.
+    pub async fn ensure_authenticated(&self, compete: bool) -> Result<String> {
+        let flags = |text: &str| {
+            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+            (b("authenticated"), b("competing"))
+        };
+        let status = self.status().await?;
+        let (authenticated, competing) = flags(&status);
+        if authenticated && !competing {
+            return Ok(status);
+        }
+        if competing && !compete {
+            return Err(Error::new(
+                ErrorCode::Unauthorized,
+                "another session (TWS, IBKR Mobile or the web portal) holds the brokerage session (competing). Pass \
+                 compete: true to take it over; that session will be disconnected.",
+            ));
+        }
+        if let Err(e) = self.init_brokerage(compete, true).await {
+            self.log(
+                Level::Warn,
+                &format!(
+                    "ssodh/init failed ({}: {}); trying reauthenticate",
+                    e.code(),
+                    e.message()
+                ),
+            );
+            self.reauthenticate().await?;
+        }
+        if let Err(e) = self.validate().await {
+            self.log(
+                Level::Warn,
+                &format!("sso/validate failed: {}: {}", e.code(), e.message()),
+            );
+        }
+        for _ in 0..self.inner.opts.auth_polls {
+            let status = self.status().await?;
+            if flags(&status) == (true, false) {
+                self.log(Level::Info, "brokerage session authenticated");
+                return Ok(status);
+            }
+            self.inner.host.sleep(self.inner.opts.auth_poll_ms).await;
+        }
+        Err(Error::new(
+            ErrorCode::Unauthorized,
+            format!(
+                "the brokerage session is still not authenticated after ssodh/init{} and {} status checks. Log in again{}.",
+                if self.is_gateway() { ", reauthenticate" } else { "" },
+                self.inner.opts.auth_polls,
+                if self.is_gateway() { " in a browser on the gateway machine" } else { "" }
+            ),
+        ))
+    }
+
+    /// One keep-alive round: for OAuth 2.0 without a fixed IP, notice an IP change; tickle; and
+    /// re-initialise a brokerage session that is not authenticated. A competing session is taken
+    /// over only with the `compete` option. A gateway still unauthenticated after that is logged
+    /// out and initialised again (the "active but not authenticated" repair).
     pub async fn keep_alive_tick(&self) -> Result<KeepAliveReport> {
+        self.check_ip().await?;
         let text = self.tickle().await?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let auth = v.pointer("/iserver/authStatus");
@@ -937,6 +1376,14 @@ impl<H: Host> Session<H> {
                 reinitialised: false,
             });
         }
+        let compete = self.inner.opts.compete;
+        if competing && !compete {
+            self.log(Level::Warn, "keep-alive: another session holds the brokerage session (competing); not taking it over (compete: false)");
+            return Ok(KeepAliveReport {
+                authenticated: false,
+                reinitialised: false,
+            });
+        }
         self.log(
             Level::Warn,
             &format!(
@@ -948,15 +1395,28 @@ impl<H: Host> Session<H> {
                 }
             ),
         );
-        let status = self.init_brokerage(self.inner.opts.compete, true).await?;
-        let v: Value = serde_json::from_str(&status).unwrap_or(Value::Null);
-        let authenticated = v
-            .get("authenticated")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        Ok(KeepAliveReport {
-            authenticated,
-            reinitialised: true,
-        })
+        match self.ensure_authenticated(compete).await {
+            Ok(_) => Ok(KeepAliveReport {
+                authenticated: true,
+                reinitialised: true,
+            }),
+            Err(e)
+                if self.is_gateway()
+                    && e.code() == ErrorCode::Unauthorized
+                    && e.status().is_none() =>
+            {
+                self.log(
+                    Level::Warn,
+                    "keep-alive: still not authenticated; logging out and initialising again",
+                );
+                self.json_call(Call::new("POST", "/logout"), false).await?;
+                self.ensure_authenticated(compete).await?;
+                Ok(KeepAliveReport {
+                    authenticated: true,
+                    reinitialised: true,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 }

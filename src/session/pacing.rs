@@ -79,6 +79,15 @@ impl Pacer {
         )
     }
 
+    /// The Client Portal Gateway's limits: IBKR's table with 10 req/s overall.
+    pub fn gateway() -> Self {
+        let mut p = Pacer::ibkr();
+        if let Some((first, _)) = p.limits.first_mut() {
+            first.limit = 10;
+        }
+        p
+    }
+
     /// A pacer over these limits.
     pub fn new(limits: Vec<Limit>) -> Self {
         Pacer {

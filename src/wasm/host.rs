@@ -88,6 +88,8 @@ pub struct JsHost {
     fetch: Function,
     clock: Option<Function>,
     logger: JsValue,
+    ip_lookup: Option<Function>,
+    ip_url: Option<String>,
 }
 
 impl JsHost {
@@ -120,7 +122,23 @@ impl JsHost {
             fetch,
             clock,
             logger,
+            ip_lookup: None,
+            ip_url: None,
         })
+    }
+
+    /// How to find this machine's public IP (OAuth 2.0): a function returning it (or a Promise
+    /// of it), else a URL that answers it as text.
+    pub fn with_ip_lookup(mut self, lookup: JsValue, url: Option<String>) -> Result<Self> {
+        if !(lookup.is_undefined() || lookup.is_null()) {
+            self.ip_lookup = Some(lookup.dyn_into::<Function>().map_err(|_| {
+                Error::invalid_argument(
+                    "`ipLookup` must be a function returning the public IP (or a Promise of it).",
+                )
+            })?);
+        }
+        self.ip_url = url;
+        Ok(self)
     }
 
     /// The fetch function, for requests that are not the session's (passed through untouched).
@@ -147,6 +165,9 @@ impl Host for JsHost {
         set(&init, "headers", &headers);
         if let Some(body) = &req.body {
             set(&init, "body", body);
+        }
+        if req.manual_redirect {
+            set(&init, "redirect", &JsValue::from_str("manual"));
         }
         // One controller aborts on our timeout or on the caller's signal, whichever comes first.
         let controller = global_fn("AbortController")
@@ -272,6 +293,37 @@ impl Host for JsHost {
             }
         });
         let _ = JsFuture::from(promise).await;
+    }
+
+    async fn public_ip(&self) -> Result<Option<String>> {
+        let failed = |e: JsValue| {
+            Error::new(
+                ErrorCode::Network,
+                format!("looking up the public IP failed: {}", error_text(&e)),
+            )
+        };
+        let value = if let Some(f) = &self.ip_lookup {
+            let v = f.call0(&JsValue::UNDEFINED).map_err(failed)?;
+            JsFuture::from(Promise::resolve(&v)).await.map_err(failed)?
+        } else if let Some(url) = &self.ip_url {
+            let resp = self
+                .fetch
+                .call1(&JsValue::UNDEFINED, &JsValue::from_str(url))
+                .map_err(failed)?;
+            let resp = JsFuture::from(Promise::resolve(&resp))
+                .await
+                .map_err(failed)?;
+            let text = call_method(&resp, "text", &Array::new()).map_err(failed)?;
+            JsFuture::from(Promise::resolve(&text))
+                .await
+                .map_err(failed)?
+        } else {
+            return Ok(None);
+        };
+        Ok(value
+            .as_string()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()))
     }
 
     fn log(&self, level: Level, message: &str) {

@@ -16,7 +16,13 @@ use crate::keys::PrivateKey;
 use crate::oauth1::request;
 use crate::session::pacing::{Limit, PathMatch};
 use crate::session::third_party::ThirdParty;
-use crate::session::{Call, Host, Level, Oauth1Credentials, Oauth1Inputs, Options, Pacer, Session};
+use crate::session::{
+    Auth, Call, Host, Level, Oauth1Credentials, Oauth1Inputs, Oauth2Credentials, Options, Pacer,
+    Session,
+};
+
+/// The Client Portal Gateway's default API base.
+const GATEWAY_BASE_URL: &str = "https://localhost:5000/v1/api";
 
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
@@ -70,12 +76,12 @@ fn header_pairs(h: &JsValue) -> Vec<(String, String)> {
 
 /// `pacing`: `true` (IBKR's published limits, the default), `false`, or your own limits:
 /// `[{ path: "/tickle" | "/pa/*" | "*", limit: 1, windowMs: 1000 }, …]`.
-fn pacing(v: &JsValue) -> Result<Pacer> {
+fn pacing(v: &JsValue, default: fn() -> Pacer) -> Result<Pacer> {
     if v.is_undefined() || v.is_null() {
-        return Ok(Pacer::ibkr());
+        return Ok(default());
     }
     if let Some(b) = v.as_bool() {
-        return Ok(if b { Pacer::ibkr() } else { Pacer::off() });
+        return Ok(if b { default() } else { Pacer::off() });
     }
     let bad = || {
         Error::invalid_argument("`pacing` must be true, false, or an array of { path, limit, windowMs } (path \"/tickle\", \"/pa/*\" or \"*\").")
@@ -111,8 +117,16 @@ fn pacing(v: &JsValue) -> Result<Pacer> {
 
 /// The options every session kind shares (`Common` in api.md).
 fn common_options(o: &Opts<'_>, obj: &JsValue) -> Result<(JsHost, Options)> {
+    common_options_for(o, obj, Options::default(), Pacer::ibkr)
+}
+
+fn common_options_for(
+    o: &Opts<'_>,
+    obj: &JsValue,
+    mut opts: Options,
+    default_pacer: fn() -> Pacer,
+) -> Result<(JsHost, Options)> {
     let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?;
-    let mut opts = Options::default();
     if let Some(base) = o.opt_string("baseUrl")? {
         opts.base_urls = vec![base];
     }
@@ -142,12 +156,18 @@ fn common_options(o: &Opts<'_>, obj: &JsValue) -> Result<(JsHost, Options)> {
     if let Some(sq) = o.opt_bool("signQuery")? {
         opts.sign_query = sq;
     }
-    opts.pacer = pacing(&get(obj, "pacing"))?;
+    opts.pacer = pacing(&get(obj, "pacing"), default_pacer)?;
     if let Some(r) = o.opt_uint("maxRetries", 10.0)? {
         opts.max_retries = r as u32;
     }
     if let Some(c) = o.opt_bool("compete")? {
         opts.compete = c;
+    }
+    if let Some(n) = o.opt_uint("statusPolls", 100.0)? {
+        opts.auth_polls = n as u32;
+    }
+    if let Some(ms) = o.opt_uint("statusPollMs", 60_000.0)? {
+        opts.auth_poll_ms = ms;
     }
     Ok((host, opts))
 }
@@ -182,6 +202,94 @@ impl IbkrSession {
                 session: Session::new(host, creds, options)?,
             })
         })())
+    }
+
+    /// `IbkrSession.oauth2({ clientId, clientKeyId, credential, privateKey, ip?, ipLookup?,
+    /// alternativeIps?, ...Common })`: access token → SSO session → validate → ssodh/init.
+    #[wasm_bindgen(js_name = "oauth2")]
+    pub fn oauth2(o: JsValue) -> JsResult<IbkrSession> {
+        js((|| {
+            let opts = Opts::new("IbkrSession.oauth2", &o)?;
+            let ip = opts.opt_string("ip")?;
+            let creds = Oauth2Credentials::new(
+                &opts.string("clientId")?,
+                &opts.string("clientKeyId")?,
+                &opts.string("credential")?,
+                &opts.string("privateKey")?,
+                ip.as_deref(),
+                opts.opt_string_list("alternativeIps")?,
+            )?;
+            let (host, options) = common_options(&opts, &o)?;
+            let lookup = get(&o, "ipLookup");
+            let url = (ip.is_none() && (lookup.is_undefined() || lookup.is_null()))
+                .then(|| "https://api.ipify.org".to_owned());
+            let host = host.with_ip_lookup(lookup, url)?;
+            Ok(IbkrSession {
+                session: Session::new(host, creds, options)?,
+            })
+        })())
+    }
+
+    /// `IbkrSession.gateway({ baseUrl = "https://localhost:5000/v1/api", ...Common })`: the Client
+    /// Portal Gateway the user runs. No signing; `compete` defaults to false; pacing to 10 req/s.
+    #[wasm_bindgen(js_name = "gateway")]
+    pub fn gateway(o: JsValue) -> JsResult<IbkrSession> {
+        js((|| {
+            let o = if o.is_undefined() || o.is_null() {
+                Object::new().into()
+            } else {
+                o
+            };
+            let opts = Opts::new("IbkrSession.gateway", &o)?;
+            let defaults = Options {
+                base_urls: vec![GATEWAY_BASE_URL.to_owned()],
+                compete: false,
+                ..Options::default()
+            };
+            let (host, options) = common_options_for(&opts, &o, defaults, Pacer::gateway)?;
+            Ok(IbkrSession {
+                session: Session::new(host, Auth::Gateway, options)?,
+            })
+        })())
+    }
+
+    /// `ensureAuthenticated({ compete })`: status; if not authenticated, ssodh/init (or
+    /// reauthenticate), validate, and poll until it is. Resolves to the status.
+    #[wasm_bindgen(js_name = "ensureAuthenticated")]
+    pub fn ensure_authenticated(&self, o: JsValue) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            let compete = if o.is_undefined() || o.is_null() {
+                None
+            } else {
+                Opts::new("ensureAuthenticated", &o)?.opt_bool("compete")?
+            };
+            Ok(parse_json(
+                &s.ensure_authenticated(compete.unwrap_or(s.compete_default()))
+                    .await?,
+            ))
+        })
+    }
+
+    /// `POST /iserver/reauthenticate`.
+    pub fn reauthenticate(&self) -> Promise {
+        let s = self.session.clone();
+        promise(async move { Ok(parse_json(&s.reauthenticate().await?)) })
+    }
+
+    /// Switches the API host at run time, e.g. `setBaseUrl("https://1.api.ibkr.com/v1/api")`.
+    #[wasm_bindgen(js_name = "setBaseUrl")]
+    pub fn set_base_url(&self, url: JsValue) -> JsResult<()> {
+        js((|| {
+            self.session
+                .set_base_url(&super::args::string("setBaseUrl", "url", &url)?)
+        })())
+    }
+
+    /// The API base URL in use.
+    #[wasm_bindgen(getter, js_name = "baseUrl")]
+    pub fn base_url(&self) -> String {
+        self.session.base_url()
     }
 
     /// `{ token, expiresAt }`: the live session token (a secret) and its expiry in ms.
