@@ -213,6 +213,7 @@ export class Simulator {
     const body = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url, `http://${req.headers.host}`);
     const path = url.pathname;
+    res.setHeader('date', new Date(this.clock()).toUTCString());
     const entry = { method: req.method, path, status: 0, kind: 'other' };
     this.log.push(entry);
     const send = (status, b, headers) => { entry.status = status; json(res, status, b, headers); };

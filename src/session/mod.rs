@@ -776,29 +776,24 @@ impl<H: Host> Session<H> {
     }
 
     /// Gets a fresh token: the LST handshake (OAuth 1.0a), a new SSO session (OAuth 2.0), or
-    /// nothing at all (the gateway holds its own session).
+    /// nothing at all (the gateway holds its own session). If IBKR refuses it and its `Date`
+    /// header has just shown our clock to be off, once more with corrected time.
     async fn acquire(&self) -> Result<(SecretBytes, f64)> {
-        match &self.inner.auth {
-            Auth::OAuth1(_) => self.handshake().await,
-            Auth::OAuth2(c) => self.oauth2_connect(c).await,
-            Auth::Gateway => Ok((SecretBytes::new(Vec::new()), f64::INFINITY)),
-        }
-    }
-
-    /// A handshake; if IBKR rejects our timestamp and its `Date` header has just taught us the
-    /// clock offset, once more with corrected time.
-    async fn handshake(&self) -> Result<(SecretBytes, f64)> {
         let offset_before = self.inner.state.borrow().clock_offset_ms;
-        match self.handshake_once().await {
+        let attempt = || async {
+            match &self.inner.auth {
+                Auth::OAuth1(_) => self.handshake_once().await,
+                Auth::OAuth2(c) => self.oauth2_connect(c).await,
+                Auth::Gateway => Ok((SecretBytes::new(Vec::new()), f64::INFINITY)),
+            }
+        };
+        match attempt().await {
             Err(e)
-                if e.code() == ErrorCode::ClockSkew
+                if matches!(e.code(), ErrorCode::ClockSkew | ErrorCode::Unauthorized)
                     && self.inner.state.borrow().clock_offset_ms != offset_before =>
             {
-                self.log(
-                    Level::Warn,
-                    "handshake: IBKR rejected our timestamp; retrying once with the server's time",
-                );
-                self.handshake_once().await
+                self.log(Level::Warn, "IBKR refused our credentials and its clock differs from ours; retrying once with the server's time");
+                attempt().await
             }
             other => other,
         }
