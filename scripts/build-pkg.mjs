@@ -89,6 +89,8 @@ write('workerd.js', webEntry('Cloudflare Workers: Workers refuse to compile wasm
 fs.mkdirSync(path.join(out, 'sim'));
 for (const f of fs.readdirSync(path.join(root, 'sim'))) if (f.endsWith('.mjs')) fs.copyFileSync(path.join(root, 'sim', f), path.join(out, 'sim', f));
 fs.copyFileSync(path.join(tpl, 'sim.d.ts'), path.join(out, 'sim', 'server.d.mts'));
+// The simulated gateway's throwaway self-signed certificate (HTTPS needs one; Node cannot mint it).
+fs.cpSync(path.join(root, 'sim', 'tls'), path.join(out, 'sim', 'tls'), { recursive: true });
 
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.ts'));
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.cts'));

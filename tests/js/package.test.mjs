@@ -78,7 +78,9 @@ test('package.json: exports map with types first, runtime conditions, no install
   for (const f of ['README.md', 'LICENSE', 'index.d.ts', 'index.d.cts', 'node.cjs', 'node.mjs', 'browser.js',
     'workerd.js', 'glue/ibkr_auth_bg.wasm']) assert.ok(files.includes(f), `tarball lacks ${f}`);
   assert.equal(files.filter((f) => f.endsWith('.wasm')).length, 1, 'exactly one .wasm ships');
-  assert.ok(!files.some((f) => /PRIVATE KEY|\.pem$/.test(f)), 'no key material ships');
+  // The only key material is the simulated gateway's throwaway certificate, with its README.
+  assert.deepEqual(files.filter((f) => /\.pem$|PRIVATE KEY/.test(f)).sort(), ['sim/tls/gateway-cert.pem', 'sim/tls/gateway-key.pem']);
+  assert.ok(files.includes('sim/tls/README.md'));
 });
 
 test('the shipped types compile under tsc --strict for ESM and CommonJS users', () => {
