@@ -61,6 +61,19 @@ fn check_ip(name: &str, ip: &str) -> Result<()> {
     })
 }
 
+fn check_client(client_id: &str, client_key_id: &str) -> Result<()> {
+    check_text(
+        "clientId",
+        client_id,
+        "pass the client id IBKR registered for your app.",
+    )?;
+    check_text(
+        "clientKeyId",
+        client_key_id,
+        "pass the key id (kid) IBKR registered with your public key.",
+    )
+}
+
 /// A compact RS256 JWT: `base64url(header).base64url(payload).base64url(signature)`.
 pub fn jwt(kid: &str, payload_json: &str, key: &PrivateKey) -> Result<String> {
     let header = format!(
@@ -86,16 +99,7 @@ pub fn client_assertion(
     key: &PrivateKey,
     now_s: i64,
 ) -> Result<String> {
-    check_text(
-        "clientId",
-        client_id,
-        "pass the client id IBKR registered for your app.",
-    )?;
-    check_text(
-        "clientKeyId",
-        client_key_id,
-        "pass the key id (kid) IBKR registered with your public key.",
-    )?;
+    check_client(client_id, client_key_id)?;
     let id = json_str(client_id);
     let payload = format!(
         "{{\"iss\":{id},\"sub\":{id},\"aud\":{},\"exp\":{},\"iat\":{}}}",
@@ -117,16 +121,7 @@ pub fn sso_session_jwt(
     now_s: i64,
     alternative_ips: &[String],
 ) -> Result<String> {
-    check_text(
-        "clientId",
-        client_id,
-        "pass the client id IBKR registered for your app.",
-    )?;
-    check_text(
-        "clientKeyId",
-        client_key_id,
-        "pass the key id (kid) IBKR registered with your public key.",
-    )?;
+    check_client(client_id, client_key_id)?;
     check_text(
         "credential",
         credential,

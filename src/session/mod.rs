@@ -354,6 +354,18 @@ fn auth_failure(status: u16, msg: Option<String>, what: &str, hint_401: &str) ->
     e.with_http(status, msg)
 }
 
+/// The `access_token` of an OAuth 2.0 answer.
+fn token_field<'a>(v: &'a Value, what: &str) -> Result<&'a str> {
+    v.get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::HttpError,
+                format!("IBKR's {what} has no access_token."),
+            )
+        })
+}
+
 /// Sends one of the RSA-signed `POST /oauth/*` requests and returns its JSON, or an error that
 /// names the likely cause for each status.
 pub(crate) async fn post_oauth<H: Host>(
@@ -620,36 +632,17 @@ impl<H: Host> Session<H> {
 
         let assertion =
             crate::oauth2::client_assertion(&c.client_id, &c.client_key_id, &c.key, now_s)?;
-        let url = format!("{origin}{}", crate::oauth2::TOKEN_PATH);
-        self.log(Level::Debug, &format!("oauth2: POST {url}"));
-        let form_type = vec![(
-            "Content-Type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )];
-        let (status, text, msg) = self
-            .raw(
-                "POST",
-                &url,
-                form_type,
-                Some(&crate::oauth2::token_form(&assertion)),
+        let v = self
+            .post_for_token(
+                &format!("{origin}{}", crate::oauth2::TOKEN_PATH),
+                vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())],
+                &crate::oauth2::token_form(&assertion),
+                "the OAuth 2.0 token request",
+                "Check clientId, clientKeyId (the kid registered with your public key) and that privateKey matches that \
+                 public key; a clock off by more than a few seconds also fails the assertion.",
             )
             .await?;
-        if status != 200 {
-            return Err(auth_failure(status, msg, "the OAuth 2.0 token request",
-                "Check clientId, clientKeyId (the kid registered with your public key) and that privateKey matches that \
-                 public key; a clock off by more than a few seconds also fails the assertion."));
-        }
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let access = v
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::HttpError,
-                    "IBKR's token answer has no access_token.",
-                )
-                .with_http(status, None)
-            })?;
+        let access = token_field(&v, "token answer")?;
         let expires_in = v
             .get("expires_in")
             .and_then(Value::as_f64)
@@ -664,28 +657,17 @@ impl<H: Host> Session<H> {
             now_s,
             &c.alternative_ips,
         )?;
-        let url = format!("{origin}{}", crate::oauth2::SSO_SESSIONS_PATH);
-        self.log(Level::Debug, &format!("oauth2: POST {url} (ip {ip})"));
-        let headers = vec![
-            ("Authorization".into(), format!("Bearer {access}")),
-            ("Content-Type".into(), "application/jwt".into()),
-        ];
-        let (status, text, msg) = self.raw("POST", &url, headers, Some(&jwt)).await?;
-        if status != 200 {
-            return Err(auth_failure(status, msg, "the SSO-session request",
-                "Check `credential` (the IBKR username) and `ip`: it must be this machine's public IP as IBKR sees it."));
-        }
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let bearer = v
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::HttpError,
-                    "IBKR's SSO-session answer has no access_token.",
-                )
-                .with_http(status, None)
-            })?;
+        self.log(Level::Debug, &format!("oauth2: SSO session for ip {ip}"));
+        let v = self
+            .post_for_token(
+                &format!("{origin}{}", crate::oauth2::SSO_SESSIONS_PATH),
+                vec![("Authorization".into(), format!("Bearer {access}")), ("Content-Type".into(), "application/jwt".into())],
+                &jwt,
+                "the SSO-session request",
+                "Check `credential` (the IBKR username) and `ip`: it must be this machine's public IP as IBKR sees it.",
+            )
+            .await?;
+        let bearer = token_field(&v, "SSO-session answer")?;
         let auth = vec![("Authorization".to_owned(), format!("Bearer {bearer}"))];
 
         let (status, text, msg) = self
@@ -746,6 +728,29 @@ impl<H: Host> Session<H> {
             ),
         );
         Ok((SecretBytes::new(bearer.as_bytes().to_vec()), expires_at))
+    }
+
+    /// One OAuth 2.0 step: POST, and the JSON answer, or an error whose fix is `hint`.
+    async fn post_for_token(
+        &self,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: &str,
+        what: &str,
+        hint: &str,
+    ) -> Result<Value> {
+        self.log(Level::Debug, &format!("oauth2: POST {url}"));
+        let (status, text, msg) = self.raw("POST", url, headers, Some(body)).await?;
+        if status != 200 {
+            return Err(auth_failure(status, msg, what, hint));
+        }
+        serde_json::from_str(&text).map_err(|_| {
+            Error::new(
+                ErrorCode::HttpError,
+                format!("IBKR's answer to {what} is not JSON."),
+            )
+            .with_http(status, None)
+        })
     }
 
     /// OAuth 2.0 without a fixed IP: look the IP up again; if it changed, make a new session now.

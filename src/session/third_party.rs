@@ -88,20 +88,24 @@ impl<H: Host> ThirdParty<H> {
         })
     }
 
+    async fn post(&self, signed: &request::SignedRequest, what: &str) -> Result<Value> {
+        post_oauth(
+            &self.host,
+            signed,
+            self.timeout_ms,
+            &self.user_agent,
+            what,
+            |_| {},
+        )
+        .await
+    }
+
     /// Step 1: a request token for `callback` (`oob` or the registered callback URL).
     pub async fn request_token(&self, callback: &str) -> Result<String> {
         let signed = self.signed(|ctx| {
             request::request_token_request(&self.base_url, ctx, callback, &self.signature_key)
         })?;
-        let v = post_oauth(
-            &self.host,
-            &signed,
-            self.timeout_ms,
-            &self.user_agent,
-            "the request_token request",
-            |_| {},
-        )
-        .await?;
+        let v = self.post(&signed, "the request_token request").await?;
         v.get("oauth_token")
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -129,15 +133,7 @@ impl<H: Host> ThirdParty<H> {
                 &self.signature_key,
             )
         })?;
-        let v = post_oauth(
-            &self.host,
-            &signed,
-            self.timeout_ms,
-            &self.user_agent,
-            "the access_token request",
-            |_| {},
-        )
-        .await?;
+        let v = self.post(&signed, "the access_token request").await?;
         let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         let missing = |k: &str| {
             Error::new(

@@ -4,33 +4,16 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import { after, test } from 'node:test';
-import { gatewayCertificate, gatewayFetch, IbkrAuthError, IbkrSession } from '../../pkg/node.mjs';
-import { generateKeys, GATEWAY_TLS, Simulator } from '../../sim/server.mjs';
+import { test } from 'node:test';
+import { gatewayCertificate, gatewayFetch, IbkrSession } from '../../pkg/node.mjs';
+import { GATEWAY_TLS } from '../../sim/server.mjs';
+import { capture, newSim, rejects } from './helpers.mjs';
 
-const keys = generateKeys();
-const sims = [];
-async function newGateway(o = {}) {
-  const sim = await new Simulator({ keys, rateLimits: false, gateway: true, ...o }).start();
-  sims.push(sim);
-  return sim;
-}
-after(async () => { for (const s of sims) await s.close(); });
+const newGateway = (o = {}) => newSim({ gateway: true, ...o });
 
-function capture() {
-  const lines = [];
-  return { lines, logger: Object.fromEntries(['debug', 'info', 'warn', 'error'].map((l) => [l, (m) => lines.push(`${l}: ${m}`)])) };
-}
 const session = (gw, o = {}) => IbkrSession.gateway({
   baseUrl: gw.baseUrl, fetch: gatewayFetch({ baseUrl: gw.origin, certificate: GATEWAY_TLS.cert }), pacing: false, statusPolls: 3, statusPollMs: 50, ...o,
 });
-
-async function rejects(promise, code) {
-  const e = await promise.then(() => null, (err) => err);
-  assert.ok(e instanceof IbkrAuthError, `expected ${code}, got ${e}`);
-  assert.equal(e.code, code, e.message);
-  return e;
-}
 
 test('the self-signed certificate: pinned works, another certificate fails, insecure is explicit and per host', async () => {
   const gw = await newGateway();

@@ -1,31 +1,12 @@
 // IbkrSession.oauth2 against the simulator: the whole flow, refresh before expiry, 401 → one
 // reconnect, IP changes, switching hosts at run time, timeouts, and no token in any log line.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
-import { IbkrAuthError, IbkrSession } from '../../pkg/node.mjs';
-import { generateKeys, Simulator } from '../../sim/server.mjs';
+import { test } from 'node:test';
+import { IbkrSession } from '../../pkg/node.mjs';
+import { generateKeys } from '../../sim/server.mjs';
+import { capture, newSim, rejects } from './helpers.mjs';
 
-const keys = generateKeys();
-const sims = [];
-async function newSim(o = {}) {
-  const sim = await new Simulator({ keys, rateLimits: false, ...o }).start();
-  sims.push(sim);
-  return sim;
-}
-after(async () => { for (const s of sims) await s.close(); });
-
-function capture() {
-  const lines = [];
-  return { lines, logger: Object.fromEntries(['debug', 'info', 'warn', 'error'].map((l) => [l, (m) => lines.push(`${l}: ${m}`)])) };
-}
 const session = (sim, o = {}) => IbkrSession.oauth2({ ...sim.clientConfig2(), pacing: false, ...o });
-
-async function rejects(promise, code) {
-  const e = await promise.then(() => null, (err) => err);
-  assert.ok(e instanceof IbkrAuthError, `expected ${code}, got ${e}`);
-  assert.equal(e.code, code, e.message);
-  return e;
-}
 
 test('access token → SSO session → validate → ssodh/init, then bearer on every call', async () => {
   const sim = await newSim();

@@ -6,22 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { decryptAccessTokenSecret, IbkrAuthError, IbkrSession, OAuth1ThirdParty } from '../../pkg/node.mjs';
-import { generateKeys, Simulator } from '../../sim/server.mjs';
-
-const keys = generateKeys();
-const sims = [];
-async function newSim(o = {}) {
-  const sim = await new Simulator({ keys, rateLimits: false, ...o }).start();
-  sims.push(sim);
-  return sim;
-}
-after(async () => { for (const s of sims) await s.close(); });
-
-function capture() {
-  const lines = [];
-  const logger = Object.fromEntries(['debug', 'info', 'warn', 'error'].map((l) => [l, (m) => lines.push(`${l}: ${m}`)]));
-  return { lines, logger };
-}
+import { capture, newSim, rejects } from './helpers.mjs';
 
 function session(sim, o = {}) {
   return IbkrSession.oauth1({ ...sim.clientConfig(), pacing: false, ...o });
@@ -30,14 +15,6 @@ function session(sim, o = {}) {
 const ORDER = { orders: [{ conid: 265598, side: 'BUY', quantity: 1, orderType: 'MKT' }] };
 const orderPath = '/iserver/account/DU1234567/orders';
 const sentTo = (sim, path, method) => sim.log.filter((e) => e.path === `/v1/api${path}` && (!method || e.method === method)).length;
-
-async function rejects(promise, code) {
-  const e = await promise.then(() => null, (err) => err);
-  assert.ok(e, `expected ${code}, but it succeeded`);
-  assert.ok(e instanceof IbkrAuthError, `not an IbkrAuthError: ${e}`);
-  assert.equal(e.code, code, e.message);
-  return e;
-}
 
 describe('lifecycle', () => {
   test('handshake, brokerage session, reads, an order, tickle, validate, status, logout', async () => {
