@@ -63,6 +63,15 @@ pub struct Oauth1Inputs<'a> {
 }
 
 impl Oauth1Credentials {
+    fn context<'a>(&'a self, nonce: &'a str, timestamp: u64) -> request::Context<'a> {
+        request::Context {
+            consumer_key: &self.consumer_key,
+            realm: &self.realm,
+            nonce,
+            timestamp,
+        }
+    }
+
     /// Parses the keys, decrypts the access token secret and reads the DH parameters, once.
     pub fn new(i: Oauth1Inputs<'_>) -> Result<Self> {
         let consumer_key = i.consumer_key.trim();
@@ -815,12 +824,7 @@ impl<H: Host> Session<H> {
         let a = DhSecret::from_hex(&random, &c.dh)?;
         let challenge = oauth1::dh_challenge(&c.dh, &a);
         let nonce = request::generate_nonce()?;
-        let ctx = request::Context {
-            consumer_key: &c.consumer_key,
-            realm: &c.realm,
-            nonce: &nonce,
-            timestamp: self.timestamp(),
-        };
+        let ctx = c.context(&nonce, self.timestamp());
         let base = self.base_url();
         let signed = request::live_session_token_request(
             &base,
@@ -878,12 +882,7 @@ impl<H: Host> Session<H> {
         match &self.inner.auth {
             Auth::OAuth1(c) => {
                 let nonce = request::generate_nonce()?;
-                let ctx = request::Context {
-                    consumer_key: &c.consumer_key,
-                    realm: &c.realm,
-                    nonce: &nonce,
-                    timestamp: self.timestamp(),
-                };
+                let ctx = c.context(&nonce, self.timestamp());
                 let signed = request::api_request(
                     method,
                     url,
