@@ -252,6 +252,8 @@ export declare class IbkrSession {
   tickle(): Promise<Tickle>;
   validate(): Promise<unknown>;
   logout(): Promise<void>;
+  /** One keep-alive round now (what keepAlive() does on each tick). */
+  keepAliveOnce(): Promise<{ authenticated: boolean; reinitialised: boolean }>;
   /** Tickles every intervalMs (default 60000) and re-initialises an unauthenticated or competing session. */
   keepAlive(o?: { intervalMs?: number }): KeepAlive;
 }

@@ -92,6 +92,10 @@ fs.copyFileSync(path.join(tpl, 'sim.d.ts'), path.join(out, 'sim', 'server.d.mts'
 // The simulated gateway's throwaway self-signed certificate (HTTPS needs one; Node cannot mint it).
 fs.cpSync(path.join(root, 'sim', 'tls'), path.join(out, 'sim', 'tls'), { recursive: true });
 
+// The command line (Node): `ibkr-auth` (package.json "bin").
+fs.cpSync(path.join(tpl, 'cli'), path.join(out, 'cli'), { recursive: true });
+fs.chmodSync(path.join(out, 'cli', 'main.js'), 0o755);
+
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.ts'));
 fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.cts'));
 

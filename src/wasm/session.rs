@@ -472,6 +472,19 @@ impl IbkrSession {
         })
     }
 
+    /// `keepAliveOnce()`: one keep-alive round now → `{ authenticated, reinitialised }`.
+    #[wasm_bindgen(js_name = "keepAliveOnce")]
+    pub fn keep_alive_once(&self) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            let r = s.keep_alive_tick().await?;
+            let out = Object::new();
+            set(&out, "authenticated", &JsValue::from_bool(r.authenticated));
+            set(&out, "reinitialised", &JsValue::from_bool(r.reinitialised));
+            Ok(out.into())
+        })
+    }
+
     /// `keepAlive({ intervalMs = 60000 })`: tickles on a timer and repairs the brokerage
     /// session; returns `{ stop() }`.
     #[wasm_bindgen(js_name = "keepAlive")]
