@@ -6,7 +6,7 @@ WASM_RAW := target/$(WASM_TARGET)/release/ibkr_auth.wasm
 BINDGEN := target/bindgen
 WASM_OPT := node_modules/.bin/wasm-opt
 
-.PHONY: setup pkg demo walkthrough sim test test-rust test-wasm test-js test-session test-browser test-workerd lint clean
+.PHONY: setup pkg demo walkthrough sim test test-rust test-wasm test-js test-session test-cli test-browser test-workerd lint clean
 
 setup:
 	@scripts/setup.sh
@@ -27,7 +27,7 @@ sim: setup
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-session test-browser test-workerd
+test: lint test-rust test-wasm test-js test-session test-cli test-browser test-workerd
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -46,6 +46,9 @@ test-js: pkg
 
 test-session: pkg
 	node --test tests/session/
+
+test-cli: pkg
+	node --test tests/cli/
 
 test-browser: pkg
 	@scripts/setup.sh --browser

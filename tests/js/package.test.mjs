@@ -66,6 +66,13 @@ test('ibkr-auth/sim from the tarball runs a session against the installed packag
   assert.deepEqual(r, { accounts: ['DU1234567'], handshakes: 1 });
 });
 
+test('the ibkr-auth command is installed as a bin', () => {
+  const bin = path.join(project, 'node_modules/.bin/ibkr-auth');
+  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+  assert.equal(version, JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).version);
+  assert.match(execFileSync(bin, ['--help'], { encoding: 'utf8' }), /ibkr-auth <command>/);
+});
+
 test('package.json: exports map with types first, runtime conditions, no install scripts', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
   assert.equal(pkg.name, 'ibkr-auth');

@@ -1,0 +1,243 @@
+// The real `ibkr-auth` binary (pkg/cli/main.js), spawned against the simulator for every
+// command; `doctor` must catch each planted mistake and pass a good configuration.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { generateKeys, Simulator } from '../../sim/server.mjs';
+import { writeClientFiles } from '../../sim/state.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(root, 'pkg/cli/main.js');
+const keys = generateKeys();
+const sims = [];
+let sim;
+let dir;
+
+/** Runs the binary (asynchronously: the simulator lives in this process); no IB_* from the machine. */
+function run(args, { env = {}, cwd } = {}) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IB_')));
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: cwd ?? dir, env: { ...clean, NO_COLOR: '1', ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
+}
+
+/** A config folder for `s`: key files from the simulator and an ibkr-auth.yaml. */
+function configDir(s, yamlExtra = '', edit = () => {}) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-cli-'));
+  const c = s.clientConfig();
+  writeClientFiles(d, c);
+  const yaml = {
+    consumer_key: c.consumerKey, access_token: c.accessToken, access_token_secret: `"${c.accessTokenSecret}"`,
+    signature_key_file: 'private_signature.pem', encryption_key_file: 'private_encryption.pem', dh_params_file: 'dhparam.pem',
+    base_url: c.baseUrl,
+  };
+  edit(yaml, d);
+  fs.writeFileSync(path.join(d, 'ibkr-auth.yaml'), `${Object.entries(yaml).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`).join('\n')}\n${yamlExtra}`);
+  return d;
+}
+
+before(async () => {
+  sim = await new Simulator({ keys, rateLimits: false }).start();
+  sims.push(sim);
+  dir = configDir(sim);
+});
+after(async () => { for (const s of sims) await s.close(); });
+
+describe('session commands', () => {
+  test('login, status, tickle, logout', async () => {
+    const login = await run(['login']);
+    assert.equal(login.code, 0, login.err);
+    assert.match(login.out, /✓ live session token, valid until/);
+    assert.match(login.out, /✓ brokerage session authenticated/);
+    assert.equal((await run(['status'])).code, 0);
+    const status = JSON.parse((await run(['status', '--json'])).out);
+    assert.equal(status.authenticated, true);
+    const tickle = await run(['tickle']);
+    assert.match(tickle.out, /✓ tickled: session [0-9a-f]{8}…/);
+    const logout = await run(['logout', '--json']);
+    assert.deepEqual(JSON.parse(logout.out), { loggedOut: true });
+    assert.equal(sim.brokerage.authenticated, false);
+  });
+
+  test('request with --query and --data; a signed order reaches the server once', async () => {
+    await run(['login']);
+    const snap = await run(['request', 'GET', '/iserver/marketdata/snapshot', '--query', 'conids=265598,8314', '--query', 'fields=31']);
+    assert.equal(snap.code, 0, snap.err);
+    assert.deepEqual(JSON.parse(snap.out).map((r) => r.conid), [265598, 8314]);
+    const before = sim.orders.length;
+    const order = await run(['request', 'POST', '/iserver/account/DU1234567/orders', '--data', '{"orders":[{"conid":265598,"side":"BUY","quantity":1,"orderType":"MKT"}]}']);
+    assert.equal(order.code, 0, order.err);
+    assert.equal(JSON.parse(order.out)[0].order_status, 'Submitted');
+    assert.equal(sim.orders.length, before + 1);
+    const bad = await run(['request', 'POST', '/x', '--data', '{nope']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--data must be JSON/);
+  });
+
+  test('sign prints a curl command whose headers IBKR accepts', async () => {
+    await run(['login']);
+    const r = await run(['sign', 'GET', '/iserver/accounts']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^curl -X GET -H 'Authorization: OAuth realm="limited_poa", /);
+    const headers = Object.fromEntries([...r.out.matchAll(/-H '([^:]+): ([^']*)'/g)].map((m) => [m[1], m[2]]));
+    const url = r.out.trim().match(/'([^']+)'$/)[1];
+    const res = await fetch(url, { headers });
+    assert.equal(res.status, 200);
+    const j = JSON.parse((await run(['sign', 'GET', `${sim.baseUrl}/tickle`, '--json'])).out);
+    assert.match(j.headers.Authorization, /oauth_signature_method="HMAC-SHA256"/);
+  });
+
+  test('lst prints the token as JSON and warns on stderr that it is a secret', async () => {
+    const r = await run(['lst']);
+    assert.equal(r.code, 0, r.err);
+    const t = JSON.parse(r.out);
+    assert.match(t.token, /^[A-Za-z0-9+/]{27}=$/);
+    assert.ok(t.expiresAt > Date.now());
+    assert.match(r.err, /secret/);
+  });
+
+  test('keepalive: a line per tickle, repairs the session, exits 0 on Ctrl-C and logs out if asked', async () => {
+    const child = spawn(process.execPath, [BIN, 'keepalive', '--interval', '1', '--logout'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    await new Promise((r) => setTimeout(r, 1300));
+    sim.brokerage.authenticated = false; // the session drops: the next tick repairs it
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('exit', r));
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trim().split('\n');
+    assert.ok(lines.length >= 2, stdout);
+    assert.ok(lines.every((l) => /^\d\d:\d\d:\d\d [✓!✗] /.test(l)), stdout);
+    assert.ok(lines.some((l) => l.includes('re-initialised')), stdout);
+    assert.match(stderr, /logged out/);
+    assert.equal(sim.brokerage.connected, false);
+  });
+});
+
+describe('configuration', () => {
+  test('YAML < environment < flags, and --env-file', async () => {
+    const d = configDir(sim, '', (y) => { y.consumer_key = 'WRONGKEYX'; });
+    assert.equal((await run(['status'], { cwd: d })).code, 1, 'the YAML value is used');
+    assert.equal((await run(['status'], { cwd: d, env: { IB_CONSUMER_KEY: sim.consumerKey } })).code, 0, 'the environment overrides YAML');
+    assert.equal((await run(['status', '--consumer-key', 'WRONGKEYX'], { cwd: d, env: { IB_CONSUMER_KEY: sim.consumerKey } })).code, 1, 'a flag overrides the environment');
+    fs.writeFileSync(path.join(d, '.env'), `# comment\nexport IB_CONSUMER_KEY="${sim.consumerKey}"\n`);
+    assert.equal((await run(['status', '--env-file', '.env'], { cwd: d })).code, 0, '--env-file fills the environment');
+  });
+
+  test('environment only, with the key material inline', async () => {
+    const c = sim.clientConfig();
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-cli-env-'));
+    const r = await run(['status'], {
+      cwd: empty,
+      env: {
+        IB_CONSUMER_KEY: c.consumerKey, IB_ACCESS_TOKEN: c.accessToken, IB_ACCESS_TOKEN_SECRET: c.accessTokenSecret,
+        IB_SIGNATURE_KEY_PATH: c.signatureKey, IB_ENCRYPTION_KEY_PATH: c.encryptionKey.replace(/\n/g, '\\n'), IB_DH_PARAM_PATH: c.dhParams,
+        IB_BASE_URL: c.baseUrl, IB_IS_LIVE: 'false',
+      },
+    });
+    assert.equal(r.code, 0, r.err);
+  });
+
+  test('config errors name the file, the key and the fix', async () => {
+    const d = configDir(sim, 'colour: blue\n');
+    const r = await run(['status'], { cwd: d });
+    assert.equal(r.code, 2);
+    assert.match(r.err, /ibkr-auth\.yaml: unknown key "colour"/);
+    const d2 = configDir(sim, '', (y) => { y.signature_key_file = 'nowhere.pem'; });
+    const r2 = await run(['status'], { cwd: d2 });
+    assert.equal(r2.code, 2);
+    assert.match(r2.err, /ibkr-auth\.yaml: signature_key_file: nowhere\.pem does not exist/);
+    assert.match((await run(['status', '--config', 'missing.yaml'])).err, /missing\.yaml: no such file/);
+  });
+
+  test('help, version, unknown commands and options', async () => {
+    assert.equal((await run(['--help'])).code, 0);
+    assert.match((await run(['--help'])).out, /exit codes: 0 ok/);
+    assert.match((await run(['--version'])).out, /^\d+\.\d+\.\d+/);
+    assert.equal((await run(['frobnicate'])).code, 2);
+    assert.equal((await run(['status', '--bogus'])).code, 2);
+  });
+});
+
+describe('doctor', () => {
+  test('a good configuration passes, with a live handshake', async () => {
+    const r = await run(['doctor', '--live']);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /✓ live handshake/);
+    assert.match(r.out, /no problems found/);
+    assert.doesNotMatch(r.out, /✗/);
+  });
+
+  const otherKeys = generateKeys();
+  const mistakes = [
+    ['swapped signature and encryption keys', (y) => { [y.signature_key_file, y.encryption_key_file] = [y.encryption_key_file, y.signature_key_file]; }, /are swapped/],
+    ['a public key as the signature key', (y, d) => { fs.writeFileSync(path.join(d, 'pub.pem'), keys.signature.publicKey, { mode: 0o600 }); y.signature_key_file = 'pub.pem'; }, /signature_key_file: not a usable private signature key[\s\S]*public key/],
+    ['CRLF line endings', (y, d) => { const p = path.join(d, 'private_signature.pem'); fs.writeFileSync(p, fs.readFileSync(p, 'utf8').replace(/\n/g, '\r\n')); }, /Windows \(CRLF\) line endings[\s\S]*dos2unix/],
+    ['a mangled access token secret', (y) => { y.access_token_secret = y.access_token_secret.slice(0, 120) + '"'; }, /access_token_secret is damaged/],
+    ['test_realm with a real consumer key', (y) => { y.realm = 'test_realm'; }, /realm test_realm with a real consumer key/],
+    ['loose file permissions', (y, d) => { fs.chmodSync(path.join(d, 'private_encryption.pem'), 0o644); }, /readable by others \(mode 644\)[\s\S]*chmod 600/],
+    ['a missing key file', (y) => { y.dh_params_file = 'gone.pem'; }, /gone\.pem does not exist/],
+    ['an RSA key as DH parameters', (y) => { y.dh_params_file = 'private_signature.pem'; }, /not a usable DH parameters \(INVALID_DH_PARAMS\)/],
+    ['a malformed consumer key', (y) => { y.consumer_key = 'abc123'; }, /consumer_key "abc123" does not look like one/],
+    ['a malformed access token', (y) => { y.access_token = 'not-a-token'; }, /access_token does not look like one/],
+    ['a missing setting', (y) => { y.access_token_secret = undefined; }, /access_token_secret is missing/],
+    ['an encryption key that is not the one', (y, d) => { fs.writeFileSync(path.join(d, 'other.pem'), otherKeys.encryption.privateKey, { mode: 0o600 }); y.encryption_key_file = 'other.pem'; }, /does not decrypt \(DECRYPT_FAILED\)/],
+    ['an unreachable host', (y) => { y.base_url = 'http://127.0.0.1:9/v1/api'; }, /is not reachable/],
+  ];
+  for (const [name, edit, expected] of mistakes) {
+    test(`catches ${name}`, async () => {
+      const d = configDir(sim, '', edit);
+      const r = await run(['doctor'], { cwd: d });
+      assert.equal(r.code, 3, r.out + r.err);
+      assert.match(r.out, expected);
+      assert.match(r.out, /✗ [\s\S]*fix:/);
+    });
+  }
+
+  test('catches a skewed clock', async () => {
+    const skewed = await new Simulator({ keys, rateLimits: false, clock: () => Date.now() + 300_000 }).start();
+    sims.push(skewed);
+    const r = await run(['doctor'], { cwd: configDir(skewed) });
+    assert.equal(r.code, 3, r.out);
+    assert.match(r.out, /clock is 30\d s behind the server's[\s\S]*NTP/);
+  });
+});
+
+describe('keys and sim', () => {
+  test('keys: five files, private ones 0600, public parts and next steps printed; no overwrite', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-keys-'));
+    const r = await run(['keys', '--out', d, '--dh', 'standard']);
+    assert.equal(r.code, 0, r.err);
+    for (const f of ['private_signature.pem', 'private_encryption.pem']) assert.equal(fs.statSync(path.join(d, f)).mode & 0o777, 0o600, f);
+    for (const f of ['public_signature.pem', 'public_encryption.pem', 'dhparam.pem']) assert.ok(fs.existsSync(path.join(d, f)), f);
+    assert.match(r.out, /-----BEGIN PUBLIC KEY-----[\s\S]*-----BEGIN DH PARAMETERS-----/);
+    assert.match(r.out, /next steps/);
+    assert.doesNotMatch(r.out, /PRIVATE KEY/);
+    const again = await run(['keys', '--out', d, '--dh', 'standard']);
+    assert.equal(again.code, 2);
+    assert.match(again.err, /already exist/);
+  });
+
+  test('sim: starts the simulator and writes a config the other commands use', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-sim-'));
+    const child = spawn(process.execPath, [BIN, 'sim', '--out', d], { cwd: d, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    child.stdout.on('data', (x) => { stdout += x; });
+    for (let i = 0; i < 50 && !stdout.includes('Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(stdout, /IBKR simulator listening on http:\/\/127\.0\.0\.1:\d+/);
+    const r = await run(['--config', path.join(d, 'ibkr-auth.yaml'), 'login']);
+    child.kill('SIGINT');
+    assert.equal(await new Promise((res) => child.on('exit', res)), 0);
+    assert.equal(r.code, 0, r.err);
+  });
+});
