@@ -6,7 +6,7 @@ WASM_RAW := target/$(WASM_TARGET)/release/ibkr_auth.wasm
 BINDGEN := target/bindgen
 WASM_OPT := node_modules/.bin/wasm-opt
 
-.PHONY: setup pkg demo walkthrough sim test test-rust test-wasm test-js test-session test-cli test-browser test-workerd lint clean
+.PHONY: setup pkg demo walkthrough sim www www-dist test test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd lint clean
 
 setup:
 	@scripts/setup.sh
@@ -24,10 +24,16 @@ demo: pkg
 sim: setup
 	node sim/cli.mjs
 
+www-dist: pkg
+	node www/build.mjs
+
+www: www-dist
+	node www/serve.mjs
+
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-session test-cli test-browser test-workerd
+test: lint test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -54,8 +60,12 @@ test-browser: pkg
 	@scripts/setup.sh --browser
 	node --test tests/browser/
 
+test-www: www-dist
+	@scripts/setup.sh --browser
+	node --test tests/www/
+
 test-workerd: pkg
 	node --test tests/workerd/
 
 clean:
-	rm -rf target/bindgen pkg
+	rm -rf target/bindgen pkg www/dist test-results

@@ -101,7 +101,7 @@ export class Simulator {
     this.gatewayIdleMs = o.gatewayIdleMs ?? 6 * 60 * 1000;
     this.lastActivity = this.clock();
     if (!this.keys.oauth2) this.keys.oauth2 = generateKeys().oauth2;
-    const handler = (req, res) => this.#handle(req, res).catch((e) => json(res, 500, { error: String(e) }));
+    const handler = (req, res) => this.handle(req, res);
     this.server = this.gateway ? https.createServer(o.tls ?? GATEWAY_TLS, handler) : http.createServer(handler);
   }
 
@@ -125,6 +125,18 @@ export class Simulator {
   #addAccessToken(token, secret) {
     const encrypted = crypto.publicEncrypt({ key: this.keys.encryption.publicKey, padding: crypto.constants.RSA_PKCS1_PADDING }, secret);
     this.tokens.set(token, { secret, encryptedSecret: encrypted.toString('base64') });
+  }
+
+  /** Handles one request: for mounting the simulator in another server (set `origin` first). */
+  handle(req, res) {
+    return this.#handle(req, res).catch((e) => json(res, 500, { error: String(e) }));
+  }
+
+  /** Sets the origin clients reach the simulator at, when another server mounts it. */
+  mountedAt(origin) {
+    this.origin = origin;
+    this.baseUrl = `${origin}/v1/api`;
+    return this;
   }
 
   /** Starts listening on 127.0.0.1; resolves when ready. */
