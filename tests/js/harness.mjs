@@ -42,3 +42,13 @@ export function installPackedPackage(name = 'scratch') {
   npm(['install', tarball, '--no-audit', '--no-fund', '--offline', '--loglevel=error'], project);
   return { project, tarball, packed: packed[0], installed: path.join(project, 'node_modules/ibkr-auth') };
 }
+
+/** Debian's headless Chromium through playwright-core, with the flags this closed network needs. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+}
