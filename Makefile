@@ -6,7 +6,7 @@ WASM_RAW := target/$(WASM_TARGET)/release/ibkr_auth.wasm
 BINDGEN := target/bindgen
 WASM_OPT := node_modules/.bin/wasm-opt
 
-.PHONY: setup pkg demo walkthrough sim www www-dist test test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd lint clean
+.PHONY: setup pkg demo walkthrough sim www www-dist bench test test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd lint clean
 
 setup:
 	@scripts/setup.sh
@@ -69,3 +69,6 @@ test-workerd: pkg
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results
+
+bench: pkg
+	node --expose-gc bench/run.mjs
