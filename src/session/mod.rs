@@ -1229,6 +1229,22 @@ impl<H: Host> Session<H> {
         e.with_http(status, msg)
     }
 
+    /// The signed headers at once, when the token is fresh and nothing needs awaiting; `None`
+    /// when a handshake is needed first (use [`Session::authorize`]).
+    pub fn authorize_now(&self, method: &str, url: &str) -> Option<Result<Vec<(String, String)>>> {
+        let now = self.now();
+        let token = {
+            let st = self.inner.state.borrow();
+            st.token
+                .clone()
+                .filter(|t| now + self.inner.opts.refresh_margin_ms < t.expires_at)?
+        };
+        Some(
+            self.authorization(method, url, &token)
+                .map(|a| self.standard_headers(a.as_deref())),
+        )
+    }
+
     /// The signed headers for a request made with another HTTP client.
     pub async fn authorize(&self, method: &str, url: &str) -> Result<Vec<(String, String)>> {
         let token = self.token().await?;

@@ -398,3 +398,9 @@ pub fn sso_session_jwt(o: JsValue) -> JsResult<String> {
         )
     })())
 }
+
+/// The wasm linear memory's size in bytes (for `make bench`; not part of the API).
+#[wasm_bindgen(js_name = "__memoryBytes")]
+pub fn memory_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) * 65_536) as f64
+}

@@ -413,21 +413,36 @@ impl IbkrSession {
         })
     }
 
-    /// `authorize(method, url)`: the signed headers, for any other HTTP client.
+    /// `authorize(method, url)`: the signed headers, for any other HTTP client. With a fresh
+    /// token this signs at once (no task is scheduled); otherwise it waits for the handshake.
     pub fn authorize(&self, method: JsValue, url: JsValue) -> Promise {
-        let s = self.session.clone();
-        promise(async move {
+        let args = (|| {
             let method = super::args::string("authorize", "method", &method)?;
             let url = super::args::string("authorize", "url", &url)?;
-            if !s.is_own_url(&url) {
+            if !self.session.is_own_url(&url) {
                 return Err(Error::invalid_argument("authorize: the URL is not on this session's API base; only the session's own hosts get a signature."));
             }
+            Ok((method, url))
+        })();
+        let (method, url) = match args {
+            Ok(a) => a,
+            Err(e) => return Promise::reject(&to_js(e)),
+        };
+        let headers_object = |headers: Vec<(String, String)>| {
             let out = Object::new();
-            for (k, v) in s.authorize(&method, &url).await? {
+            for (k, v) in headers {
                 set(&out, &k, &JsValue::from_str(&v));
             }
-            Ok(out.into())
-        })
+            JsValue::from(out)
+        };
+        if let Some(now) = self.session.authorize_now(&method, &url) {
+            return match now {
+                Ok(h) => Promise::resolve(&headers_object(h)),
+                Err(e) => Promise::reject(&to_js(e)),
+            };
+        }
+        let s = self.session.clone();
+        promise(async move { Ok(headers_object(s.authorize(&method, &url).await?)) })
     }
 
     /// `initBrokerage({ compete = true, publish = true })`: `POST /iserver/auth/ssodh/init`.
