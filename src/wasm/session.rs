@@ -348,11 +348,15 @@ impl IbkrSession {
             let is_request = input.is_object()
                 && get(&input, "method").is_string()
                 && get(&input, "url").is_string();
+            // A Request's `url`, a URL's `href`, or the string itself — what fetch would use.
             let url = if is_request {
-                get(&input, "url").as_string()
+                get(&input, "url")
+            } else if input.is_object() {
+                get(&input, "href")
             } else {
-                js_sys::JsString::from(input.clone()).as_string()
+                input.clone()
             }
+            .as_string()
             .unwrap_or_default();
             if !s.is_own_url(&url) {
                 let raw = s

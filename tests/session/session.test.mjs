@@ -227,6 +227,8 @@ describe('fetch() and authorize()', () => {
     await s.initBrokerage();
     const own = await s.fetch(`${sim.baseUrl}/iserver/accounts`);
     assert.equal(own.status, 200);
+    const asUrl = await s.fetch(new URL(`${sim.baseUrl}/iserver/accounts`));
+    assert.equal(asUrl.status, 200, 'a URL object is signed like a string');
     const other = await s.fetch(`http://127.0.0.1:${foreign.address().port}/v1/api/iserver/accounts`, { headers: { 'x-test': '1' } });
     assert.equal(other.status, 200);
     assert.equal(seen.at(-1).authorization, undefined, 'a signature leaked to a foreign host');
