@@ -110,6 +110,28 @@ pub fn client_assertion(
     jwt(client_key_id, &payload, key)
 }
 
+/// Checks what goes into the SSO-session JWT; `ip: None` when it is looked up later.
+pub fn check_sso_inputs(
+    client_id: &str,
+    client_key_id: &str,
+    credential: &str,
+    ip: Option<&str>,
+    alternative_ips: &[String],
+) -> Result<()> {
+    check_client(client_id, client_key_id)?;
+    check_text(
+        "credential",
+        credential,
+        "pass the IBKR username the session is for.",
+    )?;
+    if let Some(ip) = ip {
+        check_ip("ip", ip)?;
+    }
+    alternative_ips
+        .iter()
+        .try_for_each(|alt| check_ip("alternativeIps", alt))
+}
+
 /// The SSO-session request:
 /// `{"ip":ip,"credential":username,"iss":id,"exp":now+86400,"iat":now[,"alternativeIps":[…]]}`.
 pub fn sso_session_jwt(
@@ -121,16 +143,13 @@ pub fn sso_session_jwt(
     now_s: i64,
     alternative_ips: &[String],
 ) -> Result<String> {
-    check_client(client_id, client_key_id)?;
-    check_text(
-        "credential",
+    check_sso_inputs(
+        client_id,
+        client_key_id,
         credential,
-        "pass the IBKR username the session is for.",
+        Some(ip),
+        alternative_ips,
     )?;
-    check_ip("ip", ip)?;
-    for alt in alternative_ips {
-        check_ip("alternativeIps", alt)?;
-    }
     let mut payload = format!(
         "{{\"ip\":{},\"credential\":{},\"iss\":{},\"exp\":{},\"iat\":{now_s}",
         json_str(ip),

@@ -134,14 +134,12 @@ impl Oauth2Credentials {
         alternative_ips: Vec<String>,
     ) -> Result<Self> {
         let key = PrivateKey::from_pem(private_key_pem, "privateKey")?;
-        // Build one JWT now so that every input mistake surfaces at construction.
-        crate::oauth2::sso_session_jwt(
+        // Every input mistake surfaces here, not at the first request.
+        crate::oauth2::check_sso_inputs(
             client_id,
             client_key_id,
             credential,
-            ip.unwrap_or("127.0.0.1"),
-            &key,
-            0,
+            ip,
             &alternative_ips,
         )?;
         Ok(Oauth2Credentials {
@@ -259,8 +257,10 @@ impl<V> Call<V> {
     }
 }
 
+/// The session's credential of the moment: the LST (OAuth 1.0a), the bearer token (OAuth 2.0),
+/// or nothing (gateway).
 struct Token {
-    lst: SecretBytes,
+    secret: SecretBytes,
     expires_at: f64,
     generation: u64,
 }
@@ -510,7 +510,7 @@ impl<H: Host> Session<H> {
     /// expiry, one handshake at a time.
     pub async fn live_session_token(&self) -> Result<(String, f64)> {
         let t = self.token().await?;
-        Ok((lst::lst_base64(&t.lst), t.expires_at))
+        Ok((lst::lst_base64(&t.secret), t.expires_at))
     }
 
     async fn token(&self) -> Result<Rc<Token>> {
@@ -556,12 +556,12 @@ impl<H: Host> Session<H> {
         let mut st = self.inner.state.borrow_mut();
         st.inflight = None;
         match result {
-            Ok((lst, expires_at)) => {
+            Ok((secret, expires_at)) => {
                 st.generation += 1;
                 st.failures = 0;
                 st.last_error = None;
                 let token = Rc::new(Token {
-                    lst,
+                    secret,
                     expires_at,
                     generation: st.generation,
                 });
@@ -888,14 +888,14 @@ impl<H: Host> Session<H> {
                     url,
                     &ctx,
                     &c.access_token,
-                    &token.lst,
+                    &token.secret,
                     self.inner.opts.sign_query,
                 )?;
                 Ok(Some(signed.authorization))
             }
             Auth::OAuth2(_) => Ok(Some(format!(
                 "Bearer {}",
-                String::from_utf8_lossy(token.lst.expose())
+                String::from_utf8_lossy(token.secret.expose())
             ))),
             Auth::Gateway => Ok(None),
         }
@@ -1216,7 +1216,13 @@ impl<H: Host> Session<H> {
             401 if mentions_timestamp(msg.as_deref()) => self.clock_skew_error(),
             401 => Error::new(
                 ErrorCode::Unauthorized,
-                format!("{method} {target}: IBKR answered 401 even with a fresh live session token. Check the consumer key, the access token and the realm."),
+                format!(
+                    "{method} {target}: IBKR answered 401 even with a fresh {}",
+                    match self.inner.auth {
+                        Auth::OAuth2(_) => "SSO session. Check clientId, clientKeyId, the username and the public IP.",
+                        _ => "live session token. Check the consumer key, the access token and the realm.",
+                    }
+                ),
             ),
             410 => Error::new(ErrorCode::Gone, format!("{method} {target}: IBKR answered 410 Gone. Log in again, or add other hosts (the `hosts` option).")),
             400 if is_no_bridge(msg.as_deref()) => Error::new(
