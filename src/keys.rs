@@ -170,19 +170,50 @@ fn pem_problem_message(what: &str, problem: PemProblem, expected: &str) -> Strin
 const RSA_PRIVATE_LABELS: [&str; 2] = ["RSA PRIVATE KEY", "PRIVATE KEY"];
 const DH_LABELS: [&str; 2] = ["DH PARAMETERS", "X9.42 DH PARAMETERS"];
 
-/// What a PEM label is, for messages when it is the wrong kind.
-fn describe_wrong_label(label: &str) -> Option<&'static str> {
+/// What a PEM label is, and the fix when it is not what was wanted.
+fn describe_wrong_label(label: &str) -> Option<(&'static str, &'static str)> {
     Some(match label {
-        "PUBLIC KEY" | "RSA PUBLIC KEY" => "a public key",
-        "CERTIFICATE" | "TRUSTED CERTIFICATE" => "a certificate",
-        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => "a certificate request",
-        "DH PARAMETERS" | "X9.42 DH PARAMETERS" => "Diffie-Hellman parameters (dhparam.pem)",
-        "EC PRIVATE KEY" => "an EC private key (IBKR needs RSA)",
-        "EC PARAMETERS" => "EC parameters",
-        "OPENSSH PRIVATE KEY" => "an OpenSSH-format key",
-        "ENCRYPTED PRIVATE KEY" => "a password-protected private key",
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => (
+            "a public key",
+            " Pass the private key (the file IBKR did not receive; its PEM label is PRIVATE KEY or RSA PRIVATE KEY).",
+        ),
+        "ENCRYPTED PRIVATE KEY" => (
+            "a password-protected private key",
+            " Remove the password first, e.g. `openssl pkcs8 -in key.pem -out key-plain.pem` (keep the result private).",
+        ),
+        "CERTIFICATE" | "TRUSTED CERTIFICATE" => ("a certificate", ""),
+        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => ("a certificate request", ""),
+        "DH PARAMETERS" | "X9.42 DH PARAMETERS" => ("Diffie-Hellman parameters (dhparam.pem)", ""),
+        "EC PRIVATE KEY" => ("an EC private key (IBKR needs RSA)", ""),
+        "EC PARAMETERS" => ("EC parameters", ""),
+        "OPENSSH PRIVATE KEY" => ("an OpenSSH-format key", ""),
         _ => return None,
     })
+}
+
+/// The first PEM block in `text` with one of `labels` (or bare base64 DER), else an error with
+/// `code` that says what was found instead and how to fix it.
+fn select_block(
+    text: &str,
+    what: &str,
+    expected: &str,
+    labels: &[&str],
+    code: ErrorCode,
+) -> Result<PemBlock> {
+    let mut blocks = read_pem_blocks(text)
+        .map_err(|p| Error::new(code, pem_problem_message(what, p, expected)))?;
+    if let Some(i) = blocks
+        .iter()
+        .position(|b| labels.contains(&b.label.as_str()) || b.label.is_empty())
+    {
+        return Ok(blocks.swap_remove(i));
+    }
+    let label = blocks.first().map(|b| b.label.as_str()).unwrap_or_default();
+    let msg = match describe_wrong_label(label) {
+        Some((kind, fix)) => format!("{what} is {kind}, not {expected}.{fix}"),
+        None => format!("{what} is a PEM block labelled '{label}', not {expected}."),
+    };
+    Err(Error::new(code, msg))
 }
 
 /// An RSA private key of 2048 to 4096 bits. Zeroized on drop; `Debug` prints `[redacted]`.
@@ -205,31 +236,13 @@ impl PrivateKey {
     /// `what` names the argument in error messages, e.g. `"signatureKey"`.
     pub fn from_pem(text: &str, what: &str) -> Result<Self> {
         let expected = "a private RSA key (PEM labelled PRIVATE KEY or RSA PRIVATE KEY)";
-        let blocks = read_pem_blocks(text).map_err(|p| {
-            Error::new(
-                ErrorCode::InvalidKey,
-                pem_problem_message(what, p, expected),
-            )
-        })?;
-        let chosen = blocks
-            .iter()
-            .find(|b| RSA_PRIVATE_LABELS.contains(&b.label.as_str()) || b.label.is_empty());
-        let Some(block) = chosen else {
-            let label = blocks.first().map(|b| b.label.as_str()).unwrap_or_default();
-            let msg = match (label, describe_wrong_label(label)) {
-                ("ENCRYPTED PRIVATE KEY", _) => format!(
-                    "{what} is a password-protected private key: remove the password first, e.g. \
-                     `openssl pkcs8 -in key.pem -out key-plain.pem` (keep the result private)."
-                ),
-                ("PUBLIC KEY" | "RSA PUBLIC KEY", _) => format!(
-                    "{what} is a public key, but the private key is needed here (the file IBKR did \
-                     not receive; its PEM label is PRIVATE KEY or RSA PRIVATE KEY)."
-                ),
-                (_, Some(kind)) => format!("{what} is {kind}, not {expected}."),
-                (_, None) => format!("{what} is a PEM block labelled '{label}', not {expected}."),
-            };
-            return Err(Error::new(ErrorCode::InvalidKey, msg));
-        };
+        let block = select_block(
+            text,
+            what,
+            expected,
+            &RSA_PRIVATE_LABELS,
+            ErrorCode::InvalidKey,
+        )?;
         if block.encrypted_legacy {
             return Err(Error::new(
                 ErrorCode::InvalidKey,
@@ -399,25 +412,7 @@ impl DhParams {
     pub fn from_pem(text: &str) -> Result<Self> {
         let what = "dhParams";
         let expected = "the DH parameters file (dhparam.pem, -----BEGIN DH PARAMETERS-----)";
-        let blocks = read_pem_blocks(text).map_err(|p| {
-            Error::new(
-                ErrorCode::InvalidDhParams,
-                pem_problem_message(what, p, expected),
-            )
-        })?;
-        let Some(block) = blocks
-            .iter()
-            .find(|b| DH_LABELS.contains(&b.label.as_str()) || b.label.is_empty())
-        else {
-            let label = blocks.first().map(|b| b.label.as_str()).unwrap_or_default();
-            let kind = describe_wrong_label(label)
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("a PEM block labelled '{label}'"));
-            return Err(Error::new(
-                ErrorCode::InvalidDhParams,
-                format!("{what} is {kind}, not {expected}."),
-            ));
-        };
+        let block = select_block(text, what, expected, &DH_LABELS, ErrorCode::InvalidDhParams)?;
         let damaged = || {
             Error::new(
                 ErrorCode::InvalidDhParams,
