@@ -77,6 +77,8 @@ export declare class Simulator {
 }
 
 export declare function generateKeys(): SimulatorKeys;
+/** An RSA-2048 key pair (SPKI public, PKCS#8 private). */
+export declare function rsaKeyPair(): { publicKey: string; privateKey: string };
 /** The simulated gateway's self-signed certificate (a throwaway test certificate). */
 export declare const GATEWAY_TLS: { key: string; cert: string };
 export declare function startSimulator(o?: SimulatorOptions): Promise<Simulator>;

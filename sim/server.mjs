@@ -34,16 +34,21 @@ export const GLOBAL_RATE_LIMIT = [50, 1000];
 const ACCOUNT = 'DU1234567';
 const hex = (n) => crypto.randomBytes(n).toString('hex');
 
-/** Fresh keys for a simulated user: RSA-2048 signature and encryption pairs, and the 2048-bit MODP group. */
-export function generateKeys() {
-  const rsa = () => crypto.generateKeyPairSync('rsa', {
+/** An RSA-2048 key pair as PEM: { publicKey (SPKI), privateKey (PKCS#8) }. */
+export function rsaKeyPair() {
+  return crypto.generateKeyPairSync('rsa', {
     modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
+}
+
+/** Fresh keys for a simulated user: RSA-2048 signature and encryption pairs, the 2048-bit MODP
+ * group, and an RSA pair for OAuth 2.0. */
+export function generateKeys() {
   const group = crypto.getDiffieHellman('modp14');
   const prime = group.getPrime('hex').replace(/^0+/, '');
-  return { signature: rsa(), encryption: rsa(), dhParams: dhParamsPem(prime, 2), oauth2: rsa() };
+  return { signature: rsaKeyPair(), encryption: rsaKeyPair(), dhParams: dhParamsPem(prime, 2), oauth2: rsaKeyPair() };
 }
 
 function json(res, status, body, headers = {}) {
@@ -78,8 +83,7 @@ export class Simulator {
     this.rateLimits = o.rateLimits === false ? [] : Array.isArray(o.rateLimits) ? o.rateLimits : DEFAULT_RATE_LIMITS;
     this.globalLimit = o.rateLimits === false ? null : GLOBAL_RATE_LIMIT;
     this.clock = o.clock ?? Date.now;
-    const dh = crypto.createDiffieHellman(Buffer.from(this.#dhPrimeFromPem(), 'hex'), 2);
-    this.dh = { prime: dh.getPrime('hex').replace(/^0+/, ''), generator: 2 };
+    this.dh = { prime: this.#dhPrimeFromPem().replace(/^0+/, ''), generator: 2 };
     /** access token -> { secret: Buffer, lst?: Buffer, expiresAt?: number } */
     this.tokens = new Map();
     this.accessToken = o.accessToken ?? hex(10);
@@ -100,7 +104,7 @@ export class Simulator {
     this.stuck = false;
     this.gatewayIdleMs = o.gatewayIdleMs ?? 6 * 60 * 1000;
     this.lastActivity = this.clock();
-    if (!this.keys.oauth2) this.keys.oauth2 = generateKeys().oauth2;
+    if (!this.keys.oauth2) this.keys.oauth2 = rsaKeyPair();
     const handler = (req, res) => this.handle(req, res);
     this.server = this.gateway ? https.createServer(o.tls ?? GATEWAY_TLS, handler) : http.createServer(handler);
   }

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { generateKeys, Simulator } from '../../sim/server.mjs';
+import { generateKeys, rsaKeyPair, Simulator } from '../../sim/server.mjs';
 import { writeClientFiles } from '../../sim/state.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -178,7 +178,7 @@ describe('doctor', () => {
     assert.doesNotMatch(r.out, /✗/);
   });
 
-  const otherKeys = generateKeys();
+  const otherEncryptionKey = rsaKeyPair().privateKey;
   const mistakes = [
     ['swapped signature and encryption keys', (y) => { [y.signature_key_file, y.encryption_key_file] = [y.encryption_key_file, y.signature_key_file]; }, /are swapped/],
     ['a public key as the signature key', (y, d) => { fs.writeFileSync(path.join(d, 'pub.pem'), keys.signature.publicKey, { mode: 0o600 }); y.signature_key_file = 'pub.pem'; }, /signature_key_file: not a usable private signature key[\s\S]*public key/],
@@ -191,7 +191,7 @@ describe('doctor', () => {
     ['a malformed consumer key', (y) => { y.consumer_key = 'abc123'; }, /consumer_key "abc123" does not look like one/],
     ['a malformed access token', (y) => { y.access_token = 'not-a-token'; }, /access_token does not look like one/],
     ['a missing setting', (y) => { y.access_token_secret = undefined; }, /access_token_secret is missing/],
-    ['an encryption key that is not the one', (y, d) => { fs.writeFileSync(path.join(d, 'other.pem'), otherKeys.encryption.privateKey, { mode: 0o600 }); y.encryption_key_file = 'other.pem'; }, /does not decrypt \(DECRYPT_FAILED\)/],
+    ['an encryption key that is not the one', (y, d) => { fs.writeFileSync(path.join(d, 'other.pem'), otherEncryptionKey, { mode: 0o600 }); y.encryption_key_file = 'other.pem'; }, /does not decrypt \(DECRYPT_FAILED\)/],
     ['an unreachable host', (y) => { y.base_url = 'http://127.0.0.1:9/v1/api'; }, /is not reachable/],
   ];
   for (const [name, edit, expected] of mistakes) {

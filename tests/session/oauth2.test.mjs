@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IbkrSession } from '../../pkg/node.mjs';
-import { generateKeys } from '../../sim/server.mjs';
+import { rsaKeyPair } from '../../sim/server.mjs';
 import { capture, newSim, rejects } from './helpers.mjs';
 
 const session = (sim, o = {}) => IbkrSession.oauth2({ ...sim.clientConfig2(), pacing: false, ...o });
@@ -106,7 +106,7 @@ test('a wrong key id or key is UNAUTHORIZED with the fix; a bad IP is refused up
   const e = await rejects(session(sim, { clientKeyId: 'other' }).request('GET', '/iserver/accounts'), 'UNAUTHORIZED');
   assert.equal(e.status, 401);
   assert.match(e.message, /clientKeyId/);
-  const wrongKey = generateKeys().oauth2.privateKey;
+  const wrongKey = rsaKeyPair().privateKey;
   await rejects(session(sim, { privateKey: wrongKey }).request('GET', '/iserver/accounts'), 'UNAUTHORIZED');
   const ipErr = await rejects(session(sim, { ip: '10.0.0.5' }).request('GET', '/iserver/accounts'), 'UNAUTHORIZED');
   assert.match(ipErr.message, /public IP/);
