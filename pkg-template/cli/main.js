@@ -11,7 +11,7 @@ import { out } from './output.js';
 
 const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PROBLEMS: 3 };
+const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PROBLEMS: 3 };
 
 const HELP = `ibkr-auth ${pkg.version} — Interactive Brokers Web API authentication
 
@@ -67,6 +67,9 @@ const OPTIONS = {
 
 class UsageError extends Error {}
 
+/** Errors that a configuration causes (a wrong key, secret or argument): exit code 2. */
+const CONFIG_CODES = new Set(['INVALID_ARGUMENT', 'INVALID_KEY', 'INVALID_DH_PARAMS', 'INVALID_ACCESS_TOKEN_SECRET', 'DECRYPT_FAILED']);
+
 function logger(debug) {
   const line = (level) => (m) => process.stderr.write(`${out.dim(new Date().toISOString().slice(11, 23))} ${level} ${m}\n`);
   return { warn: line(out.yellow('warn ')), error: line(out.red('error')), ...(debug ? { debug: line('debug'), info: line('info ') } : {}) };
@@ -82,7 +85,7 @@ function baseUrl(cfg) {
 }
 
 /** An IbkrSession for the configuration. */
-export function makeSession(cfg, { debug = false, compete } = {}) {
+function makeSession(cfg, { debug = false, compete } = {}) {
   requireComplete(cfg);
   const v = cfg.values;
   const common = { baseUrl: baseUrl(cfg), logger: logger(debug), userAgent: `ibkr-auth-cli/${pkg.version}`, ...(compete === undefined ? {} : { compete }) };
@@ -190,7 +193,7 @@ async function commandSim(o) {
   await sim.close();
 }
 
-export async function main(argv = process.argv.slice(2)) {
+async function main(argv = process.argv.slice(2)) {
   let o;
   let positionals;
   try {
@@ -296,7 +299,7 @@ export async function main(argv = process.argv.slice(2)) {
     }
     if (e instanceof IbkrAuthError) {
       out.fail(e.code, e.message, e.status ? { status: e.status, serverMessage: e.serverMessage } : undefined);
-      return e.code === 'INVALID_ARGUMENT' || e.code === 'INVALID_KEY' || e.code === 'INVALID_DH_PARAMS' || e.code === 'INVALID_ACCESS_TOKEN_SECRET' ? EXIT.USAGE : EXIT.FAILED;
+      return CONFIG_CODES.has(e.code) ? EXIT.USAGE : EXIT.FAILED;
     }
     out.fail('ERROR', e?.stack ?? String(e));
     return EXIT.FAILED;

@@ -158,6 +158,11 @@ describe('configuration', () => {
     assert.equal(r2.code, 2);
     assert.match(r2.err, /ibkr-auth\.yaml: signature_key_file: nowhere\.pem does not exist/);
     assert.match((await run(['status', '--config', 'missing.yaml'])).err, /missing\.yaml: no such file/);
+    // A key that cannot decrypt the secret is a configuration error too.
+    const d3 = configDir(sim, '', (y) => { y.encryption_key_file = 'private_signature.pem'; });
+    const r3 = await run(['status'], { cwd: d3 });
+    assert.equal(r3.code, 2, r3.err);
+    assert.match(r3.err, /DECRYPT_FAILED/);
   });
 
   test('help, version, unknown commands and options', async () => {
