@@ -86,6 +86,10 @@ impl HttpResponse for JsResponse {
 /// The JS host of a session.
 pub struct JsHost {
     fetch: Function,
+    // The runtime's timer and abort machinery, looked up once.
+    set_timeout: Function,
+    clear_timeout: Function,
+    abort_controller: Function,
     clock: Option<Function>,
     logger: JsValue,
     ip_lookup: Option<Function>,
@@ -118,8 +122,19 @@ impl JsHost {
                 "`logger` must be an object with debug/info/warn/error methods (console works).",
             ));
         }
+        let runtime = |name: &str| {
+            global_fn(name).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Internal,
+                    format!("this JavaScript runtime has no {name}, which sessions need"),
+                )
+            })
+        };
         Ok(JsHost {
             fetch,
+            set_timeout: runtime("setTimeout")?,
+            clear_timeout: runtime("clearTimeout")?,
+            abort_controller: runtime("AbortController")?,
             clock,
             logger,
             ip_lookup: None,
@@ -170,14 +185,8 @@ impl Host for JsHost {
             set(&init, "redirect", &JsValue::from_str("manual"));
         }
         // One controller aborts on our timeout or on the caller's signal, whichever comes first.
-        let controller = global_fn("AbortController")
-            .and_then(|c| Reflect::construct(&c, &Array::new()).ok())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::Internal,
-                    "AbortController is missing from this runtime",
-                )
-            })?;
+        let controller = Reflect::construct(&self.abort_controller, &Array::new())
+            .map_err(|_| Error::new(ErrorCode::Internal, "new AbortController() failed"))?;
         set(&init, "signal", &get(&controller, "signal"));
         let caller = req.signal.clone().filter(|s| s.is_object());
         if let Some(sig) = &caller {
@@ -202,15 +211,13 @@ impl Host for JsHost {
                 let _ = call_method(&controller, "abort", &Array::new());
             })
         };
-        let timer = global_fn("setTimeout")
-            .and_then(|st| {
-                st.call2(
-                    &JsValue::UNDEFINED,
-                    on_timeout.as_ref(),
-                    &JsValue::from_f64(req.timeout_ms as f64),
-                )
-                .ok()
-            })
+        let timer = self
+            .set_timeout
+            .call2(
+                &JsValue::UNDEFINED,
+                on_timeout.as_ref(),
+                &JsValue::from_f64(req.timeout_ms as f64),
+            )
             .unwrap_or(JsValue::UNDEFINED);
         if let Some(sig) = &caller {
             let _ = call_method(
@@ -227,9 +234,7 @@ impl Host for JsHost {
                 Ok(p) => JsFuture::from(Promise::resolve(&p)).await,
                 Err(e) => Err(e),
             };
-        if let Some(ct) = global_fn("clearTimeout") {
-            let _ = ct.call1(&JsValue::UNDEFINED, &timer);
-        }
+        let _ = self.clear_timeout.call1(&JsValue::UNDEFINED, &timer);
         if let Some(sig) = &caller {
             let _ = call_method(
                 sig,
@@ -288,9 +293,11 @@ impl Host for JsHost {
 
     async fn sleep(&self, ms: u64) {
         let promise = Promise::new(&mut |resolve, _| {
-            if let Some(st) = global_fn("setTimeout") {
-                let _ = st.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(ms as f64));
-            }
+            let _ = self.set_timeout.call2(
+                &JsValue::UNDEFINED,
+                &resolve,
+                &JsValue::from_f64(ms as f64),
+            );
         });
         let _ = JsFuture::from(promise).await;
     }
