@@ -464,7 +464,8 @@ impl<H: Host> Session<H> {
         &self.inner.host
     }
 
-    /// How many LST handshakes this session has started.
+    /// How many times this session has started to acquire a token (LST handshakes, OAuth 2.0
+    /// connects; the gateway's one trivial acquisition included).
     pub fn handshakes(&self) -> u64 {
         self.inner.state.borrow().handshakes
     }
