@@ -8,15 +8,15 @@
 
 use std::fmt;
 
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, Pkcs1v15Encrypt, Pkcs1v15Sign, RsaPrivateKey};
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::bigint::{cmp_be_vartime, trim_be, Modulus};
 use crate::encoding::{b64_decode_lenient, hex_encode};
 use crate::error::{Error, ErrorCode, Result};
+use crate::rsa::{der_take, der_uint, KeyProblem, OpError, RsaKey};
 
 /// Bytes that must stay secret: zeroized on drop, printed as `[redacted]`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
@@ -219,7 +219,7 @@ fn select_block(
 /// An RSA private key of 2048 to 4096 bits. Zeroized on drop; `Debug` prints `[redacted]`.
 #[derive(Clone)]
 pub struct PrivateKey {
-    inner: RsaPrivateKey,
+    inner: RsaKey,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -252,7 +252,7 @@ impl PrivateKey {
                 ),
             ));
         }
-        let inner = Self::decode_der(&block.der, what)?;
+        let inner = RsaKey::from_der(&block.der).map_err(|p| key_problem(p, what))?;
         let key = PrivateKey { inner };
         let bits = key.bits();
         if bits < RSA_BITS.0 || bits > RSA_BITS.1 {
@@ -268,44 +268,9 @@ impl PrivateKey {
         Ok(key)
     }
 
-    fn decode_der(der: &[u8], what: &str) -> Result<RsaPrivateKey> {
-        let damaged = || {
-            Error::new(
-                ErrorCode::InvalidKey,
-                format!(
-                    "{what} has PEM armour but its contents are not a valid RSA private key: the file is \
-                     damaged or truncated. Copy it again from the original."
-                ),
-            )
-        };
-        let key = match RsaPrivateKey::from_pkcs1_der(der) {
-            Ok(k) => k,
-            Err(_) => match rsa::pkcs8::PrivateKeyInfo::try_from(der) {
-                Ok(info) if info.algorithm.oid != rsa::pkcs1::ALGORITHM_OID => {
-                    return Err(Error::new(
-                        ErrorCode::InvalidKey,
-                        format!(
-                            "{what} is a private key for another algorithm (not RSA); IBKR's OAuth keys are RSA. \
-                             Generate one with `openssl genrsa -out key.pem 2048`."
-                        ),
-                    ))
-                }
-                Ok(_) => RsaPrivateKey::from_pkcs8_der(der).map_err(|_| damaged())?,
-                Err(_) => return Err(damaged()),
-            },
-        };
-        key.validate().map_err(|_| {
-            Error::new(
-                ErrorCode::InvalidKey,
-                format!("{what} is not a consistent RSA private key (its numbers do not fit together): the file is damaged."),
-            )
-        })?;
-        Ok(key)
-    }
-
     /// The modulus size in bits.
     pub fn bits(&self) -> usize {
-        self.inner.n().bits()
+        self.inner.bits()
     }
 
     /// The modulus size in bytes (the size of a signature or ciphertext).
@@ -313,57 +278,97 @@ impl PrivateKey {
         self.inner.size()
     }
 
-    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, with RSA blinding.
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, blinded.
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let digest = Sha256::digest(message);
-        self.inner
-            .sign_with_rng(
-                &mut rand_core::OsRng,
-                Pkcs1v15Sign::new::<Sha256>(),
-                &digest,
-            )
-            .map_err(|_| {
-                internal("RSA signing failed: no secure random source is available for blinding")
-            })
+        let digest: [u8; 32] = Sha256::digest(message).into();
+        self.inner.sign_sha256_digest(&digest).map_err(op_error)
     }
 
     /// RSAES-PKCS1-v1_5 decryption, blinded. Padding is checked (explicit rejection), so a
     /// ciphertext made for another key fails with [`ErrorCode::DecryptFailed`].
     pub fn decrypt_pkcs1v15(&self, ciphertext: &[u8]) -> Result<SecretBytes> {
-        self.inner
-            .decrypt_blinded(&mut rand_core::OsRng, Pkcs1v15Encrypt, ciphertext)
-            .map(SecretBytes::new)
-            .map_err(|_| {
-                Error::new(
-                    ErrorCode::DecryptFailed,
-                    "the access token secret does not decrypt with this encryption key. Check that \
-                     encryptionKey is your private *encryption* key (not the signature key), and that the \
-                     access token secret is the one issued with this access token for this consumer key \
-                     (regenerate the access token in IBKR's portal if unsure).",
-                )
-            })
+        match self.inner.decrypt_pkcs1v15(ciphertext) {
+            Ok(m) => Ok(SecretBytes::new(m.to_vec())),
+            Err(OpError::Rejected) => Err(Error::new(
+                ErrorCode::DecryptFailed,
+                "the access token secret does not decrypt with this encryption key. Check that \
+                 encryptionKey is your private *encryption* key (not the signature key), and that the \
+                 access token secret is the one issued with this access token for this consumer key \
+                 (regenerate the access token in IBKR's portal if unsure).",
+            )),
+            Err(e) => Err(op_error(e)),
+        }
     }
 }
 
-fn internal(msg: &'static str) -> Error {
-    Error::new(ErrorCode::Internal, msg)
+fn key_problem(problem: KeyProblem, what: &str) -> Error {
+    let msg = match problem {
+        KeyProblem::Damaged => format!(
+            "{what} has PEM armour but its contents are not a valid RSA private key: the file is \
+             damaged or truncated. Copy it again from the original."
+        ),
+        KeyProblem::OtherAlgorithm => format!(
+            "{what} is a private key for another algorithm (not RSA); IBKR's OAuth keys are RSA. \
+             Generate one with `openssl genrsa -out key.pem 2048`."
+        ),
+        KeyProblem::MultiPrime => format!(
+            "{what} is a multi-prime RSA key, which IBKR does not use. Generate a standard one with \
+             `openssl genrsa -out key.pem 2048`."
+        ),
+        KeyProblem::Inconsistent => format!(
+            "{what} is not a consistent RSA private key (its numbers do not fit together): the file is damaged."
+        ),
+    };
+    Error::new(ErrorCode::InvalidKey, msg)
+}
+
+fn op_error(e: OpError) -> Error {
+    match e {
+        OpError::NoRandom => Error::new(
+            ErrorCode::Internal,
+            "RSA failed: no secure random source is available for blinding",
+        ),
+        OpError::Fault | OpError::Rejected => Error::new(
+            ErrorCode::Internal,
+            "the RSA result did not verify against the public key (a computation fault); nothing was \
+             released. Retry; if it repeats, report it.",
+        ),
+    }
+}
+
+/// Fills `buf` from the platform's secure random source.
+pub fn getrandom_fill(buf: &mut [u8]) -> Result<()> {
+    use rand_core::RngCore;
+    rand_core::OsRng.try_fill_bytes(buf).map_err(|_| {
+        Error::new(
+            ErrorCode::Internal,
+            "no secure random source is available on this platform",
+        )
+    })
 }
 
 /// Diffie-Hellman group parameters: prime `p` and generator `g`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct DhParams {
-    /// The prime modulus.
-    pub prime: BigUint,
-    /// The generator (2 for IBKR).
-    pub generator: u32,
+    /// The prime, big-endian without leading zeros.
+    prime: Vec<u8>,
+    generator: u32,
+    modulus: Arc<Modulus>,
 }
+
+impl PartialEq for DhParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.prime == other.prime && self.generator == other.generator
+    }
+}
+impl Eq for DhParams {}
 
 impl fmt::Debug for DhParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "DhParams({}-bit prime, g = {})",
-            self.prime.bits(),
+            self.bits(),
             self.generator
         )
     }
@@ -372,10 +377,17 @@ impl fmt::Debug for DhParams {
 /// Smallest and largest DH prime accepted, in bits.
 pub const DH_PRIME_BITS: (usize, usize) = (1024, 8192);
 
+/// Bits of a big-endian number without leading zeros.
+fn be_bits(x: &[u8]) -> usize {
+    x.first()
+        .map_or(0, |b| x.len() * 8 - b.leading_zeros() as usize)
+}
+
 impl DhParams {
-    /// Builds checked parameters from a prime and a generator.
-    pub fn new(prime: BigUint, generator: u32) -> Result<Self> {
-        let bits = prime.bits();
+    /// Builds checked parameters from a prime (big-endian bytes) and a generator.
+    pub fn new(prime: &[u8], generator: u32) -> Result<Self> {
+        let prime = trim_be(prime);
+        let bits = be_bits(prime);
         let bad = |m: String| Error::new(ErrorCode::InvalidDhParams, m);
         if bits < DH_PRIME_BITS.0 || bits > DH_PRIME_BITS.1 {
             return Err(bad(format!(
@@ -384,14 +396,18 @@ impl DhParams {
                 DH_PRIME_BITS.0, DH_PRIME_BITS.1
             )));
         }
-        if !prime.to_bytes_be().last().is_some_and(|b| b & 1 == 1) {
+        let Some(modulus) = Modulus::new(prime) else {
             return Err(bad("the DH prime is even, so it is not a prime: check that the right value was passed.".into()));
-        }
-        let g = BigUint::from(generator);
-        if generator < 2 || g >= &prime - 1u32 {
+        };
+        // g < p − 1 always holds for a prime of ≥ 1024 bits and a u32 generator.
+        if generator < 2 {
             return Err(bad(format!("the DH generator must be at least 2 and below p - 1 (IBKR uses 2); got {generator}.")));
         }
-        Ok(DhParams { prime, generator })
+        Ok(DhParams {
+            prime: prime.to_vec(),
+            generator,
+            modulus: Arc::new(modulus),
+        })
     }
 
     /// Builds checked parameters from the prime as hex (any case, `0x`, `:` separators allowed).
@@ -405,7 +421,7 @@ impl DhParams {
                 ),
             )
         })?;
-        DhParams::new(BigUint::from_bytes_be(&bytes), generator)
+        DhParams::new(&bytes, generator)
     }
 
     /// Reads `dhparam.pem`: PKCS#3 `DH PARAMETERS` (`SEQUENCE { p, g [, length] }`) or X9.42.
@@ -420,56 +436,66 @@ impl DhParams {
             )
         };
         let (seq, _) = der_take(&block.der, 0x30).ok_or_else(damaged)?;
-        let (p, rest) = der_take(seq, 0x02).ok_or_else(damaged)?;
-        let (g, _) = der_take(rest, 0x02).ok_or_else(damaged)?;
-        if p.first().is_some_and(|&b| b & 0x80 != 0) || g.first().is_some_and(|&b| b & 0x80 != 0) {
-            return Err(damaged());
-        }
-        let g = BigUint::from_bytes_be(g);
-        let Some(generator) = small_u32(&g) else {
+        let (p, rest) = der_uint(seq).ok_or_else(damaged)?;
+        let (g, _) = der_uint(rest).ok_or_else(damaged)?;
+        if g.len() > 4 {
             return Err(Error::new(
                 ErrorCode::InvalidDhParams,
                 "the DH generator is unusually large; IBKR uses 2.".to_owned(),
             ));
-        };
-        DhParams::new(BigUint::from_bytes_be(p), generator)
+        }
+        let generator = g.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b));
+        DhParams::new(p, generator)
+    }
+
+    /// The prime, big-endian without leading zeros.
+    pub fn prime(&self) -> &[u8] {
+        &self.prime
+    }
+
+    /// The generator.
+    pub fn generator(&self) -> u32 {
+        self.generator
+    }
+
+    /// The prime's size in bits.
+    pub fn bits(&self) -> usize {
+        be_bits(&self.prime)
     }
 
     /// The prime as lowercase hex without leading zeros.
     pub fn prime_hex(&self) -> String {
-        self.prime.to_str_radix(16)
+        hex_minimal(&self.prime)
     }
-}
 
-fn small_u32(n: &BigUint) -> Option<u32> {
-    let bytes = n.to_bytes_be();
-    if bytes.len() > 4 {
-        return None;
-    }
-    Some(bytes.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)))
-}
-
-/// Takes one DER element with tag `tag` from the front of `input`: (contents, rest).
-fn der_take(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&t, rest) = input.split_first()?;
-    if t != tag {
-        return None;
-    }
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
+    /// `x < p − 1` for a big-endian `x` (p is odd, so `p − 1` only changes the last byte).
+    pub(crate) fn below_p_minus_1(&self, x: &[u8]) -> bool {
+        let mut pm1 = self.prime.clone();
+        if let Some(last) = pm1.last_mut() {
+            *last -= 1;
         }
-        let (len_bytes, r) = rest.split_at_checked(n)?;
-        rest = r;
-        len_bytes
-            .iter()
-            .fold(0usize, |acc, &b| acc << 8 | usize::from(b))
-    };
-    rest.split_at_checked(len)
+        cmp_be_vartime(x, &pm1).is_lt()
+    }
+
+    /// `base^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.
+    pub(crate) fn pow(&self, base: &[u8], exp: &[u8]) -> Zeroizing<Vec<u8>> {
+        let md = &self.modulus;
+        let base_m = Zeroizing::new(md.to_mont(&md.reduce_be(base)));
+        let r = Zeroizing::new(md.pow_mont(&base_m, exp));
+        let r = Zeroizing::new(md.from_mont(&r));
+        let bytes = Zeroizing::new(md.to_be(&r, md.byte_len()));
+        Zeroizing::new(trim_be(&bytes).to_vec())
+    }
+}
+
+/// Lowercase hex of a big-endian number without leading zeros (`"0"` for zero).
+pub(crate) fn hex_minimal(x: &[u8]) -> String {
+    let h = hex_encode(trim_be(x));
+    match h.strip_prefix('0') {
+        Some(rest) => rest.to_owned(),
+        None if h.is_empty() => "0".to_owned(),
+        None => h,
+    }
 }
 
 #[cfg(test)]
@@ -478,6 +504,7 @@ mod tests {
 
     #[test]
     fn der_take_bounds() {
+        use crate::rsa::der_take;
         assert_eq!(
             der_take(&[0x02, 0x01, 0x05, 0xff], 0x02),
             Some((&[0x05][..], &[0xff][..]))

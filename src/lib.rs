@@ -26,11 +26,13 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod bigint;
 pub mod encoding;
 pub mod error;
 pub mod keys;
 pub mod oauth1;
 pub mod oauth2;
+mod rsa;
 pub mod session;
 
 #[cfg(target_arch = "wasm32")]

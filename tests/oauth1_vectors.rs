@@ -51,7 +51,7 @@ fn reads_dh_params_from_pem() {
     let dh = DhParams::from_pem(DHPARAM).unwrap();
     assert_eq!(dh.prime_hex(), s(&v, "inputs.dh_prime_hex"));
     assert_eq!(
-        u64::from(dh.generator),
+        u64::from(dh.generator()),
         v["inputs"]["dh_generator"].as_u64().unwrap()
     );
     let crlf = DhParams::from_pem(&DHPARAM.replace('\n', "\r\n")).unwrap();
@@ -81,7 +81,7 @@ fn live_session_token_cases_match() {
         let comp = &case["computation"];
         let resp = &case["simulated_server"]["response_json"];
         let k = lst::shared_secret(
-            &dh.prime,
+            &dh,
             resp["diffie_hellman_response"].as_str().unwrap(),
             &a,
         )

@@ -2,14 +2,14 @@
 //! challenge and shared secret, the LST itself, and its validation.
 
 use hmac::{Hmac, Mac};
-use rsa::BigUint;
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::encoding::{b64_decode_lenient, b64_encode, hex_decode, hex_encode, hex_number};
 use crate::error::{Error, ErrorCode, Result};
-use crate::keys::{DhParams, PrivateKey, SecretBytes};
+pub use crate::keys::getrandom_fill;
+use crate::keys::{hex_minimal, DhParams, PrivateKey, SecretBytes};
 
 /// Decrypts the access token secret (base64 of RSA-PKCS#1 v1.5 ciphertext) with the private
 /// encryption key. The result is the "prepend".
@@ -51,7 +51,7 @@ pub fn decrypt_access_token_secret(
 }
 
 /// The client's secret Diffie-Hellman exponent `a`. Zeroized on drop; `Debug` is redacted.
-pub struct DhSecret(Zeroizing<BigUint>);
+pub struct DhSecret(Zeroizing<Vec<u8>>);
 
 impl std::fmt::Debug for DhSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,13 +68,13 @@ impl DhSecret {
                 e.describe()
             ))
         })?);
-        let a = BigUint::from_bytes_be(&bytes);
-        if a <= BigUint::from(1u32) || a >= &params.prime - 1u32 {
+        let a = crate::bigint::trim_be(&bytes);
+        if a.len() < 2 && a.first().map_or(true, |&b| b <= 1) || !params.below_p_minus_1(a) {
             return Err(Error::invalid_argument(
                 "random (the DH exponent) must be greater than 1 and less than p - 1: use 32 random bytes, as dhRandom() makes.",
             ));
         }
-        Ok(DhSecret(Zeroizing::new(a)))
+        Ok(DhSecret(Zeroizing::new(a.to_vec())))
     }
 
     /// 256 random bits from the platform's secure random source.
@@ -89,35 +89,22 @@ impl DhSecret {
     }
 }
 
-/// Fills `buf` from the platform's secure random source.
-pub fn getrandom_fill(buf: &mut [u8]) -> Result<()> {
-    use rand_core::RngCore;
-    rand_core::OsRng.try_fill_bytes(buf).map_err(|_| {
-        Error::new(
-            ErrorCode::Internal,
-            "no secure random source is available on this platform",
-        )
-    })
-}
-
 /// `A = g^a mod p` as lowercase hex, no padding, no `0x`.
 pub fn dh_challenge(params: &DhParams, a: &DhSecret) -> String {
-    BigUint::from(params.generator)
-        .modpow(&a.0, &params.prime)
-        .to_str_radix(16)
+    hex_minimal(&params.pow(&params.generator().to_be_bytes(), &a.0))
 }
 
 /// `K = B^a mod p`, encoded as Java's `BigInteger.toByteArray()`: minimal big-endian bytes with a
 /// `0x00` in front when the top bit of the first byte is set. Rejects `B` unless `1 < B < p - 1`.
-pub fn shared_secret(prime: &BigUint, dh_response_hex: &str, a: &DhSecret) -> Result<SecretBytes> {
+pub fn shared_secret(params: &DhParams, dh_response_hex: &str, a: &DhSecret) -> Result<SecretBytes> {
     let b_bytes = hex_number(dh_response_hex).map_err(|e| {
         Error::new(
             ErrorCode::BadDhResponse,
             format!("the server's diffie_hellman_response is not hex: {}. Was the whole response passed?", e.describe()),
         )
     })?;
-    let b = BigUint::from_bytes_be(&b_bytes);
-    if b <= BigUint::from(1u32) || b >= prime - 1u32 {
+    let b = crate::bigint::trim_be(&b_bytes);
+    if b.len() < 2 && b.first().map_or(true, |&x| x <= 1) || !params.below_p_minus_1(b) {
         return Err(Error::new(
             ErrorCode::BadDhResponse,
             "the server's diffie_hellman_response is out of range (it must be greater than 1 and less than p - 1). \
@@ -125,11 +112,12 @@ pub fn shared_secret(prime: &BigUint, dh_response_hex: &str, a: &DhSecret) -> Re
              was damaged or did not come from IBKR.",
         ));
     }
-    let k = Zeroizing::new(b.modpow(&a.0, prime));
-    let mut bytes = k.to_bytes_be();
-    if bytes.first().is_some_and(|&x| x & 0x80 != 0) {
-        bytes.insert(0, 0);
+    let k = params.pow(b, &a.0);
+    let mut bytes = Vec::with_capacity(k.len() + 1);
+    if k.first().is_some_and(|&x| x & 0x80 != 0) {
+        bytes.push(0);
     }
+    bytes.extend_from_slice(&k);
     Ok(SecretBytes::new(bytes))
 }
 
@@ -166,12 +154,12 @@ pub fn lst_from_base64(token: &str) -> Result<SecretBytes> {
 /// The full client-side computation: from the server's `diffie_hellman_response` to the LST
 /// (as raw bytes; base64 them for display).
 pub fn compute_lst(
-    prime: &BigUint,
+    params: &DhParams,
     dh_response_hex: &str,
     a: &DhSecret,
     prepend: &SecretBytes,
 ) -> Result<SecretBytes> {
-    let k = shared_secret(prime, dh_response_hex, a)?;
+    let k = shared_secret(params, dh_response_hex, a)?;
     live_session_token(&k, prepend)
 }
 
@@ -220,7 +208,7 @@ pub fn lst_from_hex(
     let prepend = prepend_from_hex(prepend_hex)?;
     let params = DhParams::from_hex(prime_hex, 2)?;
     let a = DhSecret::from_hex(random_hex, &params)?;
-    compute_lst(&params.prime, dh_response_hex, &a, &prepend)
+    compute_lst(&params, dh_response_hex, &a, &prepend)
 }
 
 /// Base64 of the LST bytes.

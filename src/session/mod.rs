@@ -864,7 +864,7 @@ impl<H: Host> Session<H> {
             .get("live_session_token_expiration")
             .and_then(Value::as_f64)
             .unwrap_or_else(|| self.now() + 24.0 * 3600.0 * 1000.0);
-        let token = oauth1::compute_lst(&c.dh.prime, &dh_response, &a, &c.prepend)?;
+        let token = oauth1::compute_lst(&c.dh, &dh_response, &a, &c.prepend)?;
         lst::check_lst(&token, &c.consumer_key, &signature)?;
         let took = self.now() - started;
         self.log(
