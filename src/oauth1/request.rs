@@ -4,13 +4,12 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::base::{authorization_header, base_string, check_realm, join_url};
 use crate::encoding::{b64_encode, hex_encode, pct_encode};
 use crate::error::{Error, ErrorCode, Result};
+use super::hmac::HmacSha256Key;
 use crate::keys::{PrivateKey, SecretBytes};
 
 /// IBKR's public test consumer key, which goes with realm `test_realm`.
@@ -39,7 +38,7 @@ pub enum Signer<'a> {
     /// RSA-SHA256 with the private signature key (LST and third-party requests).
     RsaSha256(&'a PrivateKey),
     /// HMAC-SHA256 keyed by the live session token's bytes (every other request).
-    HmacSha256(&'a SecretBytes),
+    HmacSha256(&'a HmacSha256Key),
 }
 
 impl Signer<'_> {
@@ -54,17 +53,14 @@ impl Signer<'_> {
     pub fn sign(&self, text: &str) -> Result<String> {
         match self {
             Signer::RsaSha256(key) => Ok(b64_encode(&key.sign_sha256(text.as_bytes())?)),
-            Signer::HmacSha256(lst) => hmac_sha256_base64(lst, text),
+            Signer::HmacSha256(key) => Ok(b64_encode(&key.mac(text.as_bytes()))),
         }
     }
 }
 
 /// HMAC-SHA256 of `text` keyed by `key`, as base64.
 pub fn hmac_sha256_base64(key: &SecretBytes, text: &str) -> Result<String> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
-        .map_err(|_| Error::new(ErrorCode::Internal, "HMAC-SHA256 refused the key"))?;
-    mac.update(text.as_bytes());
-    Ok(b64_encode(&mac.finalize().into_bytes()))
+    Ok(b64_encode(&HmacSha256Key::new(key.expose()).mac(text.as_bytes())))
 }
 
 /// Who signs and when: the parts common to every request.
@@ -322,6 +318,27 @@ pub fn api_request(
             "the live session token is empty.",
         ));
     }
+    api_request_keyed(
+        method,
+        url,
+        ctx,
+        access_token,
+        &HmacSha256Key::new(lst.expose()),
+        sign_query,
+    )
+}
+
+/// [`api_request`] with the LST's HMAC key prepared once ([`HmacSha256Key::new`]), as a
+/// session keeps it: each signature then hashes only the base string.
+pub fn api_request_keyed(
+    method: &str,
+    url: &str,
+    ctx: &Context<'_>,
+    access_token: &str,
+    key: &HmacSha256Key,
+    sign_query: bool,
+) -> Result<SignedRequest> {
+    check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
     let extra = vec![("oauth_token".into(), access_token.trim().to_owned())];
     sign_request(
         method,
@@ -330,6 +347,6 @@ pub fn api_request(
         None,
         sign_query,
         ctx,
-        Signer::HmacSha256(lst),
+        Signer::HmacSha256(key),
     )
 }

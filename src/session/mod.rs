@@ -261,6 +261,8 @@ impl<V> Call<V> {
 /// or nothing (gateway).
 struct Token {
     secret: SecretBytes,
+    /// The LST's HMAC pads, prepared once per token (OAuth 1.0a only).
+    hmac: Option<oauth1::HmacSha256Key>,
     expires_at: f64,
     generation: u64,
 }
@@ -561,8 +563,11 @@ impl<H: Host> Session<H> {
                 st.generation += 1;
                 st.failures = 0;
                 st.last_error = None;
+                let hmac = matches!(self.inner.auth, Auth::OAuth1(_))
+                    .then(|| oauth1::HmacSha256Key::new(secret.expose()));
                 let token = Rc::new(Token {
                     secret,
+                    hmac,
                     expires_at,
                     generation: st.generation,
                 });
@@ -884,12 +889,20 @@ impl<H: Host> Session<H> {
             Auth::OAuth1(c) => {
                 let nonce = request::generate_nonce()?;
                 let ctx = c.context(&nonce, self.timestamp());
-                let signed = request::api_request(
+                let fresh;
+                let key = match &token.hmac {
+                    Some(k) => k,
+                    None => {
+                        fresh = oauth1::HmacSha256Key::new(token.secret.expose());
+                        &fresh
+                    }
+                };
+                let signed = request::api_request_keyed(
                     method,
                     url,
                     &ctx,
                     &c.access_token,
-                    &token.secret,
+                    key,
                     self.inner.opts.sign_query,
                 )?;
                 Ok(Some(signed.authorization))

@@ -97,7 +97,7 @@ pub fn parse_dh_params(dhparam_pem: JsValue) -> JsResult<JsValue> {
         let dh = DhParams::from_pem(&pem)?;
         let out = Object::new();
         set(&out, "prime", &JsValue::from_str(&dh.prime_hex()));
-        set(&out, "generator", &JsValue::from(dh.generator));
+        set(&out, "generator", &JsValue::from(dh.generator()));
         Ok(out.into())
     })())
 }
