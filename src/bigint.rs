@@ -260,7 +260,7 @@ impl Modulus {
     }
 
     /// Big-endian bytes → limbs. The value must be below `R` (e.g. below `m`).
-    pub fn from_be(&self, bytes: &[u8]) -> Vec<u32> {
+    pub fn limbs_of(&self, bytes: &[u8]) -> Vec<u32> {
         limbs_from_be(trim_be(bytes), self.r, self.limbs())
     }
 
@@ -382,14 +382,14 @@ impl Modulus {
     }
 
     /// Into Montgomery form: `x·R mod m` for `x < R`.
-    pub fn to_mont(&self, x: &[u32]) -> Vec<u32> {
+    pub fn enter_mont(&self, x: &[u32]) -> Vec<u32> {
         let mut out = vec![0u32; self.limbs()];
         self.mont_mul(x, &self.r2, &mut out, &mut self.scratch());
         out
     }
 
     /// Out of Montgomery form.
-    pub fn from_mont(&self, x: &[u32]) -> Vec<u32> {
+    pub fn leave_mont(&self, x: &[u32]) -> Vec<u32> {
         let mut one = vec![0u32; self.limbs()];
         one[0] = 1;
         let mut out = vec![0u32; self.limbs()];
@@ -632,18 +632,22 @@ mod tests {
         for &m in &moduli {
             let md = Modulus::new(&be(u128::from(m))).unwrap();
             for (b, e) in [(2u64, 65_537u64), (m - 2, 0xdead_beef), (12_345, 1), (7, 0)] {
-                let base = md.to_mont(&md.from_be(&be(u128::from(b))));
+                let base = md.enter_mont(&md.limbs_of(&be(u128::from(b))));
                 let want = pow_u128(u128::from(b), u128::from(e), u128::from(m));
                 for out in [
                     md.pow_mont(&base, &e.to_be_bytes()),
                     md.pow_mont_vartime(&base, &e.to_be_bytes()),
                 ] {
-                    assert_eq!(md.to_be(&md.from_mont(&out), 16), be(want), "m={m} b={b} e={e}");
+                    assert_eq!(
+                        md.to_be(&md.leave_mont(&out), 16),
+                        be(want),
+                        "m={m} b={b} e={e}"
+                    );
                 }
             }
             let x = md.reduce_be(&be(u128::MAX - 5));
             assert_eq!(md.to_be(&x, 16), be((u128::MAX - 5) % u128::from(m)));
-            let inv = md.inverse_vartime(&md.from_be(&be(12_345))).unwrap();
+            let inv = md.inverse_vartime(&md.limbs_of(&be(12_345))).unwrap();
             let inv = u128::from_be_bytes(md.to_be(&inv, 16).try_into().unwrap());
             assert_eq!(inv * 12_345 % u128::from(m), 1);
         }
@@ -667,11 +671,11 @@ mod tests {
             be((1u128 << 100) % 1_000_000)
         );
         assert_eq!(rem_be(&be(12), &be(12)), be(0));
-        assert_eq!(rem_be(&be(u128::MAX), &be(1 << 64)), be(u128::from(u64::MAX)));
         assert_eq!(
-            cmp_be_vartime(&[0, 0, 5], &[5]),
-            std::cmp::Ordering::Equal
+            rem_be(&be(u128::MAX), &be(1 << 64)),
+            be(u128::from(u64::MAX))
         );
+        assert_eq!(cmp_be_vartime(&[0, 0, 5], &[5]), std::cmp::Ordering::Equal);
     }
 
     /// Random moduli of the sizes in use (both radixes), checked against `num-bigint-dig`.
@@ -705,14 +709,22 @@ mod tests {
             let xr = md.reduce_be(&x);
             assert_eq!(md.to_be(&xr, len), want(&big_x % &big_m), "{bits}: reduce");
             // exponentiation, constant-time and public-exponent paths
-            let exps = if bits > 4096 { vec![bytes(32)] } else { vec![bytes(32), bytes(len)] };
-            let base = md.to_mont(&xr);
+            let exps = if bits > 4096 {
+                vec![bytes(32)]
+            } else {
+                vec![bytes(32), bytes(len)]
+            };
+            let base = md.enter_mont(&xr);
             for e in exps {
                 let big_e = BigUint::from_bytes_be(&e);
                 let expect = want((&big_x % &big_m).modpow(&big_e, &big_m));
-                assert_eq!(md.to_be(&md.from_mont(&md.pow_mont(&base, &e)), len), expect, "{bits}: pow");
                 assert_eq!(
-                    md.to_be(&md.from_mont(&md.pow_mont_vartime(&base, &e)), len),
+                    md.to_be(&md.leave_mont(&md.pow_mont(&base, &e)), len),
+                    expect,
+                    "{bits}: pow"
+                );
+                assert_eq!(
+                    md.to_be(&md.leave_mont(&md.pow_mont_vartime(&base, &e)), len),
                     expect,
                     "{bits}: pow_vartime"
                 );
@@ -727,7 +739,11 @@ mod tests {
             let big_xr = &big_x % &big_m;
             let mut sum = xr.clone();
             md.add_mod_in_place(&mut sum, &y);
-            assert_eq!(md.to_be(&sum, len), want((&big_xr + &big_y) % &big_m), "{bits}: add");
+            assert_eq!(
+                md.to_be(&sum, len),
+                want((&big_xr + &big_y) % &big_m),
+                "{bits}: add"
+            );
             let mut diff = xr.clone();
             md.sub_mod_in_place(&mut diff, &y);
             assert_eq!(
@@ -737,7 +753,8 @@ mod tests {
             );
             // helpers on plain numbers
             let (a, b, c) = (bytes(len / 2 + 3), bytes(len), bytes(len));
-            let big = BigUint::from_bytes_be(&a) * BigUint::from_bytes_be(&b) + BigUint::from_bytes_be(&c);
+            let big = BigUint::from_bytes_be(&a) * BigUint::from_bytes_be(&b)
+                + BigUint::from_bytes_be(&c);
             let out = mul_add_be(&a, &b, &c, a.len() + b.len() + 1);
             assert_eq!(BigUint::from_bytes_be(&out), big, "{bits}: mul_add");
             let even = want(big_m.clone() - 1u32);

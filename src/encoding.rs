@@ -8,16 +8,39 @@ use base64::Engine;
 /// `A-Z a-z 0-9 - . _ ~` stay, every other byte of the UTF-8 becomes `%XX` (uppercase hex).
 pub fn pct_encode_into(out: &mut String, input: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in input.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0x0f)] as char);
+    out.reserve(input.len());
+    // Copy runs of unreserved characters in one go. A run never starts or ends inside a
+    // multi-byte character, since every non-ASCII byte is encoded, so `get` only declines the
+    // empty runs between the bytes of one character.
+    let mut start = 0;
+    for (i, &b) in input.as_bytes().iter().enumerate() {
+        if UNRESERVED[usize::from(b)] {
+            continue;
         }
+        if let Some(run) = input.get(start..i) {
+            out.push_str(run);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        start = i + 1;
+    }
+    if let Some(run) = input.get(start..) {
+        out.push_str(run);
     }
 }
+
+/// RFC 3986's unreserved characters, `A-Z a-z 0-9 - . _ ~`, as a table.
+const UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~';
+        b += 1;
+    }
+    t
+};
 
 /// RFC 3986 percent-encoding of `input` (see [`pct_encode_into`]).
 pub fn pct_encode(input: &str) -> String {

@@ -480,9 +480,9 @@ impl DhParams {
     /// `base^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.
     pub(crate) fn pow(&self, base: &[u8], exp: &[u8]) -> Zeroizing<Vec<u8>> {
         let md = &self.modulus;
-        let base_m = Zeroizing::new(md.to_mont(&md.reduce_be(base)));
+        let base_m = Zeroizing::new(md.enter_mont(&md.reduce_be(base)));
         let r = Zeroizing::new(md.pow_mont(&base_m, exp));
-        let r = Zeroizing::new(md.from_mont(&r));
+        let r = Zeroizing::new(md.leave_mont(&r));
         let bytes = Zeroizing::new(md.to_be(&r, md.byte_len()));
         Zeroizing::new(trim_be(&bytes).to_vec())
     }

@@ -187,7 +187,7 @@ impl RsaKey {
         if cmp_be_vartime(qinv, p).is_ge() {
             return Err(Inconsistent);
         }
-        let qinv_m = Zeroizing::new(mod_p.to_mont(&mod_p.from_be(qinv)));
+        let qinv_m = Zeroizing::new(mod_p.enter_mont(&mod_p.limbs_of(qinv)));
         let q_mod_p = Zeroizing::new(mod_p.reduce_be(q));
         let mut check = Zeroizing::new(vec![0u32; mod_p.limbs()]);
         mod_p.mont_mul(&qinv_m, &q_mod_p, &mut check, &mut mod_p.scratch());
@@ -269,16 +269,16 @@ impl RsaKey {
         let (re, r_inv) = self.next_blinding()?;
         let (nm, pm, qm) = (&self.mod_n, &self.mod_p, &self.mod_q);
         let mut s = nm.scratch();
-        let x_l = nm.from_be(x);
+        let x_l = nm.limbs_of(x);
         // blind: x·rᵉ mod n
         let mut xb = Zeroizing::new(vec![0u32; nm.limbs()]);
         nm.mont_mul(&x_l, &re, &mut xb, &mut s);
         let xb_be = Zeroizing::new(nm.to_be(&xb, k));
         // m1 = xb^dp mod p, m2 = xb^dq mod q
         let half = |md: &Modulus, d: &[u8]| {
-            let base = Zeroizing::new(md.to_mont(&md.reduce_be(&xb_be)));
+            let base = Zeroizing::new(md.enter_mont(&md.reduce_be(&xb_be)));
             let r = Zeroizing::new(md.pow_mont(&base, d));
-            Zeroizing::new(md.from_mont(&r))
+            Zeroizing::new(md.leave_mont(&r))
         };
         let m1 = half(pm, &self.dp);
         let m2 = half(qm, &self.dq);
@@ -291,11 +291,11 @@ impl RsaKey {
         let h_be = Zeroizing::new(pm.to_be(&h, pm.byte_len()));
         let yb_be = Zeroizing::new(mul_add_be(&h_be, &self.q, &m2_be, k));
         // unblind: · r⁻¹ mod n
-        let yb = Zeroizing::new(nm.from_be(&yb_be));
+        let yb = Zeroizing::new(nm.limbs_of(&yb_be));
         let mut y = vec![0u32; nm.limbs()];
         nm.mont_mul(&yb, &r_inv, &mut y, &mut s);
         // check: yᵉ mod n = x
-        let ye = nm.from_mont(&nm.pow_mont_vartime(&nm.to_mont(&y), &self.e));
+        let ye = nm.leave_mont(&nm.pow_mont_vartime(&nm.enter_mont(&y), &self.e));
         if nm.to_be(&ye, k) != x {
             return Err(OpError::Fault);
         }
@@ -337,10 +337,10 @@ impl RsaKey {
                 continue; // r shares a factor with n: astronomically unlikely
             };
             let r_inv = Zeroizing::new(r_inv);
-            let r_m = Zeroizing::new(nm.to_mont(&r));
+            let r_m = Zeroizing::new(nm.enter_mont(&r));
             return Ok(Blinding {
                 re: Zeroizing::new(nm.pow_mont_vartime(&r_m, &self.e)),
-                r_inv: Zeroizing::new(nm.to_mont(&r_inv)),
+                r_inv: Zeroizing::new(nm.enter_mont(&r_inv)),
                 uses: 0,
             });
         }

@@ -80,12 +80,8 @@ fn live_session_token_cases_match() {
     for (name, case) in cases {
         let comp = &case["computation"];
         let resp = &case["simulated_server"]["response_json"];
-        let k = lst::shared_secret(
-            &dh,
-            resp["diffie_hellman_response"].as_str().unwrap(),
-            &a,
-        )
-        .unwrap();
+        let k =
+            lst::shared_secret(&dh, resp["diffie_hellman_response"].as_str().unwrap(), &a).unwrap();
         assert_eq!(
             k.expose_hex(),
             comp["K_bytes_hex (HMAC key)"].as_str().unwrap(),

@@ -1,6 +1,8 @@
 //! Our RSA (src/rsa.rs on src/bigint.rs) against the independent `rsa` crate: signatures are
 //! deterministic, so they must be byte-identical; ciphertexts made by `rsa` must decrypt; a key
 //! whose numbers were tampered with must be refused when read.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
 use ibkr_auth::{ErrorCode, PrivateKey};
@@ -18,7 +20,10 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 fn keys() -> Vec<RsaPrivateKey> {
@@ -47,8 +52,16 @@ fn signatures_and_decryption_match_the_rsa_crate() {
                     .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&msg))
                     .unwrap();
                 // twice: the second signature uses the renewed blinding pair
-                assert_eq!(ours.sign_sha256(&msg).unwrap(), want, "key {i}, {len} bytes");
-                assert_eq!(ours.sign_sha256(&msg).unwrap(), want, "key {i}, {len} bytes");
+                assert_eq!(
+                    ours.sign_sha256(&msg).unwrap(),
+                    want,
+                    "key {i}, {len} bytes"
+                );
+                assert_eq!(
+                    ours.sign_sha256(&msg).unwrap(),
+                    want,
+                    "key {i}, {len} bytes"
+                );
             }
             let public = RsaPublicKey::from(theirs);
             for len in [1usize, 16, 32, ours.size() - 11] {
@@ -86,7 +99,10 @@ fn many_operations_renew_blinding_and_stay_correct() {
     }
     // clones blind independently
     let copy = ours.clone();
-    assert_eq!(copy.sign_sha256(b"x").unwrap(), ours.sign_sha256(b"x").unwrap());
+    assert_eq!(
+        copy.sign_sha256(b"x").unwrap(),
+        ours.sign_sha256(b"x").unwrap()
+    );
 }
 
 /// Finds `needle` (a DER INTEGER's value) in `der` and flips a bit in its last byte.
@@ -119,7 +135,10 @@ fn keys_with_tampered_numbers_are_refused() {
         let bad = tamper(&der, &field);
         let err = PrivateKey::from_pem(&pem("RSA PRIVATE KEY", &bad), "signatureKey").unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidKey, "{name}");
-        assert!(err.message().contains("not a consistent RSA private key"), "{name}: {err}");
+        assert!(
+            err.message().contains("not a consistent RSA private key"),
+            "{name}: {err}"
+        );
     }
     // d is not used (CRT only), so a damaged d does not matter and is not detected.
     let d = theirs.d().to_bytes_be();

@@ -96,7 +96,11 @@ pub fn dh_challenge(params: &DhParams, a: &DhSecret) -> String {
 
 /// `K = B^a mod p`, encoded as Java's `BigInteger.toByteArray()`: minimal big-endian bytes with a
 /// `0x00` in front when the top bit of the first byte is set. Rejects `B` unless `1 < B < p - 1`.
-pub fn shared_secret(params: &DhParams, dh_response_hex: &str, a: &DhSecret) -> Result<SecretBytes> {
+pub fn shared_secret(
+    params: &DhParams,
+    dh_response_hex: &str,
+    a: &DhSecret,
+) -> Result<SecretBytes> {
     let b_bytes = hex_number(dh_response_hex).map_err(|e| {
         Error::new(
             ErrorCode::BadDhResponse,

@@ -13,6 +13,7 @@ pub use lst::{
     verify_lst, DhSecret,
 };
 pub use request::{
-    access_token_request, api_request, api_request_keyed, authorize_url, default_realm, generate_nonce,
-    live_session_token_request, request_token_request, Context, SignedRequest, Signer,
+    access_token_request, api_request, api_request_keyed, authorize_url, default_realm,
+    generate_nonce, live_session_token_request, request_token_request, Context, SignedRequest,
+    Signer,
 };

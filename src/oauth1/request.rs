@@ -7,9 +7,9 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use super::base::{authorization_header, base_string, check_realm, join_url};
+use super::hmac::HmacSha256Key;
 use crate::encoding::{b64_encode, hex_encode, pct_encode};
 use crate::error::{Error, ErrorCode, Result};
-use super::hmac::HmacSha256Key;
 use crate::keys::{PrivateKey, SecretBytes};
 
 /// IBKR's public test consumer key, which goes with realm `test_realm`.
@@ -60,7 +60,9 @@ impl Signer<'_> {
 
 /// HMAC-SHA256 of `text` keyed by `key`, as base64.
 pub fn hmac_sha256_base64(key: &SecretBytes, text: &str) -> Result<String> {
-    Ok(b64_encode(&HmacSha256Key::new(key.expose()).mac(text.as_bytes())))
+    Ok(b64_encode(
+        &HmacSha256Key::new(key.expose()).mac(text.as_bytes()),
+    ))
 }
 
 /// Who signs and when: the parts common to every request.

@@ -988,19 +988,29 @@ impl<H: Host> Session<H> {
 
     /// Whether `url` is on one of the session's API bases (only those get a signature).
     pub fn is_own_url(&self, url: &str) -> bool {
-        self.split_own(url).is_some()
+        self.own_prefix(url).is_some()
+    }
+
+    /// For an absolute URL on one of our bases: the length of the base part of `url.trim()`
+    /// (ASCII case-insensitive; the base must end at `/`, `?` or the end). No allocation: this
+    /// runs on every signature.
+    fn own_prefix(&self, url: &str) -> Option<usize> {
+        let url = url.trim();
+        let st = self.inner.state.borrow();
+        st.bases.iter().find_map(|b| {
+            let base = b.trim().trim_end_matches('/');
+            let head = url.get(..base.len())?;
+            let rest = url.get(base.len()..)?;
+            (head.eq_ignore_ascii_case(base)
+                && (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')))
+            .then_some(base.len())
+        })
     }
 
     /// For an absolute URL on one of our bases: the path after the base, with its query.
     fn split_own(&self, url: &str) -> Option<String> {
-        let lower = url.trim().to_ascii_lowercase();
-        let st = self.inner.state.borrow();
-        st.bases.iter().find_map(|b| {
-            let base = b.trim().trim_end_matches('/').to_ascii_lowercase();
-            let rest = lower.strip_prefix(&base)?;
-            (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
-                .then(|| url.trim().get(base.len()..).unwrap_or("").to_owned())
-        })
+        let n = self.own_prefix(url)?;
+        Some(url.trim().get(n..).unwrap_or_default().to_owned())
     }
 
     /// The URL for a call on the current base, and the path used for pacing.

@@ -172,6 +172,26 @@ fn common_options_for(
     Ok((host, opts))
 }
 
+thread_local! {
+    /// JS copies of the few constant strings in signed headers (names, User-Agent, Accept).
+    static INTERNED: std::cell::RefCell<Vec<(String, JsValue)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The JS string for `s`, made once for up to 16 distinct strings (then made each time).
+fn interned(s: &str) -> JsValue {
+    INTERNED.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if let Some((_, v)) = cache.iter().find(|(k, _)| k == s) {
+            return v.clone();
+        }
+        let v = JsValue::from_str(s);
+        if cache.len() < 16 {
+            cache.push((s.to_owned(), v.clone()));
+        }
+        v
+    })
+}
+
 /// A session with IBKR: tokens, signing, recovery and keep-alive, over the `fetch` you pass.
 #[wasm_bindgen]
 pub struct IbkrSession {
@@ -435,7 +455,13 @@ impl IbkrSession {
         let headers_object = |headers: Vec<(String, String)>| {
             let out = Object::new();
             for (k, v) in headers {
-                set(&out, &k, &JsValue::from_str(&v));
+                // Header names and the constant values cross into JS once, not per signature.
+                let value = if k == "Authorization" {
+                    JsValue::from_str(&v)
+                } else {
+                    interned(&v)
+                };
+                let _ = js_sys::Reflect::set(&out, &interned(&k), &value);
             }
             JsValue::from(out)
         };
