@@ -38,11 +38,11 @@ test: lint test-rust test-wasm test-js test-session test-cli test-browser test-w
 
 lint: setup
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) --all-targets -- -D warnings
 
 test-rust:
-	cargo test
+	cargo test --workspace
 
 test-wasm: setup
 	cargo test --target $(WASM_TARGET)

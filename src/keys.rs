@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::bigint::{cmp_be_vartime, trim_be, Modulus};
+use ibkr_auth_bigint::{cmp_be_vartime, trim_be, Modulus};
 use crate::encoding::{b64_decode_lenient, hex_encode};
 use crate::error::{Error, ErrorCode, Result};
 use crate::rsa::{der_take, der_uint, KeyProblem, OpError, RsaKey};
@@ -475,6 +475,18 @@ impl DhParams {
             *last -= 1;
         }
         cmp_be_vartime(x, &pm1).is_lt()
+    }
+
+    /// `g^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.
+    pub(crate) fn pow_generator(&self, exp: &[u8]) -> Zeroizing<Vec<u8>> {
+        if self.generator != 2 {
+            return self.pow(&self.generator.to_be_bytes(), exp);
+        }
+        let md = &self.modulus;
+        let r = Zeroizing::new(md.pow2_mont(exp));
+        let r = Zeroizing::new(md.leave_mont(&r));
+        let bytes = Zeroizing::new(md.to_be(&r, md.byte_len()));
+        Zeroizing::new(trim_be(&bytes).to_vec())
     }
 
     /// `base^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.

@@ -26,7 +26,6 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-mod bigint;
 pub mod encoding;
 pub mod error;
 pub mod keys;

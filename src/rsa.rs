@@ -1,4 +1,4 @@
-//! RSA private-key operations on [`crate::bigint`]: reading PKCS#1 and PKCS#8 DER, checking that
+//! RSA private-key operations on [`ibkr_auth_bigint`]: reading PKCS#1 and PKCS#8 DER, checking that
 //! the key's numbers fit together, RSASSA-PKCS1-v1_5 with SHA-256, and RSAES-PKCS1-v1_5
 //! decryption.
 //!
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
-use crate::bigint::{cmp_be_vartime, mul_add_be, rem_be, trim_be, Modulus};
+use ibkr_auth_bigint::{cmp_be_vartime, mul_add_be, rem_be, trim_be, Modulus};
 
 /// Why DER is not a usable RSA private key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

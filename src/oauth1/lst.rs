@@ -68,7 +68,7 @@ impl DhSecret {
                 e.describe()
             ))
         })?);
-        let a = crate::bigint::trim_be(&bytes);
+        let a = ibkr_auth_bigint::trim_be(&bytes);
         if a.len() < 2 && a.first().map_or(true, |&b| b <= 1) || !params.below_p_minus_1(a) {
             return Err(Error::invalid_argument(
                 "random (the DH exponent) must be greater than 1 and less than p - 1: use 32 random bytes, as dhRandom() makes.",
@@ -91,7 +91,7 @@ impl DhSecret {
 
 /// `A = g^a mod p` as lowercase hex, no padding, no `0x`.
 pub fn dh_challenge(params: &DhParams, a: &DhSecret) -> String {
-    hex_minimal(&params.pow(&params.generator().to_be_bytes(), &a.0))
+    hex_minimal(&params.pow_generator(&a.0))
 }
 
 /// `K = B^a mod p`, encoded as Java's `BigInteger.toByteArray()`: minimal big-endian bytes with a
@@ -107,7 +107,7 @@ pub fn shared_secret(
             format!("the server's diffie_hellman_response is not hex: {}. Was the whole response passed?", e.describe()),
         )
     })?;
-    let b = crate::bigint::trim_be(&b_bytes);
+    let b = ibkr_auth_bigint::trim_be(&b_bytes);
     if b.len() < 2 && b.first().map_or(true, |&x| x <= 1) || !params.below_p_minus_1(b) {
         return Err(Error::new(
             ErrorCode::BadDhResponse,

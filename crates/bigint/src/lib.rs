@@ -12,6 +12,8 @@
 //! Only public values (the RSA public exponent, the blinding inverse's random input) take the
 //! variable-time paths, which are named `*_vartime`.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use zeroize::Zeroize;
 
 /// Bits per limb for a modulus of `limbs28` 28-bit limbs: 28 while a column of `2n` products
@@ -77,20 +79,20 @@ fn limbs_to_be(limbs: &[u32], r: u32, len: usize) -> Vec<u8> {
 }
 
 /// Strips leading zero bytes.
-pub(crate) fn trim_be(bytes: &[u8]) -> &[u8] {
+pub fn trim_be(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     &bytes[start..]
 }
 
 /// Compares two big-endian numbers (leading zeros allowed). Variable time.
-pub(crate) fn cmp_be_vartime(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub fn cmp_be_vartime(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     let (a, b) = (trim_be(a), trim_be(b));
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// `a · b + c` for big-endian inputs, as big-endian bytes of `len` bytes. Constant time in the
 /// values for fixed lengths.
-pub(crate) fn mul_add_be(a: &[u8], b: &[u8], c: &[u8], len: usize) -> Vec<u8> {
+pub fn mul_add_be(a: &[u8], b: &[u8], c: &[u8], len: usize) -> Vec<u8> {
     const R: u32 = 26;
     let mask = (1u64 << R) - 1;
     let la = (a.len() * 8).div_ceil(R as usize);
@@ -121,7 +123,7 @@ pub(crate) fn mul_add_be(a: &[u8], b: &[u8], c: &[u8], len: usize) -> Vec<u8> {
 /// `a mod m` for big-endian inputs (any `m` > 0, even ones), as big-endian bytes of `m`'s length.
 /// Bit-serial with masked subtraction: constant time for fixed lengths. For the one-off checks of
 /// a key's numbers; the hot paths reduce with [`Modulus::reduce_be`].
-pub(crate) fn rem_be(a: &[u8], m: &[u8]) -> Vec<u8> {
+pub fn rem_be(a: &[u8], m: &[u8]) -> Vec<u8> {
     const R: u32 = 26;
     let mask = (1u64 << R) - 1;
     let n = (m.len() * 8).div_ceil(R as usize) + 1;
@@ -159,7 +161,7 @@ pub(crate) fn rem_be(a: &[u8], m: &[u8]) -> Vec<u8> {
 /// An odd modulus prepared for Montgomery arithmetic. Values "in Montgomery form" are `x·R mod m`
 /// with `R = 2^(r·n)`; every value is `n` limbs of `r` bits, fully reduced below `m`.
 #[derive(Clone)]
-pub(crate) struct Modulus {
+pub struct Modulus {
     r: u32,
     mask: u64,
     m: Vec<u32>,
@@ -182,7 +184,7 @@ impl Drop for Modulus {
 }
 
 /// Scratch space for one Montgomery product: `2n + 1` columns.
-pub(crate) struct Scratch(Vec<u64>);
+pub struct Scratch(Vec<u64>);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -463,6 +465,29 @@ impl Modulus {
         acc
     }
 
+    /// `2^exp` in Montgomery form (the DH challenge with IBKR's generator 2): a squaring and a
+    /// masked doubling per exponent bit, no table. Constant time for the length of `exp`.
+    pub fn pow2_mont(&self, exp: &[u8]) -> Vec<u32> {
+        let n = self.limbs();
+        let mut s = self.scratch();
+        let mut acc = self.one.clone();
+        let mut tmp = vec![0u32; n];
+        for &byte in exp {
+            for bit in (0..8).rev() {
+                self.mont_sqr(&acc, &mut tmp, &mut s);
+                // acc ← tmp·2 when the bit is set, else tmp, without a branch
+                acc.copy_from_slice(&tmp);
+                self.add_mod_in_place(&mut tmp, &acc);
+                let take = 0u32.wrapping_sub(u32::from((byte >> bit) & 1));
+                for (a, &d) in acc.iter_mut().zip(&tmp) {
+                    *a = (d & take) | (*a & !take);
+                }
+            }
+        }
+        tmp.zeroize();
+        acc
+    }
+
     /// `base^exp` in Montgomery form for a *public* exponent (square-and-multiply; the running
     /// time depends on the exponent's bits).
     pub fn pow_mont_vartime(&self, base_m: &[u32], exp: &[u8]) -> Vec<u32> {
@@ -634,10 +659,14 @@ mod tests {
             for (b, e) in [(2u64, 65_537u64), (m - 2, 0xdead_beef), (12_345, 1), (7, 0)] {
                 let base = md.enter_mont(&md.limbs_of(&be(u128::from(b))));
                 let want = pow_u128(u128::from(b), u128::from(e), u128::from(m));
-                for out in [
+                let mut outs = vec![
                     md.pow_mont(&base, &e.to_be_bytes()),
                     md.pow_mont_vartime(&base, &e.to_be_bytes()),
-                ] {
+                ];
+                if b == 2 {
+                    outs.push(md.pow2_mont(&e.to_be_bytes()));
+                }
+                for out in outs {
                     assert_eq!(
                         md.to_be(&md.leave_mont(&out), 16),
                         be(want),
@@ -717,6 +746,11 @@ mod tests {
             let base = md.enter_mont(&xr);
             for e in exps {
                 let big_e = BigUint::from_bytes_be(&e);
+                assert_eq!(
+                    md.to_be(&md.leave_mont(&md.pow2_mont(&e)), len),
+                    want(BigUint::from(2u32).modpow(&big_e, &big_m)),
+                    "{bits}: pow2"
+                );
                 let expect = want((&big_x % &big_m).modpow(&big_e, &big_m));
                 assert_eq!(
                     md.to_be(&md.leave_mont(&md.pow_mont(&base, &e)), len),
