@@ -13,10 +13,10 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use ibkr_auth_bigint::{cmp_be_vartime, trim_be, Modulus};
 use crate::encoding::{b64_decode_lenient, hex_encode};
 use crate::error::{Error, ErrorCode, Result};
 use crate::rsa::{der_take, der_uint, KeyProblem, OpError, RsaKey};
+use ibkr_auth_bigint::{cmp_be_vartime, trim_be, Modulus};
 
 /// Bytes that must stay secret: zeroized on drop, printed as `[redacted]`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]

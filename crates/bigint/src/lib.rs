@@ -308,9 +308,26 @@ impl Modulus {
     fn redc(&self, t: &mut [u64], out: &mut [u32]) {
         let n = self.limbs();
         let (r, mask, m_inv) = (self.r, self.mask, self.m_inv);
-        for i in 0..n {
+        let m = &self.m;
+        // Two rows at a time: u for row i+1 is known as soon as column i+1 has row i's terms,
+        // and each column is then loaded and stored once for two products.
+        let mut i = 0;
+        while i + 1 < n {
+            let u0 = ((t[i] & mask) * m_inv) & mask;
+            let c0 = (t[i] + u0 * u64::from(m[0])) >> r;
+            let t1 = t[i + 1] + u0 * u64::from(m[1]) + c0;
+            let u1 = ((t1 & mask) * m_inv) & mask;
+            let c1 = (t1 + u1 * u64::from(m[0])) >> r;
+            for (col, (&mj, &mj1)) in t[i + 2..i + n].iter_mut().zip(m[2..].iter().zip(&m[1..])) {
+                *col += u0 * u64::from(mj) + u1 * u64::from(mj1);
+            }
+            t[i + n] += u1 * u64::from(m[n - 1]);
+            t[i + 2] += c1;
+            i += 2;
+        }
+        if i < n {
             let u = ((t[i] & mask) * m_inv) & mask;
-            for (col, &mj) in t[i..i + n].iter_mut().zip(&self.m) {
+            for (col, &mj) in t[i..i + n].iter_mut().zip(m) {
                 *col += u * u64::from(mj);
             }
             let c = t[i] >> r;
@@ -327,31 +344,67 @@ impl Modulus {
 
     /// `out = a·b/R mod m` for `a·b < m·R` (e.g. both below `m`, or one below `R` and the other
     /// below `m`). Constant time.
+    // Never inlined: WebAssembly engines move a function to optimised code between calls (there
+    // is no on-stack replacement), so an exponentiation must call this thousands of times rather
+    // than run it inline in one long call that stays in the baseline tier.
+    #[inline(never)]
     pub fn mont_mul(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
         let n = self.limbs();
         let t = &mut s.0[..2 * n + 1];
         t.fill(0);
-        for (i, &bi) in b.iter().enumerate().take(n) {
-            let bi = u64::from(bi);
+        let a = &a[..n];
+        // Two rows of the product at a time, as in `redc`.
+        let mut pairs = b[..n].chunks_exact(2);
+        let mut i = 0;
+        for pair in &mut pairs {
+            let (b0, b1) = (u64::from(pair[0]), u64::from(pair[1]));
+            t[i] += u64::from(a[0]) * b0;
+            for (col, (&aj, &aj1)) in t[i + 1..i + n].iter_mut().zip(a[1..].iter().zip(a)) {
+                *col += u64::from(aj) * b0 + u64::from(aj1) * b1;
+            }
+            t[i + n] += u64::from(a[n - 1]) * b1;
+            i += 2;
+        }
+        if let [bl] = pairs.remainder() {
+            let bl = u64::from(*bl);
             for (col, &aj) in t[i..i + n].iter_mut().zip(a) {
-                *col += u64::from(aj) * bi;
+                *col += u64::from(aj) * bl;
             }
         }
         self.redc(t, out);
     }
 
     /// `out = a²/R mod m` for `a < m`. Constant time; about 3/4 of the work of [`Self::mont_mul`].
+    #[inline(never)]
     pub fn mont_sqr(&self, a: &[u32], out: &mut [u32], s: &mut Scratch) {
         let n = self.limbs();
         let t = &mut s.0[..2 * n + 1];
         t.fill(0);
-        for i in 0..n {
-            let ai = u64::from(a[i]);
-            t[2 * i] += ai * ai;
-            let ai2 = ai << 1;
-            for (col, &aj) in t[2 * i + 1..i + n].iter_mut().zip(&a[i + 1..n]) {
-                *col += ai2 * u64::from(aj);
+        let a = &a[..n];
+        // Rows i and i+1 together: row i's cross products 2·a[i]·a[j] (j > i) land in columns
+        // 2i+1 … i+n−1, row i+1's in 2i+3 … i+n, and the squares on the diagonal.
+        let mut i = 0;
+        while i + 1 < n {
+            let (x0, x1) = (u64::from(a[i]), u64::from(a[i + 1]));
+            let (d0, d1) = (x0 << 1, x1 << 1);
+            t[2 * i] += x0 * x0;
+            t[2 * i + 1] += d0 * x1;
+            t[2 * i + 2] += x1 * x1;
+            if i + 2 < n {
+                t[2 * i + 2] += d0 * u64::from(a[i + 2]);
+                for (col, (&aj, &aj1)) in t[2 * i + 3..i + n]
+                    .iter_mut()
+                    .zip(a[i + 3..].iter().zip(&a[i + 2..]))
+                {
+                    *col += d0 * u64::from(aj) + d1 * u64::from(aj1);
+                }
+                t[i + n] += d1 * u64::from(a[n - 1]);
             }
+            i += 2;
+        }
+        if let Some(&last) = a.get(i) {
+            let x = u64::from(last);
+            t[2 * i] += x * x;
         }
         self.redc(t, out);
     }
