@@ -312,6 +312,35 @@ impl Modulus {
         // Two rows at a time: u for row i+1 is known as soon as column i+1 has row i's terms,
         // and each column is then loaded and stored once for two products.
         let mut i = 0;
+        let mw = |k: usize| u64::from(m[k]);
+        while i + 3 < n {
+            // Four rows: each u is fixed once its column has the earlier rows' terms.
+            let u0 = ((t[i] & mask) * m_inv) & mask;
+            let c0 = (t[i] + u0 * mw(0)) >> r;
+            let t1 = t[i + 1] + u0 * mw(1) + c0;
+            let u1 = ((t1 & mask) * m_inv) & mask;
+            let c1 = (t1 + u1 * mw(0)) >> r;
+            let t2 = t[i + 2] + u0 * mw(2) + u1 * mw(1) + c1;
+            let u2 = ((t2 & mask) * m_inv) & mask;
+            let c2 = (t2 + u2 * mw(0)) >> r;
+            let t3 = t[i + 3] + u0 * mw(3) + u1 * mw(2) + u2 * mw(1) + c2;
+            let u3 = ((t3 & mask) * m_inv) & mask;
+            let c3 = (t3 + u3 * mw(0)) >> r;
+            for (col, (((&m0, &m1), &m2), &m3)) in t[i + 4..i + n]
+                .iter_mut()
+                .zip(m[4..].iter().zip(&m[3..]).zip(&m[2..]).zip(&m[1..]))
+            {
+                *col += u0 * u64::from(m0)
+                    + u1 * u64::from(m1)
+                    + u2 * u64::from(m2)
+                    + u3 * u64::from(m3);
+            }
+            t[i + n] += u1 * mw(n - 1) + u2 * mw(n - 2) + u3 * mw(n - 3);
+            t[i + n + 1] += u2 * mw(n - 1) + u3 * mw(n - 2);
+            t[i + n + 2] += u3 * mw(n - 1);
+            t[i + 4] += c3;
+            i += 4;
+        }
         while i + 1 < n {
             let u0 = ((t[i] & mask) * m_inv) & mask;
             let c0 = (t[i] + u0 * u64::from(m[0])) >> r;
