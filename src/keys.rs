@@ -468,13 +468,16 @@ impl DhParams {
         hex_minimal(&self.prime)
     }
 
-    /// `x < p − 1` for a big-endian `x` (p is odd, so `p − 1` only changes the last byte).
-    pub(crate) fn below_p_minus_1(&self, x: &[u8]) -> bool {
+    /// `1 < x < p − 1` for a big-endian `x` (p is odd, so `p − 1` only changes the last byte):
+    /// the range of DH exponents and public values.
+    pub(crate) fn in_open_range(&self, x: &[u8]) -> bool {
+        let x = trim_be(x);
+        let above_one = x.len() > 1 || x.first().is_some_and(|&b| b > 1);
         let mut pm1 = self.prime.clone();
         if let Some(last) = pm1.last_mut() {
             *last -= 1;
         }
-        cmp_be_vartime(x, &pm1).is_lt()
+        above_one && cmp_be_vartime(x, &pm1).is_lt()
     }
 
     /// `g^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.
@@ -482,20 +485,21 @@ impl DhParams {
         if self.generator != 2 {
             return self.pow(&self.generator.to_be_bytes(), exp);
         }
-        let md = &self.modulus;
-        let r = Zeroizing::new(md.pow2_mont(exp));
-        let r = Zeroizing::new(md.leave_mont(&r));
-        let bytes = Zeroizing::new(md.to_be(&r, md.byte_len()));
-        Zeroizing::new(trim_be(&bytes).to_vec())
+        self.out_of_mont(Zeroizing::new(self.modulus.pow2_mont(exp)))
     }
 
     /// `base^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.
     pub(crate) fn pow(&self, base: &[u8], exp: &[u8]) -> Zeroizing<Vec<u8>> {
         let md = &self.modulus;
         let base_m = Zeroizing::new(md.enter_mont(&md.reduce_be(base)));
-        let r = Zeroizing::new(md.pow_mont(&base_m, exp));
-        let r = Zeroizing::new(md.leave_mont(&r));
-        let bytes = Zeroizing::new(md.to_be(&r, md.byte_len()));
+        self.out_of_mont(Zeroizing::new(md.pow_mont(&base_m, exp)))
+    }
+
+    /// A Montgomery-form result as minimal big-endian bytes; every copy is zeroized.
+    fn out_of_mont(&self, r: Zeroizing<Vec<u32>>) -> Zeroizing<Vec<u8>> {
+        let md = &self.modulus;
+        let plain = Zeroizing::new(md.leave_mont(&r));
+        let bytes = Zeroizing::new(md.to_be(&plain, md.byte_len()));
         Zeroizing::new(trim_be(&bytes).to_vec())
     }
 }

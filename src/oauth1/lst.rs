@@ -69,7 +69,7 @@ impl DhSecret {
             ))
         })?);
         let a = ibkr_auth_bigint::trim_be(&bytes);
-        if a.len() < 2 && a.first().map_or(true, |&b| b <= 1) || !params.below_p_minus_1(a) {
+        if !params.in_open_range(a) {
             return Err(Error::invalid_argument(
                 "random (the DH exponent) must be greater than 1 and less than p - 1: use 32 random bytes, as dhRandom() makes.",
             ));
@@ -108,7 +108,7 @@ pub fn shared_secret(
         )
     })?;
     let b = ibkr_auth_bigint::trim_be(&b_bytes);
-    if b.len() < 2 && b.first().map_or(true, |&x| x <= 1) || !params.below_p_minus_1(b) {
+    if !params.in_open_range(b) {
         return Err(Error::new(
             ErrorCode::BadDhResponse,
             "the server's diffie_hellman_response is out of range (it must be greater than 1 and less than p - 1). \

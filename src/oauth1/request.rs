@@ -320,7 +320,7 @@ pub fn api_request(
             "the live session token is empty.",
         ));
     }
-    api_request_keyed(
+    hmac_signed(
         method,
         url,
         ctx,
@@ -341,6 +341,18 @@ pub fn api_request_keyed(
     sign_query: bool,
 ) -> Result<SignedRequest> {
     check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
+    hmac_signed(method, url, ctx, access_token, key, sign_query)
+}
+
+/// Signs an API call once its inputs are checked.
+fn hmac_signed(
+    method: &str,
+    url: &str,
+    ctx: &Context<'_>,
+    access_token: &str,
+    key: &HmacSha256Key,
+    sign_query: bool,
+) -> Result<SignedRequest> {
     let extra = vec![("oauth_token".into(), access_token.trim().to_owned())];
     sign_request(
         method,

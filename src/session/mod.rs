@@ -889,14 +889,11 @@ impl<H: Host> Session<H> {
             Auth::OAuth1(c) => {
                 let nonce = request::generate_nonce()?;
                 let ctx = c.context(&nonce, self.timestamp());
-                let fresh;
-                let key = match &token.hmac {
-                    Some(k) => k,
-                    None => {
-                        fresh = oauth1::HmacSha256Key::new(token.secret.expose());
-                        &fresh
-                    }
-                };
+                // Made with every OAuth 1.0a token (run_handshake).
+                let key = token
+                    .hmac
+                    .as_ref()
+                    .ok_or_else(|| Error::new(ErrorCode::Internal, "the token has no HMAC key"))?;
                 let signed = request::api_request_keyed(
                     method,
                     url,
