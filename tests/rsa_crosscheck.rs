@@ -38,6 +38,7 @@ fn keys() -> Vec<RsaPrivateKey> {
 fn signatures_and_decryption_match_the_rsa_crate() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
     let all = keys();
+    let mut refusals = 0;
     for (i, theirs) in all.iter().enumerate() {
         let pkcs1 = pem("RSA PRIVATE KEY", theirs.to_pkcs1_der().unwrap().as_bytes());
         let pkcs8 = pem("PRIVATE KEY", theirs.to_pkcs8_der().unwrap().as_bytes());
@@ -70,15 +71,22 @@ fn signatures_and_decryption_match_the_rsa_crate() {
                 let c = public.encrypt(&mut rng, Pkcs1v15Encrypt, &msg).unwrap();
                 assert_eq!(ours.decrypt_pkcs1v15(&c).unwrap().expose(), &msg[..]);
             }
-            // a ciphertext for another key is refused, never garbage
-            let other = RsaPublicKey::from(&all[(i + 1) % all.len()]);
-            let c = other.encrypt(&mut rng, Pkcs1v15Encrypt, b"secret").unwrap();
-            if c.len() == ours.size() {
+            // a ciphertext for another key of the same size is refused, never garbage
+            if let Some(other) = all
+                .iter()
+                .find(|k| k.size() == theirs.size() && k.n() != theirs.n())
+            {
+                let c = RsaPublicKey::from(other)
+                    .encrypt(&mut rng, Pkcs1v15Encrypt, b"secret")
+                    .unwrap();
                 let err = ours.decrypt_pkcs1v15(&c).unwrap_err();
                 assert_eq!(err.code(), ErrorCode::DecryptFailed, "{err:?}");
+                refusals += 1;
             }
         }
     }
+    // both 2048-bit keys, each as PKCS#1 and PKCS#8
+    assert_eq!(refusals, 4);
 }
 
 #[test]

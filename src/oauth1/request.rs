@@ -313,21 +313,14 @@ pub fn api_request(
     lst: &SecretBytes,
     sign_query: bool,
 ) -> Result<SignedRequest> {
-    check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
     if lst.is_empty() {
         return Err(Error::new(
             ErrorCode::InvalidArgument,
             "the live session token is empty.",
         ));
     }
-    hmac_signed(
-        method,
-        url,
-        ctx,
-        access_token,
-        &HmacSha256Key::new(lst.expose()),
-        sign_query,
-    )
+    let key = HmacSha256Key::new(lst.expose());
+    api_request_keyed(method, url, ctx, access_token, &key, sign_query)
 }
 
 /// [`api_request`] with the LST's HMAC key prepared once ([`HmacSha256Key::new`]), as a
@@ -341,18 +334,6 @@ pub fn api_request_keyed(
     sign_query: bool,
 ) -> Result<SignedRequest> {
     check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
-    hmac_signed(method, url, ctx, access_token, key, sign_query)
-}
-
-/// Signs an API call once its inputs are checked.
-fn hmac_signed(
-    method: &str,
-    url: &str,
-    ctx: &Context<'_>,
-    access_token: &str,
-    key: &HmacSha256Key,
-    sign_query: bool,
-) -> Result<SignedRequest> {
     let extra = vec![("oauth_token".into(), access_token.trim().to_owned())];
     sign_request(
         method,
