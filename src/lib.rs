@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`error`] | the error type, with stable codes |
 //! | [`encoding`] | RFC 3986 percent-encoding, hex, base64 |
+//! | [`json`] | a small JSON reader for the fields read from IBKR's answers |
 //! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
 //! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
 //! | [`oauth2`] | OAuth 2.0: the RS256 client assertion and the SSO-session JWT |
@@ -28,6 +29,7 @@
 
 pub mod encoding;
 pub mod error;
+pub mod json;
 pub mod keys;
 pub mod oauth1;
 pub mod oauth2;

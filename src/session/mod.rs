@@ -15,10 +15,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
-use serde_json::Value;
 
 use crate::encoding::pct_encode;
 use crate::error::{Error, ErrorCode, Result};
+use crate::json::Value;
 use crate::keys::{DhParams, PrivateKey, SecretBytes};
 use crate::oauth1::{self, lst, request, DhSecret};
 pub use host::{Host, HttpRequest, HttpResponse, Level};
@@ -320,6 +320,19 @@ pub struct KeepAliveReport {
 /// Clock skew beyond this is corrected and reported.
 const SKEW_TOLERANCE_MS: f64 = 30_000.0;
 
+/// Whole units for log and error text (rounded; integer formatting keeps the float printer out of
+/// the WebAssembly module).
+fn whole(x: f64) -> i64 {
+    x.round() as i64
+}
+
+/// One decimal for log text, e.g. `23.9`, by integer formatting.
+fn tenths(x: f64) -> String {
+    let t = (x * 10.0).round() as i64;
+    let sign = if t < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", (t / 10).abs(), (t % 10).abs())
+}
+
 fn jitter_fraction() -> f64 {
     let mut b = [0u8; 2];
     if lst::getrandom_fill(&mut b).is_err() {
@@ -330,7 +343,7 @@ fn jitter_fraction() -> f64 {
 
 async fn server_message<R: HttpResponse>(resp: &R) -> Option<String> {
     let text = resp.text().await.ok()?;
-    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+    if let Some(v) = Value::parse(&text) {
         for key in ["error", "message"] {
             if let Some(s) = v.get(key).and_then(Value::as_str) {
                 return Some(s.to_owned());
@@ -420,7 +433,7 @@ pub(crate) async fn post_oauth<H: Host>(
         return Err(auth_failure(status, msg, what, hint));
     }
     let text = resp.text().await?;
-    serde_json::from_str(&text).map_err(|_| {
+    Value::parse(&text).ok_or_else(|| {
         Error::new(
             ErrorCode::HttpError,
             format!("IBKR's answer to {what} is not JSON."),
@@ -529,7 +542,7 @@ impl<H: Host> Session<H> {
                 f.clone()
             } else {
                 if st.failures > 1 && now < st.retry_at {
-                    let wait_s = ((st.retry_at - now) / 1000.0).ceil();
+                    let wait_s = ((st.retry_at - now) / 1000.0).ceil() as u64;
                     let last = st
                         .last_error
                         .clone()
@@ -688,7 +701,7 @@ impl<H: Host> Session<H> {
         let (status, text, msg) = self
             .raw("GET", &format!("{base}/sso/validate"), auth.clone(), None)
             .await?;
-        let valid: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let valid = Value::parse(&text).unwrap_or(Value::Null);
         if status != 200 || valid.get("RESULT").and_then(Value::as_bool) == Some(false) {
             return Err(auth_failure(
                 status.max(401),
@@ -737,9 +750,9 @@ impl<H: Host> Session<H> {
         self.log(
             Level::Info,
             &format!(
-                "OAuth 2.0 session ready in {:.0} ms (ip {ip}); it expires in {:.1} h",
-                self.now() - started,
-                (expires_at - self.now()) / 3_600_000.0
+                "OAuth 2.0 session ready in {} ms (ip {ip}); it expires in {} h",
+                whole(self.now() - started),
+                tenths((expires_at - self.now()) / 3_600_000.0)
             ),
         );
         Ok((SecretBytes::new(bearer.as_bytes().to_vec()), expires_at))
@@ -759,7 +772,7 @@ impl<H: Host> Session<H> {
         if status != 200 {
             return Err(auth_failure(status, msg, what, hint));
         }
-        serde_json::from_str(&text).map_err(|_| {
+        Value::parse(&text).ok_or_else(|| {
             Error::new(
                 ErrorCode::HttpError,
                 format!("IBKR's answer to {what} is not JSON."),
@@ -875,8 +888,9 @@ impl<H: Host> Session<H> {
         self.log(
             Level::Info,
             &format!(
-                "live session token ready in {took:.0} ms; it expires in {:.1} h",
-                (expires_at - self.now()) / 3_600_000.0
+                "live session token ready in {} ms; it expires in {} h",
+                whole(took),
+                tenths((expires_at - self.now()) / 3_600_000.0)
             ),
         );
         Ok((token, expires_at))
@@ -950,8 +964,8 @@ impl<H: Host> Session<H> {
                 self.log(
                     Level::Warn,
                     &format!(
-                        "this machine's clock is {:.0} s {} IBKR's: timestamps are corrected by the server's Date header. Fix the clock (NTP).",
-                        (skew / 1000.0).abs(),
+                        "this machine's clock is {} s {} IBKR's: timestamps are corrected by the server's Date header. Fix the clock (NTP).",
+                        whole((skew / 1000.0).abs()),
                         if skew > 0.0 { "behind" } else { "ahead of" }
                     ),
                 );
@@ -966,9 +980,9 @@ impl<H: Host> Session<H> {
         Error::new(
             ErrorCode::ClockSkew,
             format!(
-                "IBKR rejected the request's timestamp: this machine's clock is off (measured offset to the server: {:.0} s). \
+                "IBKR rejected the request's timestamp: this machine's clock is off (measured offset to the server: {} s). \
                  Synchronise the clock (NTP) and retry.",
-                offset / 1000.0
+                whole(offset / 1000.0)
             ),
         )
     }
@@ -1047,19 +1061,20 @@ impl<H: Host> Session<H> {
             if wait <= 0.0 {
                 return;
             }
-            self.log(Level::Debug, &format!("pacing: {path} waits {wait:.0} ms"));
-            self.inner.host.sleep(wait.ceil() as u64).await;
+            let wait_ms = wait.ceil() as u64;
+            self.log(Level::Debug, &format!("pacing: {path} waits {wait_ms} ms"));
+            self.inner.host.sleep(wait_ms).await;
         }
     }
 
     async fn backoff(&self, attempt: u32, what: &str) {
         let base = 250.0 * 2f64.powi(attempt.min(8) as i32);
-        let ms = (base * (0.5 + jitter_fraction())).min(5_000.0);
+        let ms = (base * (0.5 + jitter_fraction())).min(5_000.0) as u64;
         self.log(
             Level::Warn,
-            &format!("{what}; retrying in {ms:.0} ms (attempt {})", attempt + 1),
+            &format!("{what}; retrying in {ms} ms (attempt {})", attempt + 1),
         );
-        self.inner.host.sleep(ms as u64).await;
+        self.inner.host.sleep(ms).await;
     }
 
     /// Signs and sends a call, recovering where that is safe. Returns the final response
@@ -1120,9 +1135,9 @@ impl<H: Host> Session<H> {
             self.log(
                 Level::Debug,
                 &format!(
-                    "← {status} {} {path} ({:.0} ms)",
+                    "← {status} {} {path} ({} ms)",
                     call.method,
-                    self.now() - started
+                    whole(self.now() - started)
                 ),
             );
             match status {
@@ -1169,11 +1184,12 @@ impl<H: Host> Session<H> {
                     return Ok(resp);
                 }
                 429 if idempotent && attempts < self.inner.opts.max_retries => {
+                    // Retry-After in whole seconds (an HTTP-date or anything else: 1 s).
                     let secs = resp
                         .header("retry-after")
-                        .and_then(|s| s.trim().parse::<f64>().ok())
-                        .unwrap_or(1.0)
-                        .clamp(0.0, 120.0);
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                        .unwrap_or(1)
+                        .min(120);
                     self.log(
                         Level::Warn,
                         &format!(
@@ -1181,7 +1197,7 @@ impl<H: Host> Session<H> {
                             call.method
                         ),
                     );
-                    self.inner.host.sleep((secs * 1000.0) as u64).await;
+                    self.inner.host.sleep(secs * 1000).await;
                     attempts += 1;
                     continue;
                 }
@@ -1336,7 +1352,7 @@ impl<H: Host> Session<H> {
     /// A competing session is taken over only with `compete`.
     pub async fn ensure_authenticated(&self, compete: bool) -> Result<String> {
         let flags = |text: &str| {
-            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let v = Value::parse(text).unwrap_or(Value::Null);
             let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
             (b("authenticated"), b("competing"))
         };
@@ -1395,7 +1411,7 @@ impl<H: Host> Session<H> {
     pub async fn keep_alive_tick(&self) -> Result<KeepAliveReport> {
         self.check_ip().await?;
         let text = self.tickle().await?;
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let v = Value::parse(&text).unwrap_or(Value::Null);
         let auth = v.pointer("/iserver/authStatus");
         let authenticated = auth
             .and_then(|a| a.get("authenticated"))

@@ -96,20 +96,23 @@ impl<'a> Opts<'a> {
     }
 
     /// An optional non-negative whole number (a number, or a string of digits).
-    pub fn opt_uint(&self, key: &str, max: f64) -> Result<Option<u64>> {
+    pub fn opt_uint(&self, key: &str, max: u64) -> Result<Option<u64>> {
         let v = self.get(key);
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
         let n = match (v.as_f64(), v.as_string()) {
             (Some(n), _) => Some(n),
+            // Digits only: parsed as an integer (saturating), so no float parser is linked in.
             (None, Some(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                s.parse::<f64>().ok()
+                Some(s.bytes().fold(0u64, |acc, b| {
+                    acc.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+                }) as f64)
             }
             _ => None,
         };
         match n {
-            Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max => {
+            Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max as f64 => {
                 Ok(Some(n as u64))
             }
             _ => Err(Error::invalid_argument(format!(

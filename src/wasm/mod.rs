@@ -72,7 +72,7 @@ fn now_seconds() -> u64 {
 }
 
 /// Largest timestamp accepted (seconds; year 2286), to catch milliseconds passed by mistake.
-const MAX_TIMESTAMP_S: f64 = 9_999_999_999.0;
+const MAX_TIMESTAMP_S: u64 = 9_999_999_999;
 
 /// `decryptAccessTokenSecret(encryptionKeyPem, accessTokenSecret)`: the prepend, lowercase hex.
 #[wasm_bindgen(js_name = "decryptAccessTokenSecret")]
@@ -116,7 +116,7 @@ pub fn dh_challenge(o: JsValue) -> JsResult<String> {
         let o = Opts::new(F, &o)?;
         let prime = o.string("prime")?;
         let random = o.string("random")?;
-        let generator = o.opt_uint("generator", f64::from(u32::MAX))?.unwrap_or(2);
+        let generator = o.opt_uint("generator", u64::from(u32::MAX))?.unwrap_or(2);
         lst::challenge_from_hex(
             &prime,
             &random,

@@ -99,11 +99,11 @@ fn pacing(v: &JsValue, default: fn() -> Pacer) -> Result<Pacer> {
             p => PathMatch::Exact(p.to_owned()),
         };
         let limit = o
-            .opt_uint("limit", 1e6)?
+            .opt_uint("limit", 1_000_000)?
             .filter(|&n| n > 0)
             .ok_or_else(bad)? as usize;
         let window_ms = o
-            .opt_uint("windowMs", 86_400_000.0)?
+            .opt_uint("windowMs", 86_400_000)?
             .filter(|&n| n > 0)
             .ok_or_else(bad)? as f64;
         limits.push(Limit {
@@ -147,26 +147,26 @@ fn common_options_for(
     if let Some(ua) = o.opt_string("userAgent")? {
         opts.user_agent = ua;
     }
-    if let Some(t) = o.opt_uint("timeoutMs", 3_600_000.0)? {
+    if let Some(t) = o.opt_uint("timeoutMs", 3_600_000)? {
         opts.timeout_ms = t.max(1);
     }
-    if let Some(m) = o.opt_uint("refreshMarginMs", 23.0 * 3_600_000.0)? {
+    if let Some(m) = o.opt_uint("refreshMarginMs", 23 * 3_600_000)? {
         opts.refresh_margin_ms = m as f64;
     }
     if let Some(sq) = o.opt_bool("signQuery")? {
         opts.sign_query = sq;
     }
     opts.pacer = pacing(&get(obj, "pacing"), default_pacer)?;
-    if let Some(r) = o.opt_uint("maxRetries", 10.0)? {
+    if let Some(r) = o.opt_uint("maxRetries", 10)? {
         opts.max_retries = r as u32;
     }
     if let Some(c) = o.opt_bool("compete")? {
         opts.compete = c;
     }
-    if let Some(n) = o.opt_uint("statusPolls", 100.0)? {
+    if let Some(n) = o.opt_uint("statusPolls", 100)? {
         opts.auth_polls = n as u32;
     }
-    if let Some(ms) = o.opt_uint("statusPollMs", 60_000.0)? {
+    if let Some(ms) = o.opt_uint("statusPollMs", 60_000)? {
         opts.auth_poll_ms = ms;
     }
     Ok((host, opts))
@@ -538,7 +538,7 @@ impl IbkrSession {
             let mut interval = 60_000u64;
             if !(o.is_undefined() || o.is_null()) {
                 interval = Opts::new("keepAlive", &o)?
-                    .opt_uint("intervalMs", 3_600_000.0)?
+                    .opt_uint("intervalMs", 3_600_000)?
                     .unwrap_or(60_000)
                     .max(1000);
             }
