@@ -791,6 +791,39 @@ mod tests {
 
     /// Random moduli of the sizes in use (both radixes), checked against `num-bigint-dig`.
     #[test]
+    fn squaring_matches_product_at_every_size() {
+        // Every limb count from 1 to 40 and around the radix switch, with the largest limbs
+        // possible (m = 2^bits − 1, a = m − 1: every column at its bound) and a sparse value.
+        for limbs in (1..=40).chain(120..=130) {
+            for bits in [limbs * 28 - 26, limbs * 28] {
+                let m = all_ones(bits);
+                let md = Modulus::new(&m).unwrap();
+                let mut a_be = m.clone();
+                let last = a_be.len() - 1;
+                a_be[last] ^= 1; // m − 1
+                let mut sparse = vec![0u8; m.len()];
+                sparse[0] = 1;
+                sparse[last] = 3;
+                for v in [&a_be, &sparse] {
+                    let a = md.limbs_of(&rem_be(v, &m));
+                    let (mut x, mut y) = (vec![0u32; md.limbs()], vec![0u32; md.limbs()]);
+                    let mut s = md.scratch();
+                    md.mont_sqr(&a, &mut x, &mut s);
+                    md.mont_mul(&a, &a, &mut y, &mut s);
+                    assert_eq!(x, y, "{bits} bits ({} limbs)", md.limbs());
+                }
+            }
+        }
+    }
+
+    fn all_ones(bits: usize) -> Vec<u8> {
+        let len = bits.div_ceil(8);
+        let mut m = vec![0xffu8; len];
+        m[0] = 0xffu8 >> (len * 8 - bits);
+        m
+    }
+
+    #[test]
     fn random_moduli_match_num_bigint() {
         use rand_chacha::rand_core::{RngCore, SeedableRng};
         use rsa::BigUint;
