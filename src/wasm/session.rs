@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use futures_util::future::LocalBoxFuture;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -37,7 +38,17 @@ fn promise<F>(fut: F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
 {
-    future_to_promise(async move { fut.await.map_err(to_js) })
+    boxed_promise(Box::pin(fut))
+}
+
+/// One instance of the executor glue for every method: each method's future is boxed, so
+/// `future_to_promise` and its task plumbing are compiled once rather than per future type.
+fn boxed_promise(fut: LocalBoxFuture<'static, Result<JsValue>>) -> Promise {
+    js_promise(Box::pin(async move { fut.await.map_err(to_js) }))
+}
+
+fn js_promise(fut: LocalBoxFuture<'static, std::result::Result<JsValue, JsValue>>) -> Promise {
+    future_to_promise(fut)
 }
 
 /// JSON text to a JS value: `null` for an empty body, the text itself if it is not JSON.
@@ -364,7 +375,7 @@ impl IbkrSession {
     /// URL goes to the underlying fetch untouched, so a signature never leaks elsewhere.
     pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
         let s = self.session.clone();
-        future_to_promise(async move {
+        js_promise(Box::pin(async move {
             let is_request = input.is_object()
                 && get(&input, "method").is_string()
                 && get(&input, "url").is_string();
@@ -434,7 +445,7 @@ impl IbkrSession {
             call.signal = signal.is_object().then_some(signal);
             let resp = s.send(call).await.map_err(to_js)?;
             Ok(resp.raw)
-        })
+        }))
     }
 
     /// `authorize(method, url)`: the signed headers, for any other HTTP client. With a fresh
