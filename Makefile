@@ -39,7 +39,7 @@ test: lint test-rust test-wasm test-js test-session test-cli test-browser test-w
 lint: setup
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) --all-targets -- -D warnings
+	cargo clippy --target $(WASM_TARGET) --workspace --all-targets -- -D warnings
 
 test-rust:
 	cargo test --workspace

@@ -27,13 +27,11 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod encoding;
-pub mod error;
-pub mod json;
-pub mod keys;
-pub mod oauth1;
-pub mod oauth2;
-mod rsa;
+// The sans-I/O core lives in its own crate (`crates/core`) so that it can be optimised for speed
+// while this crate's session and binding glue is optimised for size; its modules are re-exported
+// here under the same paths.
+pub use ibkr_auth_core::{encoding, error, json, keys, oauth1, oauth2};
+
 pub mod session;
 
 #[cfg(target_arch = "wasm32")]
