@@ -1,9 +1,5 @@
 //! RFC 3986 percent-encoding, hex and base64, as IBKR's OAuth wants them.
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
-
 /// Appends `input` to `out`, percent-encoded per RFC 3986: the unreserved characters
 /// `A-Z a-z 0-9 - . _ ~` stay, every other byte of the UTF-8 becomes `%XX` (uppercase hex).
 pub fn pct_encode_into(out: &mut String, input: &str) {
@@ -183,17 +179,48 @@ pub fn hex_number(input: &str) -> Result<Vec<u8>, HexError> {
     Ok(out)
 }
 
-/// Standard base64 with padding.
-pub fn b64_encode(bytes: &[u8]) -> String {
-    STANDARD.encode(bytes)
+const B64_STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn b64_encode_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    let sym = |v: u32| char::from(alphabet[(v & 63) as usize]);
+    for chunk in bytes.chunks(3) {
+        let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let v = b(0) << 16 | b(1) << 8 | b(2);
+        // 1, 2 or 3 bytes give 2, 3 or 4 symbols.
+        for k in 0..=chunk.len() {
+            out.push(sym(v >> (18 - 6 * k)));
+        }
+        if pad {
+            for _ in chunk.len()..3 {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
+/// Standard base64 (RFC 4648 §4) with padding.
+pub fn b64_encode(bytes: &[u8]) -> String {
+    b64_encode_with(bytes, B64_STANDARD, true)
+}
+
+/// base64url (RFC 4648 §5) without padding, as JWTs use it.
+pub fn b64url_encode(bytes: &[u8]) -> String {
+    b64_encode_with(bytes, B64_URL, false)
+}
+
+/// The value of a standard base64 symbol (the caller has checked it is one).
+fn b64_value(c: u8) -> u32 {
+    u32::from(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    })
+}
 
 /// Why base64 was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +276,18 @@ pub fn b64_decode_lenient(input: &str) -> Result<Vec<u8>, B64Error> {
     if unpadded.len() % 4 == 1 {
         return Err(B64Error::BadLength);
     }
-    LENIENT.decode(unpadded).map_err(|_| B64Error::BadLength)
+    // Groups of 4 symbols give 3 bytes; a last group of 3 or 2 gives 2 or 1 (its unused low
+    // bits are ignored).
+    let mut out = Vec::with_capacity(unpadded.len() / 4 * 3 + 2);
+    for group in unpadded.as_bytes().chunks(4) {
+        let v = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |v, (k, &c)| v | b64_value(c) << (18 - 6 * k));
+        let bytes = v.to_be_bytes();
+        out.extend_from_slice(&bytes[1..group.len()]);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,10 +4,7 @@
 //! JWTs are serialised byte for byte as PyJWT (and so ibauth) does: header keys sorted, claims in
 //! a fixed order, compact separators, non-ASCII escaped as `\uXXXX`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
-use crate::encoding::pct_encode;
+use crate::encoding::{b64url_encode, pct_encode};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
 
@@ -82,14 +79,11 @@ pub fn jwt(kid: &str, payload_json: &str, key: &PrivateKey) -> Result<String> {
     );
     let signing_input = format!(
         "{}.{}",
-        URL_SAFE_NO_PAD.encode(header),
-        URL_SAFE_NO_PAD.encode(payload_json)
+        b64url_encode(header.as_bytes()),
+        b64url_encode(payload_json.as_bytes())
     );
     let signature = key.sign_sha256(signing_input.as_bytes())?;
-    Ok(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))
+    Ok(format!("{signing_input}.{}", b64url_encode(&signature)))
 }
 
 /// The client assertion: `{"iss":id,"sub":id,"aud":"/token","exp":now+20,"iat":now-10}`.
