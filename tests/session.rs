@@ -48,7 +48,7 @@ const LATENCY_POLLS: u32 = 2500;
 enum Fault {
     Status(u16, &'static str),
     Network,
-    RetryAfter(u16),
+    RetryAfter(&'static str),
 }
 
 #[derive(Default)]
@@ -186,7 +186,7 @@ impl Mock {
                     })
                 }
                 Fault::RetryAfter(secs) => {
-                    headers.push(("Retry-After".into(), secs.to_string()));
+                    headers.push(("Retry-After".into(), (*secs).to_owned()));
                     return Ok(Resp {
                         status: 429,
                         body: "{\"error\":\"Too many requests\"}".into(),
@@ -459,7 +459,7 @@ fn an_order_is_never_sent_twice_after_5xx_429_network_error_or_410() {
     for (fault, code) in [
         (Fault::Status(500, "{}"), ErrorCode::HttpError),
         (Fault::Status(503, "{}"), ErrorCode::HttpError),
-        (Fault::RetryAfter(1), ErrorCode::RateLimited),
+        (Fault::RetryAfter("1"), ErrorCode::RateLimited),
         (Fault::Network, ErrorCode::Network),
         (Fault::Status(410, "{}"), ErrorCode::Gone),
     ] {
@@ -480,9 +480,24 @@ fn idempotent_requests_retry_5xx_network_and_429_with_retry_after() {
     f.get("/portfolio/accounts").unwrap();
     assert_eq!(f.sent("/portfolio/accounts"), 1 + 3);
     let t0 = f.mock.clock.get();
-    f.fault("/portfolio/accounts", &[Fault::RetryAfter(7)]);
+    f.fault("/portfolio/accounts", &[Fault::RetryAfter("7")]);
     f.get("/portfolio/accounts").unwrap();
     assert!(f.mock.clock.get() - t0 >= 7000.0, "Retry-After honoured");
+    // Whole seconds only: an HTTP-date (or anything unreadable) waits 1 s; a huge value 120 s.
+    for (value, min_ms, max_ms) in [
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 1000.0, 6000.0),
+        ("2.5", 1000.0, 2400.0),
+        ("100000", 120_000.0, 125_000.0),
+    ] {
+        let t0 = f.mock.clock.get();
+        f.fault("/portfolio/accounts", &[Fault::RetryAfter(value)]);
+        f.get("/portfolio/accounts").unwrap();
+        let waited = f.mock.clock.get() - t0;
+        assert!(
+            (min_ms..max_ms).contains(&waited),
+            "Retry-After {value}: waited {waited} ms"
+        );
+    }
     f.fault(
         "/portfolio/accounts",
         &[
