@@ -1,9 +1,9 @@
 //! A small JSON reader (RFC 8259) for the few fields the session reads from IBKR's answers.
 //!
-//! The session only looks up strings, booleans and whole numbers (expiry times), so this reader
-//! keeps numbers as they are written and converts them on request: whole numbers exactly (up to
-//! 2^53), others closely enough for a timeout. It never panics: nesting is limited to
-//! [`MAX_DEPTH`] levels, and anything malformed is `None`.
+//! The session only looks up strings, booleans and whole numbers (expiry times), so numbers are
+//! converted simply: whole numbers exactly (up to 2^53), others within a few ulps. It never
+//! panics: nesting is limited to [`MAX_DEPTH`] levels, and anything malformed (or a number beyond
+//! the range of an `f64`) is `None`.
 
 /// Deepest nesting accepted (IBKR's answers nest two or three levels).
 pub const MAX_DEPTH: usize = 64;
@@ -15,8 +15,8 @@ pub enum Value {
     Null,
     /// `true` / `false`
     Bool(bool),
-    /// A number, as written.
-    Number(String),
+    /// A number (see [`Value::as_f64`] for its precision).
+    Number(f64),
     /// A string, unescaped.
     String(String),
     /// An array.
@@ -100,43 +100,42 @@ impl Value {
     /// The number as an `f64`, if this is one: exact for whole numbers up to 2^53 in magnitude.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Value::Number(n) => Some(number_to_f64(n)),
+            Value::Number(n) => Some(*n),
             _ => None,
         }
     }
 }
 
 /// Converts a number that the parser accepted. Digits beyond the 19th only scale the result.
-fn number_to_f64(n: &str) -> f64 {
-    let b = n.as_bytes();
+fn number_to_f64(b: &[u8]) -> f64 {
     let (neg, mut i) = match b.first() {
         Some(b'-') => (true, 1),
         _ => (false, 0),
     };
+    // Up to 19 significant digits in `mant` (leading zeros do not count); later digits of the
+    // whole part only scale by 10, later fraction digits are dropped.
     let mut mant: u64 = 0;
-    let mut digits = 0u32;
+    let mut significant = 0u32;
     let mut exp10: i64 = 0;
-    let mut take = |d: u8, frac: bool, exp10: &mut i64| {
-        if digits < 19 {
-            if mant != 0 || d != 0 {
-                digits += 1;
+    let mut digit = |d: u8, fraction: bool| {
+        if significant < 19 {
+            if mant != 0 || d != b'0' {
+                significant += 1;
             }
             mant = mant * 10 + u64::from(d - b'0');
-            if frac {
-                *exp10 -= 1;
-            }
-        } else if !frac {
-            *exp10 += 1;
+            exp10 -= i64::from(fraction);
+        } else {
+            exp10 += i64::from(!fraction);
         }
     };
     while let Some(&d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-        take(d, false, &mut exp10);
+        digit(d, false);
         i += 1;
     }
     if b.get(i) == Some(&b'.') {
         i += 1;
         while let Some(&d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-            take(d, true, &mut exp10);
+            digit(d, true);
             i += 1;
         }
     }
@@ -291,12 +290,9 @@ impl Parser<'_> {
                 return None;
             }
         }
-        let text = std::str::from_utf8(self.s.get(start..self.i)?).ok()?;
         // Like serde_json: a number too large for an f64 is refused, not read as infinity.
-        if number_to_f64(text).is_infinite() {
-            return None;
-        }
-        Some(Value::Number(text.to_owned()))
+        let v = number_to_f64(self.s.get(start..self.i)?);
+        (!v.is_infinite()).then_some(Value::Number(v))
     }
 
     fn hex4(&mut self) -> Option<u32> {
@@ -412,6 +408,8 @@ mod tests {
             ("123456789012345678901234", 1.234_567_890_123_456_8e23),
             ("0.000001", 1e-6),
             ("1e-30", 1e-30),
+            ("0.0000000000000000000001234", 1.234e-22),
+            ("-12.5e-1", -1.25),
         ] {
             let got = Value::parse(text).and_then(|v| v.as_f64()).unwrap();
             assert!(
