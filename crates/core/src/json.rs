@@ -198,60 +198,47 @@ impl Parser<'_> {
             b't' => self.eat(b"true").map(|()| Value::Bool(true)),
             b'f' => self.eat(b"false").map(|()| Value::Bool(false)),
             b'"' => self.string().map(Value::String),
-            b'[' if depth < MAX_DEPTH => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Some(Value::Array(items));
-                }
-                loop {
-                    self.ws();
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(Value::Array(items));
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'{' if depth < MAX_DEPTH => {
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Some(Value::Object(members));
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return None;
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    self.eat(b":")?;
-                    self.ws();
-                    let v = self.value(depth + 1)?;
-                    members.push((k, v));
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Some(Value::Object(members));
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+            b'[' if depth < MAX_DEPTH => self.seq(b']', |p| p.value(depth + 1)).map(Value::Array),
+            b'{' if depth < MAX_DEPTH => self
+                .seq(b'}', |p| {
+                    let k = p.string()?;
+                    p.ws();
+                    p.eat(b":")?;
+                    p.ws();
+                    Some((k, p.value(depth + 1)?))
+                })
+                .map(Value::Object),
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
+        }
+    }
+
+    /// The items of an array or object: the opening bracket is at `self.i`; items separated by
+    /// commas up to `close`, whitespace allowed around each.
+    fn seq<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Some(items);
+        }
+        loop {
+            self.ws();
+            items.push(item(self)?);
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                c if c == close => {
+                    self.i += 1;
+                    return Some(items);
+                }
+                _ => return None,
+            }
         }
     }
 
