@@ -1,10 +1,13 @@
 //! Modular arithmetic for RSA and Diffie-Hellman, shaped for WebAssembly.
 //!
-//! wasm32 multiplies 64-bit integers natively but has no 64×64→128 product, so numbers are kept
-//! in limbs of 28 bits (26 above about 3,500 bits), one per `u32`. The product of two limbs then
-//! takes at most 56 bits, and a whole column of a Montgomery product — every partial product
-//! plus every reduction term — is summed in one `u64` before a carry is taken. There is no carry
-//! chain through the inner loops: each multiply-add is independent of the one before it.
+//! wasm32 has no 64×64→128 multiply, and its scalar 64-bit multiply is one product per cycle at
+//! best. WebAssembly SIMD's `i32x4.dot_i16x8_s` does eight 16×16-bit products in one
+//! instruction, so numbers are kept in limbs of 14 bits (one per `u32`, or two per 32-bit lane,
+//! read as positive 16-bit halves). A Montgomery product runs sixteen rows per pass of a vector
+//! kernel: sixteen 28-bit products sum in a 32-bit lane, then widen into 64-bit column sums.
+//! The reduction takes sixteen limbs per pass, with its factor from one small scalar product
+//! and no carry chain through the passes (see [`Modulus::mont_mul`]). Without `simd128` (and on
+//! native targets) the same algorithm runs on plain arrays.
 //!
 //! What touches a secret (RSA primes and exponents, the DH exponent) runs in time that depends
 //! only on the sizes of the numbers: Montgomery reduction ends in a masked subtraction, the
@@ -16,15 +19,8 @@
 
 use zeroize::Zeroize;
 
-/// Bits per limb for a modulus of `limbs28` 28-bit limbs: 28 while a column of `2n` products
-/// of 56 bits fits in 64 bits (n ≤ 127), else 26 (n ≤ 2047, far above any size accepted).
-fn radix_for_bits(bits: usize) -> u32 {
-    if bits.div_ceil(28) <= 127 {
-        28
-    } else {
-        26
-    }
-}
+mod lanes;
+use lanes::V;
 
 /// Big-endian bytes → little-endian limbs of `r` bits; exactly `len` limbs (higher limbs of the
 /// input must be zero when `len` is smaller than the input needs).
@@ -158,15 +154,52 @@ pub fn rem_be(a: &[u8], m: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Bits per limb. A product of two limbs takes 28 bits, so the vector kernel can sum 16 of them
+/// in a 32-bit lane; limbs are 16-bit halves of its operands, read as signed, so 14 bits also
+/// keep every operand positive.
+const R: u32 = 14;
+const MASK: u64 = (1 << R) - 1;
+const MASK28: u64 = (1 << 28) - 1;
+/// Rows of a product (limbs of one operand) per pass of the vector kernel.
+const ROWS: usize = 16;
+/// The largest modulus accepted, in bits. Column sums then stay below 2^40 (see `mont_mul`).
+const MAX_BITS: usize = 16_384;
+
+/// `-m⁻¹ mod 2^224` for odd `m` (14-bit limbs), as eight 28-bit digits, digit by digit: each
+/// digit `d` makes the next 28 bits of `1 + m·x` zero.
+fn neg_inverse_224(m: &[u32]) -> [u64; 8] {
+    let limb = |i: usize| u64::from(m.get(i).copied().unwrap_or(0));
+    let m28: [u64; 8] = std::array::from_fn(|w| limb(2 * w) | (limb(2 * w + 1) << R));
+    // Newton's iteration for m⁻¹ mod 2^64: each step doubles the correct low bits (3 → 96).
+    let mut inv = m28[0];
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(m28[0].wrapping_mul(inv)));
+    }
+    let inv0 = inv.wrapping_neg() & MASK28;
+    let mut x = [0u64; 8];
+    let mut cols = [0u64; 9];
+    cols[0] = 1;
+    for w in 0..8 {
+        let d = ((cols[w] & MASK28) * inv0) & MASK28;
+        x[w] = d;
+        for (col, &mj) in cols[w..8].iter_mut().zip(&m28) {
+            *col += d * mj;
+        }
+        cols[w + 1] += cols[w] >> 28;
+    }
+    x
+}
+
 /// An odd modulus prepared for Montgomery arithmetic. Values "in Montgomery form" are `x·R mod m`
-/// with `R = 2^(r·n)`; every value is `n` limbs of `r` bits, fully reduced below `m`.
+/// with `R = 2^(14·n)`; every value is `n` limbs of 14 bits, fully reduced below `m`. `n` is
+/// chosen so that `R ≥ 4m`.
 #[derive(Clone)]
 pub struct Modulus {
-    r: u32,
-    mask: u64,
     m: Vec<u32>,
-    /// `-m⁻¹ mod 2^r`.
-    m_inv: u64,
+    /// `m` laid out for the kernel (see [`pairs_of`]).
+    m_pairs: Pairs,
+    /// `-m⁻¹ mod 2^224`, as eight 28-bit digits: one pass's reduction factor in one product.
+    m_inv: [u64; 8],
     /// `R² mod m`.
     r2: Vec<u32>,
     /// `R mod m`: 1 in Montgomery form.
@@ -178,22 +211,96 @@ impl Drop for Modulus {
     fn drop(&mut self) {
         // RSA primes are secret; DH primes are not, but the cost is nil.
         self.m.zeroize();
+        self.m_pairs.zeroize();
+        self.m_inv.zeroize();
         self.r2.zeroize();
         self.one.zeroize();
     }
 }
 
-/// Scratch space for one Montgomery product: `2n + 1` columns.
-pub struct Scratch(Vec<u64>);
+/// An operand laid out for the kernel: block `k` of `even` holds, in 32-bit lane `l`, limbs
+/// `x[4k+l]` (low half) and `x[4k+l−1]` (high half); `odd` the same two places lower.
+#[derive(Clone, Default)]
+struct Pairs {
+    even: Vec<V>,
+    odd: Vec<V>,
+}
+
+impl Pairs {
+    fn zeroize(&mut self) {
+        self.even.zeroize();
+        self.odd.zeroize();
+    }
+}
+
+/// Blocks of four columns one pass of the kernel touches for `n`-limb operands.
+fn pass_blocks(n: usize) -> usize {
+    (n + ROWS - 1) / 4 + 1
+}
+
+/// Lays `x` (`n` limbs) out for the kernel into `p`. `pad` is reused space, zero outside
+/// `pad[3..3 + n]`.
+fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
+    let k = pass_blocks(n);
+    // pad[j + 3] = x[j]
+    pad.resize(4 * k + 4, 0);
+    pad[3..3 + n].copy_from_slice(&x[..n]);
+    p.even.resize(k, V::default());
+    p.odd.resize(k, V::default());
+    for (b, (e, o)) in p.even.iter_mut().zip(p.odd.iter_mut()).enumerate() {
+        let w = &pad[4 * b..4 * b + 7];
+        // even lane l: x[4b+l] | x[4b+l−1] << 16; odd lane l: x[4b+l−2] | x[4b+l−3] << 16
+        *e = V::pack(V::load(&w[3..]), V::load(&w[2..]));
+        *o = V::pack(V::load(&w[1..]), V::load(w));
+    }
+}
+
+/// One pass: adds `x · (16 rows)` to the columns, where row pair `r` (rows `2r`, `2r+1`) is
+/// `rows[r]` (low half row `2r`, high half row `2r+1`) and `lo`/`hi` start at the pass's first
+/// column. Column block `k` gets, from row pair `2s` (`2s+1`), `x.even[k−s]` (`x.odd[k−s]`) —
+/// a sliding window of four blocks of each. Sixteen products of 28 bits sum in a 32-bit lane
+/// before they are widened into the 64-bit columns.
+#[inline(always)]
+fn pass(rows: &[u32; 8], x: &Pairs, lo: &mut [V], hi: &mut [V], from: usize, to: usize) {
+    let b = rows.map(V::splat);
+    let back = |v: &[V], d: usize| from.checked_sub(d).and_then(|i| v.get(i)).copied();
+    // the window as it stands after block `from − 1`
+    let w = |v: &[V]| [1, 2, 3, 4].map(|d| back(v, d).unwrap_or_default());
+    let (mut w0, mut w2) = (w(&x.even), w(&x.odd));
+    let cols = lo[from..to].iter_mut().zip(hi[from..to].iter_mut());
+    for ((l, h), (&e, &o)) in cols.zip(x.even[from..].iter().zip(&x.odd[from..])) {
+        w0 = [e, w0[0], w0[1], w0[2]];
+        w2 = [o, w2[0], w2[1], w2[2]];
+        let s0 = w0[0].dot(b[0]).add32(w2[0].dot(b[1]));
+        let s1 = w0[1].dot(b[2]).add32(w2[1].dot(b[3]));
+        let s2 = w0[2].dot(b[4]).add32(w2[2].dot(b[5]));
+        let s3 = w0[3].dot(b[6]).add32(w2[3].dot(b[7]));
+        let acc = s0.add32(s1).add32(s2.add32(s3));
+        *l = l.add64(acc.widen_lo());
+        *h = h.add64(acc.widen_hi());
+    }
+}
+
+/// Scratch space for Montgomery products with one modulus.
+pub struct Scratch {
+    x: Pairs,
+    pad: Vec<u32>,
+    lo: Vec<V>,
+    hi: Vec<V>,
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        self.0.zeroize();
+        self.x.zeroize();
+        self.pad.zeroize();
+        self.lo.zeroize();
+        self.hi.zeroize();
     }
 }
 
 impl Modulus {
-    /// Prepares `m` (big-endian). `None` unless `m` is odd and greater than 1.
+    /// Prepares `m` (big-endian). `None` unless `m` is odd, greater than 1 and at most
+    /// 16,384 bits.
     pub fn new(m_be: &[u8]) -> Option<Self> {
         let m_be = trim_be(m_be);
         let last = *m_be.last()?;
@@ -201,46 +308,44 @@ impl Modulus {
             return None;
         }
         let bits = m_be.len() * 8 - m_be[0].leading_zeros() as usize;
-        let r = radix_for_bits(bits);
-        let n = bits.div_ceil(r as usize);
-        let mask = (1u64 << r) - 1;
-        let m = limbs_from_be(m_be, r, n);
-        // Newton's iteration for m0⁻¹ mod 2^64: each step doubles the correct low bits (3 → 96).
-        let m0 = u64::from(m[0]);
-        let mut inv = m0;
-        for _ in 0..5 {
-            inv = inv.wrapping_mul(2u64.wrapping_sub(m0.wrapping_mul(inv)));
+        if bits > MAX_BITS {
+            return None;
         }
-        let m_inv = inv.wrapping_neg() & mask;
+        // R = 2^(14n) ≥ 4m keeps a product's reduced value below 2m (one final subtraction).
+        let n = (bits + 2).div_ceil(R as usize);
+        let m = limbs_from_be(m_be, R, n);
+        let mut m_pairs = Pairs::default();
+        pairs_of(&m, n, &mut Vec::new(), &mut m_pairs);
         let mut md = Modulus {
-            r,
-            mask,
+            m_inv: neg_inverse_224(&m),
             m,
-            m_inv,
+            m_pairs,
             r2: Vec::new(),
             one: Vec::new(),
             bytes: m_be.len(),
         };
-        // R mod m: start from 2^(bits-1) < m and double up to 2^(r·n).
+        // R mod m: start from 2^(bits-1) < m and double up to 2^(14n).
         let mut x = vec![0u32; n];
         let top = bits - 1;
-        x[top / r as usize] = 1 << (top % r as usize);
-        for _ in top..(r as usize * n) {
+        x[top / R as usize] = 1 << (top % R as usize);
+        for _ in top..(R as usize * n) {
             md.double_in_place(&mut x);
         }
         md.one = x.clone();
-        // R² = R·2^(r·n): double j more times to get R·2^j, then square s times in Montgomery
-        // form, since (R·2^j)² / R = R·2^(2j); j·2^s = r·n.
-        let s = r.trailing_zeros();
-        let j = (r >> s) as usize * n;
-        for _ in 0..j {
-            md.double_in_place(&mut x);
-        }
-        let mut scratch = md.scratch();
+        // R² = R·2^(14n): from X = R·2 by square-and-multiply on the exponent, since the
+        // Montgomery product of R·2^a and R·2^b is R·2^(a+b). Public values: variable time.
+        md.double_in_place(&mut x);
+        let base = x.clone();
+        let e = R as usize * n;
         let mut y = vec![0u32; n];
-        for _ in 0..s {
-            md.mont_sqr(&x, &mut y, &mut scratch);
+        let mut s = md.scratch();
+        for bit in (0..usize::BITS - 1 - e.leading_zeros()).rev() {
+            md.mont_sqr(&x, &mut y, &mut s);
             std::mem::swap(&mut x, &mut y);
+            if (e >> bit) & 1 == 1 {
+                md.mont_mul(&x, &base, &mut y, &mut s);
+                std::mem::swap(&mut x, &mut y);
+            }
         }
         md.r2 = x;
         Some(md)
@@ -258,17 +363,24 @@ impl Modulus {
 
     /// Scratch space sized for this modulus.
     pub fn scratch(&self) -> Scratch {
-        Scratch(vec![0u64; 2 * self.limbs() + 1])
+        let n = self.limbs();
+        let blocks = 4 * n.div_ceil(ROWS) + pass_blocks(n) + 1;
+        Scratch {
+            x: Pairs::default(),
+            pad: Vec::with_capacity(4 * pass_blocks(n) + 4),
+            lo: vec![V::default(); blocks],
+            hi: vec![V::default(); blocks],
+        }
     }
 
     /// Big-endian bytes → limbs. The value must be below `R` (e.g. below `m`).
     pub fn limbs_of(&self, bytes: &[u8]) -> Vec<u32> {
-        limbs_from_be(trim_be(bytes), self.r, self.limbs())
+        limbs_from_be(trim_be(bytes), R, self.limbs())
     }
 
     /// Limbs → big-endian bytes of `len` bytes.
     pub fn to_be(&self, x: &[u32], len: usize) -> Vec<u8> {
-        limbs_to_be(x, self.r, len)
+        limbs_to_be(x, R, len)
     }
 
     /// `x = 2x mod m` for `x < m`, constant time.
@@ -276,8 +388,8 @@ impl Modulus {
         let mut carry = 0u64;
         for l in x.iter_mut() {
             let v = (u64::from(*l) << 1) | carry;
-            *l = (v & self.mask) as u32;
-            carry = v >> self.r;
+            *l = (v & MASK) as u32;
+            carry = v >> R;
         }
         self.sub_if_ge(x, carry);
     }
@@ -285,166 +397,150 @@ impl Modulus {
     /// Given `x` (normalised limbs) plus `top` (0 or 1, the limb above), subtracts `m` when
     /// `top·R + x ≥ m`. Constant time.
     fn sub_if_ge(&self, x: &mut [u32], top: u64) {
+        // Two limbs (28 bits) per step; two passes over x: first find the borrow, then apply
+        // the masked subtraction (no second buffer).
+        let d = |c: &[u32]| u64::from(c[0]) | (u64::from(c.get(1).copied().unwrap_or(0)) << R);
         let mut borrow = 0u64;
-        // Two passes over x: first find the borrow, then apply the masked subtraction (no
-        // second buffer).
-        for (&xi, &mi) in x.iter().zip(&self.m) {
-            let v = u64::from(xi).wrapping_sub(u64::from(mi) + borrow);
-            borrow = v >> 63;
+        for (xc, mc) in x.chunks(2).zip(self.m.chunks(2)) {
+            borrow = d(xc).wrapping_sub(d(mc) + borrow) >> 63;
         }
         // Subtract when there was no final borrow, or when the limb above was set.
         let take = ((borrow ^ 1) | top) & 1;
         let mask = 0u64.wrapping_sub(take);
         borrow = 0;
-        for (xi, &mi) in x.iter_mut().zip(&self.m) {
-            let v = u64::from(*xi).wrapping_sub((u64::from(mi) & mask) + borrow);
-            *xi = (v & self.mask) as u32;
+        for (xc, mc) in x.chunks_mut(2).zip(self.m.chunks(2)) {
+            let v = d(xc).wrapping_sub((d(mc) & mask) + borrow);
+            xc[0] = (v & MASK) as u32;
+            if let Some(h) = xc.get_mut(1) {
+                *h = ((v >> R) & MASK) as u32;
+            }
             borrow = v >> 63;
         }
     }
 
-    /// Montgomery reduction of the columns `t[0..2n]` (a product below `m·R`) into `out`, below
-    /// `m`. Constant time.
-    fn redc(&self, t: &mut [u64], out: &mut [u32]) {
-        let n = self.limbs();
-        let (r, mask, m_inv) = (self.r, self.mask, self.m_inv);
-        let m = &self.m;
-        // Two rows at a time: u for row i+1 is known as soon as column i+1 has row i's terms,
-        // and each column is then loaded and stored once for two products.
-        let mut i = 0;
-        let mw = |k: usize| u64::from(m[k]);
-        while i + 3 < n {
-            // Four rows: each u is fixed once its column has the earlier rows' terms.
-            let u0 = ((t[i] & mask) * m_inv) & mask;
-            let c0 = (t[i] + u0 * mw(0)) >> r;
-            let t1 = t[i + 1] + u0 * mw(1) + c0;
-            let u1 = ((t1 & mask) * m_inv) & mask;
-            let c1 = (t1 + u1 * mw(0)) >> r;
-            let t2 = t[i + 2] + u0 * mw(2) + u1 * mw(1) + c1;
-            let u2 = ((t2 & mask) * m_inv) & mask;
-            let c2 = (t2 + u2 * mw(0)) >> r;
-            let t3 = t[i + 3] + u0 * mw(3) + u1 * mw(2) + u2 * mw(1) + c2;
-            let u3 = ((t3 & mask) * m_inv) & mask;
-            let c3 = (t3 + u3 * mw(0)) >> r;
-            for (col, (((&m0, &m1), &m2), &m3)) in t[i + 4..i + n]
-                .iter_mut()
-                .zip(m[4..].iter().zip(&m[3..]).zip(&m[2..]).zip(&m[1..]))
-            {
-                *col += u0 * u64::from(m0)
-                    + u1 * u64::from(m1)
-                    + u2 * u64::from(m2)
-                    + u3 * u64::from(m3);
-            }
-            t[i + n] += u1 * mw(n - 1) + u2 * mw(n - 2) + u3 * mw(n - 3);
-            t[i + n + 1] += u2 * mw(n - 1) + u3 * mw(n - 2);
-            t[i + n + 2] += u3 * mw(n - 1);
-            t[i + 4] += c3;
-            i += 4;
-        }
-        while i + 1 < n {
-            let u0 = ((t[i] & mask) * m_inv) & mask;
-            let c0 = (t[i] + u0 * u64::from(m[0])) >> r;
-            let t1 = t[i + 1] + u0 * u64::from(m[1]) + c0;
-            let u1 = ((t1 & mask) * m_inv) & mask;
-            let c1 = (t1 + u1 * u64::from(m[0])) >> r;
-            for (col, (&mj, &mj1)) in t[i + 2..i + n].iter_mut().zip(m[2..].iter().zip(&m[1..])) {
-                *col += u0 * u64::from(mj) + u1 * u64::from(mj1);
-            }
-            t[i + n] += u1 * u64::from(m[n - 1]);
-            t[i + 2] += c1;
-            i += 2;
-        }
-        if i < n {
-            let u = ((t[i] & mask) * m_inv) & mask;
-            for (col, &mj) in t[i..i + n].iter_mut().zip(m) {
-                *col += u * u64::from(mj);
-            }
-            let c = t[i] >> r;
-            t[i + 1] += c;
-        }
-        let mut carry = 0u64;
-        for (o, &col) in out.iter_mut().zip(&t[n..2 * n]) {
-            let v = col + carry;
-            *o = (v & mask) as u32;
-            carry = v >> r;
-        }
-        self.sub_if_ge(out, carry);
-    }
-
-    /// `out = a·b/R mod m` for `a·b < m·R` (e.g. both below `m`, or one below `R` and the other
-    /// below `m`). Constant time.
+    /// `out = a·b/R mod m` for `a, b < m`. Constant time.
+    ///
+    /// The product `a·b` goes into 64-bit columns sixteen rows per pass of the vector kernel.
+    /// The reduction then works sixteen limbs (224 bits) at a time: the pass's sixteen lowest
+    /// columns are brought to exact digits (with the carry from the pass before), multiplied by
+    /// `-m⁻¹ mod 2^224` (36 scalar 28-bit products) to give sixteen reduction limbs `u`, and
+    /// `u·m` is added by the same kernel. Those sixteen columns now sum to a multiple of 2^224,
+    /// so their carry into the next pass is exactly `⌈(c₁₅·2^14 + c₁₄) / 2^28⌉`: every column is
+    /// below 2^40 (at most 2n products of < 2^28 each, n ≤ 1,171), so the lower fourteen add
+    /// less than a quarter. No carry chain runs through the passes.
     // Never inlined: WebAssembly engines move a function to optimised code between calls (there
     // is no on-stack replacement), so an exponentiation must call this thousands of times rather
     // than run it inline in one long call that stays in the baseline tier.
     #[inline(never)]
     pub fn mont_mul(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
         let n = self.limbs();
-        let t = &mut s.0[..2 * n + 1];
-        t.fill(0);
-        let a = &a[..n];
-        // Two rows of the product at a time, as in `redc`.
-        let mut pairs = b[..n].chunks_exact(2);
-        let mut i = 0;
-        for pair in &mut pairs {
-            let (b0, b1) = (u64::from(pair[0]), u64::from(pair[1]));
-            t[i] += u64::from(a[0]) * b0;
-            for (col, (&aj, &aj1)) in t[i + 1..i + n].iter_mut().zip(a[1..].iter().zip(a)) {
-                *col += u64::from(aj) * b0 + u64::from(aj1) * b1;
-            }
-            t[i + n] += u64::from(a[n - 1]) * b1;
-            i += 2;
+        let passes = n.div_ceil(ROWS);
+        let k = pass_blocks(n);
+        let Scratch { x, pad, lo, hi } = s;
+        lo.fill(V::default());
+        hi.fill(V::default());
+        pairs_of(a, n, pad, x);
+        let limb = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0);
+        for p in 0..passes {
+            let i = ROWS * p;
+            let rows = std::array::from_fn(|r| limb(b, i + 2 * r) | (limb(b, i + 2 * r + 1) << 16));
+            pass(
+                &rows,
+                x,
+                &mut lo[4 * p..4 * p + k],
+                &mut hi[4 * p..4 * p + k],
+                0,
+                k,
+            );
         }
-        if let [bl] = pairs.remainder() {
-            let bl = u64::from(*bl);
-            for (col, &aj) in t[i..i + n].iter_mut().zip(a) {
-                *col += u64::from(aj) * bl;
+        // Reduction. The next pass's factor only needs this pass's first eight column blocks,
+        // so it is computed between the two halves of this pass's kernel: its latency-bound
+        // scalar chain then overlaps the vector work of the second half.
+        let split = 8.min(k);
+        let mut carry = 0u64;
+        let mut rows = self.reduction_rows(lo, hi, 0, carry);
+        for p in 0..passes {
+            let (l, h) = (&mut lo[4 * p..4 * p + k], &mut hi[4 * p..4 * p + k]);
+            pass(&rows, &self.m_pairs, l, h, 0, split);
+            let current = rows;
+            if p + 1 < passes {
+                let [c14, c15] = hi[4 * p + 3].u64s();
+                carry = ((c15 << R) + c14 + MASK28) >> 28;
+                rows = self.reduction_rows(lo, hi, p + 1, carry);
+            }
+            let (l, h) = (&mut lo[4 * p..4 * p + k], &mut hi[4 * p..4 * p + k]);
+            pass(&current, &self.m_pairs, l, h, split, k);
+        }
+        // The last pass ends below column n; carry from its first column up through 2n, two
+        // columns (28 bits) per step.
+        let mut put = |c: usize, v: u64| match out.get_mut(c.wrapping_sub(n)) {
+            Some(o) => *o = (v & MASK) as u32,
+            None => debug_assert_eq!(v & MASK, 0, "column {c} not reduced"),
+        };
+        for b in ROWS * (passes - 1) / 4..(2 * n).div_ceil(4) {
+            let [c0, c1] = lo[b].u64s();
+            let [c2, c3] = hi[b].u64s();
+            for (c, x, y) in [(4 * b, c0, c1), (4 * b + 2, c2, c3)] {
+                if c < 2 * n {
+                    let v = x + (y << R) + carry;
+                    put(c, v);
+                    put(c + 1, v >> R);
+                    carry = v >> 28;
+                }
             }
         }
-        self.redc(t, out);
+        self.sub_if_ge(out, carry);
     }
 
-    /// `out = a²/R mod m` for `a < m`. Constant time; about 3/4 of the work of [`Self::mont_mul`].
+    /// Pass `p`'s sixteen reduction limbs, as the kernel's row pairs: `u = t·(−m⁻¹) mod 2^224`
+    /// where `t` is the low 224 bits of the pass's columns plus `carry`. Rows past `n` (in a
+    /// last, partial pass) are zero.
+    #[inline(always)]
+    fn reduction_rows(&self, lo: &[V], hi: &[V], p: usize, carry: u64) -> [u32; 8] {
+        let n = self.limbs();
+        let i = ROWS * p;
+        let mut c = [0u64; 16];
+        for (q, c4) in c.chunks_exact_mut(4).enumerate() {
+            let [c0, c1] = lo[4 * p + q].u64s();
+            let [c2, c3] = hi[4 * p + q].u64s();
+            c4.copy_from_slice(&[c0, c1, c2, c3]);
+        }
+        let mut t = [0u64; 8];
+        let mut cy = carry;
+        for (tw, c2) in t.iter_mut().zip(c.chunks_exact(2)) {
+            let v = c2[0] + (c2[1] << R) + cy;
+            *tw = v & MASK28;
+            cy = v >> 28;
+        }
+        let mut uc = [0u64; 8];
+        for (w, &tw) in t.iter().enumerate() {
+            for (col, &mi) in uc[w..].iter_mut().zip(&self.m_inv) {
+                *col += tw * mi;
+            }
+        }
+        let mut cy = 0u64;
+        std::array::from_fn(|r| {
+            let v = uc[r] + cy;
+            cy = v >> 28;
+            let u = v & MASK28;
+            let keep = |row: usize| 0u64.wrapping_sub(u64::from(row < n));
+            ((u & MASK & keep(i + 2 * r)) | ((u >> R) & keep(i + 2 * r + 1)) << 16) as u32
+        })
+    }
+
+    /// `out = a²/R mod m` for `a < m`. Constant time.
     #[inline(never)]
     pub fn mont_sqr(&self, a: &[u32], out: &mut [u32], s: &mut Scratch) {
-        let n = self.limbs();
-        let t = &mut s.0[..2 * n + 1];
-        t.fill(0);
-        let a = &a[..n];
-        // Rows i and i+1 together: row i's cross products 2·a[i]·a[j] (j > i) land in columns
-        // 2i+1 … i+n−1, row i+1's in 2i+3 … i+n, and the squares on the diagonal.
-        let mut i = 0;
-        while i + 1 < n {
-            let (x0, x1) = (u64::from(a[i]), u64::from(a[i + 1]));
-            let (d0, d1) = (x0 << 1, x1 << 1);
-            t[2 * i] += x0 * x0;
-            t[2 * i + 1] += d0 * x1;
-            t[2 * i + 2] += x1 * x1;
-            if i + 2 < n {
-                t[2 * i + 2] += d0 * u64::from(a[i + 2]);
-                for (col, (&aj, &aj1)) in t[2 * i + 3..i + n]
-                    .iter_mut()
-                    .zip(a[i + 3..].iter().zip(&a[i + 2..]))
-                {
-                    *col += d0 * u64::from(aj) + d1 * u64::from(aj1);
-                }
-                t[i + n] += d1 * u64::from(a[n - 1]);
-            }
-            i += 2;
-        }
-        if let Some(&last) = a.get(i) {
-            let x = u64::from(last);
-            t[2 * i] += x * x;
-        }
-        self.redc(t, out);
+        self.mont_mul(a, a, out, s);
     }
 
     /// `x mod m` for a big-endian `x` of any length.
     pub fn reduce_be(&self, x: &[u8]) -> Vec<u32> {
         let n = self.limbs();
         let x = trim_be(x);
-        let total = (x.len() * 8).div_ceil(self.r as usize).max(1);
+        let total = (x.len() * 8).div_ceil(R as usize).max(1);
         let chunks = total.div_ceil(n);
-        let limbs = limbs_from_be(x, self.r, chunks * n);
+        let limbs = limbs_from_be(x, R, chunks * n);
         let mut s = self.scratch();
         // Horner in Montgomery form over chunks of n limbs (each below R):
         // acc ← acc·R + chunk, kept as acc·R mod m.
@@ -486,8 +582,8 @@ impl Modulus {
         let mut carry = 0u64;
         for (x, &y) in a.iter_mut().zip(b) {
             let v = u64::from(*x) + u64::from(y) + carry;
-            *x = (v & self.mask) as u32;
-            carry = v >> self.r;
+            *x = (v & MASK) as u32;
+            carry = v >> R;
         }
         self.sub_if_ge(a, carry);
     }
@@ -497,7 +593,7 @@ impl Modulus {
         let mut borrow = 0u64;
         for (x, &y) in a.iter_mut().zip(b) {
             let v = u64::from(*x).wrapping_sub(u64::from(y) + borrow);
-            *x = (v & self.mask) as u32;
+            *x = (v & MASK) as u32;
             borrow = v >> 63;
         }
         // Add m back when the subtraction went below zero.
@@ -505,8 +601,8 @@ impl Modulus {
         let mut carry = 0u64;
         for (x, &mi) in a.iter_mut().zip(&self.m) {
             let v = u64::from(*x) + (u64::from(mi) & mask) + carry;
-            *x = (v & self.mask) as u32;
-            carry = v >> self.r;
+            *x = (v & MASK) as u32;
+            carry = v >> R;
         }
     }
 
@@ -639,7 +735,7 @@ impl Modulus {
     }
 
     fn shr1(&self, a: &mut [u32]) {
-        let r = self.r;
+        let r = R;
         for i in 0..a.len() {
             let hi = a.get(i + 1).map_or(0, |&h| h & 1);
             a[i] = (a[i] >> 1) | (hi << (r - 1));
@@ -650,8 +746,8 @@ impl Modulus {
         let mut carry = 0u64;
         for (x, &y) in a.iter_mut().zip(b) {
             let v = u64::from(*x) + u64::from(y) + carry;
-            *x = (v & self.mask) as u32;
-            carry = v >> self.r;
+            *x = (v & MASK) as u32;
+            carry = v >> R;
         }
     }
 
@@ -659,7 +755,7 @@ impl Modulus {
         let mut borrow = 0u64;
         for (x, &y) in a.iter_mut().zip(b) {
             let v = u64::from(*x).wrapping_sub(u64::from(y) + borrow);
-            *x = (v & self.mask) as u32;
+            *x = (v & MASK) as u32;
             borrow = v >> 63;
         }
         borrow
@@ -670,7 +766,7 @@ impl Modulus {
             self.add_plain(a, m);
             // The top limb wrapped; clear what spilled past the width.
             if let Some(top) = a.last_mut() {
-                *top &= self.mask as u32;
+                *top &= MASK as u32;
             }
         }
     }
@@ -789,31 +885,71 @@ mod tests {
         assert_eq!(cmp_be_vartime(&[0, 0, 5], &[5]), std::cmp::Ordering::Equal);
     }
 
-    /// Random moduli of the sizes in use (both radixes), checked against `num-bigint-dig`.
+    /// The Montgomery product against `num-bigint-dig` at every limb count from 1 to 70 (every
+    /// position of the last, partial pass of sixteen rows) and at the sizes in use, with the
+    /// largest operands possible (m = 2^bits − 1, a = b = m − 1: every column at its bound) and
+    /// random ones. Debug builds also check that every column the reduction consumes ends at
+    /// zero, i.e. that each pass's carry estimate was exact.
     #[test]
-    fn squaring_matches_product_at_every_size() {
-        // Every limb count from 1 to 40 and around the radix switch, with the largest limbs
-        // possible (m = 2^bits − 1, a = m − 1: every column at its bound) and a sparse value.
-        for limbs in (1..=40).chain(120..=130) {
-            for bits in [limbs * 28 - 26, limbs * 28] {
-                let m = all_ones(bits);
-                let md = Modulus::new(&m).unwrap();
-                let mut a_be = m.clone();
-                let last = a_be.len() - 1;
-                a_be[last] ^= 1; // m − 1
-                let mut sparse = vec![0u8; m.len()];
-                sparse[0] = 1;
-                sparse[last] = 3;
-                for v in [&a_be, &sparse] {
-                    let a = md.limbs_of(&rem_be(v, &m));
-                    let (mut x, mut y) = (vec![0u32; md.limbs()], vec![0u32; md.limbs()]);
-                    let mut s = md.scratch();
-                    md.mont_sqr(&a, &mut x, &mut s);
-                    md.mont_mul(&a, &a, &mut y, &mut s);
-                    assert_eq!(x, y, "{bits} bits ({} limbs)", md.limbs());
+    fn mont_mul_matches_reference_at_every_size() {
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        use rsa::BigUint;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let sizes = (1usize..=70).chain([73, 74, 75, 146, 147, 148, 293]);
+        for n in sizes {
+            for bits in [(14 * n).saturating_sub(15), 14 * n - 2]
+                .into_iter()
+                .filter(|&b| b >= 2)
+            {
+                let len = bits.div_ceil(8);
+                let mut random = vec![0u8; len];
+                rng.fill_bytes(&mut random);
+                random[0] &= 0xffu8 >> (len * 8 - bits);
+                random[0] |= 0x80u8 >> (len * 8 - bits);
+                random[len - 1] |= 1;
+                for m in [all_ones(bits), random] {
+                    let Some(md) = Modulus::new(&m) else {
+                        assert_eq!(bits, 2, "only m = 3 is rejected here");
+                        continue;
+                    };
+                    assert_eq!(md.limbs(), n, "{bits} bits");
+                    let big_m = BigUint::from_bytes_be(&m);
+                    let r = BigUint::from(1u32) << (14 * n);
+                    let mut top = m.clone();
+                    top[len - 1] ^= 1; // m − 1
+                    let mut x = vec![0u8; len];
+                    rng.fill_bytes(&mut x);
+                    let x = rem_be(&x, &m);
+                    for (a, b) in [(&top, &top), (&x, &top), (&x, &x)] {
+                        let (la, lb) = (md.limbs_of(a), md.limbs_of(b));
+                        let mut s = md.scratch();
+                        let mut out = vec![0u32; n];
+                        md.mont_mul(&la, &lb, &mut out, &mut s);
+                        let got = BigUint::from_bytes_be(&md.to_be(&out, len));
+                        assert!(got < big_m, "{bits} bits: not reduced");
+                        let (ba, bb) = (BigUint::from_bytes_be(a), BigUint::from_bytes_be(b));
+                        assert_eq!(
+                            (&got * &r) % &big_m,
+                            (ba * bb) % &big_m,
+                            "{bits} bits ({n} limbs)"
+                        );
+                        let mut sq = vec![0u32; n];
+                        md.mont_sqr(&la, &mut sq, &mut s);
+                        md.mont_mul(&la, &la, &mut out, &mut s);
+                        assert_eq!(sq, out, "{bits} bits: square");
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn size_limit() {
+        assert!(Modulus::new(&all_ones(MAX_BITS + 1)).is_none());
+        let md = Modulus::new(&all_ones(MAX_BITS)).unwrap();
+        // 2^(MAX_BITS) ≡ 1 (mod 2^MAX_BITS − 1)
+        let x = md.reduce_be(&[&[1u8][..], &vec![0u8; MAX_BITS / 8]].concat());
+        assert_eq!(md.to_be(&x, 2), vec![0, 1]);
     }
 
     fn all_ones(bits: usize) -> Vec<u8> {
