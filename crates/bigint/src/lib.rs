@@ -238,13 +238,14 @@ fn pass_blocks(n: usize) -> usize {
     (n + ROWS - 1) / 4 + 1
 }
 
-/// Lays `x` (`n` limbs) out for the kernel into `p`. `pad` is reused space, zero outside
-/// `pad[3..3 + n]`.
+/// Lays `x` (`n` limbs) out for the kernel into `p`; `pad` is reused space.
 fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
     let k = pass_blocks(n);
-    // pad[j + 3] = x[j]
+    // pad[j + 3] = x[j], zeros around it (also when the space last served a larger modulus)
     pad.resize(4 * k + 4, 0);
+    pad[..3].fill(0);
     pad[3..3 + n].copy_from_slice(&x[..n]);
+    pad[3 + n..].fill(0);
     p.even.resize(k, V::default());
     p.odd.resize(k, V::default());
     for (b, (e, o)) in p.even.iter_mut().zip(p.odd.iter_mut()).enumerate() {
