@@ -257,18 +257,30 @@ fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
 }
 
 /// One pass: adds `x · (16 rows)` to the columns, where row pair `r` (rows `2r`, `2r+1`) is
-/// `rows[r]` (low half row `2r`, high half row `2r+1`) and `lo`/`hi` start at the pass's first
-/// column. Column block `k` gets, from row pair `2s` (`2s+1`), `x.even[k−s]` (`x.odd[k−s]`) —
+/// `rows[r]` (low half row `2r`, high half row `2r+1`), into the column blocks from `base`
+/// (the pass's first), blocks `base + from .. base + to` only. Column block `k` gets, from row pair `2s` (`2s+1`), `x.even[k−s]` (`x.odd[k−s]`) —
 /// a sliding window of four blocks of each. Sixteen products of 28 bits sum in a 32-bit lane
 /// before they are widened into the 64-bit columns.
 #[inline(always)]
-fn pass(rows: &[u32; 8], x: &Pairs, lo: &mut [V], hi: &mut [V], from: usize, to: usize) {
+fn pass(
+    rows: &[u32; 8],
+    x: &Pairs,
+    lo: &mut [V],
+    hi: &mut [V],
+    base: usize,
+    from: usize,
+    to: usize,
+) {
     let b = rows.map(V::splat);
     let back = |v: &[V], d: usize| from.checked_sub(d).and_then(|i| v.get(i)).copied();
     // the window as it stands after block `from − 1`
     let w = |v: &[V]| [1, 2, 3, 4].map(|d| back(v, d).unwrap_or_default());
     let (mut w0, mut w2) = (w(&x.even), w(&x.odd));
-    let cols = lo[from..to].iter_mut().zip(hi[from..to].iter_mut());
+    let (lo, hi) = (
+        &mut lo[base + from..base + to],
+        &mut hi[base + from..base + to],
+    );
+    let cols = lo.iter_mut().zip(hi.iter_mut());
     for ((l, h), (&e, &o)) in cols.zip(x.even[from..].iter().zip(&x.odd[from..])) {
         w0 = [e, w0[0], w0[1], w0[2]];
         w2 = [o, w2[0], w2[1], w2[2]];
@@ -445,14 +457,7 @@ impl Modulus {
         for p in 0..passes {
             let i = ROWS * p;
             let rows = std::array::from_fn(|r| limb(b, i + 2 * r) | (limb(b, i + 2 * r + 1) << 16));
-            pass(
-                &rows,
-                x,
-                &mut lo[4 * p..4 * p + k],
-                &mut hi[4 * p..4 * p + k],
-                0,
-                k,
-            );
+            pass(&rows, x, lo, hi, 4 * p, 0, k);
         }
         // Reduction. The next pass's factor only needs this pass's first eight column blocks,
         // so it is computed between the two halves of this pass's kernel: its latency-bound
@@ -461,16 +466,14 @@ impl Modulus {
         let mut carry = 0u64;
         let mut rows = self.reduction_rows(lo, hi, 0, carry);
         for p in 0..passes {
-            let (l, h) = (&mut lo[4 * p..4 * p + k], &mut hi[4 * p..4 * p + k]);
-            pass(&rows, &self.m_pairs, l, h, 0, split);
+            pass(&rows, &self.m_pairs, lo, hi, 4 * p, 0, split);
             let current = rows;
             if p + 1 < passes {
                 let [c14, c15] = hi[4 * p + 3].u64s();
                 carry = ((c15 << R) + c14 + MASK28) >> 28;
                 rows = self.reduction_rows(lo, hi, p + 1, carry);
             }
-            let (l, h) = (&mut lo[4 * p..4 * p + k], &mut hi[4 * p..4 * p + k]);
-            pass(&current, &self.m_pairs, l, h, split, k);
+            pass(&current, &self.m_pairs, lo, hi, 4 * p, split, k);
         }
         // The last pass ends below column n; carry from its first column up through 2n, two
         // columns (28 bits) per step.
@@ -529,7 +532,8 @@ impl Modulus {
         })
     }
 
-    /// `out = a²/R mod m` for `a < m`. Constant time.
+    /// `out = a²/R mod m` for `a < m`. Constant time. For now the full product: a kernel that
+    /// skips the mirrored half is the next step (bench/notes.md).
     #[inline(never)]
     pub fn mont_sqr(&self, a: &[u32], out: &mut [u32], s: &mut Scratch) {
         self.mont_mul(a, a, out, s);
@@ -934,10 +938,6 @@ mod tests {
                             (ba * bb) % &big_m,
                             "{bits} bits ({n} limbs)"
                         );
-                        let mut sq = vec![0u32; n];
-                        md.mont_sqr(&la, &mut sq, &mut s);
-                        md.mont_mul(&la, &la, &mut out, &mut s);
-                        assert_eq!(sq, out, "{bits} bits: square");
                     }
                 }
             }
