@@ -411,27 +411,43 @@ impl Modulus {
     /// `top·R + x ≥ m`. Constant time.
     fn sub_if_ge(&self, x: &mut [u32], top: u64) {
         // Two limbs (28 bits) per step; two passes over x: first find the borrow, then apply
-        // the masked subtraction (no second buffer).
-        let d = |c: &[u32]| u64::from(c[0]) | (u64::from(c.get(1).copied().unwrap_or(0)) << R);
+        // the masked subtraction (no second buffer). An odd last limb pairs with a zero.
+        let n = self.m.len();
+        let (x, m) = (&mut x[..n], &self.m[..]);
+        let d = |c: &[u32]| u64::from(c[0]) | (u64::from(c[1]) << R);
+        let last = |c: &[u32]| c.first().map_or(0, |&l| u64::from(l));
         let mut borrow = 0u64;
-        for (xc, mc) in x.chunks(2).zip(self.m.chunks(2)) {
+        for (xc, mc) in x.chunks_exact(2).zip(m.chunks_exact(2)) {
             borrow = d(xc).wrapping_sub(d(mc) + borrow) >> 63;
         }
+        let (xr, mr) = (x.chunks_exact(2).remainder(), m.chunks_exact(2).remainder());
+        borrow = last(xr).wrapping_sub(last(mr) + borrow) >> 63;
         // Subtract when there was no final borrow, or when the limb above was set.
         let take = ((borrow ^ 1) | top) & 1;
         let mask = 0u64.wrapping_sub(take);
         borrow = 0;
-        for (xc, mc) in x.chunks_mut(2).zip(self.m.chunks(2)) {
+        let mut xs = x.chunks_exact_mut(2);
+        for (xc, mc) in (&mut xs).zip(m.chunks_exact(2)) {
             let v = d(xc).wrapping_sub((d(mc) & mask) + borrow);
             xc[0] = (v & MASK) as u32;
-            if let Some(h) = xc.get_mut(1) {
-                *h = ((v >> R) & MASK) as u32;
-            }
+            xc[1] = ((v >> R) & MASK) as u32;
             borrow = v >> 63;
+        }
+        if let (Some(xl), Some(&ml)) = (xs.into_remainder().first_mut(), mr.first()) {
+            let v = u64::from(*xl).wrapping_sub((u64::from(ml) & mask) + borrow);
+            *xl = (v & MASK) as u32;
         }
     }
 
     /// `out = a·b/R mod m` for `a, b < m`. Constant time.
+    pub fn mont_mul(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
+        self.mul_lazy(a, b, out, s);
+        self.sub_if_ge(out, 0);
+    }
+
+    /// `out ≡ a·b/R (mod m)`, below `2m`, for `a, b < 2m`: [`Modulus::mont_mul`] without the
+    /// final subtraction. With `R ≥ 4m`, `(a·b + u·m)/R < (R·m + R·m)/R = 2m`, so results can
+    /// feed further products unreduced; an exponentiation reduces once at the end.
     ///
     /// The product `a·b` goes into 64-bit columns sixteen rows per pass of the vector kernel.
     /// The reduction then works sixteen limbs (224 bits) at a time: the pass's sixteen lowest
@@ -445,7 +461,7 @@ impl Modulus {
     // is no on-stack replacement), so an exponentiation must call this thousands of times rather
     // than run it inline in one long call that stays in the baseline tier.
     #[inline(never)]
-    pub fn mont_mul(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
+    fn mul_lazy(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
         let n = self.limbs();
         let passes = n.div_ceil(ROWS);
         let k = pass_blocks(n);
@@ -493,7 +509,8 @@ impl Modulus {
                 }
             }
         }
-        self.sub_if_ge(out, carry);
+        // The result is below 2m < R: nothing carries past limb n − 1.
+        debug_assert_eq!(carry, 0);
     }
 
     /// Pass `p`'s sixteen reduction limbs, as the kernel's row pairs: `u = t·(−m⁻¹) mod 2^224`
@@ -534,9 +551,14 @@ impl Modulus {
 
     /// `out = a²/R mod m` for `a < m`. Constant time. For now the full product: a kernel that
     /// skips the mirrored half is the next step (bench/notes.md).
-    #[inline(never)]
     pub fn mont_sqr(&self, a: &[u32], out: &mut [u32], s: &mut Scratch) {
-        self.mont_mul(a, a, out, s);
+        self.sqr_lazy(a, out, s);
+        self.sub_if_ge(out, 0);
+    }
+
+    /// `out ≡ a²/R (mod m)`, below `2m`, for `a < 2m` (see [`Modulus::mul_lazy`]).
+    fn sqr_lazy(&self, a: &[u32], out: &mut [u32], s: &mut Scratch) {
+        self.mul_lazy(a, a, out, s);
     }
 
     /// `x mod m` for a big-endian `x` of any length.
@@ -613,7 +635,8 @@ impl Modulus {
 
     /// `base^exp` in Montgomery form (`base_m` in Montgomery form, `exp` big-endian bytes).
     /// Fixed 4-bit window; every table entry is read for every window. The running time depends
-    /// only on the length of `exp` in bytes and the size of `m`.
+    /// only on the length of `exp` in bytes and the size of `m`. Intermediate values stay below
+    /// `2m` (lazy products); the result is reduced once at the end.
     pub fn pow_mont(&self, base_m: &[u32], exp: &[u8]) -> Vec<u32> {
         let n = self.limbs();
         let mut s = self.scratch();
@@ -622,7 +645,7 @@ impl Modulus {
         table[n..2 * n].copy_from_slice(base_m);
         for k in 2..16 {
             let (done, rest) = table.split_at_mut(k * n);
-            self.mont_mul(&done[(k - 1) * n..], base_m, &mut rest[..n], &mut s);
+            self.mul_lazy(&done[(k - 1) * n..], base_m, &mut rest[..n], &mut s);
         }
         let mut acc = self.one.clone();
         let mut tmp = vec![0u32; n];
@@ -632,19 +655,20 @@ impl Modulus {
             for nibble in [byte >> 4, byte & 15] {
                 if !first {
                     for _ in 0..4 {
-                        self.mont_sqr(&acc, &mut tmp, &mut s);
+                        self.sqr_lazy(&acc, &mut tmp, &mut s);
                         std::mem::swap(&mut acc, &mut tmp);
                     }
                 }
                 first = false;
                 select(&table, n, u32::from(nibble), &mut sel);
-                self.mont_mul(&acc, &sel, &mut tmp, &mut s);
+                self.mul_lazy(&acc, &sel, &mut tmp, &mut s);
                 std::mem::swap(&mut acc, &mut tmp);
             }
         }
         table.zeroize();
         tmp.zeroize();
         sel.zeroize();
+        self.sub_if_ge(&mut acc, 0);
         acc
     }
 
@@ -672,7 +696,7 @@ impl Modulus {
     }
 
     /// `base^exp` in Montgomery form for a *public* exponent (square-and-multiply; the running
-    /// time depends on the exponent's bits).
+    /// time depends on the exponent's bits). Lazy products, reduced once at the end.
     pub fn pow_mont_vartime(&self, base_m: &[u32], exp: &[u8]) -> Vec<u32> {
         let mut s = self.scratch();
         let mut acc = self.one.clone();
@@ -682,16 +706,17 @@ impl Modulus {
         for &byte in exp {
             for bit in (0..8).rev() {
                 if started {
-                    self.mont_sqr(&acc, &mut tmp, &mut s);
+                    self.sqr_lazy(&acc, &mut tmp, &mut s);
                     std::mem::swap(&mut acc, &mut tmp);
                 }
                 if (byte >> bit) & 1 == 1 {
-                    self.mont_mul(&acc, base_m, &mut tmp, &mut s);
+                    self.mul_lazy(&acc, base_m, &mut tmp, &mut s);
                     std::mem::swap(&mut acc, &mut tmp);
                     started = true;
                 }
             }
         }
+        self.sub_if_ge(&mut acc, 0);
         acc
     }
 
@@ -937,6 +962,22 @@ mod tests {
                             (&got * &r) % &big_m,
                             (ba * bb) % &big_m,
                             "{bits} bits ({n} limbs)"
+                        );
+                    }
+                    // lazy products: inputs up to 2m − 1, results below 2m
+                    let twice = (&big_m << 1) - 1u32;
+                    let twice_l = md.limbs_of(&twice.to_bytes_be());
+                    let x_l = md.limbs_of(&x);
+                    for (a, b) in [(&twice_l, &twice_l), (&x_l, &twice_l)] {
+                        let mut out = vec![0u32; n];
+                        md.mul_lazy(a, b, &mut out, &mut md.scratch());
+                        let big = |l: &[u32]| BigUint::from_bytes_be(&md.to_be(l, len + 1));
+                        let got = big(&out);
+                        assert!(got < (&big_m << 1), "{bits} bits: lazy result ≥ 2m");
+                        assert_eq!(
+                            (&got * &r) % &big_m,
+                            (big(a) * big(b)) % &big_m,
+                            "{bits} bits ({n} limbs): lazy"
                         );
                     }
                 }
