@@ -202,6 +202,18 @@ fn api_requests_match_in_both_query_styles() {
             s(case, "authorization_header"),
             "{name}"
         );
+        // The header-only path every API call of a session takes.
+        let key = oauth1::HmacSha256Key::new(token.expose());
+        let header = request::api_authorization_keyed(
+            s(case, "method"),
+            s(case, "url_sent"),
+            &ctx,
+            s(&v, "inputs.access_token"),
+            &key,
+            sign_query,
+        )
+        .unwrap();
+        assert_eq!(header, s(case, "authorization_header"), "{name}");
         // The same through the raw primitives, with the query given as explicit params.
         let mut params: Vec<(String, String)> = vec![
             ("oauth_consumer_key".into(), ctx.consumer_key.into()),

@@ -908,7 +908,7 @@ impl<H: Host> Session<H> {
                     .hmac
                     .as_ref()
                     .ok_or_else(|| Error::new(ErrorCode::Internal, "the token has no HMAC key"))?;
-                let signed = request::api_request_keyed(
+                let authorization = request::api_authorization_keyed(
                     method,
                     url,
                     &ctx,
@@ -916,7 +916,7 @@ impl<H: Host> Session<H> {
                     key,
                     self.inner.opts.sign_query,
                 )?;
-                Ok(Some(signed.authorization))
+                Ok(Some(authorization))
             }
             Auth::OAuth2(_) => Ok(Some(format!(
                 "Bearer {}",

@@ -19,58 +19,101 @@ pub struct SplitUrl {
     pub query: Vec<(String, String)>,
 }
 
+/// A URL's signed parts, borrowed from it (nothing is allocated until they are written).
+struct UrlParts<'a> {
+    /// `https` or `http`.
+    scheme: &'static str,
+    /// `host[:port]` as written, default port removed; lowercased when written.
+    host_port: &'a str,
+    /// The path, `/` when empty.
+    path: &'a str,
+    /// The raw query, without `?`.
+    query: Option<&'a str>,
+}
+
+impl<'a> UrlParts<'a> {
+    fn parse(url: &'a str) -> Result<Self> {
+        let url = url.trim();
+        let bad = |why: &str| {
+            Error::invalid_argument(format!(
+                "url {why}: pass an absolute URL such as https://api.ibkr.com/v1/api/tickle."
+            ))
+        };
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(bad("has no scheme"));
+        };
+        let (scheme, default_port) = if scheme.eq_ignore_ascii_case("https") {
+            ("https", "443")
+        } else if scheme.eq_ignore_ascii_case("http") {
+            ("http", "80")
+        } else {
+            return Err(bad("must start with https:// or http://"));
+        };
+        let without_fragment = rest.split_once('#').map_or(rest, |(a, _)| a);
+        let (before_query, query) = match without_fragment.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (without_fragment, None),
+        };
+        let (authority, path) = match before_query.find('/') {
+            Some(i) => before_query.split_at(i),
+            None => (before_query, ""),
+        };
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if host_port.is_empty() {
+            return Err(bad("has no host"));
+        }
+        if host_port
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(bad("has whitespace in its host"));
+        }
+        let host_port = match host_port.rsplit_once(':') {
+            Some((h, p)) if p == default_port && !h.is_empty() => h,
+            _ => host_port,
+        };
+        let path = if path.is_empty() { "/" } else { path };
+        Ok(UrlParts {
+            scheme,
+            host_port,
+            path,
+            query,
+        })
+    }
+
+    /// The query's parameters, decoded (`+` is a space), in their original order.
+    fn query_params(&self) -> Vec<(String, String)> {
+        let mut params = Vec::new();
+        for pair in self.query.unwrap_or("").split('&') {
+            if !pair.is_empty() {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                params.push((form_decode(k), form_decode(v)));
+            }
+        }
+        params
+    }
+
+    /// `scheme://host[:port]/path` with the host lowercased, passed to `write` in pieces.
+    fn write_base(&self, mut write: impl FnMut(&str)) {
+        write(self.scheme);
+        write("://");
+        if self.host_port.bytes().any(|b| b.is_ascii_uppercase()) {
+            write(&self.host_port.to_ascii_lowercase());
+        } else {
+            write(self.host_port);
+        }
+        write(self.path);
+    }
+}
+
 /// Splits an absolute `http(s)` URL into its normalised base and its decoded query parameters.
 pub fn split_url(url: &str) -> Result<SplitUrl> {
-    let url = url.trim();
-    let bad = |why: &str| {
-        Error::invalid_argument(format!(
-            "url {why}: pass an absolute URL such as https://api.ibkr.com/v1/api/tickle."
-        ))
-    };
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(bad("has no scheme"));
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "https" => "443",
-        "http" => "80",
-        _ => return Err(bad("must start with https:// or http://")),
-    };
-    let without_fragment = rest.split_once('#').map_or(rest, |(a, _)| a);
-    let (before_query, query) = match without_fragment.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (without_fragment, None),
-    };
-    let (authority, path) = match before_query.find('/') {
-        Some(i) => before_query.split_at(i),
-        None => (before_query, ""),
-    };
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_port.is_empty() {
-        return Err(bad("has no host"));
-    }
-    if host_port
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad("has whitespace in its host"));
-    }
-    let host_port = host_port.to_ascii_lowercase();
-    let host_port = match host_port.rsplit_once(':') {
-        Some((h, p)) if p == default_port && !h.is_empty() => h.to_owned(),
-        _ => host_port,
-    };
-    let path = if path.is_empty() { "/" } else { path };
-    let mut params = Vec::new();
-    if let Some(q) = query {
-        for pair in q.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            params.push((form_decode(k), form_decode(v)));
-        }
-    }
+    let parts = UrlParts::parse(url)?;
+    let mut base = String::with_capacity(url.len());
+    parts.write_base(|piece| base.push_str(piece));
     Ok(SplitUrl {
-        base: format!("{scheme}://{host_port}{path}"),
-        query: params,
+        base,
+        query: parts.query_params(),
     })
 }
 
@@ -78,15 +121,20 @@ fn is_excluded(key: &str) -> bool {
     key == "realm" || key == "oauth_signature"
 }
 
-/// Checks an HTTP method: letters only; returned uppercased.
-pub fn normalise_method(method: &str) -> Result<String> {
+/// Checks an HTTP method (letters only) and returns it trimmed, in its original case.
+fn checked_method(method: &str) -> Result<&str> {
     let m = method.trim();
     if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(Error::invalid_argument(
             "method must be an HTTP method such as GET or POST.",
         ));
     }
-    Ok(m.to_ascii_uppercase())
+    Ok(m)
+}
+
+/// Checks an HTTP method: letters only; returned uppercased.
+pub fn normalise_method(method: &str) -> Result<String> {
+    Ok(checked_method(method)?.to_ascii_uppercase())
 }
 
 /// Builds the signature base string.
@@ -95,6 +143,9 @@ pub fn normalise_method(method: &str) -> Result<String> {
 /// * `prepend`: glued in front, unencoded (the LST request's decrypted secret in hex).
 /// * `sign_query`: merge the URL's query parameters into the sorted list (IBKR's documented
 ///   style); `false` signs the URL without them (ibind's style).
+///
+/// Percent-encoding works byte by byte, so the parameter string is encoded piece by piece
+/// straight into the result (`&` is `%26`, `=` is `%3D`) rather than built first.
 pub fn base_string<K: AsRef<str>, V: AsRef<str>>(
     method: &str,
     url: &str,
@@ -102,43 +153,50 @@ pub fn base_string<K: AsRef<str>, V: AsRef<str>>(
     prepend: Option<&str>,
     sign_query: bool,
 ) -> Result<String> {
-    let method = normalise_method(method)?;
-    let split = split_url(url)?;
-    let mut all: Vec<(&str, &str)> = params
+    let params = params
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
-        .filter(|(k, _)| !is_excluded(k))
         .collect();
-    if sign_query {
-        all.extend(
-            split
-                .query
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .filter(|(k, _)| !is_excluded(k)),
-        );
-    }
+    base_string_of(method, url, params, prepend, sign_query)
+}
+
+/// [`base_string`] on borrowed parameters (one instance of the code for every caller).
+fn base_string_of(
+    method: &str,
+    url: &str,
+    params: Vec<(&str, &str)>,
+    prepend: Option<&str>,
+    sign_query: bool,
+) -> Result<String> {
+    let method = checked_method(method)?;
+    let parts = UrlParts::parse(url)?;
+    let query = if sign_query {
+        parts.query_params()
+    } else {
+        Vec::new()
+    };
+    let mut all: Vec<(&str, &str)> = params;
+    all.extend(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    all.retain(|(k, _)| !is_excluded(k));
     // Rust's str ordering is byte order of UTF-8, which is code-point order.
     all.sort_unstable();
-    let mut param_string = String::new();
+    let prepend = prepend.unwrap_or("");
+    let params_len: usize = all.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out =
+        String::with_capacity(prepend.len() + method.len() + url.len() * 2 + params_len * 2);
+    out.push_str(prepend);
+    out.extend(method.chars().map(|c| c.to_ascii_uppercase()));
+    out.push('&');
+    parts.write_base(|piece| pct_encode_into(&mut out, piece));
+    out.push('&');
     for (i, (k, v)) in all.iter().enumerate() {
         if i > 0 {
-            param_string.push('&');
+            out.push_str("%26");
         }
-        param_string.push_str(k);
-        param_string.push('=');
-        param_string.push_str(v);
+        pct_encode_into(&mut out, k);
+        out.push_str("%3D");
+        pct_encode_into(&mut out, v);
     }
-    let prepend = prepend.unwrap_or("");
-    let mut out = String::with_capacity(
-        prepend.len() + method.len() + split.base.len() * 2 + param_string.len() * 2 + 2,
-    );
-    out.push_str(prepend);
-    out.push_str(&method);
-    out.push('&');
-    pct_encode_into(&mut out, &split.base);
-    out.push('&');
-    pct_encode_into(&mut out, &param_string);
     Ok(out)
 }
 
@@ -164,17 +222,27 @@ pub fn authorization_header<K: AsRef<str>, V: AsRef<str>>(
     params: &[(K, V)],
     signature: &str,
 ) -> Result<String> {
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
+    authorization_header_of(realm, params, signature)
+}
+
+/// [`authorization_header`] on borrowed parameters (one instance of the code for every caller).
+fn authorization_header_of(
+    realm: &str,
+    params: Vec<(&str, &str)>,
+    signature: &str,
+) -> Result<String> {
     check_realm(realm)?;
     if signature.is_empty() {
         return Err(Error::invalid_argument(
             "signature is empty: pass the base64 signature of the base string.",
         ));
     }
-    let mut all: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_ref()))
-        .filter(|(k, _)| !is_excluded(k))
-        .collect();
+    let mut all: Vec<(&str, &str)> = params;
+    all.retain(|(k, _)| !is_excluded(k));
     all.push(("oauth_signature", signature));
     all.sort_unstable();
     let mut out = String::with_capacity(

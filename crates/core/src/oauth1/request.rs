@@ -159,36 +159,71 @@ fn check_context(ctx: &Context<'_>) -> Result<()> {
 pub fn sign_request(
     method: &str,
     url: &str,
-    extra: Vec<(String, String)>,
+    extra: &[(&str, &str)],
     prepend: Option<&SecretBytes>,
     sign_query: bool,
     ctx: &Context<'_>,
     signer: Signer<'_>,
 ) -> Result<SignedRequest> {
-    check_context(ctx)?;
-    let mut params = extra;
-    params.push(("oauth_consumer_key".into(), ctx.consumer_key.into()));
-    params.push(("oauth_nonce".into(), ctx.nonce.into()));
-    params.push(("oauth_signature_method".into(), signer.method_name().into()));
-    params.push(("oauth_timestamp".into(), ctx.timestamp.to_string()));
     let prepend_hex = prepend.map(|p| Zeroizing::new(p.expose_hex()));
-    let base = Zeroizing::new(base_string(
+    let timestamp = ctx.timestamp.to_string();
+    let params = oauth_params(extra, ctx, signer, &timestamp);
+    let (base_string, signature, authorization) = sign(
         method,
         url,
         &params,
         prepend_hex.as_ref().map(|s| s.as_str()),
         sign_query,
-    )?);
-    let signature = signer.sign(&base)?;
-    let authorization = authorization_header(ctx.realm, &params, &signature)?;
+        ctx,
+        signer,
+    )?;
     Ok(SignedRequest {
         method: super::base::normalise_method(method)?,
         url: url.trim().to_owned(),
-        oauth_params: params,
-        base_string: base,
+        oauth_params: params
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        base_string,
         signature,
         authorization,
     })
+}
+
+/// `extra`, then the OAuth parameters every request carries.
+fn oauth_params<'a>(
+    extra: &[(&'a str, &'a str)],
+    ctx: &Context<'a>,
+    signer: Signer<'_>,
+    timestamp: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = Vec::with_capacity(extra.len() + 4);
+    params.extend_from_slice(extra);
+    params.extend([
+        ("oauth_consumer_key", ctx.consumer_key),
+        ("oauth_nonce", ctx.nonce),
+        ("oauth_signature_method", signer.method_name()),
+        ("oauth_timestamp", timestamp),
+    ]);
+    params
+}
+
+/// The signing itself, on borrowed parameters: the base string, its signature and the header.
+/// [`sign_request`] and [`api_authorization_keyed`] (every API call) share it.
+fn sign(
+    method: &str,
+    url: &str,
+    params: &[(&str, &str)],
+    prepend_hex: Option<&str>,
+    sign_query: bool,
+    ctx: &Context<'_>,
+    signer: Signer<'_>,
+) -> Result<(Zeroizing<String>, String, String)> {
+    check_context(ctx)?;
+    let base = Zeroizing::new(base_string(method, url, params, prepend_hex, sign_query)?);
+    let signature = signer.sign(&base)?;
+    let authorization = authorization_header(ctx.realm, params, &signature)?;
+    Ok((base, signature, authorization))
 }
 
 const ACCESS_TOKEN_FIX: &str = "pass the access token from IBKR's portal (20 hex characters).";
@@ -198,7 +233,7 @@ const REQUEST_TOKEN_FIX: &str = "pass the oauth_token that the request_token ste
 fn rsa_post(
     base_url: &str,
     endpoint: &str,
-    extra: Vec<(String, String)>,
+    extra: &[(&str, &str)],
     prepend: Option<&SecretBytes>,
     ctx: &Context<'_>,
     signature_key: &PrivateKey,
@@ -236,17 +271,14 @@ pub fn live_session_token_request(
             "prepend is empty: pass what decryptAccessTokenSecret returns.",
         ));
     }
-    let extra = vec![
-        (
-            "diffie_hellman_challenge".into(),
-            challenge_hex.trim().to_owned(),
-        ),
-        ("oauth_token".into(), access_token.trim().to_owned()),
+    let extra = [
+        ("diffie_hellman_challenge", challenge_hex.trim()),
+        ("oauth_token", access_token.trim()),
     ];
     rsa_post(
         base_url,
         "live_session_token",
-        extra,
+        &extra,
         Some(prepend),
         ctx,
         signature_key,
@@ -266,8 +298,8 @@ pub fn request_token_request(
         callback,
         "pass \"oob\" or your registered callback URL.",
     )?;
-    let extra = vec![("oauth_callback".into(), callback.trim().to_owned())];
-    rsa_post(base_url, "request_token", extra, None, ctx, signature_key)
+    let extra = [("oauth_callback", callback.trim())];
+    rsa_post(base_url, "request_token", &extra, None, ctx, signature_key)
 }
 
 /// Third party, step 2: the browser URL where the user authorizes the request token.
@@ -297,11 +329,11 @@ pub fn access_token_request(
         verifier,
         "pass the oauth_verifier from the callback URL.",
     )?;
-    let extra = vec![
-        ("oauth_token".into(), request_token.trim().to_owned()),
-        ("oauth_verifier".into(), verifier.trim().to_owned()),
+    let extra = [
+        ("oauth_token", request_token.trim()),
+        ("oauth_verifier", verifier.trim()),
     ];
-    rsa_post(base_url, "access_token", extra, None, ctx, signature_key)
+    rsa_post(base_url, "access_token", &extra, None, ctx, signature_key)
 }
 
 /// An ordinary API call, signed with HMAC-SHA256 keyed by the LST.
@@ -334,14 +366,34 @@ pub fn api_request_keyed(
     sign_query: bool,
 ) -> Result<SignedRequest> {
     check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
-    let extra = vec![("oauth_token".into(), access_token.trim().to_owned())];
+    let extra = [("oauth_token", access_token.trim())];
     sign_request(
         method,
         url,
-        extra,
+        &extra,
         None,
         sign_query,
         ctx,
         Signer::HmacSha256(key),
     )
+}
+
+/// The `Authorization` header alone for an API call signed with HMAC-SHA256: what
+/// [`api_request_keyed`] puts in `authorization`, without building the rest of the
+/// [`SignedRequest`]. This runs on every call a trading server makes.
+pub fn api_authorization_keyed(
+    method: &str,
+    url: &str,
+    ctx: &Context<'_>,
+    access_token: &str,
+    key: &HmacSha256Key,
+    sign_query: bool,
+) -> Result<String> {
+    check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
+    let signer = Signer::HmacSha256(key);
+    let timestamp = ctx.timestamp.to_string();
+    let extra = [("oauth_token", access_token.trim())];
+    let params = oauth_params(&extra, ctx, signer, &timestamp);
+    let (_, _, authorization) = sign(method, url, &params, None, sign_query, ctx, signer)?;
+    Ok(authorization)
 }
