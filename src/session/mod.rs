@@ -898,11 +898,18 @@ impl<H: Host> Session<H> {
 
     /// The `Authorization` value for a call: an HMAC-SHA256 signature with a fresh nonce and the
     /// (corrected) current time, a bearer token, or none for the gateway.
-    fn authorization(&self, method: &str, url: &str, token: &Token) -> Result<Option<String>> {
+    /// `now` is the local time the caller already read (one clock read per signature).
+    fn authorization(
+        &self,
+        method: &str,
+        url: &str,
+        token: &Token,
+        now: f64,
+    ) -> Result<Option<String>> {
         match &self.inner.auth {
             Auth::OAuth1(c) => {
                 let nonce = request::generate_nonce()?;
-                let ctx = c.context(&nonce, self.timestamp());
+                let ctx = c.context(&nonce, self.timestamp_at(now));
                 // Made with every OAuth 1.0a token (run_handshake).
                 let key = token
                     .hmac
@@ -942,8 +949,13 @@ impl<H: Host> Session<H> {
     }
 
     fn timestamp(&self) -> u64 {
+        self.timestamp_at(self.now())
+    }
+
+    /// The OAuth timestamp (corrected for the server's clock) at local time `now`.
+    fn timestamp_at(&self, now: f64) -> u64 {
         let offset = self.inner.state.borrow().clock_offset_ms;
-        ((self.now() + offset) / 1000.0).floor().max(0.0) as u64
+        ((now + offset) / 1000.0).floor().max(0.0) as u64
     }
 
     fn learn_clock(&self, resp: &H::Response) {
@@ -987,10 +999,10 @@ impl<H: Host> Session<H> {
         )
     }
 
-    fn standard_headers(&self, authorization: Option<&str>) -> Vec<(String, String)> {
+    fn standard_headers(&self, authorization: Option<String>) -> Vec<(String, String)> {
         let mut h = Vec::with_capacity(3);
         if let Some(a) = authorization {
-            h.push(("Authorization".into(), a.into()));
+            h.push(("Authorization".into(), a));
         }
         h.push(("User-Agent".into(), self.inner.opts.user_agent.clone()));
         h.push(("Accept".into(), "application/json".into()));
@@ -1088,8 +1100,8 @@ impl<H: Host> Session<H> {
             let (url, path) = self.resolve(&call)?;
             self.pace(&path).await;
             let token = self.token().await?;
-            let authorization = self.authorization(&call.method, &url, &token)?;
-            let mut headers = self.standard_headers(authorization.as_deref());
+            let authorization = self.authorization(&call.method, &url, &token, self.now())?;
+            let mut headers = self.standard_headers(authorization);
             headers.retain(|(k, _)| {
                 !call.headers.iter().any(|(ck, _)| {
                     ck.eq_ignore_ascii_case(k) && !k.eq_ignore_ascii_case("authorization")
@@ -1283,16 +1295,16 @@ impl<H: Host> Session<H> {
                 .filter(|t| now + self.inner.opts.refresh_margin_ms < t.expires_at)?
         };
         Some(
-            self.authorization(method, url, &token)
-                .map(|a| self.standard_headers(a.as_deref())),
+            self.authorization(method, url, &token, now)
+                .map(|a| self.standard_headers(a)),
         )
     }
 
     /// The signed headers for a request made with another HTTP client.
     pub async fn authorize(&self, method: &str, url: &str) -> Result<Vec<(String, String)>> {
         let token = self.token().await?;
-        let authorization = self.authorization(method, url, &token)?;
-        Ok(self.standard_headers(authorization.as_deref()))
+        let authorization = self.authorization(method, url, &token, self.now())?;
+        Ok(self.standard_headers(authorization))
     }
 
     async fn json_call(&self, mut call: Call<H::Value>, idempotent: bool) -> Result<String> {

@@ -2,9 +2,10 @@
 
 /// Appends `input` to `out`, percent-encoded per RFC 3986: the unreserved characters
 /// `A-Z a-z 0-9 - . _ ~` stay, every other byte of the UTF-8 becomes `%XX` (uppercase hex).
+/// It does not reserve space itself (a call per piece of a base string would cost more than the
+/// encoding): callers size `out` up front.
 pub fn pct_encode_into(out: &mut String, input: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.reserve(input.len());
     // Copy runs of unreserved characters in one go. A run never starts or ends inside a
     // multi-byte character, since every non-ASCII byte is encoded, so `get` only declines the
     // empty runs between the bytes of one character.
@@ -183,8 +184,8 @@ const B64_STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 fn b64_encode_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    let sym = |v: u32| char::from(alphabet[(v & 63) as usize]);
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    let sym = |v: u32| alphabet[(v & 63) as usize];
     for chunk in bytes.chunks(3) {
         let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
         let v = b(0) << 16 | b(1) << 8 | b(2);
@@ -193,12 +194,11 @@ fn b64_encode_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
             out.push(sym(v >> (18 - 6 * k)));
         }
         if pad {
-            for _ in chunk.len()..3 {
-                out.push('=');
-            }
+            out.resize(out.len() + 3 - chunk.len(), b'=');
         }
     }
-    out
+    // Both alphabets and '=' are ASCII, so this never falls back.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Standard base64 (RFC 4648 §4) with padding.

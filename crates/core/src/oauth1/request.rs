@@ -136,7 +136,13 @@ fn check_field(name: &str, value: &str, fix: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(Error::invalid_argument(format!("{name} is empty: {fix}")));
     }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // ASCII (every real value) by bytes: whitespace and control characters are 0..=0x20, 0x7f.
+    let bad = if value.is_ascii() {
+        value.bytes().any(|b| b <= b' ' || b == 0x7f)
+    } else {
+        value.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if bad {
         return Err(Error::invalid_argument(format!(
             "{name} contains whitespace: {fix}"
         )));
@@ -394,6 +400,9 @@ pub fn api_authorization_keyed(
     let timestamp = ctx.timestamp.to_string();
     let extra = [("oauth_token", access_token.trim())];
     let params = oauth_params(&extra, ctx, signer, &timestamp);
-    let (_, _, authorization) = sign(method, url, &params, None, sign_query, ctx, signer)?;
+    let (mut base, _, authorization) = sign(method, url, &params, None, sign_query, ctx, signer)?;
+    // An API call's base string holds nothing secret (no prepend; the header carries the same
+    // values), so it is freed without the byte-by-byte wipe.
+    drop(std::mem::take(&mut *base));
     Ok(authorization)
 }
