@@ -153,18 +153,19 @@ pub fn base_string<K: AsRef<str>, V: AsRef<str>>(
     prepend: Option<&str>,
     sign_query: bool,
 ) -> Result<String> {
-    let params = params
+    let params: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect();
-    base_string_of(method, url, params, prepend, sign_query)
+    base_string_of(method, url, &params, prepend, sign_query)
 }
 
-/// [`base_string`] on borrowed parameters (one instance of the code for every caller).
-fn base_string_of(
+/// [`base_string`] on borrowed parameters: one instance of the code for every caller, and the
+/// signing path's own entry (its parameters are borrowed already).
+pub(crate) fn base_string_of(
     method: &str,
     url: &str,
-    params: Vec<(&str, &str)>,
+    params: &[(&str, &str)],
     prepend: Option<&str>,
     sign_query: bool,
 ) -> Result<String> {
@@ -175,7 +176,8 @@ fn base_string_of(
     } else {
         Vec::new()
     };
-    let mut all: Vec<(&str, &str)> = params;
+    let mut all: Vec<(&str, &str)> = Vec::with_capacity(params.len() + query.len());
+    all.extend_from_slice(params);
     all.extend(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     all.retain(|(k, _)| !is_excluded(k));
     // Rust's str ordering is byte order of UTF-8, which is code-point order.
@@ -222,17 +224,18 @@ pub fn authorization_header<K: AsRef<str>, V: AsRef<str>>(
     params: &[(K, V)],
     signature: &str,
 ) -> Result<String> {
-    let params = params
+    let params: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect();
-    authorization_header_of(realm, params, signature)
+    authorization_header_of(realm, &params, signature)
 }
 
-/// [`authorization_header`] on borrowed parameters (one instance of the code for every caller).
-fn authorization_header_of(
+/// [`authorization_header`] on borrowed parameters: one instance of the code for every caller,
+/// and the signing path's own entry.
+pub(crate) fn authorization_header_of(
     realm: &str,
-    params: Vec<(&str, &str)>,
+    params: &[(&str, &str)],
     signature: &str,
 ) -> Result<String> {
     check_realm(realm)?;
@@ -241,7 +244,8 @@ fn authorization_header_of(
             "signature is empty: pass the base64 signature of the base string.",
         ));
     }
-    let mut all: Vec<(&str, &str)> = params;
+    let mut all: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 1);
+    all.extend_from_slice(params);
     all.retain(|(k, _)| !is_excluded(k));
     all.push(("oauth_signature", signature));
     all.sort_unstable();

@@ -6,7 +6,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::base::{authorization_header, base_string, check_realm, join_url};
+use super::base::{authorization_header_of, base_string_of, check_realm, join_url};
 use super::hmac::HmacSha256Key;
 use crate::encoding::{b64_encode, hex_encode, pct_encode};
 use crate::error::{Error, ErrorCode, Result};
@@ -226,9 +226,15 @@ fn sign(
     signer: Signer<'_>,
 ) -> Result<(Zeroizing<String>, String, String)> {
     check_context(ctx)?;
-    let base = Zeroizing::new(base_string(method, url, params, prepend_hex, sign_query)?);
+    let base = Zeroizing::new(base_string_of(
+        method,
+        url,
+        params,
+        prepend_hex,
+        sign_query,
+    )?);
     let signature = signer.sign(&base)?;
-    let authorization = authorization_header(ctx.realm, params, &signature)?;
+    let authorization = authorization_header_of(ctx.realm, params, &signature)?;
     Ok((base, signature, authorization))
 }
 
