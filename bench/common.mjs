@@ -47,8 +47,9 @@ export function fakeIbkr({ lifetimeMs = 24 * 3600e3 } = {}) {
         live_session_token_expiration: Date.now() + lifetimeMs,
       });
     }
+    const response = new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
     stats.serverMs += cpuMs() - t;
-    return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    return response;
   };
   return { fetch, stats };
 }
