@@ -88,6 +88,7 @@ pub fn cmp_be_vartime(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 
 /// `a · b + c` for big-endian inputs, as big-endian bytes of `len` bytes. Constant time in the
 /// values for fixed lengths.
+#[inline(never)]
 pub fn mul_add_be(a: &[u8], b: &[u8], c: &[u8], len: usize) -> Vec<u8> {
     const R: u32 = 26;
     let mask = (1u64 << R) - 1;
@@ -119,33 +120,40 @@ pub fn mul_add_be(a: &[u8], b: &[u8], c: &[u8], len: usize) -> Vec<u8> {
 /// `a mod m` for big-endian inputs (any `m` > 0, even ones), as big-endian bytes of `m`'s length.
 /// Bit-serial with masked subtraction: constant time for fixed lengths. For the one-off checks of
 /// a key's numbers; the hot paths reduce with [`Modulus::reduce_be`].
+#[inline(never)]
 pub fn rem_be(a: &[u8], m: &[u8]) -> Vec<u8> {
     const R: u32 = 26;
-    let mask = (1u64 << R) - 1;
     let n = (m.len() * 8).div_ceil(R as usize) + 1;
     let ml = limbs_from_be(m, R, n);
     let mut rem = vec![0u32; n];
     let mut diff = vec![0u32; n];
+    // One out-of-line call per bit (not one long loop in this function): see `inverse_vartime`
+    // on why that is faster on a cold start.
+    #[inline(never)]
+    fn step(rem: &mut [u32], diff: &mut [u32], ml: &[u32], bit: u8) {
+        let mask = (1u64 << R) - 1;
+        // rem = 2·rem + bit (rem < m, so 2·rem + 1 < 2m fits in n limbs)
+        let mut carry = u64::from(bit);
+        for l in rem.iter_mut() {
+            let v = (u64::from(*l) << 1) | carry;
+            *l = (v & mask) as u32;
+            carry = v >> R;
+        }
+        // if rem ≥ m { rem -= m }
+        let mut borrow = 0u64;
+        for ((d, &x), &y) in diff.iter_mut().zip(rem.iter()).zip(ml) {
+            let v = u64::from(x).wrapping_sub(u64::from(y) + borrow);
+            *d = (v & mask) as u32;
+            borrow = v >> 63;
+        }
+        let keep = 0u32.wrapping_sub(borrow as u32); // all ones when rem < m
+        for (x, &d) in rem.iter_mut().zip(diff.iter()) {
+            *x = (*x & keep) | (d & !keep);
+        }
+    }
     for &byte in a {
         for bit in (0..8).rev() {
-            // rem = 2·rem + bit (rem < m, so 2·rem + 1 < 2m fits in n limbs)
-            let mut carry = u64::from((byte >> bit) & 1);
-            for l in rem.iter_mut() {
-                let v = (u64::from(*l) << 1) | carry;
-                *l = (v & mask) as u32;
-                carry = v >> R;
-            }
-            // if rem ≥ m { rem -= m }
-            let mut borrow = 0u64;
-            for ((d, &x), &y) in diff.iter_mut().zip(&rem).zip(&ml) {
-                let v = u64::from(x).wrapping_sub(u64::from(y) + borrow);
-                *d = (v & mask) as u32;
-                borrow = v >> 63;
-            }
-            let keep = 0u32.wrapping_sub(borrow as u32); // all ones when rem < m
-            for (x, &d) in rem.iter_mut().zip(&diff) {
-                *x = (*x & keep) | (d & !keep);
-            }
+            step(&mut rem, &mut diff, &ml, (byte >> bit) & 1);
         }
     }
     let out = limbs_to_be(&rem, R, m.len());
@@ -676,17 +684,23 @@ impl Modulus {
         for &byte in exp {
             for bit in (0..8).rev() {
                 self.mont_sqr(&acc, &mut tmp, &mut s);
-                // acc ← tmp·2 when the bit is set, else tmp, without a branch
-                acc.copy_from_slice(&tmp);
-                self.add_mod_in_place(&mut tmp, &acc);
-                let take = 0u32.wrapping_sub(u32::from((byte >> bit) & 1));
-                for (a, &d) in acc.iter_mut().zip(&tmp) {
-                    *a = (d & take) | (*a & !take);
-                }
+                self.double_if(&mut acc, &mut tmp, (byte >> bit) & 1);
             }
         }
         tmp.zeroize();
         acc
+    }
+
+    /// `acc ← 2·tmp mod m` when `bit` is 1, else `tmp`, without a branch (`tmp` is clobbered).
+    /// Out of line, like the products: see `inverse_vartime`.
+    #[inline(never)]
+    fn double_if(&self, acc: &mut [u32], tmp: &mut [u32], bit: u8) {
+        acc.copy_from_slice(tmp);
+        self.add_mod_in_place(tmp, acc);
+        let take = 0u32.wrapping_sub(u32::from(bit));
+        for (a, &d) in acc.iter_mut().zip(tmp.iter()) {
+            *a = (d & take) | (*a & !take);
+        }
     }
 
     /// `base^exp` in Montgomery form for a *public* exponent (square-and-multiply; the running
@@ -716,96 +730,142 @@ impl Modulus {
 
     /// `x⁻¹ mod m` for `0 < x < m` by the binary extended Euclidean algorithm, or `None` when
     /// `gcd(x, m) ≠ 1`. **Variable time**: use only on random values (RSA blinding factors).
+    ///
+    /// Runs on full 32-bit words and removes up to 31 factors of two per step. Each step is an
+    /// out-of-line function: the inverse is one long call, and a WebAssembly engine moves code to
+    /// its optimising tier only between calls, so on a cold start the steps get there and the
+    /// loop driving them does not need to.
     pub fn inverse_vartime(&self, x: &[u32]) -> Option<Vec<u32>> {
-        let n = self.limbs();
-        let len = n + 1;
-        let mut m = self.m.clone();
-        m.push(0);
-        let mut u = x.to_vec();
-        u.resize(len, 0);
+        // one spare word: the halving step's `c + q·m` stays below 2^32·m
+        let len = self.bytes.div_ceil(4) + 1;
+        let m = words_from_be(&self.to_be(&self.m, self.bytes), len);
+        let mut u = words_from_be(&self.to_be(x, self.bytes), len);
         let mut v = m.clone();
         let mut x1 = vec![0u32; len];
         x1[0] = 1;
         let mut x2 = vec![0u32; len];
-        let is_one = |a: &[u32]| a[0] == 1 && a[1..].iter().all(|&l| l == 0);
-        let is_zero = |a: &[u32]| a.iter().all(|&l| l == 0);
-        loop {
+        let m_inv = neg_inverse_32(m[0]);
+        let is_one = |a: &[u32]| a[0] == 1 && a[1..].iter().all(|&w| w == 0);
+        let is_zero = |a: &[u32]| a.iter().all(|&w| w == 0);
+        // invariants: x1·x ≡ u, x2·x ≡ v (mod m); x1, x2 < m
+        let inverse = loop {
             if is_one(&u) {
-                return Some(x1[..n].to_vec());
+                break Some(x1);
             }
             if is_one(&v) {
-                return Some(x2[..n].to_vec());
+                break Some(x2);
             }
             if is_zero(&u) || is_zero(&v) {
-                return None;
+                break None;
             }
-            for (a, c) in [(&mut u, &mut x1), (&mut v, &mut x2)] {
-                while a[0] & 1 == 0 {
-                    self.shr1(a);
-                    if c[0] & 1 == 1 {
-                        self.add_plain(c, &m);
-                    }
-                    self.shr1(c);
-                }
-            }
-            if self.ge_vartime(&u, &v) {
-                self.sub_plain(&mut u, &v);
-                self.sub_mod_plain(&mut x1, &x2, &m);
+            make_odd(&mut u, &mut x1, &m, m_inv);
+            make_odd(&mut v, &mut x2, &m, m_inv);
+            if ge_words(&u, &v) {
+                sub_step(&mut u, &v, &mut x1, &x2, &m);
             } else {
-                self.sub_plain(&mut v, &u);
-                self.sub_mod_plain(&mut x2, &x1, &m);
+                sub_step(&mut v, &u, &mut x2, &x1, &m);
             }
-        }
+        };
+        inverse.map(|w| self.limbs_of(&words_to_be(&w, self.bytes)))
     }
+}
 
-    fn shr1(&self, a: &mut [u32]) {
-        let r = R;
-        for i in 0..a.len() {
-            let hi = a.get(i + 1).map_or(0, |&h| h & 1);
-            a[i] = (a[i] >> 1) | (hi << (r - 1));
-        }
+/// Big-endian bytes → `len` little-endian 32-bit words (the value must fit).
+fn words_from_be(bytes: &[u8], len: usize) -> Vec<u32> {
+    let mut out = vec![0u32; len];
+    for (w, chunk) in out.iter_mut().zip(bytes.rchunks(4)) {
+        *w = chunk.iter().fold(0, |acc, &b| (acc << 8) | u32::from(b));
     }
+    out
+}
 
-    fn add_plain(&self, a: &mut [u32], b: &[u32]) {
+/// Little-endian 32-bit words → big-endian bytes, exactly `len` bytes (higher bytes dropped).
+fn words_to_be(words: &[u32], len: usize) -> Vec<u8> {
+    let mut out: Vec<u8> = words.iter().rev().flat_map(|w| w.to_be_bytes()).collect();
+    out.drain(..out.len().saturating_sub(len));
+    out
+}
+
+/// `-m⁻¹ mod 2^32` for odd `m`: Newton's iteration, each step doubling the correct low bits
+/// (3 → 48).
+fn neg_inverse_32(m: u32) -> u32 {
+    let mut inv = m;
+    for _ in 0..4 {
+        inv = inv.wrapping_mul(2u32.wrapping_sub(m.wrapping_mul(inv)));
+    }
+    inv.wrapping_neg()
+}
+
+/// The inverse's halving step: while `a` is even, `a ← a / 2^k` and `c ← c / 2^k mod m`
+/// (`k ≤ 31` at a time), `c` kept below `m`. `c / 2^k` is `(c + q·m) / 2^k` with
+/// `q = c·(−m⁻¹) mod 2^k`, which makes the low `k` bits zero. Variable time.
+#[inline(never)]
+fn make_odd(a: &mut [u32], c: &mut [u32], m: &[u32], m_inv: u32) {
+    while a[0] & 1 == 0 {
+        let k = a[0].trailing_zeros().min(31);
+        shr_words(a, k);
+        let q = u64::from(c[0].wrapping_mul(m_inv) & ((1 << k) - 1));
         let mut carry = 0u64;
-        for (x, &y) in a.iter_mut().zip(b) {
-            let v = u64::from(*x) + u64::from(y) + carry;
-            *x = (v & MASK) as u32;
-            carry = v >> R;
+        for (ci, &mi) in c.iter_mut().zip(m) {
+            let t = u64::from(*ci) + q * u64::from(mi) + carry;
+            *ci = t as u32;
+            carry = t >> 32;
+        }
+        shr_words(c, k);
+        if ge_words(c, m) {
+            sub_words(c, m);
         }
     }
+}
 
-    fn sub_plain(&self, a: &mut [u32], b: &[u32]) -> u64 {
-        let mut borrow = 0u64;
-        for (x, &y) in a.iter_mut().zip(b) {
-            let v = u64::from(*x).wrapping_sub(u64::from(y) + borrow);
-            *x = (v & MASK) as u32;
-            borrow = v >> 63;
-        }
-        borrow
+/// `a ← a >> k` for `0 < k < 32`.
+fn shr_words(a: &mut [u32], k: u32) {
+    for i in 0..a.len() {
+        let hi = a.get(i + 1).map_or(0, |&h| h << (32 - k));
+        a[i] = (a[i] >> k) | hi;
     }
+}
 
-    fn sub_mod_plain(&self, a: &mut [u32], b: &[u32], m: &[u32]) {
-        if self.sub_plain(a, b) == 1 {
-            self.add_plain(a, m);
-            // The top limb wrapped; clear what spilled past the width.
-            if let Some(top) = a.last_mut() {
-                *top &= MASK as u32;
-            }
+/// `a ≥ b` for equal-length words. Variable time.
+fn ge_words(a: &[u32], b: &[u32]) -> bool {
+    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
+        if x != y {
+            return x > y;
         }
     }
+    true
+}
 
-    fn ge_vartime(&self, a: &[u32], b: &[u32]) -> bool {
-        for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-            if x != y {
-                return x > y;
-            }
+/// `a ← a − b`, returning the borrow out of the top word.
+fn sub_words(a: &mut [u32], b: &[u32]) -> bool {
+    let mut borrow = false;
+    for (x, &y) in a.iter_mut().zip(b) {
+        let (d, b1) = x.overflowing_sub(y);
+        let (d, b2) = d.overflowing_sub(u32::from(borrow));
+        *x = d;
+        borrow = b1 | b2;
+    }
+    borrow
+}
+
+/// The inverse's subtraction step: `a ← a − b` (`a ≥ b`) and `c ← c − d mod m` (`c, d < m`).
+#[inline(never)]
+fn sub_step(a: &mut [u32], b: &[u32], c: &mut [u32], d: &[u32], m: &[u32]) {
+    sub_words(a, b);
+    if sub_words(c, d) {
+        // c − d + m, with the wrap-around of the words cancelling
+        let mut carry = false;
+        for (x, &y) in c.iter_mut().zip(m) {
+            let (s1, c1) = x.overflowing_add(y);
+            let (s2, c2) = s1.overflowing_add(u32::from(carry));
+            *x = s2;
+            carry = c1 | c2;
         }
-        true
     }
 }
 
 /// Copies entry `index` of a table of `n`-limb entries into `out`, reading every entry.
+#[inline(never)]
 fn select(table: &[u32], n: usize, index: u32, out: &mut [u32]) {
     out.fill(0);
     for (k, entry) in table.chunks_exact(n).enumerate() {
@@ -882,6 +942,24 @@ mod tests {
             let inv = u128::from_be_bytes(md.to_be(&inv, 16).try_into().unwrap());
             assert_eq!(inv * 12_345 % u128::from(m), 1);
         }
+    }
+
+    #[test]
+    fn inverse_of_a_non_unit_is_none() {
+        // odd composites: an x sharing a factor with m has no inverse
+        for (m, x) in [(15u128, 3u128), (15, 10), (3 * 0xffff_ffff_ffff_fffb, 3)] {
+            let md = Modulus::new(&be(m)).unwrap();
+            assert!(
+                md.inverse_vartime(&md.limbs_of(&be(x))).is_none(),
+                "m={m} x={x}"
+            );
+        }
+        let md = Modulus::new(&be(15)).unwrap();
+        assert!(md.inverse_vartime(&md.limbs_of(&be(0))).is_none());
+        assert_eq!(
+            md.to_be(&md.inverse_vartime(&md.limbs_of(&be(7))).unwrap(), 1),
+            [13]
+        );
     }
 
     #[test]
