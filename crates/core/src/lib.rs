@@ -15,6 +15,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod chacha;
 pub mod encoding;
 pub mod error;
 pub mod json;

@@ -110,22 +110,21 @@ impl fmt::Debug for SignedRequest {
 thread_local! {
     /// ChaCha20 seeded once from the platform's secure random source: a nonce per request
     /// without a trip to the host (in wasm, a call into JavaScript) each time.
-    static NONCE_RNG: std::cell::RefCell<Option<rand_chacha::ChaCha20Rng>> = const { std::cell::RefCell::new(None) };
+    static NONCE_RNG: std::cell::RefCell<Option<crate::chacha::ChaCha20>> = const { std::cell::RefCell::new(None) };
 }
 
 /// 16 random bytes as 32 lowercase hex characters.
 pub fn generate_nonce() -> Result<String> {
-    use rand_core::{RngCore, SeedableRng};
     let mut bytes = [0u8; 16];
     NONCE_RNG.with(|cell| {
         let mut rng = cell.borrow_mut();
         if rng.is_none() {
-            let mut seed = [0u8; 32];
-            super::lst::getrandom_fill(&mut seed)?;
-            *rng = Some(rand_chacha::ChaCha20Rng::from_seed(seed));
+            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+            super::lst::getrandom_fill(&mut *seed)?;
+            *rng = Some(crate::chacha::ChaCha20::new(&seed));
         }
         if let Some(r) = rng.as_mut() {
-            r.fill_bytes(&mut bytes);
+            r.fill(&mut bytes);
         }
         Ok::<(), Error>(())
     })?;
