@@ -17,7 +17,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 mod lanes;
 use lanes::V;
@@ -94,7 +94,8 @@ pub fn cmp_be_vartime(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 }
 
 /// `a · b + c` for big-endian inputs, as big-endian bytes of `len` bytes. Constant time in the
-/// values for fixed lengths.
+/// values for fixed lengths. Out of line, as [`rem_be`] is: their loops stay out of the big
+/// functions that run once per key or operation (see [`Modulus::inverse_vartime`]).
 #[inline(never)]
 pub fn mul_add_be(a: &[u8], b: &[u8], c: &[u8], len: usize) -> Vec<u8> {
     const R: u32 = 26;
@@ -746,7 +747,7 @@ impl Modulus {
         // one spare word: the halving step's `c + q·m` stays below 2^32·m
         let len = self.bytes.div_ceil(4) + 1;
         let m = words_from_be(&self.to_be(&self.m, self.bytes), len);
-        let mut u = words_from_be(&self.to_be(x, self.bytes), len);
+        let mut u = words_from_be(&Zeroizing::new(self.to_be(x, self.bytes)), len);
         let mut v = m.clone();
         let mut x1 = vec![0u32; len];
         x1[0] = 1;
@@ -755,12 +756,12 @@ impl Modulus {
         let is_one = |a: &[u32]| a[0] == 1 && a[1..].iter().all(|&w| w == 0);
         let is_zero = |a: &[u32]| a.iter().all(|&w| w == 0);
         // invariants: x1·x ≡ u, x2·x ≡ v (mod m); x1, x2 < m
-        let inverse = loop {
+        let found = loop {
             if is_one(&u) {
-                break Some(x1);
+                break Some(&x1);
             }
             if is_one(&v) {
-                break Some(x2);
+                break Some(&x2);
             }
             if is_zero(&u) || is_zero(&v) {
                 break None;
@@ -773,7 +774,12 @@ impl Modulus {
                 sub_step(&mut v, &u, &mut x2, &x1, &m);
             }
         };
-        inverse.map(|w| self.limbs_of(&words_to_be(&w, self.bytes)))
+        let inverse = found.map(|w| self.limbs_of(&Zeroizing::new(words_to_be(w, self.bytes))));
+        // the blinding factor and its inverse are secret
+        for w in [&mut u, &mut v, &mut x1, &mut x2] {
+            wipe(w);
+        }
+        inverse
     }
 }
 
