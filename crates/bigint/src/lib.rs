@@ -752,7 +752,8 @@ impl Modulus {
         let mut x1 = vec![0u32; len];
         x1[0] = 1;
         let mut x2 = vec![0u32; len];
-        let m_inv = neg_inverse_32(m[0]);
+        // −m⁻¹ mod 2^32: the low bits of the modulus's −m⁻¹ mod 2^224 (28-bit digits)
+        let m_inv = (self.m_inv[0] | (self.m_inv[1] << 28)) as u32;
         let is_one = |a: &[u32]| a[0] == 1 && a[1..].iter().all(|&w| w == 0);
         let is_zero = |a: &[u32]| a.iter().all(|&w| w == 0);
         // invariants: x1·x ≡ u, x2·x ≡ v (mod m); x1, x2 < m
@@ -797,16 +798,6 @@ fn words_to_be(words: &[u32], len: usize) -> Vec<u8> {
     let mut out: Vec<u8> = words.iter().rev().flat_map(|w| w.to_be_bytes()).collect();
     out.drain(..out.len().saturating_sub(len));
     out
-}
-
-/// `-m⁻¹ mod 2^32` for odd `m`: Newton's iteration, each step doubling the correct low bits
-/// (3 → 48).
-fn neg_inverse_32(m: u32) -> u32 {
-    let mut inv = m;
-    for _ in 0..4 {
-        inv = inv.wrapping_mul(2u32.wrapping_sub(m.wrapping_mul(inv)));
-    }
-    inv.wrapping_neg()
 }
 
 /// The inverse's halving step: while `a` is even, `a ← a / 2^k` and `c ← c / 2^k mod m`
