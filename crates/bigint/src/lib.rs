@@ -555,14 +555,17 @@ impl Modulus {
                 *col += tw * mi;
             }
         }
+        // A plain loop, not `array::from_fn`: that stays a call with the carry kept in memory.
+        let mut rows = [0u32; 8];
         let mut cy = 0u64;
-        std::array::from_fn(|r| {
-            let v = uc[r] + cy;
+        for (r, (row, &c)) in rows.iter_mut().zip(&uc).enumerate() {
+            let v = c + cy;
             cy = v >> 28;
             let u = v & MASK28;
             let keep = |row: usize| 0u64.wrapping_sub(u64::from(row < n));
-            ((u & MASK & keep(i + 2 * r)) | ((u >> R) & keep(i + 2 * r + 1)) << 16) as u32
-        })
+            *row = ((u & MASK & keep(i + 2 * r)) | ((u >> R) & keep(i + 2 * r + 1)) << 16) as u32;
+        }
+        rows
     }
 
     /// `out = a²/R mod m` for `a < m`. Constant time. The full product: a kernel that skips the
