@@ -30,7 +30,7 @@
 // The sans-I/O core lives in its own crate (`crates/core`) so that it can be optimised for speed
 // while this crate's session and binding glue is optimised for size; its modules are re-exported
 // here under the same paths.
-pub use ibkr_auth_core::{encoding, error, json, keys, oauth1, oauth2};
+pub use ibkr_auth_core::{encoding, error, json, keys, oauth1, oauth2, text};
 
 pub mod session;
 

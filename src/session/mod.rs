@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::json::Value;
 use crate::keys::{DhParams, PrivateKey, SecretBytes};
 use crate::oauth1::{self, lst, request, DhSecret};
+use crate::text;
 pub use host::{Host, HttpRequest, HttpResponse, Level};
 pub use pacing::Pacer;
 
@@ -355,18 +356,17 @@ async fn server_message<R: HttpResponse>(resp: &R) -> Option<String> {
 }
 
 fn is_no_bridge(message: Option<&str>) -> bool {
-    message.is_some_and(|m| m.to_ascii_lowercase().contains("no bridge"))
+    message.is_some_and(|m| text::contains_ignore_ascii_case(m, "no bridge"))
 }
 
 fn mentions_timestamp(message: Option<&str>) -> bool {
-    message.is_some_and(|m| m.to_ascii_lowercase().contains("timestamp"))
+    message.is_some_and(|m| text::contains_ignore_ascii_case(m, "timestamp"))
 }
 
 /// The error for a failed authentication step: the status names the code, `hint_401` the fix.
 fn auth_failure(status: u16, msg: Option<String>, what: &str, hint_401: &str) -> Error {
-    let lower = msg.as_deref().unwrap_or("").to_ascii_lowercase();
     let e = match status {
-        401 | 403 if lower.contains("timestamp") => Error::new(
+        401 | 403 if mentions_timestamp(msg.as_deref()) => Error::new(
             ErrorCode::ClockSkew,
             format!("IBKR rejected the timestamp of {what}: synchronise this machine's clock (NTP) and retry."),
         ),
@@ -418,12 +418,7 @@ pub(crate) async fn post_oauth<H: Host>(
     let status = resp.status();
     if status != 200 {
         let msg = server_message(&resp).await;
-        let hint = if msg
-            .as_deref()
-            .unwrap_or("")
-            .to_ascii_lowercase()
-            .contains("consumer")
-        {
+        let hint = if text::contains_ignore_ascii_case(msg.as_deref().unwrap_or(""), "consumer") {
             "The consumer key was refused (invalid consumer): a new consumer key can take days until IBKR activates it; \
              otherwise check it for typos and that the realm fits it (test_realm only with TESTCONS)."
         } else {
@@ -601,7 +596,7 @@ impl<H: Host> Session<H> {
     /// `scheme://host[:port]` of the current API base (OAuth 2.0's endpoints live there too).
     fn origin(&self) -> String {
         let b = self.base_url();
-        let start = b.find("://").map_or(0, |i| i + 3);
+        let start = text::find(&b, "://").map_or(0, |i| i + 3);
         let end = b
             .get(start..)
             .and_then(|r| r.find('/'))

@@ -67,7 +67,7 @@ impl Value {
         }
         let rest = pointer.strip_prefix('/')?;
         rest.split('/').try_fold(self, |v, token| {
-            let token = token.replace("~1", "/").replace("~0", "~");
+            let token = crate::text::replace(&crate::text::replace(token, "~1", "/"), "~0", "~");
             match v {
                 Value::Object(_) => v.get(&token),
                 Value::Array(items) => {

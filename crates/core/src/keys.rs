@@ -16,6 +16,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::encoding::{b64_decode_lenient, hex_encode};
 use crate::error::{Error, ErrorCode, Result};
 use crate::rsa::{der_take, der_uint, KeyProblem, OpError, RsaKey};
+use crate::text;
 use ibkr_auth_bigint::{cmp_be_vartime, trim_be, Modulus};
 
 /// Bytes that must stay secret: zeroized on drop, printed as `[redacted]`.
@@ -61,8 +62,12 @@ struct PemBlock {
 /// Undoes what copying PEM through environment variables and editors does to it.
 fn normalise_pem_text(text: &str) -> std::borrow::Cow<'_, str> {
     let t = text.trim_start_matches('\u{feff}');
-    if !t.contains('\n') && t.contains("\\n") {
-        std::borrow::Cow::Owned(t.replace("\\r\\n", "\n").replace("\\n", "\n"))
+    if !t.contains('\n') && text::contains(t, "\\n") {
+        std::borrow::Cow::Owned(text::replace(
+            &text::replace(t, "\\r\\n", "\n"),
+            "\\n",
+            "\n",
+        ))
     } else {
         std::borrow::Cow::Borrowed(t)
     }
@@ -86,9 +91,9 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
     }
     let mut blocks = Vec::new();
     let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
+    while let Some(start) = text::find(rest, "-----BEGIN ") {
         let after = rest.get(start + 11..).unwrap_or_default();
-        let Some(label_end) = after.find("-----") else {
+        let Some(label_end) = text::find(after, "-----") else {
             return Err(PemProblem::NotPem {
                 looks_like_path: false,
             });
@@ -96,7 +101,7 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
         let label = after.get(..label_end).unwrap_or_default().trim().to_owned();
         let body_and_rest = after.get(label_end + 5..).unwrap_or_default();
         let end_marker = format!("-----END {label}-----");
-        let Some(end) = body_and_rest.find(&end_marker) else {
+        let Some(end) = text::find(body_and_rest, &end_marker) else {
             return Err(PemProblem::Unterminated(label));
         };
         let body = body_and_rest.get(..end).unwrap_or_default();
@@ -110,7 +115,7 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             let line = line.trim();
             if line.contains(':') {
                 // RFC 1421 headers, e.g. "Proc-Type: 4,ENCRYPTED".
-                encrypted_legacy |= line.contains("ENCRYPTED");
+                encrypted_legacy |= text::contains(line, "ENCRYPTED");
                 continue;
             }
             b64.push_str(line);
@@ -137,7 +142,7 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             && (text.starts_with('/')
                 || text.starts_with("./")
                 || text.starts_with("~/")
-                || text.contains(":\\")
+                || text::contains(text, ":\\")
                 || text.ends_with(".pem")
                 || text.ends_with(".key"));
         return Err(PemProblem::NotPem { looks_like_path });
