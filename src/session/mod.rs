@@ -6,6 +6,7 @@
 //! OPTIONS and the session's own status calls) is sent again only after a 401, which IBKR
 //! returns before processing anything.
 
+pub mod flight;
 pub mod host;
 pub mod http_date;
 pub mod pacing;
@@ -14,7 +15,7 @@ pub mod third_party;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use flight::Flight;
 
 use crate::encoding::pct_encode;
 use crate::error::{Error, ErrorCode, Result};
@@ -268,7 +269,7 @@ struct Token {
     generation: u64,
 }
 
-type Handshake = Shared<LocalBoxFuture<'static, Result<Rc<Token>>>>;
+type Handshake = Flight<Result<Rc<Token>>>;
 
 #[derive(Default)]
 struct State {
@@ -553,7 +554,7 @@ impl<H: Host> Session<H> {
                     .with_http_opt(last.status(), last.server_message().map(str::to_owned)));
                 }
                 st.handshakes += 1;
-                let f = Self::run_handshake(self.clone()).boxed_local().shared();
+                let f = Flight::new(Box::pin(Self::run_handshake(self.clone())));
                 st.inflight = Some(f.clone());
                 f
             }
