@@ -1,11 +1,16 @@
 //! Reading the server's clock from its `Date` header (RFC 9110 IMF-fixdate,
 //! e.g. `Sun, 06 Nov 1994 08:49:37 GMT`).
 
+use crate::text;
+
 /// Milliseconds since the epoch, or `None` if `s` is not an IMF-fixdate.
 pub fn parse_http_date(s: &str) -> Option<f64> {
-    let mut it = s.split_whitespace();
+    let num = |p: &str| text::parse_digits(p).and_then(|n| i64::try_from(n).ok());
+    let mut it = s
+        .split(|c: char| c.is_ascii_whitespace())
+        .filter(|p| !p.is_empty());
     let _weekday = it.next()?;
-    let day: i64 = it.next()?.parse().ok()?;
+    let day = num(it.next()?)?;
     let month = match it.next()? {
         "Jan" => 1,
         "Feb" => 2,
@@ -21,8 +26,8 @@ pub fn parse_http_date(s: &str) -> Option<f64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|p| p.parse::<i64>().ok());
+    let year = num(it.next()?)?;
+    let mut hms = it.next()?.split(':').map(num);
     let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
     if it.next()? != "GMT"
         || !(1..=31).contains(&day)

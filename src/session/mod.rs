@@ -1195,7 +1195,7 @@ impl<H: Host> Session<H> {
                     // Retry-After in whole seconds (an HTTP-date or anything else: 1 s).
                     let secs = resp
                         .header("retry-after")
-                        .and_then(|s| s.trim().parse::<u64>().ok())
+                        .and_then(|s| text::parse_digits(s.trim()))
                         .unwrap_or(1)
                         .min(120);
                     self.log(

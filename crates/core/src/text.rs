@@ -32,6 +32,17 @@ pub fn split_once<'a>(hay: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     Some((hay.get(..i)?, hay.get(i + sep.len()..)?))
 }
 
+/// A whole number written in ASCII digits only (no sign, no spaces), if it fits in a `u64`.
+pub fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| {
+        let d = b.is_ascii_digit().then(|| u64::from(b - b'0'))?;
+        n.checked_mul(10)?.checked_add(d)
+    })
+}
+
 /// `hay` with every `from` replaced by `to`, left to right.
 pub fn replace(hay: &str, from: &str, to: &str) -> String {
     let mut out = String::with_capacity(hay.len());
@@ -79,5 +90,25 @@ mod tests {
             }
         }
         assert_eq!(replace("abc", "", "-"), "abc");
+    }
+
+    #[test]
+    fn digits() {
+        for s in [
+            "0",
+            "7",
+            "0042",
+            "18446744073709551615",
+            "18446744073709551616",
+            "",
+            "-1",
+            "+1",
+            "1 ",
+            "1a",
+            "١",
+        ] {
+            let std = s.parse::<u64>().ok().filter(|_| !s.starts_with('+'));
+            assert_eq!(parse_digits(s), std, "{s:?}");
+        }
     }
 }
