@@ -1,10 +1,9 @@
 //! The live session token (LST) maths: the access token secret ("prepend"), the Diffie-Hellman
 //! challenge and shared secret, the LST itself, and its validation.
 
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
+use super::sha1::hmac_sha1;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::encoding::{b64_decode_lenient, b64_encode, hex_decode, hex_encode, hex_number};
 use crate::error::{Error, ErrorCode, Result};
@@ -127,10 +126,10 @@ pub fn shared_secret(
 
 /// `LST = base64(HMAC-SHA1(key = K bytes, message = prepend bytes))`.
 pub fn live_session_token(k_bytes: &SecretBytes, prepend: &SecretBytes) -> Result<SecretBytes> {
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(k_bytes.expose())
-        .map_err(|_| Error::new(ErrorCode::Internal, "HMAC-SHA1 refused the key"))?;
-    mac.update(prepend.expose());
-    Ok(SecretBytes::new(mac.finalize().into_bytes().to_vec()))
+    let mut mac = hmac_sha1(k_bytes.expose(), prepend.expose());
+    let lst = SecretBytes::new(mac.to_vec());
+    mac.zeroize();
+    Ok(lst)
 }
 
 /// Parses a prepend given as hex (the decrypted access token secret).
@@ -170,10 +169,7 @@ pub fn compute_lst(
 /// Checks `hex(HMAC-SHA1(key = LST, message = consumer key)) == signature` in constant time.
 /// A signature that is not 40 hex digits never matches.
 pub fn verify_lst(lst: &SecretBytes, consumer_key: &str, signature_hex: &str) -> Result<bool> {
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(lst.expose())
-        .map_err(|_| Error::new(ErrorCode::Internal, "HMAC-SHA1 refused the key"))?;
-    mac.update(consumer_key.as_bytes());
-    let ours = mac.finalize().into_bytes();
+    let ours = hmac_sha1(lst.expose(), consumer_key.as_bytes());
     let Ok(theirs) = hex_decode(signature_hex) else {
         return Ok(false);
     };
