@@ -10,7 +10,6 @@ use std::fmt;
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::encoding::{b64_decode_lenient, hex_encode};
@@ -285,7 +284,7 @@ impl PrivateKey {
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, blinded.
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let digest: [u8; 32] = Sha256::digest(message).into();
+        let digest = crate::oauth1::hmac::sha256(message);
         self.inner.sign_sha256_digest(&digest).map_err(op_error)
     }
 

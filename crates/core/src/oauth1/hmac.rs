@@ -4,7 +4,6 @@
 //! redacted in `Debug`.
 
 use sha2::digest::generic_array::GenericArray;
-use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const IV: [u32; 8] = [
@@ -62,12 +61,18 @@ fn finish(state: &mut [u32; 8], prefix_len: usize, tail: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 of `message`: the compression function is the `sha2` crate's, the padding ours
+/// (its hashing front end is not linked in).
+pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
+    finish(&mut IV.clone(), 0, message)
+}
+
 impl HmacSha256Key {
     /// Prepares `key` (hashed first when longer than a block, as RFC 2104 says).
     pub fn new(key: &[u8]) -> Self {
         let mut k = [0u8; 64];
         if key.len() > 64 {
-            k[..32].copy_from_slice(&Sha256::digest(key));
+            k[..32].copy_from_slice(&sha256(key));
         } else {
             k[..key.len()].copy_from_slice(key);
         }
@@ -103,6 +108,19 @@ impl HmacSha256Key {
 mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn sha256_matches_the_sha2_crate() {
+        for len in [0usize, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 31 + 3) as u8).collect();
+            assert_eq!(sha256(&msg)[..], Sha256::digest(&msg)[..], "{len}");
+        }
+        assert_eq!(
+            crate::encoding::hex_encode(&sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn matches_the_hmac_crate_for_every_length() {
