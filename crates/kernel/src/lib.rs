@@ -1,0 +1,398 @@
+//! The Montgomery product kernel of `ibkr-auth-bigint`: the few functions an exponentiation
+//! spends its time in, in a crate of their own so that they are built for speed (`opt-level =
+//! 3`, unrolled) while the rest of the big-integer code is built for size.
+//!
+//! Numbers are limbs of 14 bits (one per `u32`). A product runs sixteen rows per pass of a
+//! vector kernel on WebAssembly SIMD's `i32x4.dot_i16x8_s` (see [`Kernel::mul_lazy`]); without
+//! `simd128` (and on native targets) the same algorithm runs on plain arrays. Everything here
+//! is constant time.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+use zeroize::Zeroize;
+
+mod lanes;
+use lanes::V;
+
+/// Wipes a vector: its elements, then its spare capacity. One out-of-line copy per element
+/// type; inlined, the volatile writes were unrolled again at every drop (~5 KB of the `.wasm`).
+#[inline(never)]
+pub fn wipe<T: zeroize::DefaultIsZeroes>(v: &mut Vec<T>) {
+    v.zeroize();
+}
+
+/// Bits per limb. A product of two limbs takes 28 bits, so the vector kernel can sum 16 of them
+/// in a 32-bit lane; limbs are 16-bit halves of its operands, read as signed, so 14 bits also
+/// keep every operand positive.
+pub const R: u32 = 14;
+/// One limb's bits.
+pub const MASK: u64 = (1 << R) - 1;
+/// Two limbs' bits.
+pub const MASK28: u64 = (1 << 28) - 1;
+/// Rows of a product (limbs of one operand) per pass of the vector kernel.
+pub const ROWS: usize = 16;
+/// `-m⁻¹ mod 2^224` for odd `m` (14-bit limbs), as eight 28-bit digits, digit by digit: each
+/// digit `d` makes the next 28 bits of `1 + m·x` zero.
+fn neg_inverse_224(m: &[u32]) -> [u64; 8] {
+    let limb = |i: usize| u64::from(m.get(i).copied().unwrap_or(0));
+    let m28: [u64; 8] = std::array::from_fn(|w| limb(2 * w) | (limb(2 * w + 1) << R));
+    // Newton's iteration for m⁻¹ mod 2^64: each step doubles the correct low bits (3 → 96).
+    let mut inv = m28[0];
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(m28[0].wrapping_mul(inv)));
+    }
+    let inv0 = inv.wrapping_neg() & MASK28;
+    let mut x = [0u64; 8];
+    let mut cols = [0u64; 9];
+    cols[0] = 1;
+    for w in 0..8 {
+        let d = ((cols[w] & MASK28) * inv0) & MASK28;
+        x[w] = d;
+        for (col, &mj) in cols[w..8].iter_mut().zip(&m28) {
+            *col += d * mj;
+        }
+        cols[w + 1] += cols[w] >> 28;
+    }
+    x
+}
+
+/// An odd modulus `m` as the kernel needs it: its limbs, their kernel layout and `-m⁻¹ mod
+/// 2^224`. Wiped on drop (RSA primes are secret).
+#[derive(Clone)]
+pub struct Kernel {
+    m: Vec<u32>,
+    /// `m` laid out for the kernel (see [`pairs_of`]).
+    m_pairs: Pairs,
+    /// `-m⁻¹ mod 2^224`, as eight 28-bit digits: one pass's reduction factor in one product.
+    m_inv: [u64; 8],
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        wipe(&mut self.m);
+        self.m_pairs.zeroize();
+        self.m_inv.zeroize();
+    }
+}
+
+impl Kernel {
+    /// Prepares the odd modulus `m` (`n` limbs of 14 bits).
+    pub fn new(m: Vec<u32>) -> Self {
+        let mut m_pairs = Pairs::default();
+        pairs_of(&m, m.len(), &mut Vec::new(), &mut m_pairs);
+        Kernel {
+            m_inv: neg_inverse_224(&m),
+            m,
+            m_pairs,
+        }
+    }
+
+    /// Limbs per value.
+    pub fn limbs(&self) -> usize {
+        self.m.len()
+    }
+
+    /// The modulus's limbs.
+    pub fn m(&self) -> &[u32] {
+        &self.m
+    }
+
+    /// `-m⁻¹ mod 2^224` as eight 28-bit digits.
+    pub fn m_inv(&self) -> &[u64; 8] {
+        &self.m_inv
+    }
+
+    /// `x = 2x mod m` for `x < m`, constant time.
+    pub fn double_in_place(&self, x: &mut [u32]) {
+        let mut carry = 0u64;
+        for l in x.iter_mut() {
+            let v = (u64::from(*l) << 1) | carry;
+            *l = (v & MASK) as u32;
+            carry = v >> R;
+        }
+        self.sub_if_ge(x, carry);
+    }
+
+    /// Given `x` (normalised limbs) plus `top` (0 or 1, the limb above), subtracts `m` when
+    /// `top·R + x ≥ m`. Constant time.
+    pub fn sub_if_ge(&self, x: &mut [u32], top: u64) {
+        // Two limbs (28 bits) per step; two passes over x: first find the borrow, then apply
+        // the masked subtraction (no second buffer). An odd last limb pairs with a zero.
+        let n = self.m.len();
+        let (x, m) = (&mut x[..n], &self.m[..]);
+        let d = |c: &[u32]| u64::from(c[0]) | (u64::from(c[1]) << R);
+        let last = |c: &[u32]| c.first().map_or(0, |&l| u64::from(l));
+        let mut borrow = 0u64;
+        for (xc, mc) in x.chunks_exact(2).zip(m.chunks_exact(2)) {
+            borrow = d(xc).wrapping_sub(d(mc) + borrow) >> 63;
+        }
+        let (xr, mr) = (x.chunks_exact(2).remainder(), m.chunks_exact(2).remainder());
+        borrow = last(xr).wrapping_sub(last(mr) + borrow) >> 63;
+        // Subtract when there was no final borrow, or when the limb above was set.
+        let take = ((borrow ^ 1) | top) & 1;
+        let mask = 0u64.wrapping_sub(take);
+        borrow = 0;
+        let mut xs = x.chunks_exact_mut(2);
+        for (xc, mc) in (&mut xs).zip(m.chunks_exact(2)) {
+            let v = d(xc).wrapping_sub((d(mc) & mask) + borrow);
+            xc[0] = (v & MASK) as u32;
+            xc[1] = ((v >> R) & MASK) as u32;
+            borrow = v >> 63;
+        }
+        if let (Some(xl), Some(&ml)) = (xs.into_remainder().first_mut(), mr.first()) {
+            let v = u64::from(*xl).wrapping_sub((u64::from(ml) & mask) + borrow);
+            *xl = (v & MASK) as u32;
+        }
+    }
+
+    /// `a = a + b mod m` for `a, b < m`. Constant time.
+    pub fn add_mod_in_place(&self, a: &mut [u32], b: &[u32]) {
+        let mut carry = 0u64;
+        for (x, &y) in a.iter_mut().zip(b) {
+            let v = u64::from(*x) + u64::from(y) + carry;
+            *x = (v & MASK) as u32;
+            carry = v >> R;
+        }
+        self.sub_if_ge(a, carry);
+    }
+
+    /// `out ≡ a·b/R (mod m)`, below `2m`, for `a, b < 2m`: a Montgomery product without the
+    /// final subtraction. With `R ≥ 4m`, `(a·b + u·m)/R < (R·m + R·m)/R = 2m`, so results can
+    /// feed further products unreduced; an exponentiation reduces once at the end.
+    ///
+    /// The product `a·b` goes into 64-bit columns sixteen rows per pass of the vector kernel.
+    /// The reduction then works sixteen limbs (224 bits) at a time: the pass's sixteen lowest
+    /// columns are brought to exact digits (with the carry from the pass before), multiplied by
+    /// `-m⁻¹ mod 2^224` (36 scalar 28-bit products) to give sixteen reduction limbs `u`, and
+    /// `u·m` is added by the same kernel. Those sixteen columns now sum to a multiple of 2^224,
+    /// so their carry into the next pass is exactly `⌈(c₁₅·2^14 + c₁₄) / 2^28⌉`: every column is
+    /// below 2^40 (at most 2n products of < 2^28 each, n ≤ 1,171), so the lower fourteen add
+    /// less than a quarter. No carry chain runs through the passes.
+    // Never inlined: WebAssembly engines move a function to optimised code between calls (there
+    // is no on-stack replacement), so an exponentiation must call this thousands of times rather
+    // than run it inline in one long call that stays in the baseline tier.
+    #[inline(never)]
+    pub fn mul_lazy(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
+        let n = self.limbs();
+        let passes = n.div_ceil(ROWS);
+        let k = pass_blocks(n);
+        let Scratch { x, pad, lo, hi } = s;
+        lo.fill(V::default());
+        hi.fill(V::default());
+        pairs_of(a, n, pad, x);
+        let limb = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0);
+        for p in 0..passes {
+            let i = ROWS * p;
+            let rows = std::array::from_fn(|r| limb(b, i + 2 * r) | (limb(b, i + 2 * r + 1) << 16));
+            pass(&rows, x, lo, hi, 4 * p, 0, k);
+        }
+        // Reduction. The next pass's factor only needs this pass's first eight column blocks,
+        // so it is computed between the two halves of this pass's kernel: its latency-bound
+        // scalar chain then overlaps the vector work of the second half.
+        let split = 8.min(k);
+        let mut carry = 0u64;
+        let mut rows = self.reduction_rows(lo, hi, 0, carry);
+        for p in 0..passes {
+            pass(&rows, &self.m_pairs, lo, hi, 4 * p, 0, split);
+            let current = rows;
+            if p + 1 < passes {
+                let [c14, c15] = hi[4 * p + 3].u64s();
+                carry = ((c15 << R) + c14 + MASK28) >> 28;
+                rows = self.reduction_rows(lo, hi, p + 1, carry);
+            }
+            pass(&current, &self.m_pairs, lo, hi, 4 * p, split, k);
+        }
+        // The last pass ends below column n; carry from its first column up through 2n, two
+        // columns (28 bits) per step.
+        let mut put = |c: usize, v: u64| match out.get_mut(c.wrapping_sub(n)) {
+            Some(o) => *o = (v & MASK) as u32,
+            None => debug_assert_eq!(v & MASK, 0, "column {c} not reduced"),
+        };
+        for b in ROWS * (passes - 1) / 4..(2 * n).div_ceil(4) {
+            let [c0, c1] = lo[b].u64s();
+            let [c2, c3] = hi[b].u64s();
+            for (c, x, y) in [(4 * b, c0, c1), (4 * b + 2, c2, c3)] {
+                if c < 2 * n {
+                    let v = x + (y << R) + carry;
+                    put(c, v);
+                    put(c + 1, v >> R);
+                    carry = v >> 28;
+                }
+            }
+        }
+        // The result is below 2m < R: nothing carries past limb n − 1.
+        debug_assert_eq!(carry, 0);
+    }
+
+    /// Pass `p`'s sixteen reduction limbs, as the kernel's row pairs: `u = t·(−m⁻¹) mod 2^224`
+    /// where `t` is the low 224 bits of the pass's columns plus `carry`. Rows past `n` (in a
+    /// last, partial pass) are zero.
+    #[inline(always)]
+    fn reduction_rows(&self, lo: &[V], hi: &[V], p: usize, carry: u64) -> [u32; 8] {
+        let n = self.limbs();
+        let i = ROWS * p;
+        let mut c = [0u64; 16];
+        for (q, c4) in c.chunks_exact_mut(4).enumerate() {
+            let [c0, c1] = lo[4 * p + q].u64s();
+            let [c2, c3] = hi[4 * p + q].u64s();
+            c4.copy_from_slice(&[c0, c1, c2, c3]);
+        }
+        let mut t = [0u64; 8];
+        let mut cy = carry;
+        for (tw, c2) in t.iter_mut().zip(c.chunks_exact(2)) {
+            let v = c2[0] + (c2[1] << R) + cy;
+            *tw = v & MASK28;
+            cy = v >> 28;
+        }
+        let mut uc = [0u64; 8];
+        for (w, &tw) in t.iter().enumerate() {
+            for (col, &mi) in uc[w..].iter_mut().zip(&self.m_inv) {
+                *col += tw * mi;
+            }
+        }
+        // A plain loop, not `array::from_fn`: that stays a call with the carry kept in memory.
+        let mut rows = [0u32; 8];
+        let mut cy = 0u64;
+        for (r, (row, &c)) in rows.iter_mut().zip(&uc).enumerate() {
+            let v = c + cy;
+            cy = v >> 28;
+            let u = v & MASK28;
+            let keep = |row: usize| 0u64.wrapping_sub(u64::from(row < n));
+            *row = ((u & MASK & keep(i + 2 * r)) | ((u >> R) & keep(i + 2 * r + 1)) << 16) as u32;
+        }
+        rows
+    }
+
+    /// `acc ← 2·tmp mod m` when `bit` is 1, else `tmp`, without a branch (`tmp` is clobbered).
+    /// Out of line, like the products: see `inverse_vartime`.
+    #[inline(never)]
+    pub fn double_if(&self, acc: &mut [u32], tmp: &mut [u32], bit: u8) {
+        acc.copy_from_slice(tmp);
+        self.add_mod_in_place(tmp, acc);
+        let take = 0u32.wrapping_sub(u32::from(bit));
+        for (a, &d) in acc.iter_mut().zip(tmp.iter()) {
+            *a = (d & take) | (*a & !take);
+        }
+    }
+}
+
+/// An operand laid out for the kernel: block `k` of `even` holds, in 32-bit lane `l`, limbs
+/// `x[4k+l]` (low half) and `x[4k+l−1]` (high half); `odd` the same two places lower.
+#[derive(Clone, Default)]
+pub struct Pairs {
+    even: Vec<V>,
+    odd: Vec<V>,
+}
+
+impl Pairs {
+    /// Wipes both layouts.
+    pub fn zeroize(&mut self) {
+        wipe(&mut self.even);
+        wipe(&mut self.odd);
+    }
+}
+
+/// Blocks of four columns one pass of the kernel touches for `n`-limb operands.
+pub fn pass_blocks(n: usize) -> usize {
+    (n + ROWS - 1) / 4 + 1
+}
+
+/// Lays `x` (`n` limbs) out for the kernel into `p`; `pad` is reused space.
+pub fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
+    let k = pass_blocks(n);
+    // pad[j + 3] = x[j], zeros around it (also when the space last served a larger modulus)
+    pad.resize(4 * k + 4, 0);
+    pad[..3].fill(0);
+    pad[3..3 + n].copy_from_slice(&x[..n]);
+    pad[3 + n..].fill(0);
+    p.even.resize(k, V::default());
+    p.odd.resize(k, V::default());
+    for (b, (e, o)) in p.even.iter_mut().zip(p.odd.iter_mut()).enumerate() {
+        let w = &pad[4 * b..4 * b + 7];
+        // even lane l: x[4b+l] | x[4b+l−1] << 16; odd lane l: x[4b+l−2] | x[4b+l−3] << 16
+        *e = V::pack(V::load(&w[3..]), V::load(&w[2..]));
+        *o = V::pack(V::load(&w[1..]), V::load(w));
+    }
+}
+
+/// One pass: adds `x · (16 rows)` to the columns, where row pair `r` (rows `2r`, `2r+1`) is
+/// `rows[r]` (low half row `2r`, high half row `2r+1`), into the column blocks from `base`
+/// (the pass's first), blocks `base + from .. base + to` only. Column block `k` gets, from row pair `2s` (`2s+1`), `x.even[k−s]` (`x.odd[k−s]`) —
+/// a sliding window of four blocks of each. Sixteen products of 28 bits sum in a 32-bit lane
+/// before they are widened into the 64-bit columns.
+#[inline(always)]
+fn pass(
+    rows: &[u32; 8],
+    x: &Pairs,
+    lo: &mut [V],
+    hi: &mut [V],
+    base: usize,
+    from: usize,
+    to: usize,
+) {
+    let b = rows.map(V::splat);
+    let back = |v: &[V], d: usize| from.checked_sub(d).and_then(|i| v.get(i)).copied();
+    // the window as it stands after block `from − 1`
+    let w = |v: &[V]| [1, 2, 3, 4].map(|d| back(v, d).unwrap_or_default());
+    let (mut w0, mut w2) = (w(&x.even), w(&x.odd));
+    let (lo, hi) = (
+        &mut lo[base + from..base + to],
+        &mut hi[base + from..base + to],
+    );
+    let cols = lo.iter_mut().zip(hi.iter_mut());
+    for ((l, h), (&e, &o)) in cols.zip(x.even[from..].iter().zip(&x.odd[from..])) {
+        w0 = [e, w0[0], w0[1], w0[2]];
+        w2 = [o, w2[0], w2[1], w2[2]];
+        let s0 = w0[0].dot(b[0]).add32(w2[0].dot(b[1]));
+        let s1 = w0[1].dot(b[2]).add32(w2[1].dot(b[3]));
+        let s2 = w0[2].dot(b[4]).add32(w2[2].dot(b[5]));
+        let s3 = w0[3].dot(b[6]).add32(w2[3].dot(b[7]));
+        let acc = s0.add32(s1).add32(s2.add32(s3));
+        *l = l.add64(acc.widen_lo());
+        *h = h.add64(acc.widen_hi());
+    }
+}
+
+/// Scratch space for Montgomery products with one modulus.
+pub struct Scratch {
+    x: Pairs,
+    pad: Vec<u32>,
+    lo: Vec<V>,
+    hi: Vec<V>,
+}
+
+impl Scratch {
+    /// Scratch space for `n`-limb operands.
+    pub fn new(n: usize) -> Self {
+        let blocks = 4 * n.div_ceil(ROWS) + pass_blocks(n) + 1;
+        Scratch {
+            x: Pairs::default(),
+            pad: Vec::with_capacity(4 * pass_blocks(n) + 4),
+            lo: vec![V::default(); blocks],
+            hi: vec![V::default(); blocks],
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.x.zeroize();
+        wipe(&mut self.pad);
+        wipe(&mut self.lo);
+        wipe(&mut self.hi);
+    }
+}
+
+/// Copies entry `index` of a table of `n`-limb entries into `out`, reading every entry.
+#[inline(never)]
+pub fn select(table: &[u32], n: usize, index: u32, out: &mut [u32]) {
+    out.fill(0);
+    for (k, entry) in table.chunks_exact(n).enumerate() {
+        // all ones when k == index, without a branch
+        let diff = (k as u32) ^ index;
+        let mask = (u64::from(diff).wrapping_sub(1) >> 32) as u32;
+        for (o, &e) in out.iter_mut().zip(entry) {
+            *o |= e & mask;
+        }
+    }
+}
