@@ -6,8 +6,9 @@
 //! read as positive 16-bit halves). A Montgomery product runs sixteen rows per pass of a vector
 //! kernel: sixteen 28-bit products sum in a 32-bit lane, then widen into 64-bit column sums.
 //! The reduction takes sixteen limbs per pass, with its factor from one small scalar product
-//! and no carry chain through the passes (see [`Modulus::mont_mul`]). Without `simd128` (and on
-//! native targets) the same algorithm runs on plain arrays.
+//! and no carry chain through the passes. That kernel is its own crate, `ibkr-auth-kernel` (see
+//! `Kernel::mul_lazy` there), built for speed while this one is built for size. Without
+//! `simd128` (and on native targets) the same algorithm runs on plain arrays.
 //!
 //! What touches a secret (RSA primes and exponents, the DH exponent) runs in time that depends
 //! only on the sizes of the numbers: Montgomery reduction ends in a masked subtraction, the
@@ -163,7 +164,7 @@ pub fn rem_be(a: &[u8], m: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The largest modulus accepted, in bits. Column sums then stay below 2^40 (see `mont_mul`).
+/// The largest modulus accepted, in bits. Column sums then stay below 2^40 (see `Kernel::mul_lazy`).
 const MAX_BITS: usize = 16_384;
 
 /// An odd modulus prepared for Montgomery arithmetic. Values "in Montgomery form" are `x·R mod m`

@@ -45,9 +45,12 @@ pub fn parse_digits(s: &str) -> Option<u64> {
 
 /// `hay` with every `from` replaced by `to`, left to right.
 pub fn replace(hay: &str, from: &str, to: &str) -> String {
+    if from.is_empty() {
+        return hay.to_owned();
+    }
     let mut out = String::with_capacity(hay.len());
     let mut rest = hay;
-    while let Some((before, after)) = split_once(rest, from).filter(|_| !from.is_empty()) {
+    while let Some((before, after)) = split_once(rest, from) {
         out.push_str(before);
         out.push_str(to);
         rest = after;
