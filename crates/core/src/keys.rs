@@ -284,7 +284,7 @@ impl PrivateKey {
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, blinded.
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let digest = crate::oauth1::hmac::sha256(message);
+        let digest = crate::hash::sha256(message);
         self.inner.sign_sha256_digest(&digest).map_err(op_error)
     }
 

@@ -19,6 +19,7 @@
 mod chacha;
 pub mod encoding;
 pub mod error;
+mod hash;
 pub mod json;
 pub mod keys;
 pub mod oauth1;

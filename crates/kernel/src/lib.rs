@@ -5,7 +5,8 @@
 //! Numbers are limbs of 14 bits (one per `u32`). A product runs sixteen rows per pass of a
 //! vector kernel on WebAssembly SIMD's `i32x4.dot_i16x8_s` (see [`Kernel::mul_lazy`]); without
 //! `simd128` (and on native targets) the same algorithm runs on plain arrays. Everything here
-//! is constant time.
+//! is constant time. It is tested through `ibkr-auth-bigint`, against reference arithmetic at
+//! every operand size.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -28,9 +29,9 @@ pub const R: u32 = 14;
 /// One limb's bits.
 pub const MASK: u64 = (1 << R) - 1;
 /// Two limbs' bits.
-pub const MASK28: u64 = (1 << 28) - 1;
+const MASK28: u64 = (1 << 28) - 1;
 /// Rows of a product (limbs of one operand) per pass of the vector kernel.
-pub const ROWS: usize = 16;
+const ROWS: usize = 16;
 /// `-m⁻¹ mod 2^224` for odd `m` (14-bit limbs), as eight 28-bit digits, digit by digit: each
 /// digit `d` makes the next 28 bits of `1 + m·x` zero.
 fn neg_inverse_224(m: &[u32]) -> [u64; 8] {
@@ -279,26 +280,25 @@ impl Kernel {
 /// An operand laid out for the kernel: block `k` of `even` holds, in 32-bit lane `l`, limbs
 /// `x[4k+l]` (low half) and `x[4k+l−1]` (high half); `odd` the same two places lower.
 #[derive(Clone, Default)]
-pub struct Pairs {
+struct Pairs {
     even: Vec<V>,
     odd: Vec<V>,
 }
 
 impl Pairs {
-    /// Wipes both layouts.
-    pub fn zeroize(&mut self) {
+    fn zeroize(&mut self) {
         wipe(&mut self.even);
         wipe(&mut self.odd);
     }
 }
 
 /// Blocks of four columns one pass of the kernel touches for `n`-limb operands.
-pub fn pass_blocks(n: usize) -> usize {
+fn pass_blocks(n: usize) -> usize {
     (n + ROWS - 1) / 4 + 1
 }
 
 /// Lays `x` (`n` limbs) out for the kernel into `p`; `pad` is reused space.
-pub fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
+fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
     let k = pass_blocks(n);
     // pad[j + 3] = x[j], zeros around it (also when the space last served a larger modulus)
     pad.resize(4 * k + 4, 0);

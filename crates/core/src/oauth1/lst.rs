@@ -1,7 +1,7 @@
 //! The live session token (LST) maths: the access token secret ("prepend"), the Diffie-Hellman
 //! challenge and shared secret, the LST itself, and its validation.
 
-use super::sha1::hmac_sha1;
+use crate::hash::hmac_sha1;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 

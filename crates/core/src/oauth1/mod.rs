@@ -5,7 +5,6 @@ pub mod base;
 pub mod hmac;
 pub mod lst;
 pub mod request;
-mod sha1;
 
 pub use base::{authorization_header, base_string};
 pub use hmac::HmacSha256Key;

@@ -1,10 +1,76 @@
-//! HMAC-SHA1 (RFC 2104 over FIPS 180-4's SHA-1) for the live session token and its check. It runs
-//! once per handshake, so SHA-1 is a plain rolled loop; every buffer that held key material is
-//! wiped.
+//! The hashes under the signatures: SHA-256 (the `sha2` crate's compression function with our
+//! padding, so its generic hashing front end is not linked in) and SHA-1 (a plain rolled loop:
+//! it only makes and checks the live session token, once per handshake), and HMAC-SHA1. Every
+//! buffer that held key material is wiped.
 
+use sha2::digest::generic_array::GenericArray;
 use zeroize::Zeroize;
 
 const BLOCK: usize = 64;
+
+/// SHA-256's initial state.
+pub(crate) const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// One SHA-256 block into `state`.
+pub(crate) fn compress256(state: &mut [u32; 8], block: &[u8; BLOCK]) {
+    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+}
+
+/// Finishes a SHA-256 over `prefix_len` bytes already compressed into `state` plus `tail`.
+pub(crate) fn finish256(state: &mut [u32; 8], prefix_len: usize, tail: &[u8]) -> [u8; 32] {
+    let mut chunks = tail.chunks_exact(BLOCK);
+    let mut block = [0u8; 64];
+    for c in &mut chunks {
+        block.copy_from_slice(c);
+        compress256(state, &block);
+    }
+    let rest = chunks.remainder();
+    block = [0u8; 64];
+    block[..rest.len()].copy_from_slice(rest);
+    block[rest.len()] = 0x80;
+    let bits = ((prefix_len + tail.len()) as u64) * 8;
+    if rest.len() + 9 > 64 {
+        compress256(state, &block);
+        block = [0u8; 64];
+    }
+    block[56..].copy_from_slice(&bits.to_be_bytes());
+    compress256(state, &block);
+    block.zeroize();
+    let mut out = [0u8; 32];
+    for (o, w) in out.chunks_exact_mut(4).zip(state.iter()) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    out
+}
+
+/// SHA-256 of `message`: the compression function is the `sha2` crate's, the padding ours
+/// (its hashing front end is not linked in).
+pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
+    finish256(&mut SHA256_IV.clone(), 0, message)
+}
+
+/// An HMAC key as one block: the key, or its `hash` when longer than a block (RFC 2104),
+/// zero-padded. Wipe it after use.
+pub(crate) fn key_block<const N: usize>(key: &[u8], hash: fn(&[u8]) -> [u8; N]) -> [u8; BLOCK] {
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        let mut hashed = hash(key);
+        k[..N].copy_from_slice(&hashed);
+        hashed.zeroize();
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    k
+}
 
 /// A running SHA-1. Zeroized on drop (with an HMAC key in it, its state is secret).
 struct Sha1 {
@@ -21,7 +87,7 @@ impl Drop for Sha1 {
     }
 }
 
-fn compress(h: &mut [u32; 5], block: &[u8; BLOCK]) {
+fn compress_sha1(h: &mut [u32; 5], block: &[u8; BLOCK]) {
     let mut w = [0u32; 80];
     for (wi, b) in w.iter_mut().zip(block.chunks_exact(4)) {
         *wi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -80,7 +146,7 @@ impl Sha1 {
             self.filled += take;
             data = rest;
             if self.filled == BLOCK {
-                compress(&mut self.h, &self.buf);
+                compress_sha1(&mut self.h, &self.buf);
                 self.filled = 0;
             }
         }
@@ -101,17 +167,17 @@ impl Sha1 {
     }
 }
 
+/// SHA-1 of `message`.
+fn sha1(message: &[u8]) -> [u8; 20] {
+    let mut s = Sha1::new();
+    s.update(message);
+    s.finish()
+}
+
 /// `HMAC-SHA1(key, message)`.
 pub(crate) fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
-    // Keys longer than a block are hashed first (the DH shared secret K is 256 bytes).
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        let mut hashed = Sha1::new();
-        hashed.update(key);
-        k[..20].copy_from_slice(&hashed.finish());
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
+    // The DH shared secret K (256 bytes) is longer than a block, so it is hashed first.
+    let mut k = key_block(key, sha1);
     let mut pad = k.map(|b| b ^ 0x36);
     let mut inner = Sha1::new();
     inner.update(&pad);
@@ -131,15 +197,10 @@ pub(crate) fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
 mod tests {
     use super::*;
     use ::hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
-    fn sha1(m: &[u8]) -> [u8; 20] {
-        let mut s = Sha1::new();
-        s.update(m);
-        s.finish()
     }
 
     #[test]
@@ -206,5 +267,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sha256_matches_the_sha2_crate() {
+        for len in [0usize, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 31 + 3) as u8).collect();
+            assert_eq!(sha256(&msg)[..], Sha256::digest(&msg)[..], "{len}");
+        }
+        assert_eq!(
+            crate::encoding::hex_encode(&sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
