@@ -1,9 +1,8 @@
-//! The hashes under the signatures: SHA-256 (the `sha2` crate's compression function with our
-//! padding, so its generic hashing front end is not linked in) and SHA-1 (a plain rolled loop:
-//! it only makes and checks the live session token, once per handshake), and HMAC-SHA1. Every
-//! buffer that held key material is wiped.
+//! The hashes under the signatures, SHA-256 and SHA-1 (FIPS 180-4), and HMAC-SHA1. Both are
+//! plain rolled loops: unrolled, SHA-256 signed requests ~8% faster but took 6 KB more of the
+//! `.wasm`; SHA-1 only makes and checks the live session token, once per handshake. Every buffer
+//! that held key material is wiped.
 
-use sha2::digest::generic_array::GenericArray;
 use zeroize::Zeroize;
 
 const BLOCK: usize = 64;
@@ -20,9 +19,118 @@ pub(crate) const SHA256_IV: [u32; 8] = [
     0x5be0_cd19,
 ];
 
-/// One SHA-256 block into `state`.
+/// SHA-256's round constants (FIPS 180-4, 4.2.2).
+const K256: [u32; 64] = [
+    0x428a_2f98,
+    0x7137_4491,
+    0xb5c0_fbcf,
+    0xe9b5_dba5,
+    0x3956_c25b,
+    0x59f1_11f1,
+    0x923f_82a4,
+    0xab1c_5ed5,
+    0xd807_aa98,
+    0x1283_5b01,
+    0x2431_85be,
+    0x550c_7dc3,
+    0x72be_5d74,
+    0x80de_b1fe,
+    0x9bdc_06a7,
+    0xc19b_f174,
+    0xe49b_69c1,
+    0xefbe_4786,
+    0x0fc1_9dc6,
+    0x240c_a1cc,
+    0x2de9_2c6f,
+    0x4a74_84aa,
+    0x5cb0_a9dc,
+    0x76f9_88da,
+    0x983e_5152,
+    0xa831_c66d,
+    0xb003_27c8,
+    0xbf59_7fc7,
+    0xc6e0_0bf3,
+    0xd5a7_9147,
+    0x06ca_6351,
+    0x1429_2967,
+    0x27b7_0a85,
+    0x2e1b_2138,
+    0x4d2c_6dfc,
+    0x5338_0d13,
+    0x650a_7354,
+    0x766a_0abb,
+    0x81c2_c92e,
+    0x9272_2c85,
+    0xa2bf_e8a1,
+    0xa81a_664b,
+    0xc24b_8b70,
+    0xc76c_51a3,
+    0xd192_e819,
+    0xd699_0624,
+    0xf40e_3585,
+    0x106a_a070,
+    0x19a4_c116,
+    0x1e37_6c08,
+    0x2748_774c,
+    0x34b0_bcb5,
+    0x391c_0cb3,
+    0x4ed8_aa4a,
+    0x5b9c_ca4f,
+    0x682e_6ff3,
+    0x748f_82ee,
+    0x78a5_636f,
+    0x84c8_7814,
+    0x8cc7_0208,
+    0x90be_fffa,
+    0xa450_6ceb,
+    0xbef9_a3f7,
+    0xc671_78f2,
+];
+
+/// One SHA-256 block into `state` (FIPS 180-4, 6.2.2), as a plain loop over a 16-word window of
+/// the message schedule.
 pub(crate) fn compress256(state: &mut [u32; 8], block: &[u8; BLOCK]) {
-    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+    let mut w = [0u32; 16];
+    for (wi, b) in w.iter_mut().zip(block.chunks_exact(4)) {
+        *wi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
+    for (t, k) in K256.iter().enumerate() {
+        // w[t & 15] holds word t of the message schedule; from round 16 on it is made from the
+        // words t - 16, t - 15, t - 7 and t - 2 still in the window.
+        let i = t & 15;
+        if t >= 16 {
+            let w15 = w[(t + 1) & 15];
+            let w2 = w[(t + 14) & 15];
+            let s0 = w15.rotate_right(7) ^ w15.rotate_right(18) ^ (w15 >> 3);
+            let s1 = w2.rotate_right(17) ^ w2.rotate_right(19) ^ (w2 >> 10);
+            w[i] = w[i]
+                .wrapping_add(s0)
+                .wrapping_add(w[(t + 9) & 15])
+                .wrapping_add(s1);
+        }
+        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+        let ch = (e & f) ^ (!e & g);
+        let t1 = h
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(*k)
+            .wrapping_add(w[i]);
+        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+        let maj = (a & b) ^ (a & c) ^ (b & c);
+        h = g;
+        g = f;
+        f = e;
+        e = d.wrapping_add(t1);
+        d = c;
+        c = b;
+        b = a;
+        a = t1.wrapping_add(s0).wrapping_add(maj);
+    }
+    for (s, v) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
+        *s = s.wrapping_add(v);
+    }
+    w.zeroize();
 }
 
 /// Finishes a SHA-256 over `prefix_len` bytes already compressed into `state` plus `tail`.
@@ -52,8 +160,7 @@ pub(crate) fn finish256(state: &mut [u32; 8], prefix_len: usize, tail: &[u8]) ->
     out
 }
 
-/// SHA-256 of `message`: the compression function is the `sha2` crate's, the padding ours
-/// (its hashing front end is not linked in).
+/// SHA-256 of `message`.
 pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
     finish256(&mut SHA256_IV.clone(), 0, message)
 }
@@ -266,6 +373,28 @@ mod tests {
                     "{klen} {mlen}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn compress256_matches_the_sha2_crate_from_any_state() {
+        use sha2::digest::generic_array::GenericArray;
+        // A simple generator: chained states and blocks that exercise every bit.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u32
+        };
+        for _ in 0..2000 {
+            let state: [u32; 8] = std::array::from_fn(|_| next());
+            let mut block = [0u8; BLOCK];
+            block.iter_mut().for_each(|b| *b = next() as u8);
+            let (mut ours, mut theirs) = (state, state);
+            compress256(&mut ours, &block);
+            sha2::compress256(&mut theirs, &[*GenericArray::from_slice(&block)]);
+            assert_eq!(ours, theirs);
         }
     }
 
