@@ -1,7 +1,9 @@
 // Assembles the npm package in pkg/ from the wasm-bindgen outputs in target/bindgen/ and the
 // hand-written files in pkg-template/. One .wasm serves every runtime; the entry files are
 // generated from the glue's real export list, so a new Rust export cannot be forgotten in one
-// runtime. Usage: node scripts/build-pkg.mjs <optimised.wasm>
+// runtime. Usage: node scripts/build-pkg.mjs <optimised.wasm> [names.json]
+// names.json is wasm-opt's --minify-imports-and-exports-and-modules mapping: the .wasm's import,
+// export and module names were shortened, and the glue is rewritten to match.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +16,23 @@ const tpl = path.join(root, 'pkg-template');
 const out = path.join(root, 'pkg');
 
 const read = (p) => fs.readFileSync(p, 'utf8');
+const escapeRe = (s) => s.replace(/[$.*+?^()[\]{}|\\]/g, '\\$&');
+
+// The glue refers to the .wasm's names in three places: the keys of its import object (one
+// object, under the module name), that module name, and `wasm.<export>` accesses. wasm-opt prints
+// its mapping as JSON (once per run of the pass; the first is the rename).
+function minifiedNames(text, newModule) {
+  const first = text.slice(0, text.indexOf('\n}') + 2);
+  const map = JSON.parse(first);
+  const imports = new Map(map.imports.map(([, from, to]) => [from, to]));
+  const exports = new Map(map.exports.map(([from, to]) => [from, to]));
+  const modules = new Set(map.imports.map(([m]) => m));
+  return (glue) => {
+    let g = glue.replace(/^( {8})([\w$]+): function/gm, (all, indent, n) => (imports.has(n) ? `${indent}${imports.get(n)}: function` : all));
+    for (const m of modules) g = g.replace(`"${m}": import0`, `"${newModule}": import0`);
+    return g.replace(/\bwasm\.([\w$]+)/g, (all, n) => (exports.has(n) ? `wasm.${exports.get(n)}` : all));
+  };
+}
 const write = (rel, text) => fs.writeFileSync(path.join(out, rel), text);
 const fail = (msg) => { console.error(`build-pkg: ${msg}`); process.exit(1); };
 
@@ -22,13 +41,30 @@ fs.mkdirSync(path.join(out, 'glue'), { recursive: true });
 
 // Glue: both targets load glue/ibkr_auth_bg.wasm (Node by __dirname, web by import.meta.url).
 const stripSelfTypes = (s) => s.replace(/^\/\* @ts-self-types=.*\*\/\n/m, '');
-const nodeGlue = stripSelfTypes(read(path.join(bindgen, 'node/ibkr_auth.js')));
-const webGlue = stripSelfTypes(read(path.join(bindgen, 'web/ibkr_auth.js')));
+const namesPath = process.argv[3];
+const wasmModule = new WebAssembly.Module(fs.readFileSync(wasmPath));
+const wasmModules = [...new Set(WebAssembly.Module.imports(wasmModule).map((i) => i.module))];
+if (wasmModules.length !== 1) fail(`the .wasm imports from ${wasmModules.length} modules; the glue has one import object`);
+const renamed = namesPath ? minifiedNames(read(namesPath), wasmModules[0]) : (s) => s;
+const nodeGlue = renamed(stripSelfTypes(read(path.join(bindgen, 'node/ibkr_auth.js'))));
+const webGlue = renamed(stripSelfTypes(read(path.join(bindgen, 'web/ibkr_auth.js'))));
 if (!nodeGlue.includes('${__dirname}/ibkr_auth_bg.wasm')) fail('node glue no longer loads ${__dirname}/ibkr_auth_bg.wasm');
 if (!webGlue.includes("new URL('ibkr_auth_bg.wasm', import.meta.url)")) fail('web glue no longer loads ibkr_auth_bg.wasm by URL');
 write('glue/node.cjs', nodeGlue);
 write('glue/web.js', webGlue);
 fs.copyFileSync(wasmPath, path.join(out, 'glue/ibkr_auth_bg.wasm'));
+{
+  // Every import the .wasm asks for must be in the glue's import object, and every export the
+  // glue uses must exist: a rename that missed a name fails here, not at instantiation.
+  const m = wasmModule;
+  const exported = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
+  for (const [name, glue] of [['node', nodeGlue], ['web', webGlue]]) {
+    for (const i of WebAssembly.Module.imports(m)) {
+      if (!glue.includes(`"${i.module}": import`) || !new RegExp(`^ {8}${escapeRe(i.name)}: function`, 'm').test(glue)) fail(`${name} glue does not provide import ${i.module}.${i.name}`);
+    }
+    for (const [, e] of glue.matchAll(/\bwasm\.([\w$]+)/g)) if (!exported.has(e)) fail(`${name} glue uses wasm.${e}, which the .wasm does not export`);
+  }
+}
 
 // The public names are the glue's exports, less internals (__*) and the web loader's own.
 const glueExports = Object.keys(createRequire(import.meta.url)(path.join(out, 'glue/node.cjs')));
