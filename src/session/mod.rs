@@ -441,7 +441,12 @@ pub(crate) async fn post_oauth<H: Host>(
 impl<H: Host> Session<H> {
     /// A session over `host`. No I/O happens until the first call.
     pub fn new(host: H, auth: impl Into<Auth>, opts: Options) -> Result<Self> {
-        let auth = auth.into();
+        Self::with_auth(host, auth.into(), opts)
+    }
+
+    /// [`Session::new`] without the conversion: one copy of the body, not one per credential
+    /// type.
+    fn with_auth(host: H, auth: Auth, opts: Options) -> Result<Self> {
         if opts.base_urls.is_empty() {
             return Err(Error::invalid_argument(
                 "baseUrl: at least one API base URL is needed.",
