@@ -22,8 +22,12 @@ const escapeRe = (s) => s.replace(/[$.*+?^()[\]{}|\\]/g, '\\$&');
 // object, under the module name), that module name, and `wasm.<export>` accesses. wasm-opt prints
 // its mapping as JSON (once per run of the pass; the first is the rename).
 function minifiedNames(text, newModule) {
-  const first = text.slice(0, text.indexOf('\n}') + 2);
-  const map = JSON.parse(first);
+  let map;
+  try {
+    map = JSON.parse(text.slice(0, text.indexOf('\n}') + 2));
+  } catch {
+    fail(`${namesPath} is not wasm-opt's name mapping (JSON with imports and exports)`);
+  }
   const imports = new Map(map.imports.map(([, from, to]) => [from, to]));
   const exports = new Map(map.exports.map(([from, to]) => [from, to]));
   const modules = new Set(map.imports.map(([m]) => m));
@@ -56,10 +60,9 @@ fs.copyFileSync(wasmPath, path.join(out, 'glue/ibkr_auth_bg.wasm'));
 {
   // Every import the .wasm asks for must be in the glue's import object, and every export the
   // glue uses must exist: a rename that missed a name fails here, not at instantiation.
-  const m = wasmModule;
-  const exported = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
+  const exported = new Set(WebAssembly.Module.exports(wasmModule).map((e) => e.name));
   for (const [name, glue] of [['node', nodeGlue], ['web', webGlue]]) {
-    for (const i of WebAssembly.Module.imports(m)) {
+    for (const i of WebAssembly.Module.imports(wasmModule)) {
       if (!glue.includes(`"${i.module}": import`) || !new RegExp(`^ {8}${escapeRe(i.name)}: function`, 'm').test(glue)) fail(`${name} glue does not provide import ${i.module}.${i.name}`);
     }
     for (const [, e] of glue.matchAll(/\bwasm\.([\w$]+)/g)) if (!exported.has(e)) fail(`${name} glue uses wasm.${e}, which the .wasm does not export`);
