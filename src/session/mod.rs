@@ -928,7 +928,7 @@ impl<H: Host> Session<H> {
             }
             Auth::OAuth2(_) => Ok(Some(format!(
                 "Bearer {}",
-                String::from_utf8_lossy(token.secret.expose())
+                crate::text::utf8_lossy(token.secret.expose())
             ))),
             Auth::Gateway => Ok(None),
         }

@@ -70,7 +70,7 @@ pub fn form_decode(input: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::text::utf8_lossy(&out)
 }
 
 fn hex_val(c: u8) -> Option<u8> {

@@ -59,6 +59,31 @@ pub fn replace(hay: &str, from: &str, to: &str) -> String {
     out
 }
 
+/// `bytes` as text, each invalid sequence replaced by U+FFFD as `String::from_utf8_lossy` does
+/// (one per maximal invalid subpart), through `str::from_utf8`, which the module has anyway:
+/// the standard library's version brings its own decoder (~1 KB of the `.wasm`).
+pub fn utf8_lossy(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, bad) = rest.split_at(e.valid_up_to());
+                // `valid` is valid UTF-8 by the error's own account
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{FFFD}');
+                rest = bad
+                    .get(e.error_len().unwrap_or(bad.len())..)
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +118,42 @@ mod tests {
             }
         }
         assert_eq!(replace("abc", "", "-"), "abc");
+    }
+
+    #[test]
+    fn lossy_as_the_standard_library() {
+        let cases: [&[u8]; 12] = [
+            b"",
+            b"plain",
+            "é€😀".as_bytes(),
+            b"\xff",
+            b"a\xffb",
+            b"\xe2\x82",         // a truncated 3-byte sequence: one replacement
+            b"\xe2\x82x\xe2",    // truncated in the middle and at the end
+            b"\xf0\x9f\x98",     // truncated 4-byte sequence
+            b"\xed\xa0\x80",     // a surrogate: three replacements
+            b"\xc0\xaf",         // overlong
+            b"\xf4\x90\x80\x80", // above U+10FFFF
+            b"%\x80\x80ok\xc3",
+        ];
+        for c in cases {
+            assert_eq!(utf8_lossy(c), String::from_utf8_lossy(c), "{c:?}");
+        }
+        // every short byte string over a mix of ASCII, lead, continuation and invalid bytes
+        let alphabet = [
+            b'a', 0x80, 0xbf, 0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0xff, 0xa0, 0x90,
+        ];
+        let mut buf = Vec::new();
+        for n in 0..=4u32 {
+            for mut k in 0..alphabet.len().pow(n) {
+                buf.clear();
+                for _ in 0..n {
+                    buf.push(alphabet[k % alphabet.len()]);
+                    k /= alphabet.len();
+                }
+                assert_eq!(utf8_lossy(&buf), String::from_utf8_lossy(&buf), "{buf:?}");
+            }
+        }
     }
 
     #[test]
