@@ -33,7 +33,8 @@ pub fn json_str(s: &str) -> String {
             c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
+                    out.push_str("\\u");
+                    out.push_str(&crate::encoding::hex_encode(&unit.to_be_bytes()));
                 }
             }
             c => out.push(c),
