@@ -27,7 +27,7 @@ pub fn parse_http_date(s: &str) -> Option<f64> {
         _ => return None,
     };
     let year = num(it.next()?)?;
-    let mut hms = it.next()?.split(':').map(num);
+    let mut hms = text::split_byte(it.next()?, b':').map(num);
     let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
     if it.next()? != "GMT"
         || !(1..=31).contains(&day)

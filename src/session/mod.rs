@@ -605,7 +605,7 @@ impl<H: Host> Session<H> {
         let start = text::find(&b, "://").map_or(0, |i| i + 3);
         let end = b
             .get(start..)
-            .and_then(|r| r.find('/'))
+            .and_then(|r| text::find_byte(r, b'/'))
             .map_or(b.len(), |j| start + j);
         b.get(..end).unwrap_or(&b).to_owned()
     }
@@ -1053,7 +1053,11 @@ impl<H: Host> Session<H> {
         };
         let mut url = format!("{}{}", self.base_url().trim_end_matches('/'), rel);
         if !call.query.is_empty() {
-            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push(if text::find_byte(&url, b'?').is_some() {
+                '&'
+            } else {
+                '?'
+            });
             let q: Vec<String> = call
                 .query
                 .iter()

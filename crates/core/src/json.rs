@@ -66,7 +66,7 @@ impl Value {
             return Some(self);
         }
         let rest = pointer.strip_prefix('/')?;
-        rest.split('/').try_fold(self, |v, token| {
+        crate::text::split_byte(rest, b'/').try_fold(self, |v, token| {
             let token = crate::text::replace(&crate::text::replace(token, "~1", "/"), "~0", "~");
             match v {
                 Value::Object(_) => v.get(&token),

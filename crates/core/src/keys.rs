@@ -61,7 +61,7 @@ struct PemBlock {
 /// Undoes what copying PEM through environment variables and editors does to it.
 fn normalise_pem_text(text: &str) -> std::borrow::Cow<'_, str> {
     let t = text.trim_start_matches('\u{feff}');
-    if !t.contains('\n') && text::contains(t, "\\n") {
+    if text::find_byte(t, b'\n').is_none() && text::contains(t, "\\n") {
         std::borrow::Cow::Owned(text::replace(
             &text::replace(t, "\\r\\n", "\n"),
             "\\n",
@@ -110,9 +110,9 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
 
         let mut b64 = Zeroizing::new(String::with_capacity(body.len()));
         let mut encrypted_legacy = false;
-        for line in body.lines() {
+        for line in text::split_byte(body, b'\n') {
             let line = line.trim();
-            if line.contains(':') {
+            if text::find_byte(line, b':').is_some() {
                 // RFC 1421 headers, e.g. "Proc-Type: 4,ENCRYPTED".
                 encrypted_legacy |= text::contains(line, "ENCRYPTED");
                 continue;

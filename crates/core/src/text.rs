@@ -1,6 +1,8 @@
 //! Substring search for the few places that look for a fixed string: PEM markers, URL schemes,
-//! words in a server's message. The texts are short, so a plain scan does; the standard
-//! library's two-way searcher behind `str::find(&str)` is ~3 KB of the `.wasm`.
+//! words in a server's message, and splitting at an ASCII separator (URLs, dates, PEM lines).
+//! The texts are short, so a plain scan does; the standard library's two-way searcher behind
+//! `str::find(&str)` is ~3 KB of the `.wasm`, and its `char` patterns bring `memchr` and a
+//! UTF-8 searcher (~1 KB).
 
 /// The byte offset of the first `needle` in `hay`.
 pub fn find(hay: &str, needle: &str) -> Option<usize> {
@@ -30,6 +32,38 @@ pub fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
 pub fn split_once<'a>(hay: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     let i = find(hay, sep)?;
     Some((hay.get(..i)?, hay.get(i + sep.len()..)?))
+}
+
+/// The byte offset of the first `sep` (an ASCII byte, so the offset is a `char` boundary).
+pub fn find_byte(hay: &str, sep: u8) -> Option<usize> {
+    hay.bytes().position(|b| b == sep)
+}
+
+/// `hay` split around the first ASCII `sep`.
+pub fn split_once_byte(hay: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = find_byte(hay, sep)?;
+    Some((hay.get(..i)?, hay.get(i + 1..)?))
+}
+
+/// `hay` split around the last ASCII `sep`.
+pub fn rsplit_once_byte(hay: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = hay.bytes().rposition(|b| b == sep)?;
+    Some((hay.get(..i)?, hay.get(i + 1..)?))
+}
+
+/// The parts of `hay` between ASCII `sep`s, like `str::split(char)`.
+pub fn split_byte(hay: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(hay);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match split_once_byte(r, sep) {
+            Some((part, after)) => {
+                rest = Some(after);
+                Some(part)
+            }
+            None => rest.take(),
+        }
+    })
 }
 
 /// A whole number written in ASCII digits only (no sign, no spaces), if it fits in a `u64`.
@@ -118,6 +152,19 @@ mod tests {
             }
         }
         assert_eq!(replace("abc", "", "-"), "abc");
+        for h in hays
+            .iter()
+            .chain(&["a?b?c", "?", "??", "x:y:z", "é:€:", ":"])
+        {
+            for sep in [b'?', b':', b'a', b'-', b'~'] {
+                let c = char::from(sep);
+                assert_eq!(find_byte(h, sep), h.find(c), "{h:?} {c:?}");
+                assert_eq!(split_once_byte(h, sep), h.split_once(c), "{h:?} {c:?}");
+                assert_eq!(rsplit_once_byte(h, sep), h.rsplit_once(c), "{h:?} {c:?}");
+                let ours: Vec<&str> = split_byte(h, sep).collect();
+                assert_eq!(ours, h.split(c).collect::<Vec<_>>(), "{h:?} {c:?}");
+            }
+        }
     }
 
     #[test]

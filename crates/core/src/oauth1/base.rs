@@ -9,6 +9,7 @@
 
 use crate::encoding::{form_decode, pct_encode_into};
 use crate::error::{Error, Result};
+use crate::text;
 
 /// A URL split into what OAuth signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +50,16 @@ impl<'a> UrlParts<'a> {
         } else {
             return Err(bad("must start with https:// or http://"));
         };
-        let without_fragment = rest.split_once('#').map_or(rest, |(a, _)| a);
-        let (before_query, query) = match without_fragment.split_once('?') {
+        let without_fragment = text::split_once_byte(rest, b'#').map_or(rest, |(a, _)| a);
+        let (before_query, query) = match text::split_once_byte(without_fragment, b'?') {
             Some((a, q)) => (a, Some(q)),
             None => (without_fragment, None),
         };
-        let (authority, path) = match before_query.find('/') {
-            Some(i) => before_query.split_at(i),
-            None => (before_query, ""),
-        };
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        // `i` is at an ASCII byte (or the end), so both halves exist; `get` just cannot panic
+        let i = text::find_byte(before_query, b'/').unwrap_or(before_query.len());
+        let authority = before_query.get(..i).unwrap_or_default();
+        let path = before_query.get(i..).unwrap_or_default();
+        let host_port = text::rsplit_once_byte(authority, b'@').map_or(authority, |(_, h)| h);
         if host_port.is_empty() {
             return Err(bad("has no host"));
         }
@@ -68,7 +69,7 @@ impl<'a> UrlParts<'a> {
         {
             return Err(bad("has whitespace in its host"));
         }
-        let host_port = match host_port.rsplit_once(':') {
+        let host_port = match text::rsplit_once_byte(host_port, b':') {
             Some((h, p)) if p == default_port && !h.is_empty() => h,
             _ => host_port,
         };
@@ -84,9 +85,9 @@ impl<'a> UrlParts<'a> {
     /// The query's parameters, decoded (`+` is a space), in their original order.
     fn query_params(&self) -> Vec<(String, String)> {
         let mut params = Vec::new();
-        for pair in self.query.unwrap_or("").split('&') {
+        for pair in text::split_byte(self.query.unwrap_or(""), b'&') {
             if !pair.is_empty() {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let (k, v) = text::split_once_byte(pair, b'=').unwrap_or((pair, ""));
                 params.push((form_decode(k), form_decode(v)));
             }
         }
