@@ -353,7 +353,7 @@ async fn server_message<R: HttpResponse>(resp: &R) -> Option<String> {
         }
     }
     let t = text.trim();
-    (!t.is_empty()).then(|| t.chars().take(300).collect())
+    (!t.is_empty()).then(|| text::truncate_chars(t, 300).to_owned())
 }
 
 fn is_no_bridge(message: Option<&str>) -> bool {
@@ -496,12 +496,12 @@ impl<H: Host> Session<H> {
     /// token stays; if the new host refuses it, the usual 401 recovery makes a new one.
     pub fn set_base_url(&self, url: &str) -> Result<()> {
         oauth1::base::split_url(url)?;
-        let url = url.trim().trim_end_matches('/').to_owned();
+        let url = text::trim_end_byte(url.trim(), b'/').to_owned();
         let mut st = self.inner.state.borrow_mut();
         let i = match st
             .bases
             .iter()
-            .position(|b| b.trim_end_matches('/').eq_ignore_ascii_case(&url))
+            .position(|b| text::trim_end_byte(b, b'/').eq_ignore_ascii_case(&url))
         {
             Some(i) => i,
             None => {
@@ -1022,11 +1022,11 @@ impl<H: Host> Session<H> {
         let url = url.trim();
         let st = self.inner.state.borrow();
         st.bases.iter().find_map(|b| {
-            let base = b.trim().trim_end_matches('/');
+            let base = text::trim_end_byte(b.trim(), b'/');
             let head = url.get(..base.len())?;
             let rest = url.get(base.len()..)?;
             (head.eq_ignore_ascii_case(base)
-                && (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')))
+                && matches!(rest.as_bytes().first(), None | Some(b'/' | b'?')))
             .then_some(base.len())
         })
     }
@@ -1046,26 +1046,32 @@ impl<H: Host> Session<H> {
         } else {
             call.target.clone()
         };
-        let rel = if rel.starts_with('/') || rel.starts_with('?') || rel.is_empty() {
+        let rel = if matches!(rel.as_bytes().first(), None | Some(b'/' | b'?')) {
             rel
         } else {
             format!("/{rel}")
         };
-        let mut url = format!("{}{}", self.base_url().trim_end_matches('/'), rel);
+        let mut url = format!("{}{}", text::trim_end_byte(&self.base_url(), b'/'), rel);
         if !call.query.is_empty() {
             url.push(if text::find_byte(&url, b'?').is_some() {
                 '&'
             } else {
                 '?'
             });
-            let q: Vec<String> = call
-                .query
-                .iter()
-                .map(|(k, v)| format!("{}={}", pct_encode(k), pct_encode(v)))
-                .collect();
-            url.push_str(&q.join("&"));
+            for (i, (k, v)) in call.query.iter().enumerate() {
+                if i > 0 {
+                    url.push('&');
+                }
+                url.push_str(&pct_encode(k));
+                url.push('=');
+                url.push_str(&pct_encode(v));
+            }
         }
-        let path = rel.split(['?', '#']).next().unwrap_or("").to_owned();
+        let end = rel.bytes().position(|b| b == b'?' || b == b'#');
+        let path = rel
+            .get(..end.unwrap_or(rel.len()))
+            .unwrap_or_default()
+            .to_owned();
         Ok((url, path))
     }
 

@@ -106,7 +106,9 @@ fn pacing(v: &JsValue, default: fn() -> Pacer) -> Result<Pacer> {
         let path = o.string("path")?;
         let paths = match path.as_str() {
             "*" => PathMatch::All,
-            p if p.ends_with('*') => PathMatch::Prefix(p.trim_end_matches('*').to_owned()),
+            p if p.as_bytes().last() == Some(&b'*') => {
+                PathMatch::Prefix(crate::text::trim_end_byte(p, b'*').to_owned())
+            }
             p => PathMatch::Exact(p.to_owned()),
         };
         let limit = o

@@ -263,7 +263,7 @@ pub fn b64_decode_lenient(input: &str) -> Result<Vec<u8>, B64Error> {
     if cleaned.is_empty() {
         return Err(B64Error::Empty);
     }
-    let unpadded = cleaned.trim_end_matches('=');
+    let unpadded = crate::text::trim_end_byte(&cleaned, b'=');
     if cleaned.len() - unpadded.len() > 2 {
         return Err(B64Error::BadLength);
     }

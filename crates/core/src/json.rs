@@ -65,7 +65,7 @@ impl Value {
         if pointer.is_empty() {
             return Some(self);
         }
-        let rest = pointer.strip_prefix('/')?;
+        let rest = pointer.strip_prefix("/")?;
         crate::text::split_byte(rest, b'/').try_fold(self, |v, token| {
             let token = crate::text::replace(&crate::text::replace(token, "~1", "/"), "~0", "~");
             match v {
@@ -73,7 +73,7 @@ impl Value {
                 Value::Array(items) => {
                     let ok = !token.is_empty()
                         && token.bytes().all(|b| b.is_ascii_digit())
-                        && (token == "0" || !token.starts_with('0'));
+                        && (token == "0" || !crate::text::starts_with_byte(&token, b'0'));
                     items.get(token.parse::<usize>().ok().filter(|_| ok)?)
                 }
                 _ => None,

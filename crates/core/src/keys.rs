@@ -138,7 +138,7 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             }
         }
         let looks_like_path = !text.contains(char::is_whitespace)
-            && (text.starts_with('/')
+            && (text::starts_with_byte(text, b'/')
                 || text.starts_with("./")
                 || text.starts_with("~/")
                 || text::contains(text, ":\\")

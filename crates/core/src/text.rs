@@ -51,6 +51,35 @@ pub fn rsplit_once_byte(hay: &str, sep: u8) -> Option<(&str, &str)> {
     Some((hay.get(..i)?, hay.get(i + 1..)?))
 }
 
+/// Whether `hay` starts with the ASCII byte `b`.
+pub fn starts_with_byte(hay: &str, b: u8) -> bool {
+    hay.as_bytes().first() == Some(&b)
+}
+
+/// `hay` without the ASCII `b`s at its start.
+pub fn trim_start_byte(hay: &str, b: u8) -> &str {
+    let n = hay.bytes().take_while(|&c| c == b).count();
+    hay.get(n..).unwrap_or_default()
+}
+
+/// `hay` without the ASCII `b`s at its end.
+pub fn trim_end_byte(hay: &str, b: u8) -> &str {
+    let n = hay.bytes().rev().take_while(|&c| c == b).count();
+    hay.get(..hay.len() - n).unwrap_or_default()
+}
+
+/// The first `n` characters of `s` (all of it if shorter).
+pub fn truncate_chars(s: &str, n: usize) -> &str {
+    // a character starts at every byte that is not a UTF-8 continuation byte (10xxxxxx)
+    let end = s
+        .bytes()
+        .enumerate()
+        .filter(|&(_, b)| b & 0xc0 != 0x80)
+        .nth(n)
+        .map_or(s.len(), |(i, _)| i);
+    s.get(..end).unwrap_or_default()
+}
+
 /// The parts of `hay` between ASCII `sep`s, like `str::split(char)`.
 pub fn split_byte(hay: &str, sep: u8) -> impl Iterator<Item = &str> {
     let mut rest = Some(hay);
@@ -152,15 +181,27 @@ mod tests {
             }
         }
         assert_eq!(replace("abc", "", "-"), "abc");
+        for h in hays {
+            for n in 0..8 {
+                assert_eq!(
+                    truncate_chars(h, n),
+                    h.chars().take(n).collect::<String>(),
+                    "{h:?} {n}"
+                );
+            }
+        }
         for h in hays
             .iter()
-            .chain(&["a?b?c", "?", "??", "x:y:z", "é:€:", ":"])
+            .chain(&["a?b?c", "?", "??", "x:y:z", "é:€:", ":", "::é::", "aaaéaa"])
         {
             for sep in [b'?', b':', b'a', b'-', b'~'] {
                 let c = char::from(sep);
                 assert_eq!(find_byte(h, sep), h.find(c), "{h:?} {c:?}");
                 assert_eq!(split_once_byte(h, sep), h.split_once(c), "{h:?} {c:?}");
                 assert_eq!(rsplit_once_byte(h, sep), h.rsplit_once(c), "{h:?} {c:?}");
+                assert_eq!(starts_with_byte(h, sep), h.starts_with(c));
+                assert_eq!(trim_start_byte(h, sep), h.trim_start_matches(c));
+                assert_eq!(trim_end_byte(h, sep), h.trim_end_matches(c));
                 let ours: Vec<&str> = split_byte(h, sep).collect();
                 assert_eq!(ours, h.split(c).collect::<Vec<_>>(), "{h:?} {c:?}");
             }

@@ -272,8 +272,8 @@ pub(crate) fn authorization_header_of(
 pub fn join_url(base: &str, path: &str) -> String {
     format!(
         "{}/{}",
-        base.trim().trim_end_matches('/'),
-        path.trim_start_matches('/')
+        text::trim_end_byte(base.trim(), b'/'),
+        text::trim_start_byte(path, b'/')
     )
 }
 

@@ -209,8 +209,14 @@ pub fn sso_session_jwt(
         now_s + 86_400
     );
     if !alternative_ips.is_empty() {
-        let list: Vec<String> = alternative_ips.iter().map(|s| json_str(s)).collect();
-        payload.push_str(&format!(",\"alternativeIps\":[{}]", list.join(",")));
+        payload.push_str(",\"alternativeIps\":[");
+        for (i, ip) in alternative_ips.iter().enumerate() {
+            if i > 0 {
+                payload.push(',');
+            }
+            payload.push_str(&json_str(ip));
+        }
+        payload.push(']');
     }
     payload.push('}');
     jwt(client_key_id, &payload, key)
