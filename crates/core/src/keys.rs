@@ -60,7 +60,10 @@ struct PemBlock {
 
 /// Undoes what copying PEM through environment variables and editors does to it.
 fn normalise_pem_text(text: &str) -> std::borrow::Cow<'_, str> {
-    let t = text.trim_start_matches('\u{feff}');
+    let mut t = text;
+    while let Some(rest) = t.strip_prefix("\u{feff}") {
+        t = rest;
+    }
     if text::find_byte(t, b'\n').is_none() && text::contains(t, "\\n") {
         std::borrow::Cow::Owned(text::replace(
             &text::replace(t, "\\r\\n", "\n"),
