@@ -3,6 +3,9 @@
 //! The sans-I/O core of `ibkr-auth`: it builds and signs requests and checks responses, but never
 //! opens a socket, reads a file or the clock. The `ibkr-auth` crate re-exports every module here
 //! under the same path (`ibkr_auth::oauth1`, …) and adds the session layer and the JS binding.
+//! What every signed request runs through (errors, encodings, hashes, HMAC, the base string,
+//! nonces, text helpers) lives in `ibkr-auth-prims`, built for speed, and is re-exported here
+//! under the same paths; this crate is built for size.
 //!
 //! | module | what |
 //! |---|---|
@@ -16,16 +19,14 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-mod chacha;
-pub mod encoding;
-pub mod error;
-mod hash;
 pub mod json;
 pub mod keys;
 pub mod oauth1;
 pub mod oauth2;
 mod rsa;
-pub mod text;
+
+use ibkr_auth_prims::{chacha, hash};
+pub use ibkr_auth_prims::{encoding, error, text};
 
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{DhParams, PrivateKey, SecretBytes};

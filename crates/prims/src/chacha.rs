@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
 /// The keystream of one 32-byte key. The key and the buffered block are zeroized on drop.
-pub(crate) struct ChaCha20 {
+pub struct ChaCha20 {
     key: [u32; 8],
     counter: u64,
     block: [u8; 64],
@@ -16,7 +16,8 @@ pub(crate) struct ChaCha20 {
 }
 
 impl ChaCha20 {
-    pub(crate) fn new(seed: &[u8; 32]) -> Self {
+    /// The keystream of `seed`, from block 0.
+    pub fn new(seed: &[u8; 32]) -> Self {
         let mut key = [0u32; 8];
         for (k, c) in key.iter_mut().zip(seed.chunks_exact(4)) {
             *k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -30,7 +31,7 @@ impl ChaCha20 {
     }
 
     /// Fills `out` with the next bytes of the keystream.
-    pub(crate) fn fill(&mut self, mut out: &mut [u8]) {
+    pub fn fill(&mut self, mut out: &mut [u8]) {
         while !out.is_empty() {
             if self.used == 64 {
                 self.refill();

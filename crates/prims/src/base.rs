@@ -163,7 +163,7 @@ pub fn base_string<K: AsRef<str>, V: AsRef<str>>(
 
 /// [`base_string`] on borrowed parameters: one instance of the code for every caller, and the
 /// signing path's own entry (its parameters are borrowed already).
-pub(crate) fn base_string_of(
+pub fn base_string_of(
     method: &str,
     url: &str,
     params: &[(&str, &str)],
@@ -233,7 +233,7 @@ pub fn authorization_header<K: AsRef<str>, V: AsRef<str>>(
 
 /// [`authorization_header`] on borrowed parameters: one instance of the code for every caller,
 /// and the signing path's own entry.
-pub(crate) fn authorization_header_of(
+pub fn authorization_header_of(
     realm: &str,
     params: &[(&str, &str)],
     signature: &str,

@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 const BLOCK: usize = 64;
 
 /// SHA-256's initial state.
-pub(crate) const SHA256_IV: [u32; 8] = [
+pub const SHA256_IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
     0x3c6e_f372,
@@ -89,7 +89,7 @@ const K256: [u32; 64] = [
 
 /// One SHA-256 block into `state` (FIPS 180-4, 6.2.2), as a plain loop over a 16-word window of
 /// the message schedule.
-pub(crate) fn compress256(state: &mut [u32; 8], block: &[u8; BLOCK]) {
+pub fn compress256(state: &mut [u32; 8], block: &[u8; BLOCK]) {
     let mut w = [0u32; 16];
     for (wi, b) in w.iter_mut().zip(block.chunks_exact(4)) {
         *wi = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -134,7 +134,7 @@ pub(crate) fn compress256(state: &mut [u32; 8], block: &[u8; BLOCK]) {
 }
 
 /// Finishes a SHA-256 over `prefix_len` bytes already compressed into `state` plus `tail`.
-pub(crate) fn finish256(state: &mut [u32; 8], prefix_len: usize, tail: &[u8]) -> [u8; 32] {
+pub fn finish256(state: &mut [u32; 8], prefix_len: usize, tail: &[u8]) -> [u8; 32] {
     let mut chunks = tail.chunks_exact(BLOCK);
     let mut block = [0u8; 64];
     for c in &mut chunks {
@@ -161,13 +161,13 @@ pub(crate) fn finish256(state: &mut [u32; 8], prefix_len: usize, tail: &[u8]) ->
 }
 
 /// SHA-256 of `message`.
-pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
+pub fn sha256(message: &[u8]) -> [u8; 32] {
     finish256(&mut SHA256_IV.clone(), 0, message)
 }
 
 /// An HMAC key as one block: the key, or its `hash` when longer than a block (RFC 2104),
 /// zero-padded. Wipe it after use.
-pub(crate) fn key_block<const N: usize>(key: &[u8], hash: fn(&[u8]) -> [u8; N]) -> [u8; BLOCK] {
+pub fn key_block<const N: usize>(key: &[u8], hash: fn(&[u8]) -> [u8; N]) -> [u8; BLOCK] {
     let mut k = [0u8; BLOCK];
     if key.len() > BLOCK {
         let mut hashed = hash(key);
@@ -282,7 +282,7 @@ fn sha1(message: &[u8]) -> [u8; 20] {
 }
 
 /// `HMAC-SHA1(key, message)`.
-pub(crate) fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+pub fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
     // The DH shared secret K (256 bytes) is longer than a block, so it is hashed first.
     let mut k = key_block(key, sha1);
     let mut pad = k.map(|b| b ^ 0x36);
