@@ -40,7 +40,7 @@ impl<'a> UrlParts<'a> {
                 "url {why}: pass an absolute URL such as https://api.ibkr.com/v1/api/tickle."
             ))
         };
-        let Some((scheme, rest)) = crate::text::split_once(url, "://") else {
+        let Some((scheme, rest)) = text::split_once(url, "://") else {
             return Err(bad("has no scheme"));
         };
         let (scheme, default_port) = if scheme.eq_ignore_ascii_case("https") {
