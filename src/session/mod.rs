@@ -1053,7 +1053,7 @@ impl<H: Host> Session<H> {
         };
         let mut url = format!("{}{}", text::trim_end_byte(&self.base_url(), b'/'), rel);
         if !call.query.is_empty() {
-            url.push(if text::find_byte(&url, b'?').is_some() {
+            url.push(if text::contains_byte(&url, b'?') {
                 '&'
             } else {
                 '?'

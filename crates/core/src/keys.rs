@@ -64,7 +64,7 @@ fn normalise_pem_text(text: &str) -> std::borrow::Cow<'_, str> {
     while let Some(rest) = t.strip_prefix("\u{feff}") {
         t = rest;
     }
-    if text::find_byte(t, b'\n').is_none() && text::contains(t, "\\n") {
+    if !text::contains_byte(t, b'\n') && text::contains(t, "\\n") {
         std::borrow::Cow::Owned(text::replace(
             &text::replace(t, "\\r\\n", "\n"),
             "\\n",
@@ -115,7 +115,7 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
         let mut encrypted_legacy = false;
         for line in text::split_byte(body, b'\n') {
             let line = line.trim();
-            if text::find_byte(line, b':').is_some() {
+            if text::contains_byte(line, b':') {
                 // RFC 1421 headers, e.g. "Proc-Type: 4,ENCRYPTED".
                 encrypted_legacy |= text::contains(line, "ENCRYPTED");
                 continue;

@@ -15,7 +15,7 @@
 //! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
 //! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
 //! | [`oauth2`] | OAuth 2.0: the RS256 client assertion and the SSO-session JWT |
-//! | [`text`] | substring search for fixed strings |
+//! | [`text`] | substring search and byte-level splitting |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -39,6 +39,11 @@ pub fn find_byte(hay: &str, sep: u8) -> Option<usize> {
     hay.bytes().position(|b| b == sep)
 }
 
+/// Whether `hay` contains the ASCII byte `b`.
+pub fn contains_byte(hay: &str, b: u8) -> bool {
+    find_byte(hay, b).is_some()
+}
+
 /// `hay` split around the first ASCII `sep`.
 pub fn split_once_byte(hay: &str, sep: u8) -> Option<(&str, &str)> {
     let i = find_byte(hay, sep)?;
@@ -197,6 +202,7 @@ mod tests {
             for sep in [b'?', b':', b'a', b'-', b'~'] {
                 let c = char::from(sep);
                 assert_eq!(find_byte(h, sep), h.find(c), "{h:?} {c:?}");
+                assert_eq!(contains_byte(h, sep), h.contains(c));
                 assert_eq!(split_once_byte(h, sep), h.split_once(c), "{h:?} {c:?}");
                 assert_eq!(rsplit_once_byte(h, sep), h.rsplit_once(c), "{h:?} {c:?}");
                 assert_eq!(starts_with_byte(h, sep), h.starts_with(c));

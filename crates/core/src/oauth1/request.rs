@@ -318,7 +318,7 @@ pub fn authorize_url(request_token: &str, authorize_base: Option<&str>) -> Resul
     check_field("requestToken", request_token, REQUEST_TOKEN_FIX)?;
     let base = authorize_base.unwrap_or(AUTHORIZE_URL).trim();
     super::base::split_url(base)?;
-    let sep = if crate::text::find_byte(base, b'?').is_some() {
+    let sep = if crate::text::contains_byte(base, b'?') {
         '&'
     } else {
         '?'
