@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { IbkrSession } from '../pkg/node.mjs';
-import { cpuMs, fakeIbkr, prepend, primeHex, root, user, vdir } from './common.mjs';
+import { cpuMs, fakeIbkr, nativeHandshake, pct, root, user, vdir } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const OAuth = require('oauth-1.0a');
@@ -36,7 +36,6 @@ const oauth = OAuth({
 const oauthToken = { key: user.accessToken, secret: '' };
 
 /** A straightforward hand-written node:crypto signer, as a user would write it. */
-const pct = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 function handSign(method, url) {
   const u = new URL(url);
   const params = {
@@ -94,37 +93,6 @@ async function ourHandshake() {
   for (let i = 0; i < N; i++) await hs.liveSessionToken();
   return (cpuMs() - t - s2.stats.serverMs) / N;
 }
-function nativeHandshake() {
-  const sigKey = crypto.createPrivateKey(user.signatureKey);
-  const dh = crypto.createDiffieHellman(Buffer.from(primeHex, 'hex'), Buffer.from([2]));
-  const peer = crypto.createDiffieHellman(Buffer.from(primeHex, 'hex'), Buffer.from([2]));
-  let serverMs = 0;
-  let t = cpuMs();
-  for (let i = 0; i < N + WARMUP; i++) {
-    if (i === WARMUP) {
-      serverMs = 0;
-      t = cpuMs();
-    }
-    dh.setPrivateKey(crypto.randomBytes(32));
-    dh.generateKeys();
-    const a = dh.getPublicKey('hex');
-    const base = `${prepend.toString('hex')}POST&${pct(`${user.baseUrl}/oauth/live_session_token`)}&${pct(`diffie_hellman_challenge=${a}&oauth_consumer_key=${user.consumerKey}&oauth_nonce=${crypto.randomBytes(16).toString('hex')}&oauth_signature_method=RSA-SHA256&oauth_timestamp=${Math.floor(Date.now() / 1000)}&oauth_token=${user.accessToken}`)}`;
-    crypto.sign('sha256', Buffer.from(base), sigKey).toString('base64');
-    const s0 = cpuMs();
-    peer.setPrivateKey(crypto.randomBytes(32));
-    peer.generateKeys();
-    const b = peer.getPublicKey();
-    serverMs += cpuMs() - s0;
-    let k = dh.computeSecret(b);
-    let j = 0;
-    while (j < k.length - 1 && k[j] === 0) j++;
-    k = k.subarray(j);
-    if (k[0] & 0x80) k = Buffer.concat([Buffer.from([0]), k]);
-    const lst = crypto.createHmac('sha1', k).update(prepend).digest();
-    crypto.timingSafeEqual(crypto.createHmac('sha1', lst).update(user.consumerKey).digest(), crypto.createHmac('sha1', lst).update(user.consumerKey).digest());
-  }
-  return (cpuMs() - t - serverMs) / N;
-}
 function ibindHandshake() {
   const venv = path.join(root, '.tools/ibind-venv');
   const py = path.join(venv, 'bin/python');
@@ -140,7 +108,19 @@ function ibindHandshake() {
     return null;
   }
 }
-const handshake = { 'ibkr-auth': await ourHandshake(), 'node:crypto (OpenSSL)': nativeHandshake() };
+const handshake = { 'ibkr-auth': await ourHandshake(), 'node:crypto (OpenSSL)': nativeHandshake(N, WARMUP) };
+// OpenSSL 3 runs RSA-2048's two 1024-bit exponentiations on AVX-512 IFMA (52-bit multiply-adds,
+// eight per instruction) when the CPU has it. WebAssembly has nothing like it, so the same
+// handshake is also measured with that feature masked (OpenSSL reads OPENSSL_ia32cap when it
+// starts: bit 21 of CPUID leaf 7's EBX, the second word), in a child process.
+const ifma = fs.existsSync('/proc/cpuinfo') && /\bavx512ifma\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+const NO_IFMA = 'node:crypto (OpenSSL), AVX-512 IFMA masked';
+if (ifma) {
+  handshake[NO_IFMA] = JSON.parse(execFileSync(process.execPath, [path.join(root, 'bench/native_handshake.mjs'), String(N), String(WARMUP)], {
+    encoding: 'utf8',
+    env: { ...process.env, OPENSSL_ia32cap: ':~0x200000' },
+  })).ms;
+}
 const ibind = ibindHandshake();
 if (ibind) handshake[`ibind ${ibind.ibind} (Python)`] = ibind.client_cpu_ms_per_handshake;
 log(`handshake CPU ms: ${JSON.stringify(handshake)}`);
@@ -223,7 +203,13 @@ handshakes first for ibkr-auth and node:crypto, one for ibind (section 3 measure
 | contender | CPU per handshake |
 |---|---|
 ${Object.entries(handshake).map(([k, v]) => `| ${k} | ${v.toFixed(2)} ms |`).join('\n')}
-
+${handshake[NO_IFMA] ? `
+OpenSSL 3 runs RSA-2048's two 1024-bit exponentiations on AVX-512 IFMA (52-bit multiply-adds,
+eight per instruction) on CPUs that have it, as this one does. The "IFMA masked" row is the same
+code with that feature hidden from OpenSSL (\`OPENSSL_ia32cap=:~0x200000\`), as on CPUs without
+it. WebAssembly has no comparable instruction. ibkr-auth takes ${x(handshake['ibkr-auth'], handshake[NO_IFMA])} the masked row's time;
+the target is checked against the default row.
+` : ''}
 ## 3. Cold path (fresh process, median of ${colds.length})
 
 import + instantiate: ${cold.import_ms.toFixed(1)} ms · parse keys + decrypt the secret: ${cold.keys_ms.toFixed(1)} ms ·
