@@ -104,8 +104,11 @@ module.exports = {
 ${list('  ', (n) => `${n}: glue.${n},`)}
 };
 `);
-// Node, ESM: the same instance and the same IbkrAuthError class as require() gets.
-write('node.mjs', `${header}import api from './node.cjs';
+// Node, ESM: the same instance and the same IbkrAuthError class as require() gets. Loaded with
+// require() rather than \`import\`: Node's ESM loader would first scan the CommonJS files for
+// export names (~1 ms of a cold start) that the named exports below do not need.
+write('node.mjs', `${header}import { createRequire } from 'node:module';
+const api = createRequire(import.meta.url)('./node.cjs');
 export default api;
 ${[...all, ...nodeOnly].map((n) => `export const ${n} = api.${n};`).join('\n')}
 `);
