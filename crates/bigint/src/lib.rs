@@ -182,7 +182,7 @@ const MAX_BITS: usize = 16_384;
 
 /// An odd modulus prepared for Montgomery arithmetic. Values "in Montgomery form" are `x·R mod m`
 /// with `R = 2^(14·n)`; every value is `n` limbs of 14 bits, fully reduced below `m`. `n` is
-/// chosen so that `R ≥ 4m`.
+/// chosen so that `R ≥ 16m`.
 #[derive(Clone)]
 pub struct Modulus {
     /// `m`, with what the product kernel needs (`ibkr_auth_kernel`).
@@ -215,8 +215,9 @@ impl Modulus {
         if bits > MAX_BITS {
             return None;
         }
-        // R = 2^(14n) ≥ 4m keeps a product's reduced value below 2m (one final subtraction).
-        let n = (bits + 2).div_ceil(R as usize);
+        // R = 2^(14n) ≥ 16m keeps a product of values below 4m below 2m (see
+        // `Kernel::mul_lazy`), so exponentiations subtract once at the end.
+        let n = (bits + 4).div_ceil(R as usize);
         let mut md = Modulus {
             k: Kernel::new(limbs_from_be(m_be, R, n)),
             r2: Vec::new(),
@@ -395,6 +396,8 @@ impl Modulus {
 
     /// `2^exp` in Montgomery form (the DH challenge with IBKR's generator 2): a squaring and a
     /// masked doubling per exponent bit, no table. Constant time for the length of `exp`.
+    /// Nothing is reduced on the way: a lazy square is below `2m`, doubled below `4m`, which
+    /// the next lazy square takes (`R ≥ 16m`); three masked subtractions end it.
     pub fn pow2_mont(&self, exp: &[u8]) -> Vec<u32> {
         let n = self.limbs();
         let mut s = self.scratch();
@@ -402,11 +405,14 @@ impl Modulus {
         let mut tmp = vec![0u32; n];
         for &byte in exp {
             for bit in (0..8).rev() {
-                self.mont_sqr(&acc, &mut tmp, &mut s);
-                self.k.double_if(&mut acc, &mut tmp, (byte >> bit) & 1);
+                self.k.mul_lazy(&acc, &acc, &mut tmp, &mut s);
+                self.k.double_if(&mut acc, &tmp, (byte >> bit) & 1);
             }
         }
         wipe(&mut tmp);
+        for _ in 0..3 {
+            self.k.sub_if_ge(&mut acc, 0);
+        }
         acc
     }
 
@@ -804,7 +810,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
         let sizes = (1usize..=70).chain([73, 74, 75, 146, 147, 148, 293]);
         for n in sizes {
-            for bits in [(14 * n).saturating_sub(15), 14 * n - 2]
+            for bits in [(14 * n).saturating_sub(17), 14 * n - 4]
                 .into_iter()
                 .filter(|&b| b >= 2)
             {
@@ -841,8 +847,8 @@ mod tests {
                             "{bits} bits ({n} limbs)"
                         );
                     }
-                    // lazy products: inputs up to 2m − 1, results below 2m
-                    let twice = (&big_m << 1) - 1u32;
+                    // lazy products: inputs up to 4m − 1, results below 2m
+                    let twice = (&big_m << 2) - 1u32;
                     let twice_l = md.limbs_of(&twice.to_bytes_be());
                     let x_l = md.limbs_of(&x);
                     for (a, b) in [(&twice_l, &twice_l), (&x_l, &twice_l)] {

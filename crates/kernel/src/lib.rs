@@ -157,9 +157,9 @@ impl Kernel {
         self.sub_if_ge(a, carry);
     }
 
-    /// `out ≡ a·b/R (mod m)`, below `2m`, for `a, b < 2m`: a Montgomery product without the
-    /// final subtraction. With `R ≥ 4m`, `(a·b + u·m)/R < (R·m + R·m)/R = 2m`, so results can
-    /// feed further products unreduced; an exponentiation reduces once at the end.
+    /// `out ≡ a·b/R (mod m)`, below `2m`, for `a, b < 4m`: a Montgomery product without the
+    /// final subtraction. With `R ≥ 16m`, `(a·b + u·m)/R < (16m² + R·m)/R ≤ 2m`, so results can
+    /// feed further products unreduced (doubled, too); an exponentiation reduces at the end.
     ///
     /// The product `a·b` goes into 64-bit columns sixteen rows per pass of the vector kernel.
     /// The reduction then works sixteen limbs (224 bits) at a time: the pass's sixteen lowest
@@ -264,16 +264,19 @@ impl Kernel {
         rows
     }
 
-    /// `acc ← 2·tmp mod m` when `bit` is 1, else `tmp`, without a branch (`tmp` is clobbered).
-    /// Out of line, like the products: see `inverse_vartime`.
+    /// `acc ← 2·x` when `bit` is 1, else `x`, without a branch and not reduced: `2x` must fit
+    /// the limbs (a lazy product's result, below `2m`, doubles to below `4m < R`). Out of line,
+    /// like the products: see `inverse_vartime` in `ibkr-auth-bigint`.
     #[inline(never)]
-    pub fn double_if(&self, acc: &mut [u32], tmp: &mut [u32], bit: u8) {
-        acc.copy_from_slice(tmp);
-        self.add_mod_in_place(tmp, acc);
+    pub fn double_if(&self, acc: &mut [u32], x: &[u32], bit: u8) {
         let take = 0u32.wrapping_sub(u32::from(bit));
-        for (a, &d) in acc.iter_mut().zip(tmp.iter()) {
-            *a = (d & take) | (*a & !take);
+        let mut carry = 0u32;
+        for (a, &l) in acc.iter_mut().zip(x) {
+            let twice = (l << 1) | carry;
+            carry = twice >> R;
+            *a = ((twice & MASK as u32) & take) | (l & !take);
         }
+        debug_assert_eq!(carry, 0, "2x does not fit the limbs");
     }
 }
 
