@@ -750,14 +750,8 @@ mod tests {
     /// with all-ones values (the head loaded at once must never reach `m`).
     #[test]
     fn rem_be_matches_num_bigint() {
-        use rand_chacha::rand_core::{RngCore, SeedableRng};
         use rsa::BigUint;
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-        let mut bytes = |len: usize| {
-            let mut v = vec![0u8; len];
-            rng.fill_bytes(&mut v);
-            v
-        };
+        let mut bytes = seeded_bytes(7);
         for m_len in [1usize, 2, 3, 8, 9, 33, 128, 129] {
             for top_shift in 0..8 {
                 let mut m = bytes(m_len);
@@ -955,16 +949,21 @@ mod tests {
             .is_none());
     }
 
-    #[test]
-    fn random_moduli_match_num_bigint() {
+    /// Random bytes from a seeded generator: `n` at a time.
+    fn seeded_bytes(seed: u64) -> impl FnMut(usize) -> Vec<u8> {
         use rand_chacha::rand_core::{RngCore, SeedableRng};
-        use rsa::BigUint;
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-        let mut bytes = |n: usize| {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        move |n| {
             let mut v = vec![0u8; n];
             rng.fill_bytes(&mut v);
             v
-        };
+        }
+    }
+
+    #[test]
+    fn random_moduli_match_num_bigint() {
+        use rsa::BigUint;
+        let mut bytes = seeded_bytes(7);
         for bits in [1024usize, 1031, 2048, 3072, 3560, 4096, 8192] {
             let len = bits.div_ceil(8);
             let mut m = bytes(len);
