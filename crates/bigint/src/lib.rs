@@ -75,6 +75,13 @@ fn limbs_to_be(limbs: &[u32], r: u32, len: usize) -> Vec<u8> {
     out
 }
 
+/// Bits of a big-endian number, leading zero bytes and bits not counted.
+pub fn bit_len_be(x: &[u8]) -> usize {
+    let x = trim_be(x);
+    x.first()
+        .map_or(0, |b| x.len() * 8 - b.leading_zeros() as usize)
+}
+
 /// Strips leading zero bytes.
 pub fn trim_be(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
@@ -133,9 +140,7 @@ pub fn rem_be(a: &[u8], m: &[u8]) -> Vec<u8> {
     const R: u32 = 26;
     let n = (m.len() * 8).div_ceil(R as usize) + 1;
     let ml = limbs_from_be(m, R, n);
-    let m_trim = trim_be(m);
-    let m_bits =
-        (m_trim.len() * 8).saturating_sub(m_trim.first().map_or(0, |b| b.leading_zeros() as usize));
+    let m_bits = bit_len_be(m);
     // The last `tail` bytes go through the steps; the bytes above them (fewer than bits(m)
     // bits) are the starting remainder.
     let tail = (a.len() * 8 - (a.len() * 8).min(m_bits.saturating_sub(1))).div_ceil(8);
@@ -211,7 +216,7 @@ impl Modulus {
         if last & 1 == 0 || (m_be.len() == 1 && last == 1) {
             return None;
         }
-        let bits = m_be.len() * 8 - m_be[0].leading_zeros() as usize;
+        let bits = bit_len_be(m_be);
         if bits > MAX_BITS {
             return None;
         }
@@ -743,6 +748,15 @@ mod tests {
             be(u128::from(u64::MAX))
         );
         assert_eq!(cmp_be_vartime(&[0, 0, 5], &[5]), std::cmp::Ordering::Equal);
+        for (x, bits) in [
+            (&[][..], 0),
+            (&[0, 0], 0),
+            (&[1], 1),
+            (&[0, 0x80, 0], 16),
+            (&[0x7f, 1], 15),
+        ] {
+            assert_eq!(bit_len_be(x), bits, "{x:?}");
+        }
     }
 
     /// `rem_be` against num-bigint for dividends shorter than, as long as and longer than the

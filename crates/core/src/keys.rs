@@ -16,7 +16,7 @@ use crate::encoding::{b64_decode_lenient, hex_encode};
 use crate::error::{Error, ErrorCode, Result};
 use crate::rsa::{der_take, der_uint, KeyProblem, OpError, RsaKey};
 use crate::text;
-use ibkr_auth_bigint::{cmp_be_vartime, trim_be, Modulus};
+use ibkr_auth_bigint::{bit_len_be, cmp_be_vartime, trim_be, Modulus};
 
 /// Bytes that must stay secret: zeroized on drop, printed as `[redacted]`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
@@ -384,17 +384,11 @@ impl fmt::Debug for DhParams {
 /// Smallest and largest DH prime accepted, in bits.
 pub const DH_PRIME_BITS: (usize, usize) = (1024, 8192);
 
-/// Bits of a big-endian number without leading zeros.
-fn be_bits(x: &[u8]) -> usize {
-    x.first()
-        .map_or(0, |b| x.len() * 8 - b.leading_zeros() as usize)
-}
-
 impl DhParams {
     /// Builds checked parameters from a prime (big-endian bytes) and a generator.
     pub fn new(prime: &[u8], generator: u32) -> Result<Self> {
         let prime = trim_be(prime);
-        let bits = be_bits(prime);
+        let bits = bit_len_be(prime);
         let bad = |m: String| Error::new(ErrorCode::InvalidDhParams, m);
         if bits < DH_PRIME_BITS.0 || bits > DH_PRIME_BITS.1 {
             return Err(bad(format!(
@@ -467,7 +461,7 @@ impl DhParams {
 
     /// The prime's size in bits.
     pub fn bits(&self) -> usize {
-        be_bits(&self.prime)
+        bit_len_be(&self.prime)
     }
 
     /// The prime as lowercase hex without leading zeros.

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
-use ibkr_auth_bigint::{cmp_be_vartime, mul_add_be, rem_be, trim_be, Modulus};
+use ibkr_auth_bigint::{bit_len_be, cmp_be_vartime, mul_add_be, rem_be, trim_be, Modulus};
 
 /// Why DER is not a usable RSA private key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +210,7 @@ impl RsaKey {
 
     /// The modulus size in bits.
     pub fn bits(&self) -> usize {
-        self.n.len() * 8 - self.n.first().map_or(8, |b| b.leading_zeros() as usize)
+        bit_len_be(&self.n)
     }
 
     /// The modulus size in bytes.
