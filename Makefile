@@ -60,6 +60,7 @@ test-rust:
 
 test-wasm: setup
 	cargo test --target $(WASM_TARGET)
+	cargo test --target $(WASM_TARGET) -p ibkr-auth-bigint
 
 test-js: pkg
 	node --test tests/js/

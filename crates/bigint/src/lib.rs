@@ -644,6 +644,9 @@ fn sub_words(x: &mut [u32], m: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // On wasm32 the same tests run under wasm-bindgen-test, with the SIMD kernel.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn be(x: u128) -> Vec<u8> {
         x.to_be_bytes().to_vec()
