@@ -176,7 +176,7 @@ impl Kernel {
     pub fn mul_lazy(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
         let n = self.limbs();
         let passes = n.div_ceil(ROWS);
-        let k = pass_blocks(n);
+        let k = x_blocks(n);
         let Scratch { x, pad, lo, hi } = s;
         lo.fill(V::default());
         hi.fill(V::default());
@@ -185,7 +185,8 @@ impl Kernel {
         for p in 0..passes {
             let i = ROWS * p;
             let rows = std::array::from_fn(|r| limb(b, i + 2 * r) | (limb(b, i + 2 * r + 1) << 16));
-            pass(&rows, x, lo, hi, 4 * p, 0, k);
+            let open = pass(&rows, x, lo, hi, 4 * p, 0, k, [V::default(); 3]);
+            close(lo, hi, 4 * p + k, open);
         }
         // Reduction. The next pass's factor only needs this pass's first eight column blocks,
         // so it is computed between the two halves of this pass's kernel: its latency-bound
@@ -194,14 +195,29 @@ impl Kernel {
         let mut carry = 0u64;
         let mut rows = self.reduction_rows(lo, hi, 0, carry);
         for p in 0..passes {
-            pass(&rows, &self.m_pairs, lo, hi, 4 * p, 0, split);
+            let open = pass(
+                &rows,
+                &self.m_pairs,
+                lo,
+                hi,
+                4 * p,
+                0,
+                split,
+                [V::default(); 3],
+            );
+            if split == k {
+                close(lo, hi, 4 * p + k, open);
+            }
             let current = rows;
             if p + 1 < passes {
                 let [c14, c15] = hi[4 * p + 3].u64s();
                 carry = ((c15 << R) + c14 + MASK28) >> 28;
                 rows = self.reduction_rows(lo, hi, p + 1, carry);
             }
-            pass(&current, &self.m_pairs, lo, hi, 4 * p, split, k);
+            if split < k {
+                let open = pass(&current, &self.m_pairs, lo, hi, 4 * p, split, k, open);
+                close(lo, hi, 4 * p + k, open);
+            }
         }
         // The last pass ends below column n; carry from its first column up through 2n, two
         // columns (28 bits) per step.
@@ -295,14 +311,15 @@ impl Pairs {
     }
 }
 
-/// Blocks of four columns one pass of the kernel touches for `n`-limb operands.
-fn pass_blocks(n: usize) -> usize {
-    (n + ROWS - 1) / 4 + 1
+/// Blocks of an `n`-limb operand's kernel layout (see [`Pairs`]) that hold any of its limbs:
+/// block `b` holds limbs down to `4b − 3`. A pass touches three column blocks more.
+fn x_blocks(n: usize) -> usize {
+    (n + 2) / 4 + 1
 }
 
 /// Lays `x` (`n` limbs) out for the kernel into `p`; `pad` is reused space.
 fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
-    let k = pass_blocks(n);
+    let k = x_blocks(n);
     // pad[j + 3] = x[j], zeros around it (also when the space last served a larger modulus)
     pad.resize(4 * k + 4, 0);
     pad[..3].fill(0);
@@ -318,11 +335,16 @@ fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
     }
 }
 
-/// One pass: adds `x · (16 rows)` to the columns, where row pair `r` (rows `2r`, `2r+1`) is
-/// `rows[r]` (low half row `2r`, high half row `2r+1`), into the column blocks from `base`
-/// (the pass's first), blocks `base + from .. base + to` only. Column block `k` gets, from row pair `2s` (`2s+1`), `x.even[k−s]` (`x.odd[k−s]`) —
-/// a sliding window of four blocks of each. Sixteen products of 28 bits sum in a 32-bit lane
-/// before they are widened into the 64-bit columns.
+/// One pass, or part of one: adds `x · (16 rows)` to the columns, where row pair `r` (rows
+/// `2r`, `2r+1`) is `rows[r]` (low half row `2r`, high half row `2r+1`). Operand blocks
+/// `from..to` are taken one at a time: block `j` of `x.even` (`x.odd`) meets row pair `2s`
+/// (`2s+1`) in column block `j + s` (relative to `base`, the pass's first). Column block `j`
+/// then has all its sixteen products and is added into the 64-bit columns; the three after it
+/// stay open, as 32-bit lane sums (sixteen products of 28 bits fit), passed in and returned so
+/// a pass can stop and resume. Going by operand block, no products of the zeros around the
+/// operand are computed (a sliding window of operand blocks per column block multiplies three
+/// blocks of zeros at each end of a pass). [`close`] adds the last three.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pass(
     rows: &[u32; 8],
@@ -332,27 +354,33 @@ fn pass(
     base: usize,
     from: usize,
     to: usize,
-) {
+    mut open: [V; 3],
+) -> [V; 3] {
     let b = rows.map(V::splat);
-    let back = |v: &[V], d: usize| from.checked_sub(d).and_then(|i| v.get(i)).copied();
-    // the window as it stands after block `from − 1`
-    let w = |v: &[V]| [1, 2, 3, 4].map(|d| back(v, d).unwrap_or_default());
-    let (mut w0, mut w2) = (w(&x.even), w(&x.odd));
     let (lo, hi) = (
         &mut lo[base + from..base + to],
         &mut hi[base + from..base + to],
     );
     let cols = lo.iter_mut().zip(hi.iter_mut());
-    for ((l, h), (&e, &o)) in cols.zip(x.even[from..].iter().zip(&x.odd[from..])) {
-        w0 = [e, w0[0], w0[1], w0[2]];
-        w2 = [o, w2[0], w2[1], w2[2]];
-        let s0 = w0[0].dot(b[0]).add32(w2[0].dot(b[1]));
-        let s1 = w0[1].dot(b[2]).add32(w2[1].dot(b[3]));
-        let s2 = w0[2].dot(b[4]).add32(w2[2].dot(b[5]));
-        let s3 = w0[3].dot(b[6]).add32(w2[3].dot(b[7]));
-        let acc = s0.add32(s1).add32(s2.add32(s3));
-        *l = l.add64(acc.widen_lo());
-        *h = h.add64(acc.widen_hi());
+    for ((l, h), (&e, &o)) in cols.zip(x.even[from..to].iter().zip(&x.odd[from..to])) {
+        let done = open[0].add32(e.dot(b[0]).add32(o.dot(b[1])));
+        open = [
+            open[1].add32(e.dot(b[2]).add32(o.dot(b[3]))),
+            open[2].add32(e.dot(b[4]).add32(o.dot(b[5]))),
+            e.dot(b[6]).add32(o.dot(b[7])),
+        ];
+        *l = l.add64(done.widen_lo());
+        *h = h.add64(done.widen_hi());
+    }
+    open
+}
+
+/// Adds a pass's three open column blocks (see [`pass`]) into the columns from block `at`.
+#[inline(always)]
+fn close(lo: &mut [V], hi: &mut [V], at: usize, open: [V; 3]) {
+    for ((l, h), c) in lo[at..at + 3].iter_mut().zip(&mut hi[at..at + 3]).zip(open) {
+        *l = l.add64(c.widen_lo());
+        *h = h.add64(c.widen_hi());
     }
 }
 
@@ -367,10 +395,10 @@ pub struct Scratch {
 impl Scratch {
     /// Scratch space for `n`-limb operands.
     pub fn new(n: usize) -> Self {
-        let blocks = 4 * n.div_ceil(ROWS) + pass_blocks(n) + 1;
+        let blocks = 4 * n.div_ceil(ROWS) + x_blocks(n) + 3;
         Scratch {
             x: Pairs::default(),
-            pad: Vec::with_capacity(4 * pass_blocks(n) + 4),
+            pad: Vec::with_capacity(4 * x_blocks(n) + 4),
             lo: vec![V::default(); blocks],
             hi: vec![V::default(); blocks],
         }
