@@ -220,23 +220,24 @@ impl Kernel {
             }
         }
         // The last pass ends below column n; carry from its first column up through 2n, two
-        // columns (28 bits) per step.
-        let mut put = |c: usize, v: u64| match out.get_mut(c.wrapping_sub(n)) {
-            Some(o) => *o = (v & MASK) as u32,
-            None => debug_assert_eq!(v & MASK, 0, "column {c} not reduced"),
-        };
-        for b in ROWS * (passes - 1) / 4..(2 * n).div_ceil(4) {
-            let [c0, c1] = lo[b].u64s();
-            let [c2, c3] = hi[b].u64s();
-            for (c, x, y) in [(4 * b, c0, c1), (4 * b + 2, c2, c3)] {
-                if c < 2 * n {
-                    let v = x + (y << R) + carry;
-                    put(c, v);
-                    put(c + 1, v >> R);
-                    carry = v >> 28;
-                }
+        // columns (28 bits) per step, into `pad` (free again), then copy out the top n.
+        let first = ROWS * (passes - 1) / 4;
+        let last = (2 * n).div_ceil(4);
+        pad.resize(4 * (last - first), 0);
+        let cols = lo[first..last].iter().zip(&hi[first..last]);
+        for ((l, h), d) in cols.zip(pad.chunks_exact_mut(4)) {
+            let [c0, c1] = l.u64s();
+            let [c2, c3] = h.u64s();
+            for (d, [x, y]) in d.chunks_exact_mut(2).zip([[c0, c1], [c2, c3]]) {
+                let v = x + (y << R) + carry;
+                d[0] = (v & MASK) as u32;
+                d[1] = ((v >> R) & MASK) as u32;
+                carry = v >> 28;
             }
         }
+        let low = n - 4 * first;
+        debug_assert!(pad[..low].iter().all(|&d| d == 0), "columns not reduced");
+        out[..n].copy_from_slice(&pad[low..low + n]);
         // The result is below 2m < R: nothing carries past limb n − 1.
         debug_assert_eq!(carry, 0);
     }
