@@ -287,13 +287,18 @@ impl Kernel {
     #[inline(never)]
     pub fn double_if(&self, acc: &mut [u32], x: &[u32], bit: u8) {
         let take = 0u32.wrapping_sub(u32::from(bit));
-        let mut carry = 0u32;
-        for (a, &l) in acc.iter_mut().zip(x) {
-            let twice = (l << 1) | carry;
-            carry = twice >> R;
-            *a = ((twice & MASK as u32) & take) | (l & !take);
+        // Limb i of 2x is limb i's low 13 bits shifted up, with limb i − 1's top bit: no carry
+        // chain, so the loop vectorises.
+        let below = std::iter::once(0).chain(x.iter().copied());
+        for ((a, &l), b) in acc.iter_mut().zip(x).zip(below) {
+            let twice = ((l << 1) & MASK as u32) | (b >> (R - 1));
+            *a = (twice & take) | (l & !take);
         }
-        debug_assert_eq!(carry, 0, "2x does not fit the limbs");
+        debug_assert_eq!(
+            x.last().map_or(0, |&l| l >> (R - 1)),
+            0,
+            "2x does not fit the limbs"
+        );
     }
 }
 
