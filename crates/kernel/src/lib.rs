@@ -205,6 +205,8 @@ impl Kernel {
                 split,
                 [V::default(); 3],
             );
+            // (a pass that already ended closes before the next factor, which may need the
+            // blocks it left open)
             if split == k {
                 close(lo, hi, 4 * p + k, open);
             }
