@@ -190,7 +190,9 @@ impl Kernel {
         }
         // Reduction. The next pass's factor only needs this pass's first eight column blocks,
         // so it is computed between the two halves of this pass's kernel: its latency-bound
-        // scalar chain then overlaps the vector work of the second half.
+        // scalar chain then overlaps the vector work of the second half. (When a pass has
+        // fewer than eight operand blocks, n ≤ 25: the next pass is the last, and its factor's
+        // rows below n only need the columns below n, all complete.)
         let split = 8.min(k);
         let mut carry = 0u64;
         let mut rows = self.reduction_rows(lo, hi, 0, carry);
@@ -205,21 +207,14 @@ impl Kernel {
                 split,
                 [V::default(); 3],
             );
-            // (a pass that already ended closes before the next factor, which may need the
-            // blocks it left open)
-            if split == k {
-                close(lo, hi, 4 * p + k, open);
-            }
             let current = rows;
             if p + 1 < passes {
                 let [c14, c15] = hi[4 * p + 3].u64s();
                 carry = ((c15 << R) + c14 + MASK28) >> 28;
                 rows = self.reduction_rows(lo, hi, p + 1, carry);
             }
-            if split < k {
-                let open = pass(&current, &self.m_pairs, lo, hi, 4 * p, split, k, open);
-                close(lo, hi, 4 * p + k, open);
-            }
+            let open = pass(&current, &self.m_pairs, lo, hi, 4 * p, split, k, open);
+            close(lo, hi, 4 * p + k, open);
         }
         // The last pass ends below column n; carry from its first column up through 2n, two
         // columns (28 bits) per step, into `pad` (free again), then copy out the top n.
