@@ -218,8 +218,7 @@ impl Kernel {
         }
         // The last pass ends below column n; carry from its first column up through 2n, two
         // columns (28 bits) per step, into `pad` (free again), then copy out the top n.
-        let first = ROWS * (passes - 1) / 4;
-        let last = (2 * n).div_ceil(4);
+        let (first, last) = carry_blocks(n);
         pad.resize(4 * (last - first), 0);
         let cols = lo[first..last].iter().zip(&hi[first..last]);
         for ((l, h), d) in cols.zip(pad.chunks_exact_mut(4)) {
@@ -320,6 +319,20 @@ fn x_blocks(n: usize) -> usize {
     (n + 2) / 4 + 1
 }
 
+/// The column blocks `first..last` that the final carry of an `n`-limb product reads: from the
+/// last pass's first up to column 2n.
+fn carry_blocks(n: usize) -> (usize, usize) {
+    (ROWS * (n.div_ceil(ROWS) - 1) / 4, (2 * n).div_ceil(4))
+}
+
+/// `pad`'s length for `n`-limb operands: the operand's layout (see [`pairs_of`]) or the final
+/// carry's digits, whichever is longer. Allocated once at that size, the space is never
+/// reallocated, which would free a copy of secret values without wiping it.
+fn pad_len(n: usize) -> usize {
+    let (first, last) = carry_blocks(n);
+    (4 * x_blocks(n) + 4).max(4 * (last - first))
+}
+
 /// Lays `x` (`n` limbs) out for the kernel into `p`; `pad` is reused space.
 fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
     let k = x_blocks(n);
@@ -390,6 +403,7 @@ fn close(lo: &mut [V], hi: &mut [V], at: usize, open: [V; 3]) {
 /// Scratch space for Montgomery products with one modulus.
 pub struct Scratch {
     x: Pairs,
+    /// The operand with zeros around it while it is laid out; the product's digits at the end.
     pad: Vec<u32>,
     lo: Vec<V>,
     hi: Vec<V>,
@@ -401,7 +415,7 @@ impl Scratch {
         let blocks = 4 * n.div_ceil(ROWS) + x_blocks(n) + 3;
         Scratch {
             x: Pairs::default(),
-            pad: Vec::with_capacity(4 * x_blocks(n) + 4),
+            pad: Vec::with_capacity(pad_len(n)),
             lo: vec![V::default(); blocks],
             hi: vec![V::default(); blocks],
         }
@@ -427,6 +441,28 @@ pub fn select(table: &[u32], n: usize, index: u32, out: &mut [u32]) {
         let mask = (u64::from(diff).wrapping_sub(1) >> 32) as u32;
         for (o, &e) in out.iter_mut().zip(entry) {
             *o |= e & mask;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scratch space is never reallocated by a product (a reallocation would free an
+    /// unwiped copy of the operands), at every limb count up to 8,192-bit moduli.
+    #[test]
+    fn products_never_grow_the_scratch_space() {
+        for n in 1..=600 {
+            // an odd modulus with R ≥ 16m, as the products require
+            let mut m = vec![MASK as u32; n];
+            m[n - 1] = if n == 1 { 3 } else { 1 };
+            let k = Kernel::new(m.clone());
+            let mut s = Scratch::new(n);
+            let pad = s.pad.capacity();
+            let mut out = vec![0u32; n];
+            k.mul_lazy(&m, &m, &mut out, &mut s);
+            assert_eq!(s.pad.capacity(), pad, "{n} limbs");
         }
     }
 }
