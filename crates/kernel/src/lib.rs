@@ -176,7 +176,6 @@ impl Kernel {
     pub fn mul_lazy(&self, a: &[u32], b: &[u32], out: &mut [u32], s: &mut Scratch) {
         let n = self.limbs();
         let passes = n.div_ceil(ROWS);
-        let k = x_blocks(n);
         let Scratch { x, pad, lo, hi } = s;
         lo.fill(V::default());
         hi.fill(V::default());
@@ -185,36 +184,20 @@ impl Kernel {
         for p in 0..passes {
             let i = ROWS * p;
             let rows = std::array::from_fn(|r| limb(b, i + 2 * r) | (limb(b, i + 2 * r + 1) << 16));
-            let open = pass(&rows, x, lo, hi, 4 * p, 0, k, [V::default(); 3]);
-            close(lo, hi, 4 * p + k, open);
+            pass(&rows, x, lo, hi, 4 * p);
         }
-        // Reduction. The next pass's factor only needs this pass's first eight column blocks,
-        // so it is computed between the two halves of this pass's kernel: its latency-bound
-        // scalar chain then overlaps the vector work of the second half. (When a pass has
-        // fewer than eight operand blocks, n ≤ 25: the next pass is the last, and its factor's
-        // rows below n only need the columns below n, all complete.)
-        let split = 8.min(k);
+        // Reduction: pass p's factor comes from its sixteen lowest columns, complete once
+        // passes 0..p have run, plus the carry out of the pass before. (Computing it between
+        // the two halves of the pass before, to overlap its scalar chain with vector work,
+        // measured no faster: the processor overlaps enough of it as it is.)
         let mut carry = 0u64;
-        let mut rows = self.reduction_rows(lo, hi, 0, carry);
         for p in 0..passes {
-            let open = pass(
-                &rows,
-                &self.m_pairs,
-                lo,
-                hi,
-                4 * p,
-                0,
-                split,
-                [V::default(); 3],
-            );
-            let current = rows;
-            if p + 1 < passes {
-                let [c14, c15] = hi[4 * p + 3].u64s();
+            if p > 0 {
+                let [c14, c15] = hi[4 * p - 1].u64s();
                 carry = ((c15 << R) + c14 + MASK28) >> 28;
-                rows = self.reduction_rows(lo, hi, p + 1, carry);
             }
-            let open = pass(&current, &self.m_pairs, lo, hi, 4 * p, split, k, open);
-            close(lo, hi, 4 * p + k, open);
+            let rows = self.reduction_rows(lo, hi, p, carry);
+            pass(&rows, &self.m_pairs, lo, hi, 4 * p);
         }
         // The last pass ends below column n; carry from its first column up through 2n, two
         // columns (28 bits) per step, into `pad` (free again), then copy out the top n.
@@ -352,33 +335,21 @@ fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
 }
 
 /// One pass, or part of one: adds `x · (16 rows)` to the columns, where row pair `r` (rows
-/// `2r`, `2r+1`) is `rows[r]` (low half row `2r`, high half row `2r+1`). Operand blocks
-/// `from..to` are taken one at a time: block `j` of `x.even` (`x.odd`) meets row pair `2s`
-/// (`2s+1`) in column block `j + s` (relative to `base`, the pass's first). Column block `j`
-/// then has all its sixteen products and is added into the 64-bit columns; the three after it
-/// stay open, as 32-bit lane sums (sixteen products of 28 bits fit), passed in and returned so
-/// a pass can stop and resume. Going by operand block, no products of the zeros around the
-/// operand are computed (a sliding window of operand blocks per column block multiplies three
-/// blocks of zeros at each end of a pass). [`close`] adds the last three.
-#[allow(clippy::too_many_arguments)]
+/// `2r`, `2r+1`) is `rows[r]` (low half row `2r`, high half row `2r+1`). The operand's blocks
+/// are taken one at a time: block `j` of `x.even` (`x.odd`) meets row pair `2s` (`2s+1`) in
+/// column block `j + s` (relative to `base`, the pass's first). Column block `j` then has all
+/// its sixteen products and is added into the 64-bit columns; the three after it stay open, as
+/// 32-bit lane sums (sixteen products of 28 bits fit), and are added at the end. Going by
+/// operand block, no products of the zeros around the operand are computed (a sliding window
+/// of operand blocks per column block multiplies three blocks of zeros at each end of a pass).
 #[inline(always)]
-fn pass(
-    rows: &[u32; 8],
-    x: &Pairs,
-    lo: &mut [V],
-    hi: &mut [V],
-    base: usize,
-    from: usize,
-    to: usize,
-    mut open: [V; 3],
-) -> [V; 3] {
+fn pass(rows: &[u32; 8], x: &Pairs, lo: &mut [V], hi: &mut [V], base: usize) {
     let b = rows.map(V::splat);
-    let (lo, hi) = (
-        &mut lo[base + from..base + to],
-        &mut hi[base + from..base + to],
-    );
+    let k = x.even.len();
+    let mut open = [V::default(); 3];
+    let (lo, hi) = (&mut lo[base..base + k + 3], &mut hi[base..base + k + 3]);
     let cols = lo.iter_mut().zip(hi.iter_mut());
-    for ((l, h), (&e, &o)) in cols.zip(x.even[from..to].iter().zip(&x.odd[from..to])) {
+    for ((l, h), (&e, &o)) in cols.zip(x.even.iter().zip(&x.odd)) {
         let done = open[0].add32(e.dot(b[0]).add32(o.dot(b[1])));
         open = [
             open[1].add32(e.dot(b[2]).add32(o.dot(b[3]))),
@@ -388,13 +359,7 @@ fn pass(
         *l = l.add64(done.widen_lo());
         *h = h.add64(done.widen_hi());
     }
-    open
-}
-
-/// Adds a pass's three open column blocks (see [`pass`]) into the columns from block `at`.
-#[inline(always)]
-fn close(lo: &mut [V], hi: &mut [V], at: usize, open: [V; 3]) {
-    for ((l, h), c) in lo[at..at + 3].iter_mut().zip(&mut hi[at..at + 3]).zip(open) {
+    for ((l, h), c) in lo[k..].iter_mut().zip(&mut hi[k..]).zip(open) {
         *l = l.add64(c.widen_lo());
         *h = h.add64(c.widen_hi());
     }
