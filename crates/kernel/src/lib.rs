@@ -334,14 +334,14 @@ fn pairs_of(x: &[u32], n: usize, pad: &mut Vec<u32>, p: &mut Pairs) {
     }
 }
 
-/// One pass, or part of one: adds `x · (16 rows)` to the columns, where row pair `r` (rows
-/// `2r`, `2r+1`) is `rows[r]` (low half row `2r`, high half row `2r+1`). The operand's blocks
-/// are taken one at a time: block `j` of `x.even` (`x.odd`) meets row pair `2s` (`2s+1`) in
-/// column block `j + s` (relative to `base`, the pass's first). Column block `j` then has all
-/// its sixteen products and is added into the 64-bit columns; the three after it stay open, as
-/// 32-bit lane sums (sixteen products of 28 bits fit), and are added at the end. Going by
-/// operand block, no products of the zeros around the operand are computed (a sliding window
-/// of operand blocks per column block multiplies three blocks of zeros at each end of a pass).
+/// One pass: adds `x · (16 rows)` to the columns, where row pair `r` (rows `2r`, `2r+1`) is
+/// `rows[r]` (low half row `2r`, high half row `2r+1`). The operand's blocks are taken one at a
+/// time: block `j` of `x.even` (`x.odd`) meets row pair `2s` (`2s+1`) in column block `j + s`
+/// (relative to `base`, the pass's first). Column block `j` then has all its sixteen products
+/// and is added into the 64-bit columns; the three after it stay open, as 32-bit lane sums
+/// (sixteen products of 28 bits fit), and are added at the end. Going by operand block, no
+/// products of the zeros around the operand are computed (a sliding window of operand blocks
+/// per column block multiplies three blocks of zeros at each end of a pass).
 #[inline(always)]
 fn pass(rows: &[u32; 8], x: &Pairs, lo: &mut [V], hi: &mut [V], base: usize) {
     let b = rows.map(V::splat);
