@@ -110,7 +110,7 @@ function ibindHandshake() {
 }
 const handshake = { 'ibkr-auth': await ourHandshake(), 'node:crypto (OpenSSL)': nativeHandshake(N, WARMUP) };
 // OpenSSL 3 runs RSA-2048's two 1024-bit exponentiations on AVX-512 IFMA (52-bit multiply-adds,
-// eight per instruction) when the CPU has it. WebAssembly has nothing like it, so the same
+// eight per instruction) when the CPU has it. WebAssembly in Node 20 has nothing like it, so the same
 // handshake is also measured with that feature masked (OpenSSL reads OPENSSL_ia32cap when it
 // starts: bit 21 of CPUID leaf 7's EBX, the second word), in a child process.
 const ifma = fs.existsSync('/proc/cpuinfo') && /\bavx512ifma\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
@@ -216,7 +216,7 @@ ${handshake[NO_IFMA] ? `
 OpenSSL 3 runs RSA-2048's two 1024-bit exponentiations on AVX-512 IFMA (52-bit multiply-adds,
 eight per instruction) on CPUs that have it, as this one does. The "IFMA masked" row is the same
 code with that feature hidden from OpenSSL (\`OPENSSL_ia32cap=:~0x200000\`), as on CPUs without
-it. WebAssembly has no comparable instruction. ibkr-auth takes ${x(handshake['ibkr-auth'], handshake[NO_IFMA])} the masked row's time;
+it. WebAssembly, as Node 20 runs it, has no comparable instruction. ibkr-auth takes ${x(handshake['ibkr-auth'], handshake[NO_IFMA])} the masked row's time;
 the target is checked against the default row.
 ` : ''}
 ## 3. Cold path (fresh process, median of ${colds.length})

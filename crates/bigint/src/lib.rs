@@ -859,10 +859,10 @@ mod tests {
                         );
                     }
                     // lazy products: inputs up to 4m − 1, results below 2m
-                    let twice = (&big_m << 2) - 1u32;
-                    let twice_l = md.limbs_of(&twice.to_bytes_be());
+                    let top = (&big_m << 2) - 1u32;
+                    let top_l = md.limbs_of(&top.to_bytes_be());
                     let x_l = md.limbs_of(&x);
-                    for (a, b) in [(&twice_l, &twice_l), (&x_l, &twice_l)] {
+                    for (a, b) in [(&top_l, &top_l), (&x_l, &top_l)] {
                         let mut out = vec![0u32; n];
                         md.k.mul_lazy(a, b, &mut out, &mut md.scratch());
                         let big = |l: &[u32]| BigUint::from_bytes_be(&md.to_be(l, len + 1));
