@@ -9,8 +9,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`error`] | the error type, with stable codes |
-//! | [`encoding`] | RFC 3986 percent-encoding, hex, base64 |
-//! | [`json`] | a small JSON reader for the fields read from IBKR's answers |
+//! | [`encoding`] | percent-encoding, hex, base64, read leniently |
 //! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
 //! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
 //! | [`oauth2`] | OAuth 2.0: the RS256 client assertion and the SSO-session JWT |
@@ -27,10 +26,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-// The sans-I/O core lives in its own crate (`crates/core`) so that it can be optimised for speed
-// while this crate's session and binding glue is optimised for size; its modules are re-exported
-// here under the same paths.
-pub use ibkr_auth_core::{encoding, error, json, keys, oauth1, oauth2, text};
+// The sans-I/O protocol core (`crates/core`): its modules under the same paths.
+pub use ibkr_auth_core::{encoding, error, keys, oauth1, oauth2, text};
 
 pub mod session;
 
@@ -39,13 +36,3 @@ pub mod wasm;
 
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{DhParams, PrivateKey, SecretBytes};
-
-/// The heap allocator in the `.wasm`: `lol_alloc`'s address-ordered free list (first fit, with
-/// neighbouring free blocks merged), 3.5 KB smaller gzipped than Rust's default `dlmalloc`. The
-/// heap is small and short-lived here (a few blocks per signature), so walking the list costs
-/// little: signing is within ~5% and the handshake unchanged (bench/notes.md). Never contended
-/// (one thread), so its spin lock is never spun. Exercised by `tests/wasm_allocator.rs`.
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
-    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());

@@ -22,7 +22,7 @@ use ibkr_auth::session::{
     Session,
 };
 use ibkr_auth::{Error, ErrorCode, Result};
-use rsa::BigUint;
+use rsa09::BigUint;
 use sha1::Sha1;
 
 /// Returns Pending `n` times, so other tasks run before this one continues: network latency

@@ -1,4 +1,4 @@
-//! The `.wasm`'s heap allocator (the `#[global_allocator]` in `src/lib.rs`), run in Node by
+//! The `.wasm`'s heap allocator (the standard library's, `dlmalloc`), run in Node by
 //! wasm-bindgen-test: random interleavings of allocations, growth and frees of many sizes and
 //! alignments, each block filled with its own pattern and checked before it is freed, so any
 //! overlap or lost byte shows; then the same workload again must not grow the memory (freed
@@ -6,7 +6,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-// Linked for its `#[global_allocator]` (nothing else of the crate is used here).
+// Linked so that the allocator is the one the package ships with (nothing else of it is used here).
 extern crate ibkr_auth;
 
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -82,7 +82,7 @@ fn workload(seed: u64) {
             let i = rng.below(live.len() as u64);
             if let Block::Bytes(v, p) = &mut live[i] {
                 let extra = 1 + rng.below(2_000);
-                v.extend(std::iter::repeat(*p).take(extra));
+                v.extend(std::iter::repeat_n(*p, extra));
             }
             check(&live[i]);
         } else if live.len() < 400 {

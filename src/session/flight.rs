@@ -1,111 +1,30 @@
-//! One future, many awaiters: the handshake that every caller waiting for a token shares.
-//!
-//! Whichever awaiter is polled drives the future; all of them get a clone of its output. The
-//! future is polled with a waker that wakes every awaiter, so the flight goes on when the awaiter
-//! that started it is dropped (a caller gave up) while others still wait. For one thread, as in
-//! WebAssembly; `futures_util`'s `Shared` does the same with more machinery.
+//! One future, many awaiters: the handshake that every caller waiting for a token shares. This
+//! is `futures_util`'s `Shared` over a single-threaded boxed future: whichever awaiter is polled
+//! drives it, all of them get a clone of its output, and the flight goes on when the awaiter that
+//! started it is dropped (a caller gave up) while others still wait — the tests below hold the
+//! crate to that.
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use futures_util::future::{FutureExt, Shared};
 
-/// A boxed, single-threaded future.
-pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-/// The wakers of everyone waiting for a flight.
-#[derive(Default)]
-struct Waiters(Mutex<Vec<Waker>>);
-
-impl Waiters {
-    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
-        // Nothing can panic while the lock is held, so a poisoned lock still holds a good list.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Wake for Waiters {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let wakers = std::mem::take(&mut *self.list());
-        wakers.into_iter().for_each(Waker::wake);
-    }
-}
-
-struct State<T> {
-    future: Option<LocalBoxFuture<'static, T>>,
-    output: Option<T>,
-}
+pub use futures_util::future::LocalBoxFuture;
 
 /// A future any number of clones can await; see the module documentation.
-pub struct Flight<T> {
-    state: Rc<RefCell<State<T>>>,
-    waiters: Arc<Waiters>,
-}
+pub type Flight<T> = Shared<LocalBoxFuture<'static, T>>;
 
-impl<T> Clone for Flight<T> {
-    fn clone(&self) -> Self {
-        Flight {
-            state: self.state.clone(),
-            waiters: self.waiters.clone(),
-        }
-    }
-}
-
-impl<T: Clone> Flight<T> {
-    /// Starts nothing yet: the future runs when an awaiter is first polled.
-    pub fn new(future: LocalBoxFuture<'static, T>) -> Self {
-        Flight {
-            state: Rc::new(RefCell::new(State {
-                future: Some(future),
-                output: None,
-            })),
-            waiters: Arc::default(),
-        }
-    }
-}
-
-impl<T: Clone> Future for Flight<T> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        if let Some(out) = &self.state.borrow().output {
-            return Poll::Ready(out.clone());
-        }
-        {
-            let mut list = self.waiters.list();
-            if !list.iter().any(|w| w.will_wake(cx.waker())) {
-                list.push(cx.waker().clone());
-            }
-        }
-        // Taken out while it runs, so the state is not borrowed across the poll.
-        let Some(mut future) = self.state.borrow_mut().future.take() else {
-            return Poll::Pending;
-        };
-        let waker = Waker::from(self.waiters.clone());
-        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            Poll::Ready(out) => {
-                self.state.borrow_mut().output = Some(out.clone());
-                waker.wake();
-                Poll::Ready(out)
-            }
-            Poll::Pending => {
-                self.state.borrow_mut().future = Some(future);
-                Poll::Pending
-            }
-        }
-    }
+/// Starts nothing yet: the future runs when an awaiter is first polled.
+pub fn flight<T: Clone>(future: LocalBoxFuture<'static, T>) -> Flight<T> {
+    future.shared()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Wake, Waker};
 
     /// A future that is ready once `open` is set, and counts how often it was polled.
     struct Gate {
@@ -140,7 +59,7 @@ mod tests {
         let open = Rc::new(Cell::new(false));
         let gate_waker = Rc::new(RefCell::new(None));
         let polls = Rc::new(Cell::new(0));
-        let flight = Flight::new(Box::pin(Gate {
+        let flight = flight(Box::pin(Gate {
             open: open.clone(),
             waker: gate_waker.clone(),
             polls: polls.clone(),
@@ -181,7 +100,7 @@ mod tests {
     fn concurrent_awaiters_share_one_run() {
         let runs = Rc::new(Cell::new(0));
         let r = runs.clone();
-        let flight = Flight::new(Box::pin(async move {
+        let flight = flight(Box::pin(async move {
             r.set(r.get() + 1);
             41 + 1
         }));

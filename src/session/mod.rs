@@ -19,12 +19,12 @@ use flight::Flight;
 
 use crate::encoding::pct_encode;
 use crate::error::{Error, ErrorCode, Result};
-use crate::json::Value;
 use crate::keys::{DhParams, PrivateKey, SecretBytes};
 use crate::oauth1::{self, lst, request, DhSecret};
 use crate::text;
 pub use host::{Host, HttpRequest, HttpResponse, Level};
 pub use pacing::Pacer;
+use serde_json::Value;
 
 /// The user's OAuth 1.0a material, parsed once.
 pub struct Oauth1Credentials {
@@ -345,7 +345,7 @@ fn jitter_fraction() -> f64 {
 
 async fn server_message<R: HttpResponse>(resp: &R) -> Option<String> {
     let text = resp.text().await.ok()?;
-    if let Some(v) = Value::parse(&text) {
+    if let Ok(v) = serde_json::from_str::<Value>(&text) {
         for key in ["error", "message"] {
             if let Some(s) = v.get(key).and_then(Value::as_str) {
                 return Some(s.to_owned());
@@ -429,7 +429,7 @@ pub(crate) async fn post_oauth<H: Host>(
         return Err(auth_failure(status, msg, what, hint));
     }
     let text = resp.text().await?;
-    Value::parse(&text).ok_or_else(|| {
+    serde_json::from_str::<Value>(&text).ok().ok_or_else(|| {
         Error::new(
             ErrorCode::HttpError,
             format!("IBKR's answer to {what} is not JSON."),
@@ -559,7 +559,7 @@ impl<H: Host> Session<H> {
                     .with_http_opt(last.status(), last.server_message().map(str::to_owned)));
                 }
                 st.handshakes += 1;
-                let f = Flight::new(Box::pin(Self::run_handshake(self.clone())));
+                let f = flight::flight(Box::pin(Self::run_handshake(self.clone())));
                 st.inflight = Some(f.clone());
                 f
             }
@@ -702,7 +702,7 @@ impl<H: Host> Session<H> {
         let (status, text, msg) = self
             .raw("GET", &format!("{base}/sso/validate"), auth.clone(), None)
             .await?;
-        let valid = Value::parse(&text).unwrap_or(Value::Null);
+        let valid = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
         if status != 200 || valid.get("RESULT").and_then(Value::as_bool) == Some(false) {
             return Err(auth_failure(
                 status.max(401),
@@ -773,7 +773,7 @@ impl<H: Host> Session<H> {
         if status != 200 {
             return Err(auth_failure(status, msg, what, hint));
         }
-        Value::parse(&text).ok_or_else(|| {
+        serde_json::from_str::<Value>(&text).ok().ok_or_else(|| {
             Error::new(
                 ErrorCode::HttpError,
                 format!("IBKR's answer to {what} is not JSON."),
@@ -1375,7 +1375,7 @@ impl<H: Host> Session<H> {
     /// A competing session is taken over only with `compete`.
     pub async fn ensure_authenticated(&self, compete: bool) -> Result<String> {
         let flags = |text: &str| {
-            let v = Value::parse(text).unwrap_or(Value::Null);
+            let v = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
             let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
             (b("authenticated"), b("competing"))
         };
@@ -1434,7 +1434,7 @@ impl<H: Host> Session<H> {
     pub async fn keep_alive_tick(&self) -> Result<KeepAliveReport> {
         self.check_ip().await?;
         let text = self.tickle().await?;
-        let v = Value::parse(&text).unwrap_or(Value::Null);
+        let v = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
         let auth = v.pointer("/iserver/authStatus");
         let authenticated = auth
             .and_then(|a| a.get("authenticated"))

@@ -2,7 +2,7 @@
 //! authorization in a browser, access token. The access token and its (encrypted) secret then
 //! start an ordinary first-party session.
 
-use crate::json::Value;
+use serde_json::Value;
 
 use super::{post_oauth, Host};
 use crate::error::{Error, ErrorCode, Result};

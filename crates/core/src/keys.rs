@@ -7,16 +7,21 @@
 //! an encrypted key, an EC key) is named in the error, with the fix.
 
 use std::fmt;
-
 use std::sync::Arc;
 
+use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
+use crypto_bigint::{BoxedUint, Odd};
+use der::asn1::UintRef;
+use der::{Decode, Reader, SliceReader};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use sha2::Sha256;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::encoding::{b64_decode_lenient, hex_encode};
 use crate::error::{Error, ErrorCode, Result};
-use crate::rsa::{der_take, der_uint, KeyProblem, OpError, RsaKey};
 use crate::text;
-use ibkr_auth_bigint::{bit_len_be, cmp_be_vartime, trim_be, Modulus};
 
 /// Bytes that must stay secret: zeroized on drop, printed as `[redacted]`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
@@ -122,10 +127,10 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             }
             b64.push_str(line);
         }
-        let der = b64_decode_lenient(&b64).map_err(|_| PemProblem::BadBody(label.clone()))?;
+        let der = decode_block(&label, &b64).ok_or_else(|| PemProblem::BadBody(label.clone()))?;
         blocks.push(PemBlock {
             label,
-            der: Zeroizing::new(der),
+            der,
             encrypted_legacy,
         });
     }
@@ -150,6 +155,27 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
         return Err(PemProblem::NotPem { looks_like_path });
     }
     Ok(blocks)
+}
+
+/// Decodes one block's base64 body with `pem-rfc7468` (constant-time base64), after re-framing it
+/// as strict RFC 7468 text: the lenient reading above (line endings, indentation, RFC 1421
+/// headers, any line width) is ours; decoding is the crate's. Every copy is wiped.
+fn decode_block(label: &str, b64: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let mut canonical = Zeroizing::new(String::with_capacity(
+        b64.len() * 65 / 64 + 2 * label.len() + 40,
+    ));
+    canonical.push_str("-----BEGIN ");
+    canonical.push_str(label);
+    canonical.push_str("-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        canonical.push_str(std::str::from_utf8(line).ok()?);
+        canonical.push('\n');
+    }
+    canonical.push_str("-----END ");
+    canonical.push_str(label);
+    canonical.push_str("-----\n");
+    let (_, der) = pem_rfc7468::decode_vec(canonical.as_bytes()).ok()?;
+    Some(Zeroizing::new(der))
 }
 
 fn pem_problem_message(what: &str, problem: PemProblem, expected: &str) -> String {
@@ -223,10 +249,11 @@ fn select_block(
     Err(Error::new(code, msg))
 }
 
-/// An RSA private key of 2048 to 4096 bits. Zeroized on drop; `Debug` prints `[redacted]`.
+/// An RSA private key of 2048 to 4096 bits, held by RustCrypto's `rsa` (CRT precomputed,
+/// blinded private operations, zeroized on drop). `Debug` prints `[redacted]`.
 #[derive(Clone)]
 pub struct PrivateKey {
-    inner: RsaKey,
+    inner: rsa::PrivateKey,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -237,6 +264,70 @@ impl fmt::Debug for PrivateKey {
 
 /// Smallest and largest RSA modulus accepted, in bits.
 pub const RSA_BITS: (usize, usize) = (2048, 4096);
+
+/// `rsaEncryption`, 1.2.840.113549.1.1.1: the only PKCS#8 algorithm accepted.
+const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// Why DER is not a usable RSA private key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyProblem {
+    /// Not the DER of an RSA private key.
+    Damaged,
+    /// A PKCS#8 key for another algorithm.
+    OtherAlgorithm,
+    /// A multi-prime key (PKCS#1 version 1).
+    MultiPrime,
+    /// The numbers do not fit together (`n ≠ p·q`, a wrong exponent, CRT values that disagree).
+    Inconsistent,
+}
+
+/// Reads PKCS#1 `RSAPrivateKey` DER, or PKCS#8 `PrivateKeyInfo` DER holding one, with the
+/// `pkcs1`/`pkcs8` crates; `rsa` checks that the numbers fit together.
+fn rsa_from_der(der: &[u8]) -> std::result::Result<rsa::PrivateKey, KeyProblem> {
+    let pkcs1_der: &[u8] = match rsa::pkcs8::PrivateKeyInfoRef::from_der(der) {
+        Ok(info) => {
+            if info.algorithm.oid != RSA_ENCRYPTION {
+                return Err(KeyProblem::OtherAlgorithm);
+            }
+            info.private_key.as_bytes()
+        }
+        Err(_) => der,
+    };
+    let fields = match rsa::pkcs1::RsaPrivateKeyRef::from_der(pkcs1_der) {
+        Ok(k) if k.version() != rsa::pkcs1::Version::TwoPrime => {
+            return Err(KeyProblem::MultiPrime)
+        }
+        Ok(k) => k,
+        Err(_) => return Err(KeyProblem::Damaged),
+    };
+    // `rsa` checks n, e, d, p and q, and derives the CRT values itself; the file's copies of
+    // them must agree, or the file is damaged (compared in constant time: they are secret).
+    let key = rsa::PrivateKey::from_pkcs1_der(pkcs1_der).map_err(|_| KeyProblem::Inconsistent)?;
+    let crt = key.crt_coefficient().map(Zeroizing::new);
+    let agree = |ours: Option<&BoxedUint>, theirs: UintRef<'_>| {
+        ours.is_some_and(|ours| {
+            let precision = ours.bits_precision();
+            BoxedUint::from_be_slice(theirs.as_bytes(), precision)
+                .map(Zeroizing::new)
+                .is_ok_and(|theirs| {
+                    let (a, b) = (
+                        Zeroizing::new(ours.to_be_bytes()),
+                        Zeroizing::new(theirs.to_be_bytes()),
+                    );
+                    bool::from(a.ct_eq(&b))
+                })
+        })
+    };
+    let consistent = agree(key.dp(), fields.exponent1)
+        & agree(key.dq(), fields.exponent2)
+        & agree(crt.as_deref(), fields.coefficient);
+    if consistent {
+        Ok(key)
+    } else {
+        Err(KeyProblem::Inconsistent)
+    }
+}
 
 impl PrivateKey {
     /// Parses an RSA private key from PEM (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
@@ -259,10 +350,10 @@ impl PrivateKey {
                 ),
             ));
         }
-        let inner = RsaKey::from_der(&block.der).map_err(|p| key_problem(p, what))?;
+        let inner = rsa_from_der(&block.der).map_err(|p| key_problem(p, what))?;
         let key = PrivateKey { inner };
         let bits = key.bits();
-        if bits < RSA_BITS.0 || bits > RSA_BITS.1 {
+        if !(RSA_BITS.0..=RSA_BITS.1).contains(&bits) {
             return Err(Error::new(
                 ErrorCode::InvalidKey,
                 format!(
@@ -277,35 +368,102 @@ impl PrivateKey {
 
     /// The modulus size in bits.
     pub fn bits(&self) -> usize {
-        self.inner.bits()
+        self.inner.n().as_ref().bit_width() as usize
     }
 
     /// The modulus size in bytes (the size of a signature or ciphertext).
     pub fn size(&self) -> usize {
-        self.inner.size()
+        self.bits().div_ceil(8)
     }
 
-    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, blinded.
+    /// The modulus, big-endian without leading zeros (public).
+    pub fn modulus(&self) -> Vec<u8> {
+        self.inner
+            .n()
+            .as_ref()
+            .to_be_bytes_trimmed_vartime()
+            .into_vec()
+    }
+
+    /// The public exponent, big-endian without leading zeros (public).
+    pub fn public_exponent(&self) -> Vec<u8> {
+        self.inner.e().to_be_bytes_trimmed_vartime().into_vec()
+    }
+
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message` (`rsa`, blinded; deterministic).
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let digest = crate::hash::sha256(message);
-        self.inner.sign_sha256_digest(&digest).map_err(op_error)
+        self.inner
+            .pkcs1v15_sign::<Sha256>(message)
+            .map_err(|_| rsa_failed())
     }
 
-    /// RSAES-PKCS1-v1_5 decryption, blinded. Padding is checked (explicit rejection), so a
-    /// ciphertext made for another key fails with [`ErrorCode::DecryptFailed`].
+    /// RSAES-PKCS1-v1_5 decryption with explicit rejection: the raw RSA operation is the `rsa`
+    /// crate's (`hazmat::rsa_decrypt_and_check`: blinded, CRT, checked against the public key);
+    /// the padding check that follows is ours, in constant time. A ciphertext made for another
+    /// key fails with [`ErrorCode::DecryptFailed`]. No oracle is exposed: the only ciphertext
+    /// ever decrypted is the user's own access token secret, once per session (README).
     pub fn decrypt_pkcs1v15(&self, ciphertext: &[u8]) -> Result<SecretBytes> {
-        match self.inner.decrypt_pkcs1v15(ciphertext) {
-            Ok(m) => Ok(SecretBytes::new(m.to_vec())),
-            Err(OpError::Rejected) => Err(Error::new(
-                ErrorCode::DecryptFailed,
-                "the access token secret does not decrypt with this encryption key. Check that \
-                 encryptionKey is your private *encryption* key (not the signature key), and that the \
-                 access token secret is the one issued with this access token for this consumer key \
-                 (regenerate the access token in IBKR's portal if unsure).",
-            )),
-            Err(e) => Err(op_error(e)),
+        let k = self.size();
+        if ciphertext.len() != k {
+            return Err(not_for_this_key());
         }
+        let precision = self.inner.n().as_ref().bits_precision();
+        let c = BoxedUint::from_be_slice(ciphertext, precision).map_err(|_| not_for_this_key())?;
+        let m = rsa::hazmat::rsa_decrypt_and_check(&self.inner, Some(&mut getrandom::SysRng), &c)
+            .map_err(|e| match e {
+            rsa::Error::Decryption | rsa::Error::InvalidArguments => not_for_this_key(),
+            _ => rsa_failed(),
+        })?;
+        let m = Zeroizing::new(m);
+        let full = Zeroizing::new(m.to_be_bytes());
+        let em = full.get(full.len().saturating_sub(k)..).unwrap_or_default();
+        let message = unpad_pkcs1v15_encryption(em).ok_or_else(not_for_this_key)?;
+        Ok(SecretBytes::new(message.to_vec()))
     }
+}
+
+/// EME-PKCS1-v1_5 decoding (RFC 8017 §7.2.2, step 3): `EM = 0x00 ‖ 0x02 ‖ PS ‖ 0x00 ‖ M` with
+/// at least eight non-zero bytes of `PS`. Every byte of `em` is looked at whatever its value,
+/// and the verdict and the separator's position are computed without branches on them.
+fn unpad_pkcs1v15_encryption(em: &[u8]) -> Option<&[u8]> {
+    if em.len() < 11 {
+        return None;
+    }
+    let mut ok = em[0].ct_eq(&0) & em[1].ct_eq(&2);
+    let mut found = subtle::Choice::from(0);
+    let mut sep = 0u32;
+    for (i, &b) in em.iter().enumerate().skip(2) {
+        let zero = b.ct_eq(&0);
+        let first = zero & !found;
+        sep.conditional_assign(&(i as u32), first);
+        found |= zero;
+    }
+    ok &= found;
+    // The separator must follow at least eight padding bytes: index ≥ 10.
+    ok &= !subtle::ConstantTimeLess::ct_lt(&sep, &10);
+    if bool::from(ok) {
+        em.get(sep as usize + 1..)
+    } else {
+        None
+    }
+}
+
+fn not_for_this_key() -> Error {
+    Error::new(
+        ErrorCode::DecryptFailed,
+        "the access token secret does not decrypt with this encryption key. Check that \
+         encryptionKey is your private *encryption* key (not the signature key), and that the \
+         access token secret is the one issued with this access token for this consumer key \
+         (regenerate the access token in IBKR's portal if unsure).",
+    )
+}
+
+fn rsa_failed() -> Error {
+    Error::new(
+        ErrorCode::Internal,
+        "the RSA operation failed (no secure random source for blinding, or the result did not \
+         verify against the public key); nothing was released. Retry; if it repeats, report it.",
+    )
 }
 
 fn key_problem(problem: KeyProblem, what: &str) -> Error {
@@ -329,24 +487,9 @@ fn key_problem(problem: KeyProblem, what: &str) -> Error {
     Error::new(ErrorCode::InvalidKey, msg)
 }
 
-fn op_error(e: OpError) -> Error {
-    match e {
-        OpError::NoRandom => Error::new(
-            ErrorCode::Internal,
-            "RSA failed: no secure random source is available for blinding",
-        ),
-        OpError::Fault | OpError::Rejected => Error::new(
-            ErrorCode::Internal,
-            "the RSA result did not verify against the public key (a computation fault); nothing was \
-             released. Retry; if it repeats, report it.",
-        ),
-    }
-}
-
-/// Fills `buf` from the platform's secure random source.
+/// Fills `buf` from the platform's secure random source (`getrandom`).
 pub fn getrandom_fill(buf: &mut [u8]) -> Result<()> {
-    use rand_core::RngCore;
-    rand_core::OsRng.try_fill_bytes(buf).map_err(|_| {
+    getrandom::fill(buf).map_err(|_| {
         Error::new(
             ErrorCode::Internal,
             "no secure random source is available on this platform",
@@ -354,13 +497,14 @@ pub fn getrandom_fill(buf: &mut [u8]) -> Result<()> {
     })
 }
 
-/// Diffie-Hellman group parameters: prime `p` and generator `g`.
+/// Diffie-Hellman group parameters: prime `p` and generator `g`. The modular arithmetic is
+/// `crypto-bigint`'s (Montgomery form, constant time in the exponent).
 #[derive(Clone)]
 pub struct DhParams {
     /// The prime, big-endian without leading zeros.
     prime: Vec<u8>,
     generator: u32,
-    modulus: Arc<Modulus>,
+    monty: Arc<BoxedMontyParams>,
 }
 
 impl PartialEq for DhParams {
@@ -384,20 +528,34 @@ impl fmt::Debug for DhParams {
 /// Smallest and largest DH prime accepted, in bits.
 pub const DH_PRIME_BITS: (usize, usize) = (1024, 8192);
 
+/// Strips leading zero bytes.
+fn trim_be(x: &[u8]) -> &[u8] {
+    let start = x.iter().position(|&b| b != 0).unwrap_or(x.len());
+    x.get(start..).unwrap_or_default()
+}
+
+/// The bit length of a big-endian number.
+fn bit_len_be(x: &[u8]) -> usize {
+    let x = trim_be(x);
+    x.first()
+        .map_or(0, |&b| x.len() * 8 - b.leading_zeros() as usize)
+}
+
 impl DhParams {
     /// Builds checked parameters from a prime (big-endian bytes) and a generator.
     pub fn new(prime: &[u8], generator: u32) -> Result<Self> {
         let prime = trim_be(prime);
         let bits = bit_len_be(prime);
         let bad = |m: String| Error::new(ErrorCode::InvalidDhParams, m);
-        if bits < DH_PRIME_BITS.0 || bits > DH_PRIME_BITS.1 {
+        if !(DH_PRIME_BITS.0..=DH_PRIME_BITS.1).contains(&bits) {
             return Err(bad(format!(
                 "the DH prime has {bits} bits; IBKR uses a 2048-bit prime ({} to {} bits accepted). \
                  Pass the prime from your dhparam.pem.",
                 DH_PRIME_BITS.0, DH_PRIME_BITS.1
             )));
         }
-        let Some(modulus) = Modulus::new(prime) else {
+        let p = BoxedUint::from_be_slice_vartime(prime);
+        let Some(odd) = Option::<Odd<BoxedUint>>::from(Odd::new(p)) else {
             return Err(bad("the DH prime is even, so it is not a prime: check that the right value was passed.".into()));
         };
         // g < p − 1 always holds for a prime of ≥ 1024 bits and a u32 generator.
@@ -407,7 +565,7 @@ impl DhParams {
         Ok(DhParams {
             prime: prime.to_vec(),
             generator,
-            modulus: Arc::new(modulus),
+            monty: Arc::new(BoxedMontyParams::new_vartime(odd)),
         })
     }
 
@@ -425,7 +583,8 @@ impl DhParams {
         DhParams::new(&bytes, generator)
     }
 
-    /// Reads `dhparam.pem`: PKCS#3 `DH PARAMETERS` (`SEQUENCE { p, g [, length] }`) or X9.42.
+    /// Reads `dhparam.pem`: PKCS#3 `DH PARAMETERS` (`SEQUENCE { p, g [, length] }`) or X9.42
+    /// (`SEQUENCE { p, g, q, … }`), with the `der` crate.
     pub fn from_pem(text: &str) -> Result<Self> {
         let what = "dhParams";
         let expected = "the DH parameters file (dhparam.pem, -----BEGIN DH PARAMETERS-----)";
@@ -436,9 +595,7 @@ impl DhParams {
                 format!("{what}: the PEM block is not DER-encoded DH parameters (SEQUENCE {{ prime, generator }}); the file is damaged."),
             )
         };
-        let (seq, _) = der_take(&block.der, 0x30).ok_or_else(damaged)?;
-        let (p, rest) = der_uint(seq).ok_or_else(damaged)?;
-        let (g, _) = der_uint(rest).ok_or_else(damaged)?;
+        let (p, g) = read_dh_sequence(&block.der).ok_or_else(damaged)?;
         if g.len() > 4 {
             return Err(Error::new(
                 ErrorCode::InvalidDhParams,
@@ -446,7 +603,7 @@ impl DhParams {
             ));
         }
         let generator = g.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b));
-        DhParams::new(p, generator)
+        DhParams::new(&p, generator)
     }
 
     /// The prime, big-endian without leading zeros.
@@ -478,31 +635,49 @@ impl DhParams {
         if let Some(last) = pm1.last_mut() {
             *last -= 1;
         }
-        above_one && cmp_be_vartime(x, &pm1).is_lt()
+        above_one && (x.len(), x) < (pm1.len(), pm1.as_slice())
     }
 
-    /// `g^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.
+    /// `g^exp mod p`, big-endian without leading zeros.
     pub(crate) fn pow_generator(&self, exp: &[u8]) -> Zeroizing<Vec<u8>> {
-        if self.generator != 2 {
-            return self.pow(&self.generator.to_be_bytes(), exp);
-        }
-        self.out_of_mont(Zeroizing::new(self.modulus.pow2_mont(exp)))
+        self.pow(&self.generator.to_be_bytes(), exp)
     }
 
-    /// `base^exp mod p` (constant time in `exp` for its length), big-endian without leading zeros.
+    /// `base^exp mod p` (constant time in `exp` for its length; `base < p`), big-endian without
+    /// leading zeros. Every intermediate that depends on `exp` is wiped.
     pub(crate) fn pow(&self, base: &[u8], exp: &[u8]) -> Zeroizing<Vec<u8>> {
-        let md = &self.modulus;
-        let base_m = Zeroizing::new(md.enter_mont(&md.reduce_be(base)));
-        self.out_of_mont(Zeroizing::new(md.pow_mont(&base_m, exp)))
-    }
-
-    /// A Montgomery-form result as minimal big-endian bytes; every copy is zeroized.
-    fn out_of_mont(&self, r: Zeroizing<Vec<u32>>) -> Zeroizing<Vec<u8>> {
-        let md = &self.modulus;
-        let plain = Zeroizing::new(md.leave_mont(&r));
-        let bytes = Zeroizing::new(md.to_be(&plain, md.byte_len()));
+        let precision = self.monty.bits_precision();
+        let base = trim_be(base);
+        let b = BoxedUint::from_be_slice(base, precision)
+            .unwrap_or_else(|_| BoxedUint::zero_with_precision(precision));
+        let exp_bits = u32::try_from(exp.len() * 8).unwrap_or(u32::MAX);
+        let e = Zeroizing::new(
+            BoxedUint::from_be_slice(exp, exp_bits)
+                .unwrap_or_else(|_| BoxedUint::zero_with_precision(exp_bits)),
+        );
+        let mut r = BoxedMontyForm::new(b, &self.monty).pow(&e);
+        let plain = Zeroizing::new(r.retrieve());
+        r.zeroize();
+        let bytes = Zeroizing::new(plain.to_be_bytes());
         Zeroizing::new(trim_be(&bytes).to_vec())
     }
+}
+
+/// `SEQUENCE { INTEGER p, INTEGER g, … }`: the first two integers of PKCS#3 or X9.42 parameters.
+fn read_dh_sequence(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut reader = SliceReader::new(der).ok()?;
+    let pg = reader
+        .sequence(|r: &mut SliceReader<'_>| {
+            let p = UintRef::decode(r)?;
+            let g = UintRef::decode(r)?;
+            // PKCS#3's privateValueLength or X9.42's q, j, seed: not used.
+            let rest = r.remaining_len();
+            r.read_slice(rest)?;
+            Ok::<_, der::Error>((p.as_bytes().to_vec(), g.as_bytes().to_vec()))
+        })
+        .ok()?;
+    reader.finish().ok()?;
+    Some(pg)
 }
 
 /// Lowercase hex of a big-endian number without leading zeros (`"0"` for zero).
@@ -520,20 +695,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn der_take_bounds() {
-        use crate::rsa::der_take;
-        assert_eq!(
-            der_take(&[0x02, 0x01, 0x05, 0xff], 0x02),
-            Some((&[0x05][..], &[0xff][..]))
-        );
-        assert_eq!(der_take(&[0x02, 0x05, 0x05], 0x02), None);
-        assert_eq!(der_take(&[0x02, 0x85, 0, 0, 0, 0, 1], 0x02), None);
-        assert_eq!(
-            der_take(&[0x02, 0x81, 0x01, 0x07], 0x02),
-            Some((&[0x07][..], &[][..]))
-        );
-        assert_eq!(der_take(&[], 0x02), None);
-        assert_eq!(der_take(&[0x30, 0x00], 0x02), None);
+    fn pkcs1_padding_check() {
+        let k = 256;
+        let mut em = vec![0u8; k];
+        em[1] = 2;
+        for b in &mut em[2..k - 33] {
+            *b = 0x5a;
+        }
+        // em[k - 33] stays 0: the separator; 32 bytes of message follow.
+        for (i, b) in em[k - 32..].iter_mut().enumerate() {
+            *b = i as u8 + 1;
+        }
+        let m = unpad_pkcs1v15_encryption(&em).unwrap();
+        assert_eq!(m, &em[k - 32..]);
+        // Each way the padding can be wrong is refused.
+        let mut bad = em.clone();
+        bad[0] = 1;
+        assert!(unpad_pkcs1v15_encryption(&bad).is_none());
+        let mut bad = em.clone();
+        bad[1] = 1;
+        assert!(unpad_pkcs1v15_encryption(&bad).is_none());
+        let mut bad = em.clone();
+        bad[9] = 0; // a zero inside the first eight padding bytes
+        assert!(unpad_pkcs1v15_encryption(&bad).is_none());
+        let mut bad = em.clone();
+        bad[k - 33] = 0x5a; // no separator at all
+        assert!(unpad_pkcs1v15_encryption(&bad).is_none());
+        // The separator may come right after the eight padding bytes; an empty message is allowed.
+        let mut short = em.clone();
+        short[10] = 0;
+        assert_eq!(unpad_pkcs1v15_encryption(&short).unwrap().len(), k - 11);
+        let mut empty = em;
+        empty[k - 33] = 0x5a;
+        for b in &mut empty[k - 32..k - 1] {
+            *b = 0x77;
+        }
+        empty[k - 1] = 0;
+        assert_eq!(unpad_pkcs1v15_encryption(&empty).unwrap().len(), 0);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The live session token (LST) maths: the access token secret ("prepend"), the Diffie-Hellman
 //! challenge and shared secret, the LST itself, and its validation.
 
-use crate::hash::hmac_sha1;
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::encoding::{b64_decode_lenient, b64_encode, hex_decode, hex_encode, hex_number};
 use crate::error::{Error, ErrorCode, Result};
@@ -67,7 +68,7 @@ impl DhSecret {
                 e.describe()
             ))
         })?);
-        let a = ibkr_auth_bigint::trim_be(&bytes);
+        let a = trim_be(&bytes);
         if !params.in_open_range(a) {
             return Err(Error::invalid_argument(
                 "random (the DH exponent) must be greater than 1 and less than p - 1: use 32 random bytes, as dhRandom() makes.",
@@ -106,7 +107,7 @@ pub fn shared_secret(
             format!("the server's diffie_hellman_response is not hex: {}. Was the whole response passed?", e.describe()),
         )
     })?;
-    let b = ibkr_auth_bigint::trim_be(&b_bytes);
+    let b = trim_be(&b_bytes);
     if !params.in_open_range(b) {
         return Err(Error::new(
             ErrorCode::BadDhResponse,
@@ -124,12 +125,27 @@ pub fn shared_secret(
     Ok(SecretBytes::new(bytes))
 }
 
+/// HMAC-SHA1 (`hmac` + `sha1`); the tag is wiped by its owner.
+fn hmac_sha1(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 20]> {
+    // HMAC takes keys of any length, so `new_from_slice` cannot fail.
+    let mut out = Zeroizing::new([0u8; 20]);
+    if let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(key) {
+        mac.update(message);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+    }
+    out
+}
+
+/// Strips leading zero bytes.
+fn trim_be(x: &[u8]) -> &[u8] {
+    let start = x.iter().position(|&b| b != 0).unwrap_or(x.len());
+    x.get(start..).unwrap_or_default()
+}
+
 /// `LST = base64(HMAC-SHA1(key = K bytes, message = prepend bytes))`.
 pub fn live_session_token(k_bytes: &SecretBytes, prepend: &SecretBytes) -> Result<SecretBytes> {
-    let mut mac = hmac_sha1(k_bytes.expose(), prepend.expose());
-    let lst = SecretBytes::new(mac.to_vec());
-    mac.zeroize();
-    Ok(lst)
+    let mac = hmac_sha1(k_bytes.expose(), prepend.expose());
+    Ok(SecretBytes::new(mac.to_vec()))
 }
 
 /// Parses a prepend given as hex (the decrypted access token secret).
@@ -173,7 +189,7 @@ pub fn verify_lst(lst: &SecretBytes, consumer_key: &str, signature_hex: &str) ->
     let Ok(theirs) = hex_decode(signature_hex) else {
         return Ok(false);
     };
-    Ok(theirs.len() == ours.len() && bool::from(ours.as_slice().ct_eq(&theirs)))
+    Ok(theirs.len() == ours.len() && bool::from(ours.as_slice().ct_eq(&theirs[..])))
 }
 
 /// Like [`verify_lst`], but a mismatch is an [`ErrorCode::LstSignatureMismatch`] error that

@@ -4,10 +4,11 @@
 
 use std::fmt;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::base::{authorization_header_of, base_string_of, check_realm, join_url};
-use super::hmac::HmacSha256Key;
 use crate::encoding::{b64_encode, hex_encode, pct_encode};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{PrivateKey, SecretBytes};
@@ -55,6 +56,35 @@ impl Signer<'_> {
             Signer::RsaSha256(key) => Ok(b64_encode(&key.sign_sha256(text.as_bytes())?)),
             Signer::HmacSha256(key) => Ok(b64_encode(&key.mac(text.as_bytes()))),
         }
+    }
+}
+
+/// An HMAC-SHA256 key (`hmac` + `sha2`) with its keyed state computed once: each message clones
+/// the state and hashes only the message, so a session pays for the key's pads once per token.
+/// The state is wiped on drop (`hmac`'s `zeroize` feature); `Debug` is redacted.
+#[derive(Clone)]
+pub struct HmacSha256Key(Hmac<Sha256>);
+
+impl fmt::Debug for HmacSha256Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacSha256Key([redacted])")
+    }
+}
+
+impl HmacSha256Key {
+    /// Prepares the keyed state for `key` (any length).
+    pub fn new(key: &[u8]) -> Self {
+        // HMAC accepts keys of every length, so this cannot fail; an empty key is the fallback.
+        let mac = Hmac::<Sha256>::new_from_slice(key)
+            .unwrap_or_else(|_| Hmac::<Sha256>::new(&Default::default()));
+        HmacSha256Key(mac)
+    }
+
+    /// HMAC-SHA256 of `message`.
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut m = self.0.clone();
+        m.update(message);
+        m.finalize().into_bytes().into()
     }
 }
 
@@ -107,28 +137,32 @@ impl fmt::Debug for SignedRequest {
     }
 }
 
+/// Random bytes for nonces, drawn from the platform's secure source (`getrandom`) a batch at a
+/// time: in wasm each draw is a call into JavaScript, so one call serves 32 nonces.
+struct NoncePool {
+    bytes: [u8; 512],
+    used: usize,
+}
+
 thread_local! {
-    /// ChaCha20 seeded once from the platform's secure random source: a nonce per request
-    /// without a trip to the host (in wasm, a call into JavaScript) each time.
-    static NONCE_RNG: std::cell::RefCell<Option<crate::chacha::ChaCha20>> = const { std::cell::RefCell::new(None) };
+    static NONCE_POOL: std::cell::RefCell<NoncePool> =
+        const { std::cell::RefCell::new(NoncePool { bytes: [0; 512], used: 512 }) };
 }
 
 /// 16 random bytes as 32 lowercase hex characters.
 pub fn generate_nonce() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    NONCE_RNG.with(|cell| {
-        let mut rng = cell.borrow_mut();
-        if rng.is_none() {
-            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-            super::lst::getrandom_fill(&mut *seed)?;
-            *rng = Some(crate::chacha::ChaCha20::new(&seed));
+    NONCE_POOL.with(|cell| {
+        let mut pool = cell.borrow_mut();
+        if pool.used + 16 > pool.bytes.len() {
+            super::lst::getrandom_fill(&mut pool.bytes)?;
+            pool.used = 0;
         }
-        if let Some(r) = rng.as_mut() {
-            r.fill(&mut bytes);
-        }
-        Ok::<(), Error>(())
-    })?;
-    Ok(hex_encode(&bytes))
+        let start = pool.used;
+        pool.used += 16;
+        Ok(hex_encode(
+            pool.bytes.get(start..start + 16).unwrap_or_default(),
+        ))
+    })
 }
 
 fn check_field(name: &str, value: &str, fix: &str) -> Result<()> {
