@@ -27,7 +27,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 // The sans-I/O protocol core (`crates/core`): its modules under the same paths.
-pub use ibkr_auth_core::{encoding, error, keys, oauth1, oauth2, text};
+pub use ibkr_auth_core::{encoding, error, keys, oauth1, oauth2};
 
 pub mod session;
 
@@ -36,3 +36,13 @@ pub mod wasm;
 
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{DhParams, PrivateKey, SecretBytes};
+
+/// The `.wasm`'s heap allocator: the standard one, wrapped by `zeroizing-alloc` so that every
+/// block is cleared when it is freed. Our own buffers that hold secrets are wiped explicitly
+/// (`Zeroizing`, `SecretBytes`); this also covers temporaries inside the crates we build on (for
+/// example `rsa` copies a key's primes while it precomputes, and does not wipe the copies), so no
+/// key, token or secret outlives its use in the module's memory (`tests/session/memory.test.mjs`).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);

@@ -61,7 +61,11 @@ fn call(f: &str, a: &[Value]) -> Result<String> {
         }
         "decryptAccessTokenSecret" => {
             let key = PrivateKey::from_pem(a[0].as_str().unwrap(), "encryptionKeyPem")?;
-            Ok(lst::decrypt_access_token_secret(&key, a[1].as_str().unwrap())?.expose_hex())
+            Ok(
+                lst::decrypt_access_token_secret(&key, a[1].as_str().unwrap())?
+                    .expose_hex()
+                    .to_string(),
+            )
         }
         "parseDhParams" => DhParams::from_pem(a[0].as_str().unwrap()).map(|d| d.prime_hex()),
         "dhChallenge" => {
@@ -74,7 +78,7 @@ fn call(f: &str, a: &[Value]) -> Result<String> {
             &st(&o, "dhResponse"),
             &st(&o, "prepend"),
         )
-        .map(|t| lst::lst_base64(&t)),
+        .map(|t| lst::lst_base64(&t).to_string()),
         "verifyLiveSessionToken" => {
             let t = lst::lst_from_base64(&st(&o, "token"))?;
             lst::verify_lst(&t, &st(&o, "consumerKey"), &st(&o, "signature")).map(|b| b.to_string())

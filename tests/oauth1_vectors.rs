@@ -41,7 +41,7 @@ fn decrypts_access_token_secret_with_pkcs1_and_pkcs8_keys() {
         let key = PrivateKey::from_pem(pem, "encryptionKey").unwrap();
         let prepend =
             lst::decrypt_access_token_secret(&key, s(&v, "inputs.access_token_secret")).unwrap();
-        assert_eq!(prepend.expose_hex(), prepend_hex(&v));
+        assert_eq!(prepend.expose_hex().as_str(), prepend_hex(&v));
     }
 }
 
@@ -83,7 +83,7 @@ fn live_session_token_cases_match() {
         let k =
             lst::shared_secret(&dh, resp["diffie_hellman_response"].as_str().unwrap(), &a).unwrap();
         assert_eq!(
-            k.expose_hex(),
+            k.expose_hex().as_str(),
             comp["K_bytes_hex (HMAC key)"].as_str().unwrap(),
             "{name}: K bytes"
         );
@@ -93,7 +93,7 @@ fn live_session_token_cases_match() {
             "{name}"
         );
         let token = lst::live_session_token(&k, &prepend).unwrap();
-        let token_b64 = lst::lst_base64(&token);
+        let token_b64 = lst::lst_base64(&token).to_string();
         assert_eq!(token_b64, s(comp, "live_session_token"), "{name}: LST");
         let sig = resp["live_session_token_signature"].as_str().unwrap();
         assert_eq!(sig, s(comp, "live_session_token_signature_check"));
@@ -308,7 +308,8 @@ fn third_party_steps_match() {
     assert_eq!(
         lst::decrypt_access_token_secret(&enc, secret)
             .unwrap()
-            .expose_hex(),
+            .expose_hex()
+            .as_str(),
         prepend_hex(&v)
     );
 }

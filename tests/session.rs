@@ -634,7 +634,7 @@ fn no_secret_reaches_the_logs() {
     let logs = f.mock.logs.borrow();
     assert!(logs.len() > 8, "{logs:?}");
     let mut secrets = f.table.secrets();
-    secrets.push(token);
+    secrets.push(token.to_string());
     for (_, line) in logs.iter() {
         for s in &secrets {
             assert!(!line.contains(s.as_str()), "secret in log line: {line}");

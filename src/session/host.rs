@@ -4,8 +4,9 @@
 
 use crate::error::Result;
 
-/// An HTTP request as the session hands it to the host.
-#[derive(Debug, Clone)]
+/// An HTTP request as the session hands it to the host. The `Authorization` header may carry a
+/// bearer token: `Debug` redacts it and dropping the request wipes it.
+#[derive(Clone)]
 pub struct HttpRequest<V> {
     /// Uppercase method.
     pub method: String,
@@ -22,6 +23,35 @@ pub struct HttpRequest<V> {
     /// Return redirects as they are instead of following them (the gateway's 302 to its login
     /// page means "not logged in").
     pub manual_redirect: bool,
+}
+
+impl<V> std::fmt::Debug for HttpRequest<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let redact = k.eq_ignore_ascii_case("authorization");
+                (k.as_str(), if redact { "[redacted]" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> Drop for HttpRequest<V> {
+    fn drop(&mut self) {
+        for (k, v) in &mut self.headers {
+            if k.eq_ignore_ascii_case("authorization") {
+                zeroize::Zeroize::zeroize(v);
+            }
+        }
+    }
 }
 
 /// An HTTP response; the body can be read more than once.

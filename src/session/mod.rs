@@ -21,7 +21,6 @@ use crate::encoding::pct_encode;
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{DhParams, PrivateKey, SecretBytes};
 use crate::oauth1::{self, lst, request, DhSecret};
-use crate::text;
 pub use host::{Host, HttpRequest, HttpResponse, Level};
 pub use pacing::Pacer;
 use serde_json::Value;
@@ -353,15 +352,17 @@ async fn server_message<R: HttpResponse>(resp: &R) -> Option<String> {
         }
     }
     let t = text.trim();
-    (!t.is_empty()).then(|| text::truncate_chars(t, 300).to_owned())
+    // At most 300 characters of it.
+    let cut = t.char_indices().nth(300).map_or(t.len(), |(i, _)| i);
+    (!t.is_empty()).then(|| t.get(..cut).unwrap_or(t).to_owned())
 }
 
 fn is_no_bridge(message: Option<&str>) -> bool {
-    message.is_some_and(|m| text::contains_ignore_ascii_case(m, "no bridge"))
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("no bridge"))
 }
 
 fn mentions_timestamp(message: Option<&str>) -> bool {
-    message.is_some_and(|m| text::contains_ignore_ascii_case(m, "timestamp"))
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("timestamp"))
 }
 
 /// The error for a failed authentication step: the status names the code, `hint_401` the fix.
@@ -419,7 +420,12 @@ pub(crate) async fn post_oauth<H: Host>(
     let status = resp.status();
     if status != 200 {
         let msg = server_message(&resp).await;
-        let hint = if text::contains_ignore_ascii_case(msg.as_deref().unwrap_or(""), "consumer") {
+        let hint = if msg
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .contains("consumer")
+        {
             "The consumer key was refused (invalid consumer): a new consumer key can take days until IBKR activates it; \
              otherwise check it for typos and that the realm fits it (test_realm only with TESTCONS)."
         } else {
@@ -496,12 +502,12 @@ impl<H: Host> Session<H> {
     /// token stays; if the new host refuses it, the usual 401 recovery makes a new one.
     pub fn set_base_url(&self, url: &str) -> Result<()> {
         oauth1::base::split_url(url)?;
-        let url = text::trim_end_byte(url.trim(), b'/').to_owned();
+        let url = url.trim().trim_end_matches('/').to_owned();
         let mut st = self.inner.state.borrow_mut();
         let i = match st
             .bases
             .iter()
-            .position(|b| text::trim_end_byte(b, b'/').eq_ignore_ascii_case(&url))
+            .position(|b| b.trim_end_matches('/').eq_ignore_ascii_case(&url))
         {
             Some(i) => i,
             None => {
@@ -525,7 +531,7 @@ impl<H: Host> Session<H> {
 
     /// The live session token (base64) and its expiry (ms since epoch): cached, refreshed before
     /// expiry, one handshake at a time.
-    pub async fn live_session_token(&self) -> Result<(String, f64)> {
+    pub async fn live_session_token(&self) -> Result<(zeroize::Zeroizing<String>, f64)> {
         let t = self.token().await?;
         Ok((lst::lst_base64(&t.secret), t.expires_at))
     }
@@ -602,10 +608,10 @@ impl<H: Host> Session<H> {
     /// `scheme://host[:port]` of the current API base (OAuth 2.0's endpoints live there too).
     fn origin(&self) -> String {
         let b = self.base_url();
-        let start = text::find(&b, "://").map_or(0, |i| i + 3);
+        let start = b.find("://").map_or(0, |i| i + 3);
         let end = b
             .get(start..)
-            .and_then(|r| text::find_byte(r, b'/'))
+            .and_then(|r| r.find('/'))
             .map_or(b.len(), |j| start + j);
         b.get(..end).unwrap_or(&b).to_owned()
     }
@@ -840,8 +846,7 @@ impl<H: Host> Session<H> {
                 "an OAuth 1.0a handshake on a session of another kind",
             ));
         };
-        let random = DhSecret::random_hex()?;
-        let a = DhSecret::from_hex(&random, &c.dh)?;
+        let a = DhSecret::random()?;
         let challenge = oauth1::dh_challenge(&c.dh, &a);
         let nonce = request::generate_nonce()?;
         let ctx = c.context(&nonce, self.timestamp());
@@ -926,10 +931,14 @@ impl<H: Host> Session<H> {
                 )?;
                 Ok(Some(authorization))
             }
-            Auth::OAuth2(_) => Ok(Some(format!(
-                "Bearer {}",
-                crate::text::utf8_lossy(token.secret.expose())
-            ))),
+            Auth::OAuth2(_) => {
+                // Built in place: no intermediate copy of the token is left unwiped.
+                let bearer = String::from_utf8_lossy(token.secret.expose());
+                let mut header = String::with_capacity(7 + bearer.len());
+                header.push_str("Bearer ");
+                header.push_str(&bearer);
+                Ok(Some(header))
+            }
             Auth::Gateway => Ok(None),
         }
     }
@@ -1022,7 +1031,7 @@ impl<H: Host> Session<H> {
         let url = url.trim();
         let st = self.inner.state.borrow();
         st.bases.iter().find_map(|b| {
-            let base = text::trim_end_byte(b.trim(), b'/');
+            let base = b.trim().trim_end_matches('/');
             let head = url.get(..base.len())?;
             let rest = url.get(base.len()..)?;
             (head.eq_ignore_ascii_case(base)
@@ -1051,13 +1060,9 @@ impl<H: Host> Session<H> {
         } else {
             format!("/{rel}")
         };
-        let mut url = format!("{}{}", text::trim_end_byte(&self.base_url(), b'/'), rel);
+        let mut url = format!("{}{}", self.base_url().trim_end_matches('/'), rel);
         if !call.query.is_empty() {
-            url.push(if text::contains_byte(&url, b'?') {
-                '&'
-            } else {
-                '?'
-            });
+            url.push(if url.contains('?') { '&' } else { '?' });
             for (i, (k, v)) in call.query.iter().enumerate() {
                 if i > 0 {
                     url.push('&');
@@ -1210,7 +1215,7 @@ impl<H: Host> Session<H> {
                     // Retry-After in whole seconds (an HTTP-date or anything else: 1 s).
                     let secs = resp
                         .header("retry-after")
-                        .and_then(|s| text::parse_digits(s.trim()))
+                        .and_then(|s| s.trim().parse::<u64>().ok())
                         .unwrap_or(1)
                         .min(120);
                     self.log(

@@ -1,8 +1,11 @@
 //! Reading JavaScript arguments into Rust values, with an `INVALID_ARGUMENT` error that names
 //! the function and the field for anything missing or mistyped. Values are never echoed back.
+//! Strings arrive as copies in the module's memory; those that may hold a key, a token or a
+//! secret are read with `secret`/[`Opts::secret`], as `Zeroizing<String>` wiped when dropped.
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
@@ -30,6 +33,11 @@ pub fn string(func: &str, name: &str, v: &JsValue) -> Result<String> {
             type_name(v)
         ))),
     }
+}
+
+/// A required positional string argument that may hold a secret (wiped when dropped).
+pub fn secret(func: &str, name: &str, v: &JsValue) -> Result<Zeroizing<String>> {
+    string(func, name, v).map(Zeroizing::new)
 }
 
 /// An options object argument.
@@ -69,6 +77,16 @@ impl<'a> Opts<'a> {
                 type_name(&v)
             ))),
         }
+    }
+
+    /// A required string field that may hold a secret (wiped when dropped).
+    pub fn secret(&self, key: &str) -> Result<Zeroizing<String>> {
+        self.string(key).map(Zeroizing::new)
+    }
+
+    /// An optional string field that may hold a secret (wiped when dropped).
+    pub fn opt_secret(&self, key: &str) -> Result<Option<Zeroizing<String>>> {
+        self.opt_string(key).map(|s| s.map(Zeroizing::new))
     }
 
     /// An optional string field (`undefined` or `null` mean absent).

@@ -11,7 +11,6 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::session::{Host, HttpRequest, HttpResponse, Level};
-use crate::text;
 
 fn global_fn(name: &str) -> Option<Function> {
     Reflect::get(&js_sys::global(), &JsValue::from_str(name))
@@ -351,5 +350,5 @@ impl Host for JsHost {
 }
 
 fn strip_query(url: &str) -> &str {
-    text::split_once_byte(url, b'?').map_or(url, |(before, _)| before)
+    url.split_once('?').map_or(url, |(before, _)| before)
 }

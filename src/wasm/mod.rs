@@ -63,6 +63,12 @@ fn js<T>(r: Result<T>) -> JsResult<T> {
     r.map_err(to_js)
 }
 
+/// A secret handed to JS: copied straight from the caller's (wiped) buffer into a JS string, so
+/// no unwiped copy is left in the module's memory (a returned `String` would be freed as is).
+fn secret_out(text: &str) -> JsValue {
+    JsValue::from_str(text)
+}
+
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
@@ -79,13 +85,15 @@ const MAX_TIMESTAMP_S: u64 = 9_999_999_999;
 pub fn decrypt_access_token_secret(
     encryption_key_pem: JsValue,
     access_token_secret: JsValue,
-) -> JsResult<String> {
+) -> JsResult<JsValue> {
     const F: &str = "decryptAccessTokenSecret";
     js((|| {
-        let pem = args::string(F, "encryptionKeyPem", &encryption_key_pem)?;
-        let secret = args::string(F, "accessTokenSecret", &access_token_secret)?;
+        let pem = args::secret(F, "encryptionKeyPem", &encryption_key_pem)?;
+        let secret = args::secret(F, "accessTokenSecret", &access_token_secret)?;
         let key = PrivateKey::from_pem(&pem, "encryptionKeyPem")?;
-        Ok(lst::decrypt_access_token_secret(&key, &secret)?.expose_hex())
+        Ok(secret_out(
+            &lst::decrypt_access_token_secret(&key, &secret)?.expose_hex(),
+        ))
     })())
 }
 
@@ -104,8 +112,8 @@ pub fn parse_dh_params(dhparam_pem: JsValue) -> JsResult<JsValue> {
 
 /// `dhRandom()`: a fresh 256-bit DH exponent as hex, from the platform's secure random source.
 #[wasm_bindgen(js_name = "dhRandom")]
-pub fn dh_random() -> JsResult<String> {
-    js(DhSecret::random_hex())
+pub fn dh_random() -> JsResult<JsValue> {
+    js(DhSecret::random_hex().map(|h| secret_out(&h)))
 }
 
 /// `dhChallenge({ prime, random, generator = 2 })`: `A = g^random mod p`, lowercase hex.
@@ -115,7 +123,7 @@ pub fn dh_challenge(o: JsValue) -> JsResult<String> {
     js((|| {
         let o = Opts::new(F, &o)?;
         let prime = o.string("prime")?;
-        let random = o.string("random")?;
+        let random = o.secret("random")?;
         let generator = o.opt_uint("generator", u64::from(u32::MAX))?.unwrap_or(2);
         lst::challenge_from_hex(
             &prime,
@@ -127,20 +135,16 @@ pub fn dh_challenge(o: JsValue) -> JsResult<String> {
 
 /// `liveSessionToken({ dhResponse, random, prime, prepend })`: the LST, base64.
 #[wasm_bindgen(js_name = "liveSessionToken")]
-pub fn live_session_token(o: JsValue) -> JsResult<String> {
+pub fn live_session_token(o: JsValue) -> JsResult<JsValue> {
     const F: &str = "liveSessionToken";
     js((|| {
         let o = Opts::new(F, &o)?;
         let dh_response = o.string("dhResponse")?;
-        let random = o.string("random")?;
+        let random = o.secret("random")?;
         let prime = o.string("prime")?;
-        let prepend = o.string("prepend")?;
-        Ok(lst::lst_base64(&lst::lst_from_hex(
-            &prime,
-            &random,
-            &dh_response,
-            &prepend,
-        )?))
+        let prepend = o.secret("prepend")?;
+        let token = lst::lst_from_hex(&prime, &random, &dh_response, &prepend)?;
+        Ok(secret_out(&lst::lst_base64(&token)))
     })())
 }
 
@@ -151,7 +155,7 @@ pub fn verify_live_session_token(o: JsValue) -> JsResult<bool> {
     const F: &str = "verifyLiveSessionToken";
     js((|| {
         let o = Opts::new(F, &o)?;
-        let token = lst::lst_from_base64(&o.string("token")?)?;
+        let token = lst::lst_from_base64(&o.secret("token")?)?;
         let consumer_key = o.string("consumerKey")?;
         let signature = o.string("signature")?;
         lst::verify_lst(&token, &consumer_key, &signature)
@@ -167,9 +171,15 @@ pub fn base_string(o: JsValue) -> JsResult<String> {
         let method = o.string("method")?;
         let url = o.string("url")?;
         let params = o.record("params")?;
-        let prepend = o.opt_string("prepend")?;
+        let prepend = o.opt_secret("prepend")?;
         let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
-        oauth1::base_string(&method, &url, &params, prepend.as_deref(), sign_query)
+        oauth1::base_string(
+            &method,
+            &url,
+            &params,
+            prepend.as_ref().map(|p| p.as_str()),
+            sign_query,
+        )
     })())
 }
 
@@ -178,7 +188,7 @@ pub fn base_string(o: JsValue) -> JsResult<String> {
 pub fn sign_rsa_sha256(private_key_pem: JsValue, text: JsValue) -> JsResult<String> {
     const F: &str = "signRsaSha256";
     js((|| {
-        let pem = args::string(F, "privateKeyPem", &private_key_pem)?;
+        let pem = args::secret(F, "privateKeyPem", &private_key_pem)?;
         let text = args::string(F, "text", &text)?;
         let key = PrivateKey::from_pem(&pem, "privateKeyPem")?;
         request::Signer::RsaSha256(&key).sign(&text)
@@ -191,7 +201,7 @@ pub fn sign_hmac_sha256(live_session_token: JsValue, text: JsValue) -> JsResult<
     const F: &str = "signHmacSha256";
     js((|| {
         let token =
-            lst::lst_from_base64(&args::string(F, "liveSessionToken", &live_session_token)?)?;
+            lst::lst_from_base64(&args::secret(F, "liveSessionToken", &live_session_token)?)?;
         let text = args::string(F, "text", &text)?;
         request::hmac_sha256_base64(&token, &text)
     })())
@@ -283,7 +293,7 @@ fn signed(
 }
 
 fn signature_key(o: &Opts<'_>) -> Result<PrivateKey> {
-    PrivateKey::from_pem(&o.string("signatureKey")?, "signatureKey")
+    PrivateKey::from_pem(&o.secret("signatureKey")?, "signatureKey")
 }
 
 /// `liveSessionTokenRequest({ consumerKey, accessToken, challenge, prepend, signatureKey, ... })`:
@@ -293,7 +303,7 @@ pub fn live_session_token_request(o: JsValue) -> JsResult<JsValue> {
     signed("liveSessionTokenRequest", &o, |o, c| {
         let access_token = o.string("accessToken")?;
         let challenge = o.string("challenge")?;
-        let prepend = lst::prepend_from_hex(&o.string("prepend")?)?;
+        let prepend = lst::prepend_from_hex(&o.secret("prepend")?)?;
         let key = signature_key(o)?;
         request::live_session_token_request(
             &c.base_url,
@@ -352,7 +362,7 @@ pub fn sign_request(o: JsValue) -> JsResult<JsValue> {
         let method = o.string("method")?;
         let url = o.string("url")?;
         let access_token = o.string("accessToken")?;
-        let token = lst::lst_from_base64(&o.string("liveSessionToken")?)?;
+        let token = lst::lst_from_base64(&o.secret("liveSessionToken")?)?;
         let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
         request::api_request(&method, &url, &c.ctx(), &access_token, &token, sign_query)
     })
@@ -369,7 +379,7 @@ fn now_or(o: &Opts<'_>) -> Result<i64> {
 pub fn client_assertion(o: JsValue) -> JsResult<String> {
     js((|| {
         let o = Opts::new("clientAssertion", &o)?;
-        let key = PrivateKey::from_pem(&o.string("privateKey")?, "privateKey")?;
+        let key = PrivateKey::from_pem(&o.secret("privateKey")?, "privateKey")?;
         crate::oauth2::client_assertion(
             &o.string("clientId")?,
             &o.string("clientKeyId")?,
@@ -385,12 +395,12 @@ pub fn client_assertion(o: JsValue) -> JsResult<String> {
 pub fn sso_session_jwt(o: JsValue) -> JsResult<String> {
     js((|| {
         let opts = Opts::new("ssoSessionJwt", &o)?;
-        let key = PrivateKey::from_pem(&opts.string("privateKey")?, "privateKey")?;
+        let key = PrivateKey::from_pem(&opts.secret("privateKey")?, "privateKey")?;
         let alternative_ips = opts.opt_string_list("alternativeIps")?;
         crate::oauth2::sso_session_jwt(
             &opts.string("clientId")?,
             &opts.string("clientKeyId")?,
-            &opts.string("credential")?,
+            &opts.secret("credential")?,
             &opts.string("ip")?,
             &key,
             now_or(&opts)?,

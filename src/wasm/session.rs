@@ -107,7 +107,7 @@ fn pacing(v: &JsValue, default: fn() -> Pacer) -> Result<Pacer> {
         let paths = match path.as_str() {
             "*" => PathMatch::All,
             p if p.as_bytes().last() == Some(&b'*') => {
-                PathMatch::Prefix(crate::text::trim_end_byte(p, b'*').to_owned())
+                PathMatch::Prefix(p.trim_end_matches('*').to_owned())
             }
             p => PathMatch::Exact(p.to_owned()),
         };
@@ -224,9 +224,9 @@ impl IbkrSession {
             let creds = Oauth1Credentials::new(Oauth1Inputs {
                 consumer_key: &opts.string("consumerKey")?,
                 access_token: &opts.string("accessToken")?,
-                access_token_secret: &opts.string("accessTokenSecret")?,
-                signature_key: &opts.string("signatureKey")?,
-                encryption_key: &opts.string("encryptionKey")?,
+                access_token_secret: &opts.secret("accessTokenSecret")?,
+                signature_key: &opts.secret("signatureKey")?,
+                encryption_key: &opts.secret("encryptionKey")?,
                 dh_params: &opts.string("dhParams")?,
                 realm: realm.as_deref(),
             })?;
@@ -247,8 +247,8 @@ impl IbkrSession {
             let creds = Oauth2Credentials::new(
                 &opts.string("clientId")?,
                 &opts.string("clientKeyId")?,
-                &opts.string("credential")?,
-                &opts.string("privateKey")?,
+                &opts.secret("credential")?,
+                &opts.secret("privateKey")?,
                 ip.as_deref(),
                 opts.opt_string_list("alternativeIps")?,
             )?;
@@ -467,10 +467,12 @@ impl IbkrSession {
         };
         let headers_object = |headers: Vec<(String, String)>| {
             let out = Object::new();
-            for (k, v) in headers {
+            for (k, mut v) in headers {
                 // Header names and the constant values cross into JS once, not per signature.
                 let value = if k == "Authorization" {
-                    JsValue::from_str(&v)
+                    let js = JsValue::from_str(&v);
+                    zeroize::Zeroize::zeroize(&mut v); // may be a bearer token
+                    js
                 } else {
                     interned(&v)
                 };
@@ -634,7 +636,7 @@ impl OAuth1ThirdParty {
     pub fn new(o: JsValue) -> JsResult<OAuth1ThirdParty> {
         js((|| {
             let opts = Opts::new("OAuth1ThirdParty", &o)?;
-            let key = PrivateKey::from_pem(&opts.string("signatureKey")?, "signatureKey")?;
+            let key = PrivateKey::from_pem(&opts.secret("signatureKey")?, "signatureKey")?;
             let (host, options) = common_options(&opts, &o)?;
             let realm = opts.opt_string("realm")?;
             let base = options
@@ -681,7 +683,7 @@ impl OAuth1ThirdParty {
         let flow = self.flow.clone();
         promise(async move {
             let opts = Opts::new("accessToken", &o)?;
-            let (token, verifier) = (opts.string("token")?, opts.string("verifier")?);
+            let (token, verifier) = (opts.secret("token")?, opts.string("verifier")?);
             let at = flow.access_token(&token, &verifier).await?;
             let out = Object::new();
             set(&out, "accessToken", &JsValue::from_str(&at.access_token));

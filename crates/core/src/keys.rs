@@ -21,7 +21,6 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::encoding::{b64_decode_lenient, hex_encode};
 use crate::error::{Error, ErrorCode, Result};
-use crate::text;
 
 /// Bytes that must stay secret: zeroized on drop, printed as `[redacted]`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
@@ -36,9 +35,9 @@ impl SecretBytes {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
-    /// Lowercase hex of the secret. Do not log it.
-    pub fn expose_hex(&self) -> String {
-        hex_encode(&self.0)
+    /// Lowercase hex of the secret, wiped when dropped. Do not log it.
+    pub fn expose_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex_encode(&self.0))
     }
     /// Length in bytes (not secret).
     pub fn len(&self) -> usize {
@@ -64,19 +63,17 @@ struct PemBlock {
 }
 
 /// Undoes what copying PEM through environment variables and editors does to it.
-fn normalise_pem_text(text: &str) -> std::borrow::Cow<'_, str> {
+/// The result may be a private key's text, so every copy made here is wiped.
+fn normalise_pem_text(text: &str) -> Zeroizing<String> {
     let mut t = text;
     while let Some(rest) = t.strip_prefix("\u{feff}") {
         t = rest;
     }
-    if !text::contains_byte(t, b'\n') && text::contains(t, "\\n") {
-        std::borrow::Cow::Owned(text::replace(
-            &text::replace(t, "\\r\\n", "\n"),
-            "\\n",
-            "\n",
-        ))
+    if !t.contains('\n') && t.contains("\\n") {
+        let crlf = Zeroizing::new(t.replace("\\r\\n", "\n"));
+        Zeroizing::new(crlf.replace("\\n", "\n"))
     } else {
-        std::borrow::Cow::Borrowed(t)
+        Zeroizing::new(t.to_owned())
     }
 }
 
@@ -98,9 +95,9 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
     }
     let mut blocks = Vec::new();
     let mut rest = text;
-    while let Some(start) = text::find(rest, "-----BEGIN ") {
+    while let Some(start) = rest.find("-----BEGIN ") {
         let after = rest.get(start + 11..).unwrap_or_default();
-        let Some(label_end) = text::find(after, "-----") else {
+        let Some(label_end) = after.find("-----") else {
             return Err(PemProblem::NotPem {
                 looks_like_path: false,
             });
@@ -108,7 +105,7 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
         let label = after.get(..label_end).unwrap_or_default().trim().to_owned();
         let body_and_rest = after.get(label_end + 5..).unwrap_or_default();
         let end_marker = format!("-----END {label}-----");
-        let Some(end) = text::find(body_and_rest, &end_marker) else {
+        let Some(end) = body_and_rest.find(&end_marker) else {
             return Err(PemProblem::Unterminated(label));
         };
         let body = body_and_rest.get(..end).unwrap_or_default();
@@ -118,11 +115,11 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
 
         let mut b64 = Zeroizing::new(String::with_capacity(body.len()));
         let mut encrypted_legacy = false;
-        for line in text::split_byte(body, b'\n') {
+        for line in body.split('\n') {
             let line = line.trim();
-            if text::contains_byte(line, b':') {
+            if line.contains(':') {
                 // RFC 1421 headers, e.g. "Proc-Type: 4,ENCRYPTED".
-                encrypted_legacy |= text::contains(line, "ENCRYPTED");
+                encrypted_legacy |= line.contains("ENCRYPTED");
                 continue;
             }
             b64.push_str(line);
@@ -146,10 +143,10 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             }
         }
         let looks_like_path = !text.contains(char::is_whitespace)
-            && (text::starts_with_byte(text, b'/')
+            && (text.starts_with('/')
                 || text.starts_with("./")
                 || text.starts_with("~/")
-                || text::contains(text, ":\\")
+                || text.contains(":\\")
                 || text.ends_with(".pem")
                 || text.ends_with(".key"));
         return Err(PemProblem::NotPem { looks_like_path });
@@ -743,6 +740,6 @@ mod tests {
     #[test]
     fn pem_normalisation() {
         assert!(normalise_pem_text("-----BEGIN X-----\\nAAAA\\n-----END X-----").contains('\n'));
-        assert_eq!(normalise_pem_text("\u{feff}abc"), "abc");
+        assert_eq!(normalise_pem_text("\u{feff}abc").as_str(), "abc");
     }
 }

@@ -15,7 +15,6 @@
 //! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
 //! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
 //! | [`oauth2`] | OAuth 2.0: the RS256 client assertion and the SSO-session JWT |
-//! | [`text`] | small string helpers |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -24,7 +23,6 @@ pub mod error;
 pub mod keys;
 pub mod oauth1;
 pub mod oauth2;
-pub mod text;
 
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{DhParams, PrivateKey, SecretBytes};

@@ -9,7 +9,6 @@
 
 use crate::encoding::{form_decode, pct_encode_into};
 use crate::error::{Error, Result};
-use crate::text;
 
 /// A URL split into what OAuth signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +39,7 @@ impl<'a> UrlParts<'a> {
                 "url {why}: pass an absolute URL such as https://api.ibkr.com/v1/api/tickle."
             ))
         };
-        let Some((scheme, rest)) = text::split_once(url, "://") else {
+        let Some((scheme, rest)) = url.split_once("://") else {
             return Err(bad("has no scheme"));
         };
         let (scheme, default_port) = if scheme.eq_ignore_ascii_case("https") {
@@ -50,16 +49,16 @@ impl<'a> UrlParts<'a> {
         } else {
             return Err(bad("must start with https:// or http://"));
         };
-        let without_fragment = text::split_once_byte(rest, b'#').map_or(rest, |(a, _)| a);
-        let (before_query, query) = match text::split_once_byte(without_fragment, b'?') {
+        let without_fragment = rest.split_once('#').map_or(rest, |(a, _)| a);
+        let (before_query, query) = match without_fragment.split_once('?') {
             Some((a, q)) => (a, Some(q)),
             None => (without_fragment, None),
         };
         // `i` is at an ASCII byte (or the end), so both halves exist; `get` just cannot panic
-        let i = text::find_byte(before_query, b'/').unwrap_or(before_query.len());
+        let i = before_query.find('/').unwrap_or(before_query.len());
         let authority = before_query.get(..i).unwrap_or_default();
         let path = before_query.get(i..).unwrap_or_default();
-        let host_port = text::rsplit_once_byte(authority, b'@').map_or(authority, |(_, h)| h);
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
         if host_port.is_empty() {
             return Err(bad("has no host"));
         }
@@ -69,7 +68,7 @@ impl<'a> UrlParts<'a> {
         {
             return Err(bad("has whitespace in its host"));
         }
-        let host_port = match text::rsplit_once_byte(host_port, b':') {
+        let host_port = match host_port.rsplit_once(':') {
             Some((h, p)) if p == default_port && !h.is_empty() => h,
             _ => host_port,
         };
@@ -85,9 +84,9 @@ impl<'a> UrlParts<'a> {
     /// The query's parameters, decoded (`+` is a space), in their original order.
     fn query_params(&self) -> Vec<(String, String)> {
         let mut params = Vec::new();
-        for pair in text::split_byte(self.query.unwrap_or(""), b'&') {
+        for pair in self.query.unwrap_or("").split('&') {
             if !pair.is_empty() {
-                let (k, v) = text::split_once_byte(pair, b'=').unwrap_or((pair, ""));
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 params.push((form_decode(k), form_decode(v)));
             }
         }
@@ -272,8 +271,8 @@ pub fn authorization_header_of(
 pub fn join_url(base: &str, path: &str) -> String {
     format!(
         "{}/{}",
-        text::trim_end_byte(base.trim(), b'/'),
-        text::trim_start_byte(path, b'/')
+        base.trim().trim_end_matches('/'),
+        path.trim_start_matches('/')
     )
 }
 

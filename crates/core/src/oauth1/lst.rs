@@ -77,15 +77,23 @@ impl DhSecret {
         Ok(DhSecret(Zeroizing::new(a.to_vec())))
     }
 
-    /// 256 random bits from the platform's secure random source.
-    pub fn random_hex() -> Result<String> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        getrandom_fill(&mut bytes[..])?;
-        // Keep the top bit set so the exponent has its full 256 bits.
+    /// A fresh exponent: 256 random bits from the platform's secure random source, the top bit
+    /// set so that it has its full length (and so `1 < a < p − 1` for any accepted prime). The
+    /// bytes go straight into the secret, with no text form in between.
+    pub fn random() -> Result<Self> {
+        let mut bytes = Zeroizing::new(vec![0u8; 32]);
+        getrandom_fill(&mut bytes)?;
         if let Some(b) = bytes.first_mut() {
             *b |= 0x80;
         }
-        Ok(hex_encode(&bytes[..]))
+        Ok(DhSecret(bytes))
+    }
+
+    /// [`DhSecret::random`] as hex, for the JS API's `dhRandom()`. The caller owns the text and
+    /// must wipe it (it is `Zeroizing`).
+    pub fn random_hex() -> Result<Zeroizing<String>> {
+        let a = DhSecret::random()?;
+        Ok(Zeroizing::new(hex_encode(&a.0)))
     }
 }
 
@@ -227,7 +235,7 @@ pub fn lst_from_hex(
     compute_lst(&params, dh_response_hex, &a, &prepend)
 }
 
-/// Base64 of the LST bytes.
-pub fn lst_base64(lst: &SecretBytes) -> String {
-    b64_encode(lst.expose())
+/// Base64 of the LST bytes, wiped when dropped.
+pub fn lst_base64(lst: &SecretBytes) -> Zeroizing<String> {
+    Zeroizing::new(b64_encode(lst.expose()))
 }

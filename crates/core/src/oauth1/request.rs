@@ -204,7 +204,7 @@ pub fn sign_request(
     ctx: &Context<'_>,
     signer: Signer<'_>,
 ) -> Result<SignedRequest> {
-    let prepend_hex = prepend.map(|p| Zeroizing::new(p.expose_hex()));
+    let prepend_hex = prepend.map(SecretBytes::expose_hex);
     let timestamp = ctx.timestamp.to_string();
     let params = oauth_params(extra, ctx, signer, &timestamp);
     let (base_string, signature, authorization) = sign(
@@ -352,11 +352,7 @@ pub fn authorize_url(request_token: &str, authorize_base: Option<&str>) -> Resul
     check_field("requestToken", request_token, REQUEST_TOKEN_FIX)?;
     let base = authorize_base.unwrap_or(AUTHORIZE_URL).trim();
     super::base::split_url(base)?;
-    let sep = if crate::text::contains_byte(base, b'?') {
-        '&'
-    } else {
-        '?'
-    };
+    let sep = if base.contains('?') { '&' } else { '?' };
     Ok(format!(
         "{base}{sep}oauth_token={}",
         pct_encode(request_token.trim())
