@@ -167,7 +167,7 @@ fn third_party_vectors() {
 
 fn call(f: &str, args: &Array) -> Result<JsValue, JsValue> {
     let a = |i: u32| args.get(i);
-    match f {
+    let r: Result<JsValue, api::JsError> = match f {
         "signRsaSha256" => api::sign_rsa_sha256(a(0), a(1)).map(Into::into),
         "decryptAccessTokenSecret" => api::decrypt_access_token_secret(a(0), a(1)),
         "parseDhParams" => api::parse_dh_params(a(0)),
@@ -185,7 +185,8 @@ fn call(f: &str, args: &Array) -> Result<JsValue, JsValue> {
         "clientAssertion" => api::client_assertion(a(0)).map(Into::into),
         "ssoSessionJwt" => api::sso_session_jwt(a(0)).map(Into::into),
         other => panic!("unknown function {other}"),
-    }
+    };
+    r.map_err(JsValue::from)
 }
 
 #[wasm_bindgen_test]

@@ -57,11 +57,25 @@ pub fn to_js(e: Error) -> JsValue {
     })
 }
 
-type JsResult<T> = std::result::Result<T, JsValue>;
+/// The binding's error type: a core [`Error`] on its way out, thrown in JS as an
+/// `IbkrAuthError` ([`to_js`]). With the `From` impls an exported function uses `?` on the
+/// core's results directly.
+#[derive(Debug)]
+pub struct JsError(Error);
 
-fn js<T>(r: Result<T>) -> JsResult<T> {
-    r.map_err(to_js)
+impl From<Error> for JsError {
+    fn from(e: Error) -> Self {
+        JsError(e)
+    }
 }
+
+impl From<JsError> for JsValue {
+    fn from(e: JsError) -> Self {
+        to_js(e.0)
+    }
+}
+
+type JsResult<T> = std::result::Result<T, JsError>;
 
 /// A secret handed to JS: copied straight from the caller's (wiped) buffer into a JS string, so
 /// no unwiped copy is left in the module's memory (a returned `String` would be freed as is).
@@ -87,65 +101,57 @@ pub fn decrypt_access_token_secret(
     access_token_secret: JsValue,
 ) -> JsResult<JsValue> {
     const F: &str = "decryptAccessTokenSecret";
-    js((|| {
-        let pem = args::secret(F, "encryptionKeyPem", &encryption_key_pem)?;
-        let secret = args::secret(F, "accessTokenSecret", &access_token_secret)?;
-        let key = PrivateKey::from_pem(&pem, "encryptionKeyPem")?;
-        Ok(secret_out(
-            &lst::decrypt_access_token_secret(&key, &secret)?.expose_hex(),
-        ))
-    })())
+    let pem = args::secret(F, "encryptionKeyPem", &encryption_key_pem)?;
+    let secret = args::secret(F, "accessTokenSecret", &access_token_secret)?;
+    let key = PrivateKey::from_pem(&pem, "encryptionKeyPem")?;
+    Ok(secret_out(
+        &lst::decrypt_access_token_secret(&key, &secret)?.expose_hex(),
+    ))
 }
 
 /// `parseDhParams(dhparamPem)`: `{ prime, generator }`, prime as lowercase hex.
 #[wasm_bindgen(js_name = "parseDhParams")]
 pub fn parse_dh_params(dhparam_pem: JsValue) -> JsResult<JsValue> {
-    js((|| {
-        let pem = args::string("parseDhParams", "dhparamPem", &dhparam_pem)?;
-        let dh = DhParams::from_pem(&pem)?;
-        let out = Object::new();
-        set(&out, "prime", &JsValue::from_str(&dh.prime_hex()));
-        set(&out, "generator", &JsValue::from(dh.generator()));
-        Ok(out.into())
-    })())
+    let pem = args::string("parseDhParams", "dhparamPem", &dhparam_pem)?;
+    let dh = DhParams::from_pem(&pem)?;
+    let out = Object::new();
+    set(&out, "prime", &JsValue::from_str(&dh.prime_hex()));
+    set(&out, "generator", &JsValue::from(dh.generator()));
+    Ok(out.into())
 }
 
 /// `dhRandom()`: a fresh 256-bit DH exponent as hex, from the platform's secure random source.
 #[wasm_bindgen(js_name = "dhRandom")]
 pub fn dh_random() -> JsResult<JsValue> {
-    js(DhSecret::random_hex().map(|h| secret_out(&h)))
+    Ok(secret_out(&DhSecret::random_hex()?))
 }
 
 /// `dhChallenge({ prime, random, generator = 2 })`: `A = g^random mod p`, lowercase hex.
 #[wasm_bindgen(js_name = "dhChallenge")]
 pub fn dh_challenge(o: JsValue) -> JsResult<String> {
     const F: &str = "dhChallenge";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let prime = o.string("prime")?;
-        let random = o.secret("random")?;
-        let generator = o.opt_uint("generator", u64::from(u32::MAX))?.unwrap_or(2);
-        lst::challenge_from_hex(
-            &prime,
-            &random,
-            u32::try_from(generator).unwrap_or(u32::MAX),
-        )
-    })())
+    let o = Opts::new(F, &o)?;
+    let prime = o.string("prime")?;
+    let random = o.secret("random")?;
+    let generator = o.opt_uint("generator", u64::from(u32::MAX))?.unwrap_or(2);
+    Ok(lst::challenge_from_hex(
+        &prime,
+        &random,
+        u32::try_from(generator).unwrap_or(u32::MAX),
+    )?)
 }
 
 /// `liveSessionToken({ dhResponse, random, prime, prepend })`: the LST, base64.
 #[wasm_bindgen(js_name = "liveSessionToken")]
 pub fn live_session_token(o: JsValue) -> JsResult<JsValue> {
     const F: &str = "liveSessionToken";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let dh_response = o.string("dhResponse")?;
-        let random = o.secret("random")?;
-        let prime = o.string("prime")?;
-        let prepend = o.secret("prepend")?;
-        let token = lst::lst_from_hex(&prime, &random, &dh_response, &prepend)?;
-        Ok(secret_out(&lst::lst_base64(&token)))
-    })())
+    let o = Opts::new(F, &o)?;
+    let dh_response = o.string("dhResponse")?;
+    let random = o.secret("random")?;
+    let prime = o.string("prime")?;
+    let prepend = o.secret("prepend")?;
+    let token = lst::lst_from_hex(&prime, &random, &dh_response, &prepend)?;
+    Ok(secret_out(&lst::lst_base64(&token)))
 }
 
 /// `verifyLiveSessionToken({ token, consumerKey, signature })`: constant-time check of IBKR's
@@ -153,71 +159,60 @@ pub fn live_session_token(o: JsValue) -> JsResult<JsValue> {
 #[wasm_bindgen(js_name = "verifyLiveSessionToken")]
 pub fn verify_live_session_token(o: JsValue) -> JsResult<bool> {
     const F: &str = "verifyLiveSessionToken";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let token = lst::lst_from_base64(&o.secret("token")?)?;
-        let consumer_key = o.string("consumerKey")?;
-        let signature = o.string("signature")?;
-        lst::verify_lst(&token, &consumer_key, &signature)
-    })())
+    let o = Opts::new(F, &o)?;
+    let token = lst::lst_from_base64(&o.secret("token")?)?;
+    let consumer_key = o.string("consumerKey")?;
+    let signature = o.string("signature")?;
+    Ok(lst::verify_lst(&token, &consumer_key, &signature)?)
 }
 
 /// `baseString({ method, url, params, prepend?, signQuery = true })`.
 #[wasm_bindgen(js_name = "baseString")]
 pub fn base_string(o: JsValue) -> JsResult<String> {
     const F: &str = "baseString";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let method = o.string("method")?;
-        let url = o.string("url")?;
-        let params = o.record("params")?;
-        let prepend = o.opt_secret("prepend")?;
-        let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
-        oauth1::base_string(
-            &method,
-            &url,
-            &params,
-            prepend.as_ref().map(|p| p.as_str()),
-            sign_query,
-        )
-    })())
+    let o = Opts::new(F, &o)?;
+    let method = o.string("method")?;
+    let url = o.string("url")?;
+    let params = o.record("params")?;
+    let prepend = o.opt_secret("prepend")?;
+    let sign_query = o.opt_bool("signQuery")?.unwrap_or(true);
+    Ok(oauth1::base_string(
+        &method,
+        &url,
+        &params,
+        prepend.as_ref().map(|p| p.as_str()),
+        sign_query,
+    )?)
 }
 
 /// `signRsaSha256(privateKeyPem, text)`: RSASSA-PKCS1-v1_5 SHA-256, base64.
 #[wasm_bindgen(js_name = "signRsaSha256")]
 pub fn sign_rsa_sha256(private_key_pem: JsValue, text: JsValue) -> JsResult<String> {
     const F: &str = "signRsaSha256";
-    js((|| {
-        let pem = args::secret(F, "privateKeyPem", &private_key_pem)?;
-        let text = args::string(F, "text", &text)?;
-        let key = PrivateKey::from_pem(&pem, "privateKeyPem")?;
-        request::Signer::RsaSha256(&key).sign(&text)
-    })())
+    let pem = args::secret(F, "privateKeyPem", &private_key_pem)?;
+    let text = args::string(F, "text", &text)?;
+    let key = PrivateKey::from_pem(&pem, "privateKeyPem")?;
+    Ok(request::Signer::RsaSha256(&key).sign(&text)?)
 }
 
 /// `signHmacSha256(liveSessionToken, text)`: HMAC-SHA256 keyed by the LST's bytes, base64.
 #[wasm_bindgen(js_name = "signHmacSha256")]
 pub fn sign_hmac_sha256(live_session_token: JsValue, text: JsValue) -> JsResult<String> {
     const F: &str = "signHmacSha256";
-    js((|| {
-        let token =
-            lst::lst_from_base64(&args::secret(F, "liveSessionToken", &live_session_token)?)?;
-        let text = args::string(F, "text", &text)?;
-        request::hmac_sha256_base64(&token, &text)
-    })())
+    let token = lst::lst_from_base64(&args::secret(F, "liveSessionToken", &live_session_token)?)?;
+    let text = args::string(F, "text", &text)?;
+    Ok(request::hmac_sha256_base64(&token, &text)?)
 }
 
 /// `authorizationHeader({ realm, params, signature })`.
 #[wasm_bindgen(js_name = "authorizationHeader")]
 pub fn authorization_header(o: JsValue) -> JsResult<String> {
     const F: &str = "authorizationHeader";
-    js((|| {
-        let o = Opts::new(F, &o)?;
-        let realm = o.string("realm")?;
-        let params = o.record("params")?;
-        let signature = o.string("signature")?;
-        oauth1::authorization_header(&realm, &params, &signature)
-    })())
+    let o = Opts::new(F, &o)?;
+    let realm = o.string("realm")?;
+    let params = o.record("params")?;
+    let signature = o.string("signature")?;
+    Ok(oauth1::authorization_header(&realm, &params, &signature)?)
 }
 
 /// The parts every request builder reads: consumer key, realm, nonce, timestamp, base URL.
@@ -285,11 +280,9 @@ fn signed(
     o: &JsValue,
     build: impl FnOnce(&Opts<'_>, &Common) -> Result<request::SignedRequest>,
 ) -> JsResult<JsValue> {
-    js((|| {
-        let o = Opts::new(func, o)?;
-        let common = Common::read(&o)?;
-        Ok(signed_to_js(&build(&o, &common)?))
-    })())
+    let o = Opts::new(func, o)?;
+    let common = Common::read(&o)?;
+    Ok(signed_to_js(&build(&o, &common)?))
 }
 
 fn signature_key(o: &Opts<'_>) -> Result<PrivateKey> {
@@ -330,12 +323,10 @@ pub fn request_token_request(o: JsValue) -> JsResult<JsValue> {
 /// `authorizeUrl({ requestToken, base? })`: third-party step 2, the browser URL.
 #[wasm_bindgen(js_name = "authorizeUrl")]
 pub fn authorize_url(o: JsValue) -> JsResult<String> {
-    js((|| {
-        let o = Opts::new("authorizeUrl", &o)?;
-        let token = o.string("requestToken")?;
-        let base = o.opt_string("base")?;
-        request::authorize_url(&token, base.as_deref())
-    })())
+    let o = Opts::new("authorizeUrl", &o)?;
+    let token = o.string("requestToken")?;
+    let base = o.opt_string("base")?;
+    Ok(request::authorize_url(&token, base.as_deref())?)
 }
 
 /// `accessTokenRequest({ consumerKey, signatureKey, requestToken, verifier, ... })`: third-party step 3.
@@ -377,36 +368,32 @@ fn now_or(o: &Opts<'_>) -> Result<i64> {
 /// for IBKR's OAuth 2.0 token endpoint (`now` in Unix seconds; default now).
 #[wasm_bindgen(js_name = "clientAssertion")]
 pub fn client_assertion(o: JsValue) -> JsResult<String> {
-    js((|| {
-        let o = Opts::new("clientAssertion", &o)?;
-        let key = PrivateKey::from_pem(&o.secret("privateKey")?, "privateKey")?;
-        crate::oauth2::client_assertion(
-            &o.string("clientId")?,
-            &o.string("clientKeyId")?,
-            &key,
-            now_or(&o)?,
-        )
-    })())
+    let o = Opts::new("clientAssertion", &o)?;
+    let key = PrivateKey::from_pem(&o.secret("privateKey")?, "privateKey")?;
+    Ok(crate::oauth2::client_assertion(
+        &o.string("clientId")?,
+        &o.string("clientKeyId")?,
+        &key,
+        now_or(&o)?,
+    )?)
 }
 
 /// `ssoSessionJwt({ clientId, clientKeyId, credential, ip, privateKey, now, alternativeIps? })`:
 /// the signed body of `POST /gw/api/v1/sso-sessions`.
 #[wasm_bindgen(js_name = "ssoSessionJwt")]
 pub fn sso_session_jwt(o: JsValue) -> JsResult<String> {
-    js((|| {
-        let opts = Opts::new("ssoSessionJwt", &o)?;
-        let key = PrivateKey::from_pem(&opts.secret("privateKey")?, "privateKey")?;
-        let alternative_ips = opts.opt_string_list("alternativeIps")?;
-        crate::oauth2::sso_session_jwt(
-            &opts.string("clientId")?,
-            &opts.string("clientKeyId")?,
-            &opts.secret("credential")?,
-            &opts.string("ip")?,
-            &key,
-            now_or(&opts)?,
-            &alternative_ips,
-        )
-    })())
+    let opts = Opts::new("ssoSessionJwt", &o)?;
+    let key = PrivateKey::from_pem(&opts.secret("privateKey")?, "privateKey")?;
+    let alternative_ips = opts.opt_string_list("alternativeIps")?;
+    Ok(crate::oauth2::sso_session_jwt(
+        &opts.string("clientId")?,
+        &opts.string("clientKeyId")?,
+        &opts.secret("credential")?,
+        &opts.string("ip")?,
+        &key,
+        now_or(&opts)?,
+        &alternative_ips,
+    )?)
 }
 
 /// The wasm linear memory's size in bytes (for `make bench`; not part of the API).

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::args::Opts;
 use super::host::JsHost;
-use super::{js, to_js, JsResult};
+use super::{to_js, JsResult};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
 use crate::oauth1::request;
@@ -218,72 +218,66 @@ impl IbkrSession {
     /// now, so mistakes surface at once.
     #[wasm_bindgen(js_name = "oauth1")]
     pub fn oauth1(o: JsValue) -> JsResult<IbkrSession> {
-        js((|| {
-            let opts = Opts::new("IbkrSession.oauth1", &o)?;
-            let realm = opts.opt_string("realm")?;
-            let creds = Oauth1Credentials::new(Oauth1Inputs {
-                consumer_key: &opts.string("consumerKey")?,
-                access_token: &opts.string("accessToken")?,
-                access_token_secret: &opts.secret("accessTokenSecret")?,
-                signature_key: &opts.secret("signatureKey")?,
-                encryption_key: &opts.secret("encryptionKey")?,
-                dh_params: &opts.string("dhParams")?,
-                realm: realm.as_deref(),
-            })?;
-            let (host, options) = common_options(&opts, &o)?;
-            Ok(IbkrSession {
-                session: Session::new(host, creds, options)?,
-            })
-        })())
+        let opts = Opts::new("IbkrSession.oauth1", &o)?;
+        let realm = opts.opt_string("realm")?;
+        let creds = Oauth1Credentials::new(Oauth1Inputs {
+            consumer_key: &opts.string("consumerKey")?,
+            access_token: &opts.string("accessToken")?,
+            access_token_secret: &opts.secret("accessTokenSecret")?,
+            signature_key: &opts.secret("signatureKey")?,
+            encryption_key: &opts.secret("encryptionKey")?,
+            dh_params: &opts.string("dhParams")?,
+            realm: realm.as_deref(),
+        })?;
+        let (host, options) = common_options(&opts, &o)?;
+        Ok(IbkrSession {
+            session: Session::new(host, creds, options)?,
+        })
     }
 
     /// `IbkrSession.oauth2({ clientId, clientKeyId, credential, privateKey, ip?, ipLookup?,
     /// alternativeIps?, ...Common })`: access token → SSO session → validate → ssodh/init.
     #[wasm_bindgen(js_name = "oauth2")]
     pub fn oauth2(o: JsValue) -> JsResult<IbkrSession> {
-        js((|| {
-            let opts = Opts::new("IbkrSession.oauth2", &o)?;
-            let ip = opts.opt_string("ip")?;
-            let creds = Oauth2Credentials::new(
-                &opts.string("clientId")?,
-                &opts.string("clientKeyId")?,
-                &opts.secret("credential")?,
-                &opts.secret("privateKey")?,
-                ip.as_deref(),
-                opts.opt_string_list("alternativeIps")?,
-            )?;
-            let (host, options) = common_options(&opts, &o)?;
-            let lookup = get(&o, "ipLookup");
-            let url = (ip.is_none() && (lookup.is_undefined() || lookup.is_null()))
-                .then(|| "https://api.ipify.org".to_owned());
-            let host = host.with_ip_lookup(lookup, url)?;
-            Ok(IbkrSession {
-                session: Session::new(host, creds, options)?,
-            })
-        })())
+        let opts = Opts::new("IbkrSession.oauth2", &o)?;
+        let ip = opts.opt_string("ip")?;
+        let creds = Oauth2Credentials::new(
+            &opts.string("clientId")?,
+            &opts.string("clientKeyId")?,
+            &opts.secret("credential")?,
+            &opts.secret("privateKey")?,
+            ip.as_deref(),
+            opts.opt_string_list("alternativeIps")?,
+        )?;
+        let (host, options) = common_options(&opts, &o)?;
+        let lookup = get(&o, "ipLookup");
+        let url = (ip.is_none() && (lookup.is_undefined() || lookup.is_null()))
+            .then(|| "https://api.ipify.org".to_owned());
+        let host = host.with_ip_lookup(lookup, url)?;
+        Ok(IbkrSession {
+            session: Session::new(host, creds, options)?,
+        })
     }
 
     /// `IbkrSession.gateway({ baseUrl = "https://localhost:5000/v1/api", ...Common })`: the Client
     /// Portal Gateway the user runs. No signing; `compete` defaults to false; pacing to 10 req/s.
     #[wasm_bindgen(js_name = "gateway")]
     pub fn gateway(o: JsValue) -> JsResult<IbkrSession> {
-        js((|| {
-            let o = if o.is_undefined() || o.is_null() {
-                Object::new().into()
-            } else {
-                o
-            };
-            let opts = Opts::new("IbkrSession.gateway", &o)?;
-            let defaults = Options {
-                base_urls: vec![GATEWAY_BASE_URL.to_owned()],
-                compete: false,
-                ..Options::default()
-            };
-            let (host, options) = common_options_for(&opts, &o, defaults, Pacer::gateway)?;
-            Ok(IbkrSession {
-                session: Session::new(host, Auth::Gateway, options)?,
-            })
-        })())
+        let o = if o.is_undefined() || o.is_null() {
+            Object::new().into()
+        } else {
+            o
+        };
+        let opts = Opts::new("IbkrSession.gateway", &o)?;
+        let defaults = Options {
+            base_urls: vec![GATEWAY_BASE_URL.to_owned()],
+            compete: false,
+            ..Options::default()
+        };
+        let (host, options) = common_options_for(&opts, &o, defaults, Pacer::gateway)?;
+        Ok(IbkrSession {
+            session: Session::new(host, Auth::Gateway, options)?,
+        })
     }
 
     /// `ensureAuthenticated({ compete })`: status; if not authenticated, ssodh/init (or
@@ -313,10 +307,9 @@ impl IbkrSession {
     /// Switches the API host at run time, e.g. `setBaseUrl("https://1.api.ibkr.com/v1/api")`.
     #[wasm_bindgen(js_name = "setBaseUrl")]
     pub fn set_base_url(&self, url: JsValue) -> JsResult<()> {
-        js((|| {
-            self.session
-                .set_base_url(&super::args::string("setBaseUrl", "url", &url)?)
-        })())
+        Ok(self
+            .session
+            .set_base_url(&super::args::string("setBaseUrl", "url", &url)?)?)
     }
 
     /// The API base URL in use.
@@ -549,55 +542,51 @@ impl IbkrSession {
     /// session; returns `{ stop() }`.
     #[wasm_bindgen(js_name = "keepAlive")]
     pub fn keep_alive(&self, o: JsValue) -> JsResult<KeepAlive> {
-        js((|| {
-            let mut interval = 60_000u64;
-            if !(o.is_undefined() || o.is_null()) {
-                interval = Opts::new("keepAlive", &o)?
-                    .opt_uint("intervalMs", 3_600_000)?
-                    .unwrap_or(60_000)
-                    .max(1000);
+        let mut interval = 60_000u64;
+        if !(o.is_undefined() || o.is_null()) {
+            interval = Opts::new("keepAlive", &o)?
+                .opt_uint("intervalMs", 3_600_000)?
+                .unwrap_or(60_000)
+                .max(1000);
+        }
+        let s = self.session.clone();
+        let busy = Rc::new(Cell::new(false));
+        let tick = Closure::<dyn FnMut()>::new(move || {
+            if busy.replace(true) {
+                return;
             }
-            let s = self.session.clone();
-            let busy = Rc::new(Cell::new(false));
-            let tick = Closure::<dyn FnMut()>::new(move || {
-                if busy.replace(true) {
-                    return;
+            let (s, busy) = (s.clone(), busy.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = s.keep_alive_tick().await {
+                    s.host().log(
+                        Level::Error,
+                        &format!("keep-alive: {}: {}", e.code(), e.message()),
+                    );
                 }
-                let (s, busy) = (s.clone(), busy.clone());
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(e) = s.keep_alive_tick().await {
-                        s.host().log(
-                            Level::Error,
-                            &format!("keep-alive: {}: {}", e.code(), e.message()),
-                        );
-                    }
-                    busy.set(false);
-                });
+                busy.set(false);
             });
-            let set_interval = Reflect::get(&js_sys::global(), &"setInterval".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok())
-                .ok_or_else(|| {
-                    Error::invalid_argument(
-                        "keepAlive needs setInterval, which this runtime lacks.",
-                    )
-                })?;
-            let id = set_interval
-                .call2(
-                    &JsValue::UNDEFINED,
-                    tick.as_ref(),
-                    &JsValue::from_f64(interval as f64),
-                )
-                .map_err(|_| Error::invalid_argument("keepAlive: setInterval failed."))?;
-            self.session.host().log(
-                Level::Info,
-                &format!("keep-alive: tickling every {} s", interval / 1000),
-            );
-            Ok(KeepAlive {
-                id,
-                tick: Some(tick),
-            })
-        })())
+        });
+        let set_interval = Reflect::get(&js_sys::global(), &"setInterval".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .ok_or_else(|| {
+                Error::invalid_argument("keepAlive needs setInterval, which this runtime lacks.")
+            })?;
+        let id = set_interval
+            .call2(
+                &JsValue::UNDEFINED,
+                tick.as_ref(),
+                &JsValue::from_f64(interval as f64),
+            )
+            .map_err(|_| Error::invalid_argument("keepAlive: setInterval failed."))?;
+        self.session.host().log(
+            Level::Info,
+            &format!("keep-alive: tickling every {} s", interval / 1000),
+        );
+        Ok(KeepAlive {
+            id,
+            tick: Some(tick),
+        })
     }
 }
 
@@ -634,31 +623,29 @@ impl OAuth1ThirdParty {
     /// `new OAuth1ThirdParty({ consumerKey, signatureKey, callback = "oob", realm?, baseUrl?, fetch?, ... })`.
     #[wasm_bindgen(constructor)]
     pub fn new(o: JsValue) -> JsResult<OAuth1ThirdParty> {
-        js((|| {
-            let opts = Opts::new("OAuth1ThirdParty", &o)?;
-            let key = PrivateKey::from_pem(&opts.secret("signatureKey")?, "signatureKey")?;
-            let (host, options) = common_options(&opts, &o)?;
-            let realm = opts.opt_string("realm")?;
-            let base = options
-                .base_urls
-                .first()
-                .cloned()
-                .unwrap_or_else(|| request::DEFAULT_BASE_URL.into());
-            let flow = ThirdParty::new(
-                host,
-                &opts.string("consumerKey")?,
-                key,
-                realm.as_deref(),
-                &base,
-                options.timeout_ms,
-                &options.user_agent,
-            )?;
-            let callback = opts.opt_string("callback")?.unwrap_or_else(|| "oob".into());
-            Ok(OAuth1ThirdParty {
-                flow: Rc::new(flow),
-                callback,
-            })
-        })())
+        let opts = Opts::new("OAuth1ThirdParty", &o)?;
+        let key = PrivateKey::from_pem(&opts.secret("signatureKey")?, "signatureKey")?;
+        let (host, options) = common_options(&opts, &o)?;
+        let realm = opts.opt_string("realm")?;
+        let base = options
+            .base_urls
+            .first()
+            .cloned()
+            .unwrap_or_else(|| request::DEFAULT_BASE_URL.into());
+        let flow = ThirdParty::new(
+            host,
+            &opts.string("consumerKey")?,
+            key,
+            realm.as_deref(),
+            &base,
+            options.timeout_ms,
+            &options.user_agent,
+        )?;
+        let callback = opts.opt_string("callback")?.unwrap_or_else(|| "oob".into());
+        Ok(OAuth1ThirdParty {
+            flow: Rc::new(flow),
+            callback,
+        })
     }
 
     /// Step 1: a request token (string).
@@ -671,10 +658,10 @@ impl OAuth1ThirdParty {
     /// Step 2: the URL to send the user's browser to.
     #[wasm_bindgen(js_name = "authorizeUrl")]
     pub fn authorize_url(&self, request_token: JsValue, base: JsValue) -> JsResult<String> {
-        js((|| {
-            let token = super::args::string("authorizeUrl", "requestToken", &request_token)?;
-            self.flow.authorize_url(&token, base.as_string().as_deref())
-        })())
+        let token = super::args::string("authorizeUrl", "requestToken", &request_token)?;
+        Ok(self
+            .flow
+            .authorize_url(&token, base.as_string().as_deref())?)
     }
 
     /// Step 3: `accessToken({ token, verifier })` → `{ accessToken, accessTokenSecret, isPaper }`.
