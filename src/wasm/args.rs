@@ -121,11 +121,9 @@ impl<'a> Opts<'a> {
         }
         let n = match (v.as_f64(), v.as_string()) {
             (Some(n), _) => Some(n),
-            // Digits only: parsed as an integer (saturating), so no float parser is linked in.
+            // A string of digits only (no sign, no decimal point), as a whole number.
             (None, Some(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(s.bytes().fold(0u64, |acc, b| {
-                    acc.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-                }) as f64)
+                Some(s.parse::<f64>().unwrap_or(f64::INFINITY))
             }
             _ => None,
         };

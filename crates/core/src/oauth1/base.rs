@@ -276,17 +276,9 @@ pub fn join_url(base: &str, path: &str) -> String {
     )
 }
 
-/// Sorts parameters by name, then value, in byte order (for UTF-8, code-point order). Insertion
-/// sort: a request has a handful of parameters, and this is a fraction of the size of the
-/// standard library's sort in the `.wasm`.
+/// Sorts parameters by name, then value, in byte order (for UTF-8, code-point order).
 fn sort_params(v: &mut [(&str, &str)]) {
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 && v[j - 1] > v[j] {
-            v.swap(j - 1, j);
-            j -= 1;
-        }
-    }
+    v.sort_unstable();
 }
 
 #[cfg(test)]
