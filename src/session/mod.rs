@@ -1080,14 +1080,19 @@ impl<H: Host> Session<H> {
         Ok((url, path))
     }
 
-    async fn pace(&self, path: &str) {
+    /// Waits until the pacer lets a call to `path` go, and returns the token to sign it with.
+    /// The pacer records the send when it admits it, so the token (which may need a handshake,
+    /// and a handshake takes a while) comes first and nothing is awaited between the admission
+    /// and the send. After a wait the token is looked up again: it may have expired meanwhile.
+    async fn pace(&self, path: &str) -> Result<Rc<Token>> {
         loop {
+            let token = self.token().await?;
             let wait = {
                 let now = self.now();
                 self.inner.state.borrow_mut().pacer.acquire(path, now)
             };
             if wait <= 0.0 {
-                return;
+                return Ok(token);
             }
             let wait_ms = wait.ceil() as u64;
             self.log(Level::Debug, &format!("pacing: {path} waits {wait_ms} ms"));
@@ -1114,8 +1119,7 @@ impl<H: Host> Session<H> {
             (false, false, false, 0u32);
         loop {
             let (url, path) = self.resolve(&call)?;
-            self.pace(&path).await;
-            let token = self.token().await?;
+            let token = self.pace(&path).await?;
             let authorization = self.authorization(&call.method, &url, &token, self.now())?;
             let mut headers = self.standard_headers(authorization);
             headers.retain(|(k, _)| {

@@ -131,15 +131,6 @@ describe('recovery', () => {
     assert.equal(sim.count('rate-limited'), 1);
   });
 
-  test('client-side pacing keeps under IBKR\'s limits without a single 429', async () => {
-    const sim = await newSim({ rateLimits: true });
-    const s = session(sim, { pacing: true });
-    const t0 = Date.now();
-    for (let i = 0; i < 3; i++) await s.tickle();
-    assert.ok(Date.now() - t0 >= 1900);
-    assert.equal(sim.count('rate-limited'), 0);
-  });
-
   test('5xx and dropped connections: idempotent requests retry', async () => {
     const sim = await newSim();
     const s = session(sim);
@@ -193,6 +184,143 @@ describe('recovery', () => {
     assert.ok(lines.some((l) => l.startsWith('warn: ') && /clock is \d+ s ahead of IBKR/.test(l)), lines.join('\n'));
   });
 });
+
+describe('pacing', () => {
+  // The simulator and the client's pacer count the same way: per limit, a sliding window that is
+  // half-open (a request `windowMs` or more ago no longer counts), the simulator on its clock
+  // when a request reaches its limiter, the pacer on the session's clock when it lets the
+  // request go (nothing is awaited between that and the send). The pacer adds 50 ms to every
+  // window, the margin for requests arriving closer together than they were sent. That margin
+  // is not enough to make a real-time test safe: a burst of concurrent requests, client and
+  // simulator in one process, can reach the limiter 100 ms and more after it was sent (measured
+  // on a cold start), while the next one arrives at once. So both tests here run on a clock the
+  // test moves (the pacer's own arithmetic is tested on explicit timestamps in
+  // src/session/pacing.rs).
+
+  test('pacing\'s counterpart, the simulator\'s rate limits, on a controlled clock: sliding half-open windows per endpoint', async () => {
+    let now = Date.UTC(2030, 0, 1, 12) + 500; // half-way through a whole second
+    const clock = () => now;
+    const sim = await newSim({ rateLimits: true, clock });
+    sim.brokerage.authenticated = true;
+    const s = session(sim, { clock, maxRetries: 0 });
+    const send = async (path, method = 'GET') => {
+      const r = await s.fetch(`${sim.baseUrl}${path}`, { method });
+      return r.status === 429 ? `429 after ${r.headers.get('retry-after')} s` : r.status;
+    };
+    const t0 = now;
+    const at = (ms) => { now = t0 + ms; };
+
+    // /tickle, 1 per second: refused 1 ms before the window's end, let through at its end.
+    assert.equal(await send('/tickle', 'POST'), 200);
+    at(999);
+    assert.equal(await send('/tickle', 'POST'), '429 after 1 s');
+    at(1000);
+    assert.equal(await send('/tickle', 'POST'), 200);
+
+    // 50 per second overall, in a window that slides: T + 2500 starts a whole second, where a
+    // limiter counting fixed 1-second buckets would let 50 more through.
+    const burst = (n) => Promise.all(Array.from({ length: n }, () => send('/iserver/accounts')));
+    at(2000);
+    assert.deepEqual(await burst(25), Array(25).fill(200));
+    at(2400);
+    assert.deepEqual(await burst(25), Array(25).fill(200));
+    assert.equal(await send('/iserver/accounts'), '429 after 1 s');
+    at(2500);
+    assert.equal(await send('/iserver/accounts'), '429 after 1 s');
+    at(2999);
+    assert.equal(await send('/iserver/accounts'), '429 after 1 s');
+    // At T + 3000 the first 25 have left; the refused requests took no place.
+    at(3000);
+    assert.deepEqual(await burst(25), Array(25).fill(200));
+    assert.equal(await send('/iserver/accounts'), '429 after 1 s');
+
+    // Per endpoint: snapshots 10 per second while other endpoints go on; /pa/* is one budget.
+    at(5000);
+    assert.deepEqual(await Promise.all(Array.from({ length: 10 }, () => send('/iserver/marketdata/snapshot'))), Array(10).fill(200));
+    assert.equal(await send('/iserver/marketdata/snapshot'), '429 after 1 s');
+    assert.equal(await send('/iserver/accounts'), 200);
+    assert.equal(await send('/portfolio/accounts'), 200);
+    assert.equal(await send('/portfolio/accounts'), '429 after 5 s');
+    // (The simulator has no /pa/ endpoints: a 404 is a request its limiter let through.)
+    assert.equal(await send('/pa/performance', 'POST'), 404);
+    assert.equal(await send('/pa/transactions', 'POST'), '429 after 900 s');
+    assert.equal(sim.count('handshake'), 1);
+  });
+
+  test('client-side pacing keeps under IBKR\'s limits without a single 429, even behind a slow handshake (controlled clock)', async (t) => {
+    // Tickles (1/s) one after another while a burst of snapshots (10/s) waits for the same first
+    // handshake, which takes 300 ms: far longer than the pacer's margin, as on a slow machine.
+    const run = (pacing) => onVirtualTime(t, { pacing, handshakeMs: 300 }, (s) => [
+      (async () => { for (let i = 0; i < 3; i++) await s.tickle(); })(),
+      ...Array.from({ length: 12 }, () => s.request('GET', '/iserver/marketdata/snapshot', { query: { conids: '265598' } })),
+    ]);
+    // Without pacing the simulator refuses some of these calls: the workload does cross the limits.
+    const unpaced = await run(false);
+    assert.ok(unpaced.sim.count('rate-limited') > 0);
+    assert.ok(unpaced.failed.includes('RATE_LIMITED'));
+
+    const { sim, failed, sent } = await run(true);
+    assert.deepEqual(failed, []);
+    assert.equal(sim.count('rate-limited'), 0);
+    assert.equal(sim.count('tickle'), 3);
+    assert.equal(sentTo(sim, '/iserver/marketdata/snapshot'), 12);
+    // The schedule, exactly: everything waits for the handshake; then the first tickle and ten
+    // snapshots at once, and each next call a window plus the 50 ms margin later.
+    const first = sent.find(([path]) => path === '/tickle')[1];
+    assert.ok(first >= 300);
+    const at = (path) => sent.filter(([p]) => p === path).map(([, ms]) => ms - first);
+    assert.deepEqual(at('/tickle'), [0, 1050, 2100]);
+    assert.deepEqual(at('/iserver/marketdata/snapshot'), [...Array(10).fill(0), 1050, 1050]);
+  });
+});
+
+/**
+ * Runs calls on a clock the test moves, so that nothing depends on the machine's speed. The
+ * session and the simulator read the same virtual time; the session's timers are node:test's mock
+ * timers (it looks `setTimeout` up when it is made); and the time moves, 1 ms at a time, only
+ * while no request is in flight, so the simulator stamps every request with the very time the
+ * pacer let it go. The handshake takes `handshakeMs` of virtual time. `calls(session)` returns
+ * the calls' promises; resolves to { sim, failed: their error codes, sent: [path, virtual ms
+ * from the start] of every API request the session sent }.
+ */
+async function onVirtualTime(t, { pacing, handshakeMs }, calls) {
+  let now = Date.UTC(2030, 0, 1, 12);
+  const start = now;
+  const clock = () => now;
+  const sim = await newSim({ rateLimits: true, clock });
+  sim.brokerage.authenticated = true;
+  let inFlight = 0;
+  const sent = [];
+  const fetch = async (url, init) => {
+    inFlight++;
+    try {
+      const path = new URL(url).pathname.slice('/v1/api'.length);
+      if (path === '/oauth/live_session_token') now += handshakeMs;
+      else sent.push([path, now - start]);
+      return await globalThis.fetch(url, init);
+    } finally {
+      inFlight--;
+    }
+  };
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    const s = session(sim, { pacing, clock, fetch, maxRetries: 0 });
+    let done = false;
+    const all = Promise.allSettled(calls(s)).finally(() => { done = true; });
+    while (!done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!done && inFlight === 0) {
+        now += 1;
+        t.mock.timers.tick(1);
+        assert.ok(now - start < 60_000, 'the calls never finished');
+      }
+    }
+    const failed = (await all).filter((r) => r.status === 'rejected').map((r) => r.reason.code);
+    return { sim, failed, sent };
+  } finally {
+    t.mock.timers.reset();
+  }
+}
 
 describe('never a duplicate order', () => {
   // Each fault must surface as its typed error (so the fault really fired), with one send.
