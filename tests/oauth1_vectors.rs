@@ -157,6 +157,35 @@ fn live_session_token_request_matches_byte_for_byte() {
                 "{name}"
             );
             assert_eq!(signed.authorization, s(req, "ibind_headers.Authorization"));
+
+            // Signed outside the core (a session's host signs with WebCrypto): the base string
+            // handed out is the one signed, and the request built from its signature is the
+            // same request, byte for byte.
+            let text = request::live_session_token_base_string(
+                s(&v, "inputs.base_url"),
+                &ctx,
+                s(&v, "inputs.access_token"),
+                s(&v, "derived.diffie_hellman_challenge_hex"),
+                &prepend,
+            )
+            .unwrap();
+            assert_eq!(text.as_str(), s(req, "base_string"), "{name}");
+            let outside =
+                ibkr_auth::encoding::b64_encode(&key.sign_sha256(text.as_bytes()).unwrap());
+            let again = request::live_session_token_request_with(
+                s(&v, "inputs.base_url"),
+                &ctx,
+                s(&v, "inputs.access_token"),
+                s(&v, "derived.diffie_hellman_challenge_hex"),
+                &prepend,
+                request::Signer::RsaSha256Signed(&outside),
+            )
+            .unwrap();
+            assert_eq!(again.authorization, signed.authorization, "{name}");
+            assert!(key.verify_sha256(
+                text.as_bytes(),
+                &ibkr_auth::encoding::b64_decode_lenient(&outside).unwrap()
+            ));
         }
     }
 }

@@ -21,7 +21,7 @@ use ibkr_auth::session::{
     Call, Host, HttpRequest, HttpResponse, Level, Oauth1Credentials, Oauth1Inputs, Options, Pacer,
     Session,
 };
-use ibkr_auth::{Error, ErrorCode, Result};
+use ibkr_auth::{Error, ErrorCode, PrivateKey, Result};
 use rsa09::BigUint;
 use sha1::Sha1;
 
@@ -67,11 +67,26 @@ struct Server {
     inits: u32,
 }
 
+/// What the mock host does when asked for an RSA signature (a runtime's WebCrypto).
+#[derive(Clone, Copy, Default, PartialEq)]
+enum HostRsa {
+    /// No native signer (the session signs with the `rsa` crate).
+    #[default]
+    None,
+    /// A correct signature.
+    Correct,
+    /// A signature of the right length that does not verify.
+    Wrong,
+}
+
 #[derive(Clone)]
 struct Mock {
     clock: Rc<Cell<f64>>,
     server: Rc<RefCell<Server>>,
     logs: Rc<RefCell<Vec<(Level, String)>>>,
+    host_rsa: Rc<Cell<HostRsa>>,
+    /// The signatures the host returned, base64.
+    host_signatures: Rc<RefCell<Vec<String>>>,
 }
 
 struct Resp {
@@ -278,6 +293,17 @@ impl Host for Mock {
     fn log(&self, level: Level, message: &str) {
         self.logs.borrow_mut().push((level, message.to_owned()));
     }
+    async fn sign_rsa_sha256(&self, key: &PrivateKey, message: &[u8]) -> Option<Vec<u8>> {
+        let sig = match self.host_rsa.get() {
+            HostRsa::None => return None,
+            HostRsa::Correct => key.sign_sha256(message).ok()?,
+            HostRsa::Wrong => vec![0x5a; key.size()],
+        };
+        self.host_signatures
+            .borrow_mut()
+            .push(ibkr_auth::encoding::b64_encode(&sig));
+        Some(sig)
+    }
 }
 
 struct Fixture {
@@ -309,6 +335,8 @@ fn fixture(configure: impl FnOnce(&mut Options)) -> Fixture {
         clock: Rc::new(Cell::new(1_700_000_000_000.0)),
         server: Rc::new(RefCell::new(server)),
         logs: Rc::default(),
+        host_rsa: Rc::default(),
+        host_signatures: Rc::default(),
     };
     let mut opts = Options {
         base_urls: vec![
@@ -640,4 +668,54 @@ fn no_secret_reaches_the_logs() {
             assert!(!line.contains(s.as_str()), "secret in log line: {line}");
         }
     }
+}
+
+/// The LST request's `oauth_signature`, as sent (percent-decoded).
+fn sent_lst_signature(mock: &Mock) -> String {
+    let s = mock.server.borrow();
+    let (_, _, auth) = s
+        .sent
+        .iter()
+        .rev()
+        .find(|(_, path, _)| path == "/oauth/live_session_token")
+        .unwrap();
+    ibkr_auth::encoding::form_decode(&header_param(auth, "oauth_signature").unwrap())
+}
+
+#[test]
+fn a_host_rsa_signature_is_used_when_it_verifies_and_replaced_when_not() {
+    // Correct: the host's signature is the one sent, and nothing is said about it.
+    let f = fixture(|_| {});
+    f.mock.host_rsa.set(HostRsa::Correct);
+    block_on(f.session.live_session_token()).unwrap();
+    let host = f.mock.host_signatures.borrow().clone();
+    assert_eq!(host.len(), 1);
+    assert_eq!(sent_lst_signature(&f.mock), host[0]);
+    assert!(!f.mock.logs.borrow().iter().any(|(l, _)| *l == Level::Warn));
+
+    // Wrong: refused before it is sent; the rsa crate signs instead and the handshake succeeds.
+    let f = fixture(|_| {});
+    f.mock.host_rsa.set(HostRsa::Wrong);
+    block_on(f.session.live_session_token()).unwrap();
+    let host = f.mock.host_signatures.borrow().clone();
+    assert_eq!(host.len(), 1);
+    let sent = sent_lst_signature(&f.mock);
+    assert_ne!(sent, host[0]);
+    assert_eq!(
+        ibkr_auth::encoding::b64_decode_lenient(&sent)
+            .unwrap()
+            .len(),
+        256
+    );
+    assert!(f
+        .mock
+        .logs
+        .borrow()
+        .iter()
+        .any(|(l, m)| *l == Level::Warn && m.contains("did not verify")));
+
+    // No host signer: the rsa crate signs, and the host is never asked.
+    let f = fixture(|_| {});
+    block_on(f.session.live_session_token()).unwrap();
+    assert!(f.mock.host_signatures.borrow().is_empty());
 }

@@ -3,6 +3,7 @@
 //! tests implement it in memory.
 
 use crate::error::Result;
+use crate::keys::PrivateKey;
 
 /// An HTTP request as the session hands it to the host. The `Authorization` header may carry a
 /// bearer token: `Debug` redacts it and dropping the request wipes it.
@@ -96,6 +97,12 @@ pub trait Host: 'static {
     async fn sleep(&self, ms: u64);
     /// A message for the user's logger. Never called with a secret.
     fn log(&self, level: Level, message: &str);
+    /// RSASSA-PKCS1-v1_5 with SHA-256 by the host's own audited crypto (WebCrypto in JS), when
+    /// it has it; `None` has the session sign with the `rsa` crate. The session checks the
+    /// signature against the key's public half before using it, and falls back if it fails.
+    async fn sign_rsa_sha256(&self, _key: &PrivateKey, _message: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
     /// This machine's public IP as IBKR will see it, if the host can find out (OAuth 2.0 puts it
     /// in the SSO-session request). `None` when the host has no way to look it up.
     async fn public_ip(&self) -> Result<Option<String>> {

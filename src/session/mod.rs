@@ -665,8 +665,12 @@ impl<H: Host> Session<H> {
         let now_s = self.timestamp() as i64;
         let started = self.now();
 
-        let assertion =
-            crate::oauth2::client_assertion(&c.client_id, &c.client_key_id, &c.key, now_s)?;
+        let assertion = self
+            .jwt(
+                crate::oauth2::client_assertion_input(&c.client_id, &c.client_key_id, now_s)?,
+                &c.key,
+            )
+            .await?;
         let v = self
             .post_for_token(
                 &format!("{origin}{}", crate::oauth2::TOKEN_PATH),
@@ -683,15 +687,15 @@ impl<H: Host> Session<H> {
             .and_then(Value::as_f64)
             .unwrap_or(86_399.0);
 
-        let jwt = crate::oauth2::sso_session_jwt(
+        let input = crate::oauth2::sso_session_jwt_input(
             &c.client_id,
             &c.client_key_id,
             &c.credential,
             &ip,
-            &c.key,
             now_s,
             &c.alternative_ips,
         )?;
+        let jwt = self.jwt(input, &c.key).await?;
         self.log(Level::Debug, &format!("oauth2: SSO session for ip {ip}"));
         let v = self
             .post_for_token(
@@ -839,6 +843,30 @@ impl<H: Host> Session<H> {
         }
     }
 
+    /// RSA-SHA256 of `text`, base64: by the host's WebCrypto when it has it (checked against the
+    /// public key), else by the `rsa` crate. Both give the same bytes (PKCS#1 v1.5 signatures
+    /// are deterministic).
+    async fn sign_rsa_sha256(&self, key: &PrivateKey, text: &str) -> Result<Vec<u8>> {
+        if let Some(sig) = self.inner.host.sign_rsa_sha256(key, text.as_bytes()).await {
+            if key.verify_sha256(text.as_bytes(), &sig) {
+                self.log(Level::Debug, "RSA-SHA256 signature by the runtime's WebCrypto");
+                return Ok(sig);
+            }
+            self.log(
+                Level::Warn,
+                "the host's WebCrypto RSA signature did not verify; signing with the rsa crate instead",
+            );
+        }
+        self.log(Level::Debug, "RSA-SHA256 signature by the rsa crate");
+        key.sign_sha256(text.as_bytes())
+    }
+
+    /// An RS256 JWT from its signing input (signed as [`Self::sign_rsa_sha256`] does).
+    async fn jwt(&self, input: String, key: &PrivateKey) -> Result<String> {
+        let signature = self.sign_rsa_sha256(key, &input).await?;
+        Ok(crate::oauth2::jwt_signed(&input, &signature))
+    }
+
     async fn handshake_once(&self) -> Result<(SecretBytes, f64)> {
         let Auth::OAuth1(c) = &self.inner.auth else {
             return Err(Error::new(
@@ -851,13 +879,22 @@ impl<H: Host> Session<H> {
         let nonce = request::generate_nonce()?;
         let ctx = c.context(&nonce, self.timestamp());
         let base = self.base_url();
-        let signed = request::live_session_token_request(
+        let text = request::live_session_token_base_string(
             &base,
             &ctx,
             &c.access_token,
             &challenge,
             &c.prepend,
-            &c.signature_key,
+        )?;
+        let signature =
+            crate::encoding::b64_encode(&self.sign_rsa_sha256(&c.signature_key, &text).await?);
+        let signed = request::live_session_token_request_with(
+            &base,
+            &ctx,
+            &c.access_token,
+            &challenge,
+            &c.prepend,
+            request::Signer::RsaSha256Signed(&signature),
         )?;
         self.log(Level::Debug, &format!("handshake: POST {}", signed.url));
         let started = self.now();

@@ -123,7 +123,7 @@ impl<'a> Opts<'a> {
             (Some(n), _) => Some(n),
             // A string of digits only (no sign, no decimal point), as a whole number.
             (None, Some(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(s.parse::<f64>().unwrap_or(f64::INFINITY))
+                Some(s.parse::<u64>().map_or(f64::INFINITY, |n| n as f64))
             }
             _ => None,
         };

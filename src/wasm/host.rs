@@ -1,7 +1,7 @@
 //! The session's [`Host`] over JavaScript: the injected (or global) `fetch`, `AbortController`
 //! for timeouts and the caller's signal, `setTimeout` for sleeping, the injected clock and logger.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -10,6 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::keys::PrivateKey;
 use crate::session::{Host, HttpRequest, HttpResponse, Level};
 
 fn global_fn(name: &str) -> Option<Function> {
@@ -94,6 +95,10 @@ pub struct JsHost {
     logger: JsValue,
     ip_lookup: Option<Function>,
     ip_url: Option<String>,
+    /// Sign RSA with the runtime's WebCrypto when it has it (the `webCrypto` option).
+    web_crypto: bool,
+    /// The signing key imported into WebCrypto (non-extractable), with its modulus.
+    crypto_key: RefCell<Option<(Vec<u8>, JsValue)>>,
 }
 
 impl JsHost {
@@ -139,6 +144,8 @@ impl JsHost {
             logger,
             ip_lookup: None,
             ip_url: None,
+            web_crypto: true,
+            crypto_key: RefCell::new(None),
         })
     }
 
@@ -156,6 +163,42 @@ impl JsHost {
         Ok(self)
     }
 
+    /// Whether RSA signatures may use the runtime's WebCrypto (default true).
+    pub fn with_web_crypto(mut self, on: bool) -> Self {
+        self.web_crypto = on;
+        self
+    }
+
+    /// The signing key as a non-extractable WebCrypto key, imported once from its PKCS#8 DER
+    /// (the copy handed to JS is zero-filled once `importKey` has read it, as it does at once).
+    async fn web_crypto_key(&self, subtle: &JsValue, key: &PrivateKey) -> Option<JsValue> {
+        let modulus = key.modulus();
+        if let Some((m, k)) = self.crypto_key.borrow().as_ref() {
+            if *m == modulus {
+                return Some(k.clone());
+            }
+        }
+        let der = key.to_pkcs8_der().ok()?;
+        let bytes = js_sys::Uint8Array::from(&der[..]);
+        let promise = call_method(
+            subtle,
+            "importKey",
+            &Array::of5(
+                &"pkcs8".into(),
+                &bytes,
+                &rsa_sha256_algorithm(),
+                &JsValue::FALSE,
+                &Array::of1(&"sign".into()),
+            ),
+        );
+        bytes.fill(0, 0, bytes.length());
+        let imported = JsFuture::from(Promise::resolve(&promise.ok()?))
+            .await
+            .ok()?;
+        *self.crypto_key.borrow_mut() = Some((modulus, imported.clone()));
+        Some(imported)
+    }
+
     /// The fetch function, for requests that are not the session's (passed through untouched).
     pub fn raw_fetch(&self) -> &Function {
         &self.fetch
@@ -166,9 +209,41 @@ fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
+/// `{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }`.
+fn rsa_sha256_algorithm() -> JsValue {
+    let algo = Object::new();
+    set(&algo, "name", &JsValue::from_str("RSASSA-PKCS1-v1_5"));
+    set(&algo, "hash", &JsValue::from_str("SHA-256"));
+    algo.into()
+}
+
 impl Host for JsHost {
     type Value = JsValue;
     type Response = JsResponse;
+
+    async fn sign_rsa_sha256(&self, key: &PrivateKey, message: &[u8]) -> Option<Vec<u8>> {
+        if !self.web_crypto {
+            return None;
+        }
+        let subtle = get(&get(&js_sys::global(), "crypto"), "subtle");
+        if !subtle.is_object() {
+            return None;
+        }
+        let crypto_key = self.web_crypto_key(&subtle, key).await?;
+        // The message may hold a secret (the LST request's starts with the prepend): the copy
+        // handed to JS is zero-filled once `sign` has read it, which it does before returning.
+        let data = js_sys::Uint8Array::from(message);
+        let promise = call_method(
+            &subtle,
+            "sign",
+            &Array::of3(&rsa_sha256_algorithm(), &crypto_key, &data),
+        );
+        data.fill(0, 0, data.length());
+        let signature = JsFuture::from(Promise::resolve(&promise.ok()?))
+            .await
+            .ok()?;
+        Some(js_sys::Uint8Array::new(&signature).to_vec())
+    }
 
     async fn fetch(&self, req: &HttpRequest<JsValue>) -> Result<JsResponse> {
         let init = Object::new();

@@ -139,7 +139,8 @@ fn common_options_for(
     mut opts: Options,
     default_pacer: fn() -> Pacer,
 ) -> Result<(JsHost, Options)> {
-    let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?;
+    let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?
+        .with_web_crypto(o.opt_bool("webCrypto")?.unwrap_or(true));
     if let Some(base) = o.opt_string("baseUrl")? {
         opts.base_urls = vec![base];
     }

@@ -387,6 +387,22 @@ impl PrivateKey {
         self.inner.e().to_be_bytes_trimmed_vartime().into_vec()
     }
 
+    /// The key as PKCS#8 DER (for a host's WebCrypto `importKey`), wiped when dropped.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let doc = self.inner.to_pkcs8_der().map_err(|_| rsa_failed())?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    /// Whether `signature` is this key's RSASSA-PKCS1-v1_5 SHA-256 signature of `message`
+    /// (the public operation: checks a signature made elsewhere before it is used).
+    pub fn verify_sha256(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.inner
+            .as_public_key()
+            .pkcs1v15_verify::<Sha256>(message, signature)
+            .is_ok()
+    }
+
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message` (`rsa`, blinded; deterministic).
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
         self.inner

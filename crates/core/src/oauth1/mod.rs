@@ -12,6 +12,7 @@ pub use lst::{
 };
 pub use request::{
     access_token_request, api_request, api_request_keyed, authorize_url, default_realm,
-    generate_nonce, live_session_token_request, request_token_request, Context, HmacSha256Key,
-    SignedRequest, Signer,
+    generate_nonce, live_session_token_base_string, live_session_token_request,
+    live_session_token_request_with, request_token_request, Context, HmacSha256Key, SignedRequest,
+    Signer,
 };

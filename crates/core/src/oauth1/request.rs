@@ -40,12 +40,15 @@ pub enum Signer<'a> {
     RsaSha256(&'a PrivateKey),
     /// HMAC-SHA256 keyed by the live session token's bytes (every other request).
     HmacSha256(&'a HmacSha256Key),
+    /// An RSA-SHA256 signature (base64) already made over this request's base string elsewhere
+    /// (a session's host signs with WebCrypto: [`live_session_token_base_string`]).
+    RsaSha256Signed(&'a str),
 }
 
 impl Signer<'_> {
     fn method_name(&self) -> &'static str {
         match self {
-            Signer::RsaSha256(_) => "RSA-SHA256",
+            Signer::RsaSha256(_) | Signer::RsaSha256Signed(_) => "RSA-SHA256",
             Signer::HmacSha256(_) => "HMAC-SHA256",
         }
     }
@@ -55,6 +58,7 @@ impl Signer<'_> {
         match self {
             Signer::RsaSha256(key) => Ok(b64_encode(&key.sign_sha256(text.as_bytes())?)),
             Signer::HmacSha256(key) => Ok(b64_encode(&key.mac(text.as_bytes()))),
+            Signer::RsaSha256Signed(signature) => Ok((*signature).to_owned()),
         }
     }
 }
@@ -305,6 +309,62 @@ pub fn live_session_token_request(
     prepend: &SecretBytes,
     signature_key: &PrivateKey,
 ) -> Result<SignedRequest> {
+    live_session_token_request_with(
+        base_url,
+        ctx,
+        access_token,
+        challenge_hex,
+        prepend,
+        Signer::RsaSha256(signature_key),
+    )
+}
+
+/// [`live_session_token_request`] with any RSA-SHA256 signer, such as
+/// [`Signer::RsaSha256Signed`] with a signature made over [`live_session_token_base_string`].
+pub fn live_session_token_request_with(
+    base_url: &str,
+    ctx: &Context<'_>,
+    access_token: &str,
+    challenge_hex: &str,
+    prepend: &SecretBytes,
+    signer: Signer<'_>,
+) -> Result<SignedRequest> {
+    let extra = lst_extra(access_token, challenge_hex, prepend)?;
+    let url = join_url(base_url, "oauth/live_session_token");
+    sign_request("POST", &url, &extra, Some(prepend), false, ctx, signer)
+}
+
+/// What the live session token request signs: `prepend + base string` (secret: it starts with
+/// the prepend), for a signer outside the core. The same inputs give
+/// [`live_session_token_request_with`] the same base string.
+pub fn live_session_token_base_string(
+    base_url: &str,
+    ctx: &Context<'_>,
+    access_token: &str,
+    challenge_hex: &str,
+    prepend: &SecretBytes,
+) -> Result<Zeroizing<String>> {
+    let extra = lst_extra(access_token, challenge_hex, prepend)?;
+    let url = join_url(base_url, "oauth/live_session_token");
+    check_context(ctx)?;
+    let timestamp = ctx.timestamp.to_string();
+    let params = oauth_params(&extra, ctx, Signer::RsaSha256Signed(""), &timestamp);
+    let prepend_hex = prepend.expose_hex();
+    Ok(Zeroizing::new(base_string_of(
+        "POST",
+        &url,
+        &params,
+        Some(&prepend_hex),
+        false,
+    )?))
+}
+
+/// The LST request's own parameters, checked.
+fn lst_extra<'a>(
+    access_token: &'a str,
+    challenge_hex: &'a str,
+    prepend: &SecretBytes,
+) -> Result<[(&'static str, &'a str); 2]> {
     check_field("accessToken", access_token, ACCESS_TOKEN_FIX)?;
     check_field(
         "challenge",
@@ -316,18 +376,10 @@ pub fn live_session_token_request(
             "prepend is empty: pass what decryptAccessTokenSecret returns.",
         ));
     }
-    let extra = [
+    Ok([
         ("diffie_hellman_challenge", challenge_hex.trim()),
         ("oauth_token", access_token.trim()),
-    ];
-    rsa_post(
-        base_url,
-        "live_session_token",
-        &extra,
-        Some(prepend),
-        ctx,
-        signature_key,
-    )
+    ])
 }
 
 /// Third party, step 1: `POST {base}/oauth/request_token` with `oauth_callback` (`oob` or the

@@ -75,17 +75,27 @@ fn check_client(client_id: &str, client_key_id: &str) -> Result<()> {
 
 /// A compact RS256 JWT: `base64url(header).base64url(payload).base64url(signature)`.
 pub fn jwt(kid: &str, payload_json: &str, key: &PrivateKey) -> Result<String> {
+    let input = jwt_signing_input(kid, payload_json);
+    let signature = key.sign_sha256(input.as_bytes())?;
+    Ok(jwt_signed(&input, &signature))
+}
+
+/// What an RS256 JWT signs: `base64url(header).base64url(payload)`.
+pub fn jwt_signing_input(kid: &str, payload_json: &str) -> String {
     let header = format!(
         "{{\"alg\":\"RS256\",\"kid\":{},\"typ\":\"JWT\"}}",
         json_str(kid)
     );
-    let signing_input = format!(
+    format!(
         "{}.{}",
         b64url_encode(header.as_bytes()),
         b64url_encode(payload_json.as_bytes())
-    );
-    let signature = key.sign_sha256(signing_input.as_bytes())?;
-    Ok(format!("{signing_input}.{}", b64url_encode(&signature)))
+    )
+}
+
+/// The compact JWT from its signing input and its RS256 signature (made by [`jwt`] or a host).
+pub fn jwt_signed(signing_input: &str, signature: &[u8]) -> String {
+    format!("{signing_input}.{}", b64url_encode(signature))
 }
 
 /// The client assertion: `{"iss":id,"sub":id,"aud":"/token","exp":now+20,"iat":now-10}`.
@@ -95,6 +105,12 @@ pub fn client_assertion(
     key: &PrivateKey,
     now_s: i64,
 ) -> Result<String> {
+    let input = client_assertion_input(client_id, client_key_id, now_s)?;
+    Ok(jwt_signed(&input, &key.sign_sha256(input.as_bytes())?))
+}
+
+/// The client assertion's signing input (see [`client_assertion`]).
+pub fn client_assertion_input(client_id: &str, client_key_id: &str, now_s: i64) -> Result<String> {
     check_client(client_id, client_key_id)?;
     let id = json_str(client_id);
     let payload = format!(
@@ -103,7 +119,7 @@ pub fn client_assertion(
         now_s + 20,
         now_s - 10
     );
-    jwt(client_key_id, &payload, key)
+    Ok(jwt_signing_input(client_key_id, &payload))
 }
 
 /// Checks what goes into the SSO-session JWT; `ip: None` when it is looked up later.
@@ -139,6 +155,26 @@ pub fn sso_session_jwt(
     now_s: i64,
     alternative_ips: &[String],
 ) -> Result<String> {
+    let input = sso_session_jwt_input(
+        client_id,
+        client_key_id,
+        credential,
+        ip,
+        now_s,
+        alternative_ips,
+    )?;
+    Ok(jwt_signed(&input, &key.sign_sha256(input.as_bytes())?))
+}
+
+/// The SSO-session JWT's signing input (see [`sso_session_jwt`]).
+pub fn sso_session_jwt_input(
+    client_id: &str,
+    client_key_id: &str,
+    credential: &str,
+    ip: &str,
+    now_s: i64,
+    alternative_ips: &[String],
+) -> Result<String> {
     check_sso_inputs(
         client_id,
         client_key_id,
@@ -164,7 +200,7 @@ pub fn sso_session_jwt(
         payload.push(']');
     }
     payload.push('}');
-    jwt(client_key_id, &payload, key)
+    Ok(jwt_signing_input(client_key_id, &payload))
 }
 
 /// The token request's form body, in ibauth's field order.
