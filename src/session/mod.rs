@@ -1294,12 +1294,18 @@ impl<H: Host> Session<H> {
 
     /// [`Session::send`], then the body text of a 2xx response, or an error named by the status.
     pub async fn request(&self, call: Call<H::Value>) -> Result<String> {
+        self.request_response(call).await?.text().await
+    }
+
+    /// [`Self::request`] without reading the body: a 2xx response as it is (the host reads a
+    /// body the session has no use for itself, so it never crosses into the core), or the error.
+    pub async fn request_response(&self, call: Call<H::Value>) -> Result<H::Response> {
         let method = call.method.clone();
         let target = call.target.clone();
         let resp = self.send(call).await?;
         let status = resp.status();
         if (200..300).contains(&status) {
-            return resp.text().await;
+            return Ok(resp);
         }
         let msg = server_message(&resp).await;
         Err(self.status_error(status, msg, &method, &target))

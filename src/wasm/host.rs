@@ -56,6 +56,21 @@ pub struct JsResponse {
     status: u16,
 }
 
+impl JsResponse {
+    /// The body as a JS string, read in JS (it does not cross into the module).
+    pub async fn text_js(&self) -> Result<JsValue> {
+        let network = |e: JsValue| {
+            Error::new(
+                ErrorCode::Network,
+                format!("reading the response body failed: {}", error_text(&e)),
+            )
+        };
+        let clone = call_method(&self.raw, "clone", &Array::new()).map_err(network)?;
+        let promise = call_method(&clone, "text", &Array::new()).map_err(network)?;
+        JsFuture::from(Promise::from(promise)).await.map_err(network)
+    }
+}
+
 impl HttpResponse for JsResponse {
     fn status(&self) -> u16 {
         self.status
@@ -69,18 +84,7 @@ impl HttpResponse for JsResponse {
     }
 
     async fn text(&self) -> Result<String> {
-        let network = |e: JsValue| {
-            Error::new(
-                ErrorCode::Network,
-                format!("reading the response body failed: {}", error_text(&e)),
-            )
-        };
-        let clone = call_method(&self.raw, "clone", &Array::new()).map_err(network)?;
-        let promise = call_method(&clone, "text", &Array::new()).map_err(network)?;
-        let text = JsFuture::from(Promise::from(promise))
-            .await
-            .map_err(network)?;
-        Ok(text.as_string().unwrap_or_default())
+        Ok(self.text_js().await?.as_string().unwrap_or_default())
     }
 }
 

@@ -53,10 +53,21 @@ fn js_promise(fut: LocalBoxFuture<'static, std::result::Result<JsValue, JsValue>
 
 /// JSON text to a JS value: `null` for an empty body, the text itself if it is not JSON.
 fn parse_json(text: &str) -> JsValue {
-    if text.trim().is_empty() {
+    parse_json_js(&JsValue::from_str(text))
+}
+
+/// A body as JSON (`null` when empty; the text itself when it is not JSON), parsed in JS: a body
+/// read with [`super::host::JsResponse::text_js`] never crosses into the module.
+fn parse_json_js(text: &JsValue) -> JsValue {
+    if js_sys::JsString::from(text.clone()).trim().length() == 0 {
         return JsValue::NULL;
     }
-    js_sys::JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text))
+    let parse = get(&get(&js_sys::global(), "JSON"), "parse");
+    parse
+        .dyn_into::<Function>()
+        .ok()
+        .and_then(|f| f.call1(&JsValue::UNDEFINED, text).ok())
+        .unwrap_or_else(|| text.clone())
 }
 
 /// Headers given as a `Headers`, an array of pairs, or a plain object.
@@ -364,7 +375,10 @@ impl IbkrSession {
             }
             Ok(call)
         })();
-        promise(async move { Ok(parse_json(&s.request(call?).await?)) })
+        promise(async move {
+            let resp = s.request_response(call?).await?;
+            Ok(parse_json_js(&resp.text_js().await?))
+        })
     }
 
     /// A drop-in `fetch`: requests to the session's hosts are signed (and recovered); any other
