@@ -65,6 +65,10 @@ struct Server {
     date_offset_ms: Option<f64>,
     authenticated: bool,
     inits: u32,
+    /// Milliseconds the LST handshake takes on the server (the mock clock moves on by that).
+    handshake_ms: f64,
+    /// When each request arrived (path, mock clock).
+    arrivals: Vec<(String, f64)>,
 }
 
 /// What the mock host does when asked for an RSA signature (a runtime's WebCrypto).
@@ -175,6 +179,7 @@ impl Mock {
             .to_owned();
         s.sent
             .push((req.method.clone(), path.clone(), auth.clone()));
+        s.arrivals.push((path.clone(), now));
         let mut headers = vec![];
         if let Some(off) = s.date_offset_ms {
             headers.push(("Date".to_owned(), http_date(now + off)));
@@ -212,6 +217,7 @@ impl Mock {
         }
         if path == "/oauth/live_session_token" {
             s.handshakes += 1;
+            self.clock.set(now + s.handshake_ms);
             if s.fail_handshakes > 0 {
                 s.fail_handshakes -= 1;
                 return Ok(Resp {
@@ -627,6 +633,28 @@ fn pacing_spaces_tickles_a_second_apart() {
         block_on(f.session.tickle()).unwrap();
     }
     assert!(f.mock.clock.get() - t0 >= 2000.0);
+}
+
+/// The first call of a session waits for a handshake; the pacer must count its send from when it
+/// goes out, after that wait, or the next call follows it too closely (a 429 from IBKR).
+#[test]
+fn pacing_counts_a_first_call_from_its_send_after_a_slow_handshake() {
+    let f = fixture(|o| o.pacer = Pacer::ibkr());
+    f.mock.server.borrow_mut().handshake_ms = 300.0;
+    for _ in 0..3 {
+        block_on(f.session.tickle()).unwrap();
+    }
+    let s = f.mock.server.borrow();
+    let tickles: Vec<f64> = s
+        .arrivals
+        .iter()
+        .filter(|(p, _)| p == "/tickle")
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(tickles.len(), 3);
+    for pair in tickles.windows(2) {
+        assert!(pair[1] - pair[0] >= 1000.0, "tickles at {tickles:?}");
+    }
 }
 
 #[test]

@@ -849,7 +849,10 @@ impl<H: Host> Session<H> {
     async fn sign_rsa_sha256(&self, key: &PrivateKey, text: &str) -> Result<Vec<u8>> {
         if let Some(sig) = self.inner.host.sign_rsa_sha256(key, text.as_bytes()).await {
             if key.verify_sha256(text.as_bytes(), &sig) {
-                self.log(Level::Debug, "RSA-SHA256 signature by the runtime's WebCrypto");
+                self.log(
+                    Level::Debug,
+                    "RSA-SHA256 signature by the runtime's WebCrypto",
+                );
                 return Ok(sig);
             }
             self.log(

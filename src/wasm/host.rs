@@ -67,7 +67,9 @@ impl JsResponse {
         };
         let clone = call_method(&self.raw, "clone", &Array::new()).map_err(network)?;
         let promise = call_method(&clone, "text", &Array::new()).map_err(network)?;
-        JsFuture::from(Promise::from(promise)).await.map_err(network)
+        JsFuture::from(Promise::from(promise))
+            .await
+            .map_err(network)
     }
 }
 
