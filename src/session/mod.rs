@@ -19,7 +19,7 @@ use flight::Flight;
 
 use crate::encoding::pct_encode;
 use crate::error::{Error, ErrorCode, Result};
-use crate::keys::{DhParams, PrivateKey, SecretBytes};
+use crate::keys::{DhParams, PrivateKey, RawRsaDecrypt, SecretBytes};
 use crate::oauth1::{self, lst, request, DhSecret};
 pub use host::{Host, HttpRequest, HttpResponse, Level};
 pub use pacing::Pacer;
@@ -75,6 +75,12 @@ impl Oauth1Credentials {
 
     /// Parses the keys, decrypts the access token secret and reads the DH parameters, once.
     pub fn new(i: Oauth1Inputs<'_>) -> Result<Self> {
+        Self::new_with_raw_rsa(i, None)
+    }
+
+    /// [`Oauth1Credentials::new`], with the one RSA decryption done by the host's native crypto
+    /// when it can (its result is checked: [`PrivateKey::decrypt_pkcs1v15_with`]).
+    pub fn new_with_raw_rsa(i: Oauth1Inputs<'_>, raw: Option<&RawRsaDecrypt<'_>>) -> Result<Self> {
         let consumer_key = i.consumer_key.trim();
         let access_token = i.access_token.trim();
         if consumer_key.is_empty() {
@@ -98,7 +104,11 @@ impl Oauth1Credentials {
             access_token: access_token.to_owned(),
             realm,
             signature_key: PrivateKey::from_pem(i.signature_key, "signatureKey")?,
-            prepend: lst::decrypt_access_token_secret(&encryption_key, i.access_token_secret)?,
+            prepend: lst::decrypt_access_token_secret_with(
+                &encryption_key,
+                i.access_token_secret,
+                raw,
+            )?,
             dh: DhParams::from_pem(i.dh_params)?,
         })
     }

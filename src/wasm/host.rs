@@ -12,6 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::PrivateKey;
 use crate::session::{Host, HttpRequest, HttpResponse, Level};
+use zeroize::Zeroizing;
 
 fn global_fn(name: &str) -> Option<Function> {
     Reflect::get(&js_sys::global(), &JsValue::from_str(name))
@@ -101,7 +102,7 @@ pub struct JsHost {
     logger: JsValue,
     ip_lookup: Option<Function>,
     ip_url: Option<String>,
-    /// Sign RSA with the runtime's WebCrypto when it has it (the `webCrypto` option).
+    /// Sign RSA with the runtime's WebCrypto when it has it (the `nativeCrypto` option).
     web_crypto: bool,
     /// The signing key imported into WebCrypto (non-extractable), with its modulus.
     crypto_key: RefCell<Option<(Vec<u8>, JsValue)>>,
@@ -170,7 +171,7 @@ impl JsHost {
     }
 
     /// Whether RSA signatures may use the runtime's WebCrypto (default true).
-    pub fn with_web_crypto(mut self, on: bool) -> Self {
+    pub fn with_native_crypto(mut self, on: bool) -> Self {
         self.web_crypto = on;
         self
     }
@@ -213,6 +214,45 @@ impl JsHost {
 
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// The raw RSA decryption (`c^d mod n`) by `node:crypto` where the runtime has it (Node, Deno and
+/// Bun: `privateDecrypt` with `RSA_NO_PADDING`, reached through `process.getBuiltinModule`), for
+/// [`crate::keys::PrivateKey::decrypt_pkcs1v15_with`], which checks the result and the padding.
+/// The key's DER and the result are zero-filled in JS once used. `None` elsewhere.
+pub fn node_raw_rsa_decrypt(key: &PrivateKey, ciphertext: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let process = get(&js_sys::global(), "process");
+    let builtin = get(&process, "getBuiltinModule")
+        .dyn_into::<Function>()
+        .ok()?;
+    let crypto = builtin
+        .call1(&process, &JsValue::from_str("node:crypto"))
+        .ok()?;
+    if !crypto.is_object() {
+        return None;
+    }
+    let der = js_sys::Uint8Array::from(key.pkcs1_der());
+    let spec = Object::new();
+    set(&spec, "key", &der);
+    set(&spec, "format", &JsValue::from_str("der"));
+    set(&spec, "type", &JsValue::from_str("pkcs1"));
+    let key_object = call_method(&crypto, "createPrivateKey", &Array::of1(&spec));
+    der.fill(0, 0, der.length());
+    let options = Object::new();
+    set(&options, "key", &key_object.ok()?);
+    set(
+        &options,
+        "padding",
+        &get(&get(&crypto, "constants"), "RSA_NO_PADDING"),
+    );
+    let input = js_sys::Uint8Array::from(ciphertext);
+    let out = call_method(&crypto, "privateDecrypt", &Array::of2(&options, &input))
+        .ok()?
+        .dyn_into::<js_sys::Uint8Array>()
+        .ok()?;
+    let em = Zeroizing::new(out.to_vec());
+    out.fill(0, 0, out.length());
+    Some(em)
 }
 
 /// `{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }`.

@@ -151,7 +151,7 @@ fn common_options_for(
     default_pacer: fn() -> Pacer,
 ) -> Result<(JsHost, Options)> {
     let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?
-        .with_web_crypto(o.opt_bool("webCrypto")?.unwrap_or(true));
+        .with_native_crypto(o.opt_bool("nativeCrypto")?.unwrap_or(true));
     if let Some(base) = o.opt_string("baseUrl")? {
         opts.base_urls = vec![base];
     }
@@ -232,15 +232,20 @@ impl IbkrSession {
     pub fn oauth1(o: JsValue) -> JsResult<IbkrSession> {
         let opts = Opts::new("IbkrSession.oauth1", &o)?;
         let realm = opts.opt_string("realm")?;
-        let creds = Oauth1Credentials::new(Oauth1Inputs {
-            consumer_key: &opts.string("consumerKey")?,
-            access_token: &opts.string("accessToken")?,
-            access_token_secret: &opts.secret("accessTokenSecret")?,
-            signature_key: &opts.secret("signatureKey")?,
-            encryption_key: &opts.secret("encryptionKey")?,
-            dh_params: &opts.string("dhParams")?,
-            realm: realm.as_deref(),
-        })?;
+        let native = opts.opt_bool("nativeCrypto")?.unwrap_or(true);
+        let raw: &crate::keys::RawRsaDecrypt<'_> = &super::host::node_raw_rsa_decrypt;
+        let creds = Oauth1Credentials::new_with_raw_rsa(
+            Oauth1Inputs {
+                consumer_key: &opts.string("consumerKey")?,
+                access_token: &opts.string("accessToken")?,
+                access_token_secret: &opts.secret("accessTokenSecret")?,
+                signature_key: &opts.secret("signatureKey")?,
+                encryption_key: &opts.secret("encryptionKey")?,
+                dh_params: &opts.string("dhParams")?,
+                realm: realm.as_deref(),
+            },
+            native.then_some(raw),
+        )?;
         let (host, options) = common_options(&opts, &o)?;
         Ok(IbkrSession {
             session: Session::new(host, creds, options)?,

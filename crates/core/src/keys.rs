@@ -251,7 +251,13 @@ fn select_block(
 #[derive(Clone)]
 pub struct PrivateKey {
     inner: rsa::PrivateKey,
+    /// The key's PKCS#1 `RSAPrivateKey` DER, for a host's native crypto (wiped on drop).
+    pkcs1_der: Arc<Zeroizing<Vec<u8>>>,
 }
+
+/// A host's raw RSA decryption (`c^d mod n`, no padding removed), given the key and the
+/// ciphertext: the encoded message, `None` when the host cannot. Its result is checked.
+pub type RawRsaDecrypt<'a> = dyn Fn(&PrivateKey, &[u8]) -> Option<Zeroizing<Vec<u8>>> + 'a;
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -281,7 +287,7 @@ enum KeyProblem {
 
 /// Reads PKCS#1 `RSAPrivateKey` DER, or PKCS#8 `PrivateKeyInfo` DER holding one, with the
 /// `pkcs1`/`pkcs8` crates; `rsa` checks that the numbers fit together.
-fn rsa_from_der(der: &[u8]) -> std::result::Result<rsa::PrivateKey, KeyProblem> {
+fn rsa_from_der(der: &[u8]) -> std::result::Result<(rsa::PrivateKey, &[u8]), KeyProblem> {
     let pkcs1_der: &[u8] = match rsa::pkcs8::PrivateKeyInfoRef::from_der(der) {
         Ok(info) => {
             if info.algorithm.oid != RSA_ENCRYPTION {
@@ -320,7 +326,7 @@ fn rsa_from_der(der: &[u8]) -> std::result::Result<rsa::PrivateKey, KeyProblem> 
         & agree(key.dq(), fields.exponent2)
         & agree(crt.as_deref(), fields.coefficient);
     if consistent {
-        Ok(key)
+        Ok((key, pkcs1_der))
     } else {
         Err(KeyProblem::Inconsistent)
     }
@@ -347,8 +353,11 @@ impl PrivateKey {
                 ),
             ));
         }
-        let inner = rsa_from_der(&block.der).map_err(|p| key_problem(p, what))?;
-        let key = PrivateKey { inner };
+        let (inner, pkcs1_der) = rsa_from_der(&block.der).map_err(|p| key_problem(p, what))?;
+        let key = PrivateKey {
+            inner,
+            pkcs1_der: Arc::new(Zeroizing::new(pkcs1_der.to_vec())),
+        };
         let bits = key.bits();
         if !(RSA_BITS.0..=RSA_BITS.1).contains(&bits) {
             return Err(Error::new(
@@ -385,6 +394,45 @@ impl PrivateKey {
     /// The public exponent, big-endian without leading zeros (public).
     pub fn public_exponent(&self) -> Vec<u8> {
         self.inner.e().to_be_bytes_trimmed_vartime().into_vec()
+    }
+
+    /// The key as PKCS#1 `RSAPrivateKey` DER (for a host's native crypto). Secret: do not log.
+    pub fn pkcs1_der(&self) -> &[u8] {
+        &self.pkcs1_der
+    }
+
+    /// [`PrivateKey::decrypt_pkcs1v15`] with the raw RSA operation done by the host when it can
+    /// (`raw`): its result is accepted only if it encrypts back to the ciphertext (the public
+    /// operation), and the padding is then checked the same way, in constant time. Otherwise the
+    /// `rsa` crate decrypts.
+    pub fn decrypt_pkcs1v15_with(
+        &self,
+        ciphertext: &[u8],
+        raw: Option<&RawRsaDecrypt<'_>>,
+    ) -> Result<SecretBytes> {
+        let k = self.size();
+        if ciphertext.len() == k {
+            if let Some(em) = raw.and_then(|raw| raw(self, ciphertext)) {
+                if em.len() == k && self.encrypts_to(&em, ciphertext) {
+                    let message = unpad_pkcs1v15_encryption(&em).ok_or_else(not_for_this_key)?;
+                    return Ok(SecretBytes::new(message.to_vec()));
+                }
+            }
+        }
+        self.decrypt_pkcs1v15(ciphertext)
+    }
+
+    /// Whether `m^e mod n` is `c` (both big-endian, `k` bytes).
+    fn encrypts_to(&self, m: &[u8], c: &[u8]) -> bool {
+        let precision = self.inner.n().as_ref().bits_precision();
+        let (Ok(m), Ok(c)) = (
+            BoxedUint::from_be_slice(m, precision),
+            BoxedUint::from_be_slice(c, precision),
+        ) else {
+            return false;
+        };
+        let m = Zeroizing::new(m);
+        rsa::hazmat::rsa_encrypt(self.inner.as_public_key(), &m).is_ok_and(|x| x == c)
     }
 
     /// The key as PKCS#8 DER (for a host's WebCrypto `importKey`), wiped when dropped.

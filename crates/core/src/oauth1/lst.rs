@@ -9,13 +9,23 @@ use zeroize::Zeroizing;
 use crate::encoding::{b64_decode_lenient, b64_encode, hex_decode, hex_encode, hex_number};
 use crate::error::{Error, ErrorCode, Result};
 pub use crate::keys::getrandom_fill;
-use crate::keys::{hex_minimal, DhParams, PrivateKey, SecretBytes};
+use crate::keys::{hex_minimal, DhParams, PrivateKey, RawRsaDecrypt, SecretBytes};
 
 /// Decrypts the access token secret (base64 of RSA-PKCS#1 v1.5 ciphertext) with the private
 /// encryption key. The result is the "prepend".
 pub fn decrypt_access_token_secret(
     encryption_key: &PrivateKey,
     access_token_secret: &str,
+) -> Result<SecretBytes> {
+    decrypt_access_token_secret_with(encryption_key, access_token_secret, None)
+}
+
+/// [`decrypt_access_token_secret`] with the raw RSA operation by the host when it can
+/// ([`PrivateKey::decrypt_pkcs1v15_with`]).
+pub fn decrypt_access_token_secret_with(
+    encryption_key: &PrivateKey,
+    access_token_secret: &str,
+    raw: Option<&RawRsaDecrypt<'_>>,
 ) -> Result<SecretBytes> {
     let ciphertext = Zeroizing::new(b64_decode_lenient(access_token_secret).map_err(|e| {
         Error::new(
@@ -40,7 +50,7 @@ pub fn decrypt_access_token_secret(
             ),
         ));
     }
-    let prepend = encryption_key.decrypt_pkcs1v15(&ciphertext)?;
+    let prepend = encryption_key.decrypt_pkcs1v15_with(&ciphertext, raw)?;
     if prepend.is_empty() {
         return Err(Error::new(
             ErrorCode::DecryptFailed,
