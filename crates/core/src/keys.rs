@@ -756,6 +756,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dh_powers_of_any_exponent_length() {
+        // A 1024-bit odd number stands in for the prime: small powers of 2 stay below it.
+        let mut p = vec![0xffu8; 128];
+        p[127] = 0xc3;
+        let dh = DhParams::new(&p, 2).unwrap();
+        assert_eq!(&**dh.pow_generator(&[3]), &[8]);
+        assert_eq!(&**dh.pow_generator(&[0, 0, 10]), &[4, 0]);
+        // 2^256: a one and 32 zero bytes, from a 2-byte exponent (0x0100).
+        let mut want = vec![1u8];
+        want.extend([0u8; 32]);
+        assert_eq!(&**dh.pow_generator(&[1, 0]), &want[..]);
+        // 2^1023 < p, with the top bit of a 128-byte result set.
+        let r = dh.pow_generator(&[0x03, 0xff]);
+        assert_eq!((r.len(), r[0]), (128, 0x80));
+        // A base other than the generator: 3^5 = 243.
+        assert_eq!(&**dh.pow(&[3], &[5]), &[243]);
+    }
+
+    #[test]
     fn pkcs1_padding_check() {
         let k = 256;
         let mut em = vec![0u8; k];
