@@ -83,8 +83,10 @@ fn secret_out(text: &str) -> JsValue {
     JsValue::from_str(text)
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+/// A Rust value as a plain JS object (`serde-wasm-bindgen`; maps as objects, not `Map`s).
+fn to_js_value<T: serde::Serialize>(value: &T) -> JsValue {
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    value.serialize(&serializer).unwrap_or(JsValue::NULL)
 }
 
 fn now_seconds() -> u64 {
@@ -114,10 +116,15 @@ pub fn decrypt_access_token_secret(
 pub fn parse_dh_params(dhparam_pem: JsValue) -> JsResult<JsValue> {
     let pem = args::string("parseDhParams", "dhparamPem", &dhparam_pem)?;
     let dh = DhParams::from_pem(&pem)?;
-    let out = Object::new();
-    set(&out, "prime", &JsValue::from_str(&dh.prime_hex()));
-    set(&out, "generator", &JsValue::from(dh.generator()));
-    Ok(out.into())
+    #[derive(serde::Serialize)]
+    struct Params {
+        prime: String,
+        generator: u32,
+    }
+    Ok(to_js_value(&Params {
+        prime: dh.prime_hex(),
+        generator: dh.generator(),
+    }))
 }
 
 /// `dhRandom()`: a fresh 256-bit DH exponent as hex, from the platform's secure random source.
@@ -259,19 +266,36 @@ impl Common {
     }
 }
 
+/// A `SignedRequest` as JS sees it (`{ method, url, baseString, signature, authorization,
+/// oauthParams }`), its strings copied straight into JS.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedRequestJs<'a> {
+    method: &'a str,
+    url: &'a str,
+    base_string: &'a str,
+    signature: &'a str,
+    authorization: &'a str,
+    #[serde(serialize_with = "pairs_as_map")]
+    oauth_params: &'a [(String, String)],
+}
+
+fn pairs_as_map<S: serde::Serializer>(
+    pairs: &&[(String, String)],
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
 fn signed_to_js(s: &request::SignedRequest) -> JsValue {
-    let out = Object::new();
-    set(&out, "method", &JsValue::from_str(&s.method));
-    set(&out, "url", &JsValue::from_str(&s.url));
-    set(&out, "baseString", &JsValue::from_str(&s.base_string));
-    set(&out, "signature", &JsValue::from_str(&s.signature));
-    set(&out, "authorization", &JsValue::from_str(&s.authorization));
-    let params = Object::new();
-    for (k, v) in &s.oauth_params {
-        set(&params, k, &JsValue::from_str(v));
-    }
-    set(&out, "oauthParams", &params);
-    out.into()
+    to_js_value(&SignedRequestJs {
+        method: &s.method,
+        url: &s.url,
+        base_string: &s.base_string,
+        signature: &s.signature,
+        authorization: &s.authorization,
+        oauth_params: &s.oauth_params,
+    })
 }
 
 /// Reads the options object and the common fields, builds the request, returns it to JS.

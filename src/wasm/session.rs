@@ -25,10 +25,6 @@ use crate::session::{
 /// The Client Portal Gateway's default API base.
 const GATEWAY_BASE_URL: &str = "https://localhost:5000/v1/api";
 
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
-}
-
 fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
@@ -341,10 +337,16 @@ impl IbkrSession {
         let s = self.session.clone();
         promise(async move {
             let (token, expires_at) = s.live_session_token().await?;
-            let out = Object::new();
-            set(&out, "token", &JsValue::from_str(&token));
-            set(&out, "expiresAt", &JsValue::from_f64(expires_at));
-            Ok(out.into())
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Lst<'a> {
+                token: &'a str,
+                expires_at: f64,
+            }
+            Ok(super::to_js_value(&Lst {
+                token: &token,
+                expires_at,
+            }))
         })
     }
 
@@ -551,10 +553,15 @@ impl IbkrSession {
         let s = self.session.clone();
         promise(async move {
             let r = s.keep_alive_tick().await?;
-            let out = Object::new();
-            set(&out, "authenticated", &JsValue::from_bool(r.authenticated));
-            set(&out, "reinitialised", &JsValue::from_bool(r.reinitialised));
-            Ok(out.into())
+            #[derive(serde::Serialize)]
+            struct Tick {
+                authenticated: bool,
+                reinitialised: bool,
+            }
+            Ok(super::to_js_value(&Tick {
+                authenticated: r.authenticated,
+                reinitialised: r.reinitialised,
+            }))
         })
     }
 
@@ -692,15 +699,18 @@ impl OAuth1ThirdParty {
             let opts = Opts::new("accessToken", &o)?;
             let (token, verifier) = (opts.secret("token")?, opts.string("verifier")?);
             let at = flow.access_token(&token, &verifier).await?;
-            let out = Object::new();
-            set(&out, "accessToken", &JsValue::from_str(&at.access_token));
-            set(
-                &out,
-                "accessTokenSecret",
-                &JsValue::from_str(&at.access_token_secret),
-            );
-            set(&out, "isPaper", &JsValue::from_bool(at.is_paper));
-            Ok(out.into())
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct AccessToken<'a> {
+                access_token: &'a str,
+                access_token_secret: &'a str,
+                is_paper: bool,
+            }
+            Ok(super::to_js_value(&AccessToken {
+                access_token: &at.access_token,
+                access_token_secret: &at.access_token_secret,
+                is_paper: at.is_paper,
+            }))
         })
     }
 }
