@@ -39,6 +39,55 @@ function minifiedNames(text, newModule) {
   };
 }
 
+// The error codes' one source is the Rust enum. The lead is moving it from crates/prims to
+// crates/core (enum and codes unchanged), so both places are looked in; exactly one must have it.
+const ERROR_RS = ['crates/core/src/error.rs', 'crates/prims/src/error.rs'];
+const ERROR_CODES_MARKER = '/* ERROR_CODES: written here by scripts/build-pkg.mjs from the Rust ErrorCode enum\'s codes */';
+// Codes that only JavaScript (pkg-template/) throws, never the Rust core. None today: gateway.cjs
+// throws INVALID_ARGUMENT and NETWORK, which the enum has. A new JS-only code goes here (and in the
+// README's table); the build fails on an IbkrAuthError code in pkg-template/ that is in neither list.
+// (The CLI's --json failure codes `usage`, `configuration` and `ERROR` are not IbkrAuthError
+// codes; the README's command-line section lists them.)
+const JS_ONLY_ERROR_CODES = [];
+
+/** The Rust ErrorCode enum's codes, in declaration order, from its `as_str` arms. */
+function rustErrorCodes() {
+  const found = ERROR_RS.filter((rel) => fs.existsSync(path.join(root, rel)) && /\bpub enum ErrorCode\b/.test(read(path.join(root, rel))));
+  if (found.length !== 1) fail(`the Rust ErrorCode enum must be in exactly one of ${ERROR_RS.join(', ')} (found in ${found.length})`);
+  const rel = found[0];
+  const rs = read(path.join(root, rel)).replace(/\/\/.*$/gm, '');
+  const body = rs.match(/\bpub enum ErrorCode\s*\{([^}]*)\}/)?.[1] ?? fail(`${rel}: cannot read the ErrorCode enum`);
+  const variants = [...body.matchAll(/(?:#\[[^\]]*\]\s*)*([A-Z]\w*)\s*(?:,|$)/g)].map((m) => m[1]);
+  const asStr = rs.slice(rs.search(/\bfn as_str\b/));
+  if (!rs.match(/\bfn as_str\b/)) fail(`${rel}: ErrorCode has no as_str`);
+  const arms = new Map();
+  for (const [, v, code] of asStr.slice(0, asStr.indexOf('\n    }')).matchAll(/ErrorCode::(\w+)\s*=>\s*"([^"]*)"/g)) {
+    if (arms.has(v)) fail(`${rel}: ErrorCode::${v} has two as_str arms`);
+    arms.set(v, code);
+  }
+  if (!variants.length) fail(`${rel}: the ErrorCode enum has no variants`);
+  const codes = variants.map((v) => arms.get(v) ?? fail(`${rel}: ErrorCode::${v} has no "CODE" arm in as_str`));
+  for (const v of arms.keys()) if (!variants.includes(v)) fail(`${rel}: as_str names ErrorCode::${v}, which the enum does not declare`);
+  for (const c of codes) if (!/^[A-Z][A-Z0-9_]*$/.test(c)) fail(`${rel}: error code ${JSON.stringify(c)} is not UPPER_SNAKE_CASE`);
+  if (new Set(codes).size !== codes.length) fail(`${rel}: two ErrorCode variants share a code`);
+  for (const c of JS_ONLY_ERROR_CODES) if (codes.includes(c)) fail(`${c} is in JS_ONLY_ERROR_CODES and in ${rel}: remove it from JS_ONLY_ERROR_CODES`);
+  return codes;
+}
+
+/** Every IbkrAuthError code the hand-written JS throws or tests for must be in the list. */
+function checkThrownCodes(codes) {
+  const files = fs.readdirSync(tpl, { recursive: true }).filter((f) => /\.(c|m)?js$/.test(f));
+  for (const f of files) {
+    const text = read(path.join(tpl, f));
+    const used = [
+      ...[...text.matchAll(/\bIbkrAuthError\(\s*'([^']*)'/g)].map((m) => m[1]),
+      ...[...text.matchAll(/\.code\s*===?\s*'([^']*)'/g)].map((m) => m[1]),
+      ...[...text.matchAll(/CONFIG_CODES = new Set\(\[([^\]]*)\]/g)].flatMap((m) => [...m[1].matchAll(/'([^']*)'/g)].map((c) => c[1])),
+    ];
+    for (const c of used) if (!codes.includes(c)) fail(`pkg-template/${f} uses the error code ${c}, which is neither the Rust ErrorCode enum's nor in JS_ONLY_ERROR_CODES (scripts/build-pkg.mjs)`);
+  }
+}
+
 // The names an ES module exports, read from its export statements (the entries are plain:
 // `export { a, b } [from '...']`, `export const|function|class x`, `export default`). Anything
 // else that starts with `export` fails the build rather than being misread.
@@ -106,8 +155,31 @@ for (const n of names) if (!dts.includes(`function ${n}(`) && !dts.includes(`cla
 const extra = ['IbkrAuthError', 'ERROR_CODES'];
 const all = [...extra, ...names];
 
+// Error codes: one list, the Rust ErrorCode enum's codes (as_str, in declaration order), then the
+// codes only JavaScript throws. ERROR_CODES (errors.js) and the IbkrAuthErrorCode union
+// (index.d.ts) are written from it at the marker; tests/js/error-codes.test.mjs checks the built
+// package and the README's table against the Rust file.
+const codes = [...rustErrorCodes(), ...JS_ONLY_ERROR_CODES];
+checkThrownCodes(codes);
+const wrap = (items, indent, last = '') => {
+  const lines = [];
+  for (const item of items) {
+    if (lines.length && `${lines.at(-1)} ${item}`.length <= 100) lines[lines.length - 1] += ` ${item}`;
+    else lines.push(`${indent}${item}`);
+  }
+  return `${lines.join('\n')}${last}`;
+};
+const atMarker = (text, file, generated) => {
+  const lines = text.split('\n');
+  const at = lines.flatMap((l, i) => (l.includes(ERROR_CODES_MARKER) ? [i] : []));
+  if (at.length !== 1) fail(`pkg-template/${file} must hold ${ERROR_CODES_MARKER} on one line (found ${at.length})`);
+  lines[at[0]] = generated;
+  return lines.join('\n');
+};
+const dtsOut = atMarker(dts, 'index.d.ts', wrap(codes.map((c) => `| '${c}'`), '  ', ';'));
+
 // Errors: one source (ESM), and its CommonJS twin for the Node entry.
-const errorsEsm = read(path.join(tpl, 'errors.js'));
+const errorsEsm = atMarker(read(path.join(tpl, 'errors.js')), 'errors.js', wrap(codes.map((c) => `'${c}',`), '  '));
 write('errors.js', errorsEsm);
 write('errors.cjs', `'use strict';\n${errorsEsm.replace(/^export /gm, '')}\nmodule.exports = { ${extra.join(', ')} };\n`);
 
@@ -172,8 +244,8 @@ fs.cpSync(path.join(root, 'sim', 'tls'), path.join(out, 'sim', 'tls'), { recursi
 fs.cpSync(path.join(tpl, 'cli'), path.join(out, 'cli'), { recursive: true });
 fs.chmodSync(path.join(out, 'cli', 'main.js'), 0o755);
 
-fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.ts'));
-fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.cts'));
+write('index.d.ts', dtsOut);
+write('index.d.cts', dtsOut);
 
 const version = read(path.join(root, 'Cargo.toml')).match(/^version = "([^"]+)"/m)?.[1] ?? fail('no version in Cargo.toml');
 const pkgJson = JSON.parse(read(path.join(tpl, 'package.json')));
