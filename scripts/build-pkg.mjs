@@ -249,6 +249,13 @@ write('index.d.cts', dtsOut);
 
 const version = read(path.join(root, 'Cargo.toml')).match(/^version = "([^"]+)"/m)?.[1] ?? fail('no version in Cargo.toml');
 const pkgJson = JSON.parse(read(path.join(tpl, 'package.json')));
+// The package's runtime dependencies (the CLI's `yaml`) are pinned, and to the very version the
+// repository's tests run (root package.json): what is tested is what ships.
+const devDeps = JSON.parse(read(path.join(root, 'package.json'))).devDependencies ?? {};
+for (const [dep, version] of Object.entries(pkgJson.dependencies ?? {})) {
+  if (!/^\d+\.\d+\.\d+$/.test(version)) fail(`pkg-template/package.json: dependency ${dep} must be pinned to one version, not ${version}`);
+  if (devDeps[dep] !== version) fail(`pkg-template/package.json has ${dep} ${version}, the root package.json's devDependencies ${devDeps[dep] ?? 'none'}: make them equal`);
+}
 pkgJson.version = version;
 write('package.json', `${JSON.stringify(pkgJson, null, 2)}\n`);
 fs.copyFileSync(path.join(tpl, 'README.md'), path.join(out, 'README.md'));
