@@ -4,9 +4,7 @@
  * `status` and the server's own `serverMessage`.
  */
 export const ERROR_CODES = Object.freeze([
-  'INVALID_ARGUMENT', 'INVALID_KEY', 'INVALID_DH_PARAMS', 'INVALID_ACCESS_TOKEN_SECRET',
-  'DECRYPT_FAILED', 'BAD_DH_RESPONSE', 'LST_SIGNATURE_MISMATCH', 'UNAUTHORIZED', 'NO_BRIDGE',
-  'GONE', 'RATE_LIMITED', 'TIMEOUT', 'NETWORK', 'HTTP_ERROR', 'CLOCK_SKEW', 'INTERNAL', 'ABORTED',
+  /* ERROR_CODES: written here by scripts/build-pkg.mjs from the Rust ErrorCode enum's codes */
 ]);
 
 export class IbkrAuthError extends Error {

@@ -2,9 +2,7 @@
 
 /** The stable error codes. */
 export type IbkrAuthErrorCode =
-  | 'INVALID_ARGUMENT' | 'INVALID_KEY' | 'INVALID_DH_PARAMS' | 'INVALID_ACCESS_TOKEN_SECRET'
-  | 'DECRYPT_FAILED' | 'BAD_DH_RESPONSE' | 'LST_SIGNATURE_MISMATCH' | 'UNAUTHORIZED' | 'NO_BRIDGE'
-  | 'GONE' | 'RATE_LIMITED' | 'TIMEOUT' | 'NETWORK' | 'HTTP_ERROR' | 'CLOCK_SKEW' | 'INTERNAL' | 'ABORTED';
+  /* ERROR_CODES: written here by scripts/build-pkg.mjs from the Rust ErrorCode enum's codes */ never;
 
 /** Every code, in a fixed order. */
 export declare const ERROR_CODES: readonly IbkrAuthErrorCode[];

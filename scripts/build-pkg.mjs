@@ -1,12 +1,13 @@
 // Assembles the npm package in pkg/ from the wasm-bindgen outputs in target/bindgen/ and the
-// hand-written files in pkg-template/. One .wasm serves every runtime; the entry files are
-// generated from the glue's real export list, so a new Rust export cannot be forgotten in one
-// runtime. Usage: node scripts/build-pkg.mjs <optimised.wasm> [names.json]
+// hand-written files in pkg-template/. One .wasm serves every runtime; the entry file of each
+// runtime (pkg-template/entries/) is checked against the glue's real export list, so a new Rust
+// export cannot be forgotten in one runtime. Usage: node scripts/build-pkg.mjs <optimised.wasm> [names.json]
 // names.json is wasm-opt's --minify-imports-and-exports-and-modules mapping: the .wasm's import,
 // export and module names were shortened, and the glue is rewritten to match.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -36,6 +37,81 @@ function minifiedNames(text, newModule) {
     for (const m of modules) g = g.replace(`"${m}": import0`, `"${newModule}": import0`);
     return g.replace(/\bwasm\.([\w$]+)/g, (all, n) => (exports.has(n) ? `wasm.${exports.get(n)}` : all));
   };
+}
+
+// The error codes' one source is the Rust enum. The lead is moving it from crates/prims to
+// crates/core (enum and codes unchanged), so both places are looked in; exactly one must have it.
+const ERROR_RS = ['crates/core/src/error.rs', 'crates/prims/src/error.rs'];
+const ERROR_CODES_MARKER = '/* ERROR_CODES: written here by scripts/build-pkg.mjs from the Rust ErrorCode enum\'s codes */';
+// Codes that only JavaScript (pkg-template/) throws, never the Rust core. None today: gateway.cjs
+// throws INVALID_ARGUMENT and NETWORK, which the enum has. A new JS-only code goes here (and in the
+// README's table); the build fails on an IbkrAuthError code in pkg-template/ that is in neither list.
+// (The CLI's --json failure codes `usage`, `configuration` and `ERROR` are not IbkrAuthError
+// codes; the README's command-line section lists them.)
+const JS_ONLY_ERROR_CODES = [];
+
+/** The Rust ErrorCode enum's codes, in declaration order, from its `as_str` arms. */
+function rustErrorCodes() {
+  const found = ERROR_RS.filter((rel) => fs.existsSync(path.join(root, rel)) && /\bpub enum ErrorCode\b/.test(read(path.join(root, rel))));
+  if (found.length !== 1) fail(`the Rust ErrorCode enum must be in exactly one of ${ERROR_RS.join(', ')} (found in ${found.length})`);
+  const rel = found[0];
+  const rs = read(path.join(root, rel)).replace(/\/\/.*$/gm, '');
+  const body = rs.match(/\bpub enum ErrorCode\s*\{([^}]*)\}/)?.[1] ?? fail(`${rel}: cannot read the ErrorCode enum`);
+  const variants = [...body.matchAll(/(?:#\[[^\]]*\]\s*)*([A-Z]\w*)\s*(?:,|$)/g)].map((m) => m[1]);
+  const asStr = rs.slice(rs.search(/\bfn as_str\b/));
+  if (!rs.match(/\bfn as_str\b/)) fail(`${rel}: ErrorCode has no as_str`);
+  const arms = new Map();
+  for (const [, v, code] of asStr.slice(0, asStr.indexOf('\n    }')).matchAll(/ErrorCode::(\w+)\s*=>\s*"([^"]*)"/g)) {
+    if (arms.has(v)) fail(`${rel}: ErrorCode::${v} has two as_str arms`);
+    arms.set(v, code);
+  }
+  if (!variants.length) fail(`${rel}: the ErrorCode enum has no variants`);
+  const codes = variants.map((v) => arms.get(v) ?? fail(`${rel}: ErrorCode::${v} has no "CODE" arm in as_str`));
+  for (const v of arms.keys()) if (!variants.includes(v)) fail(`${rel}: as_str names ErrorCode::${v}, which the enum does not declare`);
+  for (const c of codes) if (!/^[A-Z][A-Z0-9_]*$/.test(c)) fail(`${rel}: error code ${JSON.stringify(c)} is not UPPER_SNAKE_CASE`);
+  if (new Set(codes).size !== codes.length) fail(`${rel}: two ErrorCode variants share a code`);
+  for (const c of JS_ONLY_ERROR_CODES) if (codes.includes(c)) fail(`${c} is in JS_ONLY_ERROR_CODES and in ${rel}: remove it from JS_ONLY_ERROR_CODES`);
+  return codes;
+}
+
+/** Every IbkrAuthError code the hand-written JS throws or tests for must be in the list. */
+function checkThrownCodes(codes) {
+  const files = fs.readdirSync(tpl, { recursive: true }).filter((f) => /\.(c|m)?js$/.test(f));
+  for (const f of files) {
+    const text = read(path.join(tpl, f));
+    const used = [
+      ...[...text.matchAll(/\bIbkrAuthError\(\s*'([^']*)'/g)].map((m) => m[1]),
+      ...[...text.matchAll(/\.code\s*===?\s*'([^']*)'/g)].map((m) => m[1]),
+      ...[...text.matchAll(/CONFIG_CODES = new Set\(\[([^\]]*)\]/g)].flatMap((m) => [...m[1].matchAll(/'([^']*)'/g)].map((c) => c[1])),
+    ];
+    for (const c of used) if (!codes.includes(c)) fail(`pkg-template/${f} uses the error code ${c}, which is neither the Rust ErrorCode enum's nor in JS_ONLY_ERROR_CODES (scripts/build-pkg.mjs)`);
+  }
+}
+
+// The names an ES module exports, read from its export statements (the entries are plain:
+// `export { a, b } [from '...']`, `export const|function|class x`, `export default`). Anything
+// else that starts with `export` fails the build rather than being misread.
+function esmExports(text, file) {
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  const exported = new Set();
+  const fromGlue = [];
+  for (const m of code.matchAll(/^\s*export\b[^;]*;/gm)) {
+    const stmt = m[0].trim();
+    let g;
+    if ((g = stmt.match(/^export\s*\{([^}]*)\}\s*(?:from\s*(['"])([^'"]+)\2)?\s*;$/))) {
+      for (const part of g[1].split(',').map((p) => p.trim()).filter(Boolean)) {
+        const [, local, as] = part.match(/^([\w$]+)(?:\s+as\s+([\w$]+))?$/) ?? fail(`${file}: cannot read "${part}" in ${stmt}`);
+        exported.add(as ?? local);
+        if (g[3] === './glue/web.js') fromGlue.push(local);
+      }
+    } else if ((g = stmt.match(/^export\s+(?:const|let|var|function|class)\s+([\w$]+)/))) exported.add(g[1]);
+    else if (/^export\s+default\b/.test(stmt)) exported.add('default');
+    else fail(`${file}: cannot read the export statement ${JSON.stringify(stmt.slice(0, 60))}`);
+  }
+  const statements = (code.match(/^\s*export\b/gm) ?? []).length;
+  const closed = (code.match(/^\s*export\b[^;]*;/gm) ?? []).length;
+  if (statements !== closed) fail(`${file}: ${statements - closed} export statement(s) without a closing semicolon`);
+  return { exported, fromGlue };
 }
 const write = (rel, text) => fs.writeFileSync(path.join(out, rel), text);
 const fail = (msg) => { console.error(`build-pkg: ${msg}`); process.exit(1); };
@@ -79,53 +155,83 @@ for (const n of names) if (!dts.includes(`function ${n}(`) && !dts.includes(`cla
 const extra = ['IbkrAuthError', 'ERROR_CODES'];
 const all = [...extra, ...names];
 
+// Error codes: one list, the Rust ErrorCode enum's codes (as_str, in declaration order), then the
+// codes only JavaScript throws. ERROR_CODES (errors.js) and the IbkrAuthErrorCode union
+// (index.d.ts) are written from it at the marker; tests/js/error-codes.test.mjs checks the built
+// package and the README's table against the Rust file.
+const codes = [...rustErrorCodes(), ...JS_ONLY_ERROR_CODES];
+checkThrownCodes(codes);
+const wrap = (items, indent, last = '') => {
+  const lines = [];
+  for (const item of items) {
+    if (lines.length && `${lines.at(-1)} ${item}`.length <= 100) lines[lines.length - 1] += ` ${item}`;
+    else lines.push(`${indent}${item}`);
+  }
+  return `${lines.join('\n')}${last}`;
+};
+const atMarker = (text, file, generated) => {
+  const lines = text.split('\n');
+  const at = lines.flatMap((l, i) => (l.includes(ERROR_CODES_MARKER) ? [i] : []));
+  if (at.length !== 1) fail(`pkg-template/${file} must hold ${ERROR_CODES_MARKER} on one line (found ${at.length})`);
+  lines[at[0]] = generated;
+  return lines.join('\n');
+};
+const dtsOut = atMarker(dts, 'index.d.ts', wrap(codes.map((c) => `| '${c}'`), '  ', ';'));
+
 // Errors: one source (ESM), and its CommonJS twin for the Node entry.
-const errorsEsm = read(path.join(tpl, 'errors.js'));
+const errorsEsm = atMarker(read(path.join(tpl, 'errors.js')), 'errors.js', wrap(codes.map((c) => `'${c}',`), '  '));
 write('errors.js', errorsEsm);
 write('errors.cjs', `'use strict';\n${errorsEsm.replace(/^export /gm, '')}\nmodule.exports = { ${extra.join(', ')} };\n`);
 
-const header = '// Generated by scripts/build-pkg.mjs. Do not edit.\n';
-const list = (indent, fmt) => names.map((n) => indent + fmt(n)).join('\n');
-
-// Node, CommonJS: loads the wasm synchronously, so require() and import both work. Node also
-// gets the gateway certificate helpers.
+// The entry files, one per runtime, are hand-written (pkg-template/entries/) and copied as they
+// are; the checks below make sure each re-exports every public glue export, so a new Rust export
+// cannot be forgotten in one runtime.
 fs.copyFileSync(path.join(tpl, 'gateway.cjs'), path.join(out, 'gateway.cjs'));
 const nodeOnly = ['gatewayFetch', 'gatewayCertificate'];
-write('node.cjs', `${header}'use strict';
-const glue = require('./glue/node.cjs');
-const { IbkrAuthError, ERROR_CODES } = require('./errors.cjs');
-const { gatewayFetch, gatewayCertificate } = require('./gateway.cjs');
-glue.__setErrorClass(IbkrAuthError);
-module.exports = {
-  IbkrAuthError,
-  ERROR_CODES,
-  gatewayFetch,
-  gatewayCertificate,
-${list('  ', (n) => `${n}: glue.${n},`)}
+const entries = {
+  'node.cjs': [...all, ...nodeOnly],
+  'node.mjs': ['default', ...all, ...nodeOnly],
+  'browser.js': all,
+  'workerd.js': all,
 };
-`);
-// Node, ESM: the same instance and the same IbkrAuthError class as require() gets. Loaded with
-// require() rather than \`import\`: Node's ESM loader would first scan the CommonJS files for
-// export names (~1 ms of a cold start) that the named exports below do not need.
-write('node.mjs', `${header}import { createRequire } from 'node:module';
-const api = createRequire(import.meta.url)('./node.cjs');
-export default api;
-${[...all, ...nodeOnly].map((n) => `export const ${n} = api.${n};`).join('\n')}
-`);
-// Browsers and workerd share the web glue; only how the .wasm is instantiated differs.
-const webEntry = (comment, load) => `${header}// ${comment}
-import init, { initSync, __setErrorClass } from './glue/web.js';
-import { IbkrAuthError, ERROR_CODES } from './errors.js';
-${load}
-__setErrorClass(IbkrAuthError);
-export { IbkrAuthError, ERROR_CODES };
-export {
-${list('  ', (n) => `${n},`)}
-} from './glue/web.js';
-`;
-write('browser.js', webEntry('Browsers and bundlers: fetch and instantiate the .wasm once, at import.', 'await init();'));
-write('workerd.js', webEntry('Cloudflare Workers: Workers refuse to compile wasm from bytes, so the .wasm is imported as a module.',
-  "import wasmModule from './glue/ibkr_auth_bg.wasm';\ninitSync({ module: wasmModule });"));
+const entryDir = path.join(tpl, 'entries');
+const unexpected = fs.readdirSync(entryDir).filter((f) => !(f in entries));
+if (unexpected.length) fail(`pkg-template/entries/ has ${unexpected.join(', ')}, which build-pkg.mjs does not know (add it to \`entries\` with what it must export)`);
+for (const f of Object.keys(entries)) {
+  if (!fs.existsSync(path.join(entryDir, f))) fail(`pkg-template/entries/${f} is missing`);
+  fs.copyFileSync(path.join(entryDir, f), path.join(out, f));
+}
+{
+  const compare = (file, got, { from = [], glueNames } = {}) => {
+    const want = new Set(entries[file]);
+    const missing = [...want].filter((n) => !got.has(n));
+    const extra = [...got].filter((n) => !want.has(n));
+    const unknown = glueNames ? from.filter((n) => !glueNames.has(n)) : [];
+    if (missing.length || extra.length || unknown.length) {
+      fail(`pkg-template/entries/${file} does not export what the glue does:`
+        + (missing.length ? `\n  missing: ${missing.join(', ')} (add each to pkg-template/entries/${file})` : '')
+        + (extra.length ? `\n  not in the glue: ${extra.join(', ')}` : '')
+        + (unknown.length ? `\n  re-exported from the glue, which has no such export: ${unknown.join(', ')}` : ''));
+    }
+  };
+  // Node: load them, as a user does; every export must have a value, the glue's own.
+  const req = createRequire(import.meta.url);
+  const glue = req(path.join(out, 'glue/node.cjs'));
+  const cjs = req(path.join(out, 'node.cjs'));
+  compare('node.cjs', new Set(Object.keys(cjs)));
+  for (const n of names) if (cjs[n] !== glue[n]) fail(`pkg-template/entries/node.cjs: ${n} is not the glue's ${n}`);
+  for (const n of entries['node.cjs']) if (cjs[n] === undefined) fail(`pkg-template/entries/node.cjs: ${n} is undefined`);
+  const esm = await import(pathToFileURL(path.join(out, 'node.mjs')).href);
+  compare('node.mjs', new Set(Object.keys(esm)));
+  for (const n of entries['node.cjs']) if (esm[n] !== cjs[n]) fail(`pkg-template/entries/node.mjs: ${n} is not node.cjs's ${n}`);
+  // Browsers and workerd cannot be loaded here (they fetch or import the .wasm): their export
+  // statements are read. Every name re-exported from the glue must be one the web glue has.
+  const webGlueNames = new Set([...webGlue.matchAll(/^export (?:function|class) (\w+)/gm)].map((m) => m[1]));
+  for (const f of ['browser.js', 'workerd.js']) {
+    const { exported, fromGlue } = esmExports(read(path.join(out, f)), f);
+    compare(f, exported, { from: fromGlue, glueNames: webGlueNames });
+  }
+}
 
 // The simulator, for users' own offline tests (Node only): ibkr-auth/sim.
 fs.mkdirSync(path.join(out, 'sim'));
@@ -138,11 +244,18 @@ fs.cpSync(path.join(root, 'sim', 'tls'), path.join(out, 'sim', 'tls'), { recursi
 fs.cpSync(path.join(tpl, 'cli'), path.join(out, 'cli'), { recursive: true });
 fs.chmodSync(path.join(out, 'cli', 'main.js'), 0o755);
 
-fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.ts'));
-fs.copyFileSync(path.join(tpl, 'index.d.ts'), path.join(out, 'index.d.cts'));
+write('index.d.ts', dtsOut);
+write('index.d.cts', dtsOut);
 
 const version = read(path.join(root, 'Cargo.toml')).match(/^version = "([^"]+)"/m)?.[1] ?? fail('no version in Cargo.toml');
 const pkgJson = JSON.parse(read(path.join(tpl, 'package.json')));
+// The package's runtime dependencies (the CLI's `yaml`) are pinned, and to the very version the
+// repository's tests run (root package.json): what is tested is what ships.
+const devDeps = JSON.parse(read(path.join(root, 'package.json'))).devDependencies ?? {};
+for (const [dep, version] of Object.entries(pkgJson.dependencies ?? {})) {
+  if (!/^\d+\.\d+\.\d+$/.test(version)) fail(`pkg-template/package.json: dependency ${dep} must be pinned to one version, not ${version}`);
+  if (devDeps[dep] !== version) fail(`pkg-template/package.json has ${dep} ${version}, the root package.json's devDependencies ${devDeps[dep] ?? 'none'}: make them equal`);
+}
 pkgJson.version = version;
 write('package.json', `${JSON.stringify(pkgJson, null, 2)}\n`);
 fs.copyFileSync(path.join(tpl, 'README.md'), path.join(out, 'README.md'));

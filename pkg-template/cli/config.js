@@ -1,56 +1,90 @@
-// Configuration for the CLI: a YAML file, then environment variables (an optional --env-file
-// fills in what the environment lacks), then flags — each overriding the one before. Every
-// error names where the value came from, the key, and the fix.
+// Configuration for the CLI: a YAML file (read by the `yaml` package), then environment variables
+// (an optional --env-file, read by Node's util.parseEnv, fills in what the environment lacks),
+// then flags — each overriding the one before. Every error names where the value came from (file
+// and line), the key, and the fix.
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 
 export class ConfigError extends Error {}
 
-/** The subset of YAML a config needs: `key: value` lines, comments, quotes, `|` blocks. */
+/**
+ * Reads an ibkr-auth.yaml with the `yaml` package: the whole of YAML 1.2 (quotes, `|` and `>`
+ * blocks, anchors and aliases, `<<` merge keys). A nested mapping prefixes its keys with the
+ * parent's name: `gateway: { url: … }` is `gateway_url`. Top-level keys that begin with `x-` are
+ * ignored: a place to define anchors. Returns { flatKey: { value, line, name, weak } }, `name` the
+ * key as written (`gateway.url`) and `line` the line it is on; null and empty values are left out.
+ */
 export function parseYaml(text, file) {
-  const out = {};
-  const lines = text.replace(/\r\n/g, '\n').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i];
-    if (/^\s*(#|$)/.test(raw)) continue;
-    const m = raw.match(/^([A-Za-z_][\w.-]*)\s*:\s*(.*)$/);
-    if (!m) throw new ConfigError(`${file}:${i + 1}: expected "key: value", got ${JSON.stringify(raw.trim().slice(0, 40))}`);
-    const [, key, rest] = m;
-    let value = rest.trim();
-    if (value === '|' || value === '|-' || value === '>') {
-      const block = [];
-      while (i + 1 < lines.length && (/^\s+\S/.test(lines[i + 1]) || lines[i + 1].trim() === '')) block.push(lines[++i]);
-      const indent = Math.min(...block.filter((l) => l.trim()).map((l) => l.match(/^\s*/)[0].length));
-      value = block.map((l) => l.slice(indent)).join('\n').replace(/\n+$/, '') + (value === '|' ? '\n' : '');
-    } else if (/^["']/.test(value)) {
-      const q = value[0];
-      const end = value.lastIndexOf(q);
-      if (end <= 0) throw new ConfigError(`${file}:${i + 1}: ${key}: the quote is not closed`);
-      value = value.slice(1, end);
-      if (q === '"') value = value.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
-    } else {
-      value = value.replace(/\s+#.*$/, '');
-      if (value === 'true' || value === 'false') value = value === 'true';
-      else if (value === '' || value === '~' || value === 'null') value = undefined;
-    }
-    if (value !== undefined) out[key] = value;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, merge: true, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) {
+    // The message is the parser's own, with the position; the line itself is not quoted, as it
+    // may hold a secret.
+    const e = doc.errors[0];
+    const { line, col } = lineCounter.linePos(e.pos[0]);
+    throw new ConfigError(`${file}:${line}:${col}: this is not valid YAML: ${e.message}`);
   }
+  const lineOf = (node) => (node?.range ? lineCounter.linePos(node.range[0]).line : 1);
+  const out = Object.create(null);
+  const resolve = (node) => (isAlias(node) ? node.resolve(doc) : node);
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return out;
+  if (!isMap(resolve(doc.contents))) throw new ConfigError(`${file}:${lineOf(doc.contents)}: expected "key: value" lines at the top level`);
+
+  // `weak`: values from a `<<` merge, which keys written out anywhere in the file override.
+  function walk(map, prefix, weak, open) {
+    if (open.has(map)) throw new ConfigError(`${file}:${lineOf(map)}: ${prefix.name || 'the file'} refers to itself through an alias`);
+    open.add(map);
+    const merges = [];
+    for (const { key: k, value: v } of map.items) {
+      const keyNode = resolve(k);
+      if (isScalar(keyNode) && typeof keyNode.value === 'symbol') { merges.push(v); continue; }
+      if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === 'object') throw new ConfigError(`${file}:${lineOf(k)}: a key must be a plain name`);
+      const key = String(keyNode.source ?? keyNode.value);
+      if (!prefix.flat && key.startsWith('x-')) continue;
+      const name = prefix.name ? `${prefix.name}.${key}` : key;
+      const flat = prefix.flat ? `${prefix.flat}_${key}` : key;
+      const line = lineOf(k);
+      const node = resolve(v);
+      if (isMap(node)) { walk(node, { name, flat }, weak, open); continue; }
+      if (isSeq(node)) throw new ConfigError(`${file}:${line}: ${name}: expected one value, got a list`);
+      const value = scalarValue(node);
+      if (value === undefined) continue;
+      const before = out[flat];
+      if (before && weak) continue;
+      if (before && !before.weak) throw new ConfigError(`${file}:${line}: ${name} sets ${flat}, which line ${before.line} (${before.name}) already sets`);
+      out[flat] = { value, line, name, weak };
+    }
+    for (const m of merges) {
+      const node = resolve(m);
+      const maps = isSeq(node) ? node.items.map(resolve) : [node];
+      for (const one of maps) {
+        if (!isMap(one)) throw new ConfigError(`${file}:${lineOf(m)}: << must merge a mapping (an alias such as *defaults)`);
+        walk(one, prefix, true, open);
+      }
+    }
+    open.delete(map);
+  }
+  walk(resolve(doc.contents), { name: '', flat: '' }, false, new Set());
   return out;
 }
 
-/** `KEY=value` lines; quotes optional; `export` allowed; comments. */
-export function parseDotenv(text) {
-  const out = {};
-  for (const line of text.replace(/\r\n/g, '\n').split('\n')) {
-    const m = line.match(/^\s*(?:export\s+)?([A-Za-z_]\w*)\s*=\s*(.*)\s*$/);
-    if (!m) continue;
-    let v = m[2];
-    if (/^".*"$/s.test(v)) v = v.slice(1, -1).replace(/\\n/g, '\n');
-    else if (/^'.*'$/s.test(v)) v = v.slice(1, -1);
-    else v = v.replace(/\s+#.*$/, '');
-    out[m[1]] = v;
-  }
-  return out;
+/** A scalar as the CLI wants it: strings as written (numbers too: `0123` stays "0123"), booleans. */
+function scalarValue(node) {
+  if (!node || node.value === null || node.value === undefined) return undefined;
+  if (typeof node.value === 'boolean' || typeof node.value === 'string') return node.value;
+  return String(node.source ?? node.value);
+}
+
+/** Where each variable of a .env file is set (its last line), for messages. */
+function dotenvLines(text) {
+  const lines = {};
+  text.split(/\r?\n/).forEach((l, i) => {
+    const m = l.match(/^\s*(?:export\s+)?([\w.-]+)\s*=/);
+    if (m) lines[m[1]] = i + 1;
+  });
+  return lines;
 }
 
 /** Config keys, their environment variables and flags. */
@@ -118,10 +152,12 @@ export function loadConfig({ configFile, envFile, flags = {}, env = process.env,
   let file = configFile ? path.resolve(cwd, configFile) : path.resolve(cwd, 'ibkr-auth.yaml');
   if (fs.existsSync(file)) {
     const yaml = parseYaml(fs.readFileSync(file, 'utf8'), file);
-    for (const [k, v] of Object.entries(yaml)) {
-      if (k === 'private_key') { set('private_key_file', v, `${file}: private_key`); continue; }
-      if (!KEYS[k]) throw new ConfigError(`${file}: unknown key "${k}". Known keys: ${Object.keys(KEYS).join(', ')}.`);
-      set(k, v, `${file}: ${k}`);
+    for (const [flat, { value, line, name }] of Object.entries(yaml)) {
+      const k = flat === 'private_key' ? 'private_key_file' : flat;
+      if (!KEYS[k]) throw new ConfigError(`${file}:${line}: unknown key "${name}". Known keys: ${Object.keys(KEYS).join(', ')}.`);
+      // A block scalar's last line break (and stray spaces) is not part of a one-line value.
+      const pemText = KEYS[k].pem && String(value).includes('-----BEGIN');
+      set(k, typeof value === 'string' && !pemText ? value.trim() : value, `${file}:${line}: ${name}`);
     }
   } else if (configFile) {
     throw new ConfigError(`${configFile}: no such file. Pass --config with the path of your ibkr-auth.yaml.`);
@@ -129,14 +165,17 @@ export function loadConfig({ configFile, envFile, flags = {}, env = process.env,
     file = null;
   }
   let dotenv = {};
+  let dotenvLine = {};
   if (envFile) {
     const p = path.resolve(cwd, envFile);
     if (!fs.existsSync(p)) throw new ConfigError(`${envFile}: no such file (--env-file).`);
-    dotenv = parseDotenv(fs.readFileSync(p, 'utf8'));
+    const text = fs.readFileSync(p, 'utf8');
+    dotenv = parseEnv(text);
+    dotenvLine = dotenvLines(text);
   }
   for (const [k, spec] of Object.entries(KEYS)) {
     if (env[spec.env] !== undefined) set(k, env[spec.env], `environment ${spec.env}`);
-    else if (dotenv[spec.env] !== undefined) set(k, dotenv[spec.env], `${envFile}: ${spec.env}`);
+    else if (dotenv[spec.env] !== undefined) set(k, dotenv[spec.env], `${envFile}:${dotenvLine[spec.env] ?? 1}: ${spec.env}`);
   }
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) set(k, v, `--${flagName(k)}`);
   const mode = values.client_id ? 'oauth2' : values.gateway_url && !values.consumer_key ? 'gateway' : 'oauth1';

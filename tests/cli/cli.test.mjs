@@ -152,17 +152,143 @@ describe('configuration', () => {
     const d = configDir(sim, 'colour: blue\n');
     const r = await run(['status'], { cwd: d });
     assert.equal(r.code, 2);
-    assert.match(r.err, /ibkr-auth\.yaml: unknown key "colour"/);
+    assert.match(r.err, /ibkr-auth\.yaml:8: unknown key "colour"/);
     const d2 = configDir(sim, '', (y) => { y.signature_key_file = 'nowhere.pem'; });
     const r2 = await run(['status'], { cwd: d2 });
     assert.equal(r2.code, 2);
-    assert.match(r2.err, /ibkr-auth\.yaml: signature_key_file: nowhere\.pem does not exist/);
+    assert.match(r2.err, /ibkr-auth\.yaml:4: signature_key_file: nowhere\.pem does not exist/);
     assert.match((await run(['status', '--config', 'missing.yaml'])).err, /missing\.yaml: no such file/);
     // A key that cannot decrypt the secret is a configuration error too.
     const d3 = configDir(sim, '', (y) => { y.encryption_key_file = 'private_signature.pem'; });
     const r3 = await run(['status'], { cwd: d3 });
     assert.equal(r3.code, 2, r3.err);
     assert.match(r3.err, /DECRYPT_FAILED/);
+  });
+
+  /** A folder with the simulator's key files and this ibkr-auth.yaml. */
+  const yamlDir = (text) => {
+    const d = configDir(sim);
+    fs.writeFileSync(path.join(d, 'ibkr-auth.yaml'), text);
+    return d;
+  };
+  const indent = (text) => text.trimEnd().split('\n').map((l) => `  ${l}`).join('\n');
+
+  test('YAML: nested keys are the flat keys they spell; a wrong one is named with its line', async () => {
+    const c = sim.clientConfig();
+    const d = yamlDir(`consumer_key: ${c.consumerKey}
+access:
+  token: ${c.accessToken}
+  token_secret: "${c.accessTokenSecret}"
+signature:
+  key_file: private_signature.pem
+encryption: { key_file: private_encryption.pem }
+dh:
+  params_file: dhparam.pem
+base:
+  url: ${c.baseUrl}
+`);
+    const r = await run(['login'], { cwd: d });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /✓ live session token, valid until/);
+    fs.appendFileSync(path.join(d, 'ibkr-auth.yaml'), 'gateway:\n  insecure: true\n  urll: https://localhost:5000\n');
+    const bad = await run(['status'], { cwd: d });
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /ibkr-auth\.yaml:14: unknown key "gateway\.urll"\. Known keys: .*gateway_url/);
+    // The same setting twice (nested and flat) is a mistake, not a silent choice.
+    const twice = yamlDir(`base:\n  url: ${c.baseUrl}\nbase_url: ${c.baseUrl}\n`);
+    assert.match((await run(['status'], { cwd: twice })).err, /ibkr-auth\.yaml:3: base_url sets base_url, which line 2 \(base\.url\) already sets/);
+  });
+
+  test('YAML: a PEM key as a | block, the secret and URL as > folded blocks, a number-like token kept as written', async () => {
+    const c = sim.clientConfig();
+    const d = yamlDir(`# key material inline
+consumer_key: ${c.consumerKey}
+access_token: ${c.accessToken}
+access_token_secret: >-
+${indent(c.accessTokenSecret)}
+signature_key_file: |
+${indent(c.signatureKey)}
+encryption_key_file: private_encryption.pem
+dh_params_file: |-
+${indent(c.dhParams)}
+base_url: >
+${indent(c.baseUrl)}
+`);
+    const r = await run(['login'], { cwd: d });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /✓ live session token, valid until/);
+    // YAML 1.2 reads 012345678 as the number 12345678; the CLI keeps the text as written.
+    const digits = yamlDir(fs.readFileSync(path.join(d, 'ibkr-auth.yaml'), 'utf8').replace(/^consumer_key: .*$/m, 'consumer_key: 012345678'));
+    const doctor = await run(['doctor'], { cwd: digits });
+    assert.equal(doctor.code, 3);
+    assert.match(doctor.out, /consumer_key "012345678" does not look like one/);
+  });
+
+  test('YAML: anchors, aliases and << merge keys; keys written out override merged ones', async () => {
+    const c = sim.clientConfig();
+    const d = yamlDir(`x-account: &account
+  consumer_key: WRONGKEYX         # overridden below
+  access_token: ${c.accessToken}
+  access_token_secret: "${c.accessTokenSecret}"
+x-files:
+  signature: &sig private_signature.pem
+<<: *account
+consumer_key: ${c.consumerKey}
+signature_key_file: *sig
+encryption_key_file: private_encryption.pem
+dh_params_file: dhparam.pem
+base_url: &url ${c.baseUrl}
+`);
+    const r = await run(['login'], { cwd: d });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /✓ live session token, valid until/);
+    // Only the merged value: the wrong key is used, and IBKR says no.
+    const merged = yamlDir(fs.readFileSync(path.join(d, 'ibkr-auth.yaml'), 'utf8').replace(/^consumer_key: .*\n/m, ''));
+    assert.equal((await run(['status'], { cwd: merged })).code, 1);
+  });
+
+  test('YAML: a syntax error names the file, line and column, and does not quote the line', async () => {
+    const c = sim.clientConfig();
+    const d = yamlDir(`consumer_key: ${c.consumerKey}
+access_token: ${c.accessToken}
+access_token_secret: "${c.accessTokenSecret}" extra
+base_url: ${c.baseUrl}
+`);
+    const r = await run(['status'], { cwd: d });
+    assert.equal(r.code, 2);
+    assert.match(r.err, new RegExp(`${path.join(d, 'ibkr-auth.yaml').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3:\\d+: this is not valid YAML: `));
+    assert.ok(!r.err.includes(c.accessTokenSecret.slice(0, 24)), 'the secret is not in the message');
+    const json = JSON.parse((await run(['status', '--json'], { cwd: d })).out);
+    assert.equal(json.error.code, 'configuration');
+    const tabs = yamlDir(`consumer_key: ${c.consumerKey}\ngateway:\n\turl: https://localhost:5000\n`);
+    assert.match((await run(['status'], { cwd: tabs })).err, /ibkr-auth\.yaml:3:1: this is not valid YAML: Tabs are not allowed/);
+    const dup = yamlDir(`realm: test_realm\nconsumer_key: ${c.consumerKey}\nrealm: limited_poa\n`);
+    assert.match((await run(['status'], { cwd: dup })).err, /ibkr-auth\.yaml:3:1: this is not valid YAML: Map keys must be unique/);
+  });
+
+  test('.env: quotes, comments, no export, a multi-line quoted PEM; a bad value names the file, line and variable', async () => {
+    const c = sim.clientConfig();
+    const d = configDir(sim);
+    fs.rmSync(path.join(d, 'ibkr-auth.yaml'));
+    fs.writeFileSync(path.join(d, '.env'), `# the simulator's test account
+IB_CONSUMER_KEY='${c.consumerKey}'
+IB_ACCESS_TOKEN="${c.accessToken}"   # a comment after a quoted value
+IB_ACCESS_TOKEN_SECRET=${c.accessTokenSecret}
+IB_SIGNATURE_KEY_PATH="${c.signatureKey.trimEnd()}"
+IB_ENCRYPTION_KEY_PATH=private_encryption.pem # a comment after a bare value
+
+IB_DH_PARAM_PATH = dhparam.pem
+IB_BASE_URL=${c.baseUrl}
+IB_IS_LIVE=false
+`);
+    const r = await run(['login', '--env-file', '.env'], { cwd: d });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /✓ live session token, valid until/);
+    const line = fs.readFileSync(path.join(d, '.env'), 'utf8').split('\n').length;
+    fs.appendFileSync(path.join(d, '.env'), 'IB_GATEWAY_INSECURE=perhaps\n');
+    const bad = await run(['status', '--env-file', '.env'], { cwd: d });
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, new RegExp(`\\.env:${line}: IB_GATEWAY_INSECURE: gateway_insecure must be true or false, got "perhaps"`));
   });
 
   test('help, version, unknown commands and options', async () => {

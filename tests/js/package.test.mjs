@@ -81,6 +81,11 @@ test('package.json: exports map with types first, runtime conditions, no install
   for (const cond of ['workerd', 'browser', 'node', 'import', 'default']) assert.ok(dot[cond], cond);
   assert.ok(Object.keys(dot).indexOf('workerd') < Object.keys(dot).indexOf('browser'));
   for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(pkg.scripts?.[s], undefined, s);
+  // One runtime dependency, the CLI's YAML reader, pinned to the version the repository tests with.
+  const dev = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).devDependencies;
+  assert.deepEqual(pkg.dependencies, { yaml: dev.yaml });
+  assert.match(dev.yaml, /^\d+\.\d+\.\d+$/);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(project, 'node_modules/yaml/package.json'), 'utf8')).version, dev.yaml);
   const files = packed.files.map((f) => f.path);
   for (const f of ['README.md', 'LICENSE', 'index.d.ts', 'index.d.cts', 'node.cjs', 'node.mjs', 'browser.js',
     'workerd.js', 'glue/ibkr_auth_bg.wasm']) assert.ok(files.includes(f), `tarball lacks ${f}`);

@@ -1,0 +1,30 @@
+// Browsers and bundlers (package.json "exports" → browser, import, default): fetch and instantiate
+// the .wasm once, at import. Shares the web glue with workerd.js; only how the .wasm is
+// instantiated differs. scripts/build-pkg.mjs fails the build if a glue export is missing here.
+import init, { initSync, __setErrorClass } from './glue/web.js';
+import { IbkrAuthError, ERROR_CODES } from './errors.js';
+await init();
+__setErrorClass(IbkrAuthError);
+export { IbkrAuthError, ERROR_CODES };
+export {
+  IbkrSession,
+  KeepAlive,
+  OAuth1ThirdParty,
+  accessTokenRequest,
+  authorizationHeader,
+  authorizeUrl,
+  baseString,
+  clientAssertion,
+  decryptAccessTokenSecret,
+  dhChallenge,
+  dhRandom,
+  liveSessionToken,
+  liveSessionTokenRequest,
+  parseDhParams,
+  requestTokenRequest,
+  signHmacSha256,
+  signRequest,
+  signRsaSha256,
+  ssoSessionJwt,
+  verifyLiveSessionToken,
+} from './glue/web.js';

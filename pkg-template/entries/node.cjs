@@ -1,0 +1,35 @@
+'use strict';
+// Node, CommonJS (package.json "exports" → node → require, and "main"). Loads the wasm
+// synchronously, so require() and import both work; node.mjs re-exports this very object, so both
+// share one wasm instance and one IbkrAuthError class. Node also gets the gateway certificate
+// helpers. scripts/build-pkg.mjs fails the build if a glue export is missing here.
+const glue = require('./glue/node.cjs');
+const { IbkrAuthError, ERROR_CODES } = require('./errors.cjs');
+const { gatewayFetch, gatewayCertificate } = require('./gateway.cjs');
+glue.__setErrorClass(IbkrAuthError);
+module.exports = {
+  IbkrAuthError,
+  ERROR_CODES,
+  gatewayFetch,
+  gatewayCertificate,
+  IbkrSession: glue.IbkrSession,
+  KeepAlive: glue.KeepAlive,
+  OAuth1ThirdParty: glue.OAuth1ThirdParty,
+  accessTokenRequest: glue.accessTokenRequest,
+  authorizationHeader: glue.authorizationHeader,
+  authorizeUrl: glue.authorizeUrl,
+  baseString: glue.baseString,
+  clientAssertion: glue.clientAssertion,
+  decryptAccessTokenSecret: glue.decryptAccessTokenSecret,
+  dhChallenge: glue.dhChallenge,
+  dhRandom: glue.dhRandom,
+  liveSessionToken: glue.liveSessionToken,
+  liveSessionTokenRequest: glue.liveSessionTokenRequest,
+  parseDhParams: glue.parseDhParams,
+  requestTokenRequest: glue.requestTokenRequest,
+  signHmacSha256: glue.signHmacSha256,
+  signRequest: glue.signRequest,
+  signRsaSha256: glue.signRsaSha256,
+  ssoSessionJwt: glue.ssoSessionJwt,
+  verifyLiveSessionToken: glue.verifyLiveSessionToken,
+};

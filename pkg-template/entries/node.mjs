@@ -1,0 +1,31 @@
+// Node, ESM (package.json "exports" → node → import): the same instance and the same
+// IbkrAuthError class as require() gets. Loaded with require() rather than `import`: Node's ESM
+// loader would first scan the CommonJS files for export names (~1 ms of a cold start) that the
+// named exports below do not need. scripts/build-pkg.mjs fails the build if one is missing.
+import { createRequire } from 'node:module';
+const api = createRequire(import.meta.url)('./node.cjs');
+export default api;
+export const IbkrAuthError = api.IbkrAuthError;
+export const ERROR_CODES = api.ERROR_CODES;
+export const IbkrSession = api.IbkrSession;
+export const KeepAlive = api.KeepAlive;
+export const OAuth1ThirdParty = api.OAuth1ThirdParty;
+export const accessTokenRequest = api.accessTokenRequest;
+export const authorizationHeader = api.authorizationHeader;
+export const authorizeUrl = api.authorizeUrl;
+export const baseString = api.baseString;
+export const clientAssertion = api.clientAssertion;
+export const decryptAccessTokenSecret = api.decryptAccessTokenSecret;
+export const dhChallenge = api.dhChallenge;
+export const dhRandom = api.dhRandom;
+export const liveSessionToken = api.liveSessionToken;
+export const liveSessionTokenRequest = api.liveSessionTokenRequest;
+export const parseDhParams = api.parseDhParams;
+export const requestTokenRequest = api.requestTokenRequest;
+export const signHmacSha256 = api.signHmacSha256;
+export const signRequest = api.signRequest;
+export const signRsaSha256 = api.signRsaSha256;
+export const ssoSessionJwt = api.ssoSessionJwt;
+export const verifyLiveSessionToken = api.verifyLiveSessionToken;
+export const gatewayFetch = api.gatewayFetch;
+export const gatewayCertificate = api.gatewayCertificate;

@@ -1,0 +1,31 @@
+// Cloudflare Workers (package.json "exports" → workerd): Workers refuse to compile wasm from
+// bytes, so the .wasm is imported as a module. Shares the web glue with browser.js.
+// scripts/build-pkg.mjs fails the build if a glue export is missing here.
+import init, { initSync, __setErrorClass } from './glue/web.js';
+import { IbkrAuthError, ERROR_CODES } from './errors.js';
+import wasmModule from './glue/ibkr_auth_bg.wasm';
+initSync({ module: wasmModule });
+__setErrorClass(IbkrAuthError);
+export { IbkrAuthError, ERROR_CODES };
+export {
+  IbkrSession,
+  KeepAlive,
+  OAuth1ThirdParty,
+  accessTokenRequest,
+  authorizationHeader,
+  authorizeUrl,
+  baseString,
+  clientAssertion,
+  decryptAccessTokenSecret,
+  dhChallenge,
+  dhRandom,
+  liveSessionToken,
+  liveSessionTokenRequest,
+  parseDhParams,
+  requestTokenRequest,
+  signHmacSha256,
+  signRequest,
+  signRsaSha256,
+  ssoSessionJwt,
+  verifyLiveSessionToken,
+} from './glue/web.js';
