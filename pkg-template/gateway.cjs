@@ -2,8 +2,8 @@
 // Node only: a fetch for the Client Portal Gateway's self-signed certificate that trusts that
 // certificate for that host only, or — explicitly — skips verification for that host only. Every
 // other URL goes to the normal fetch with normal verification.
-// Loaded when first used, so importing the package does not load Node's TLS stack (~10 ms of a
-// serverless cold start) for users who never talk to a gateway.
+// Node's TLS stack is loaded when first used, so importing the package does not load it (a
+// measurable part of a serverless cold start) for users who never talk to a gateway.
 const node = (name) => require(`node:${name}`);
 const { IbkrAuthError } = require('./errors.cjs');
 

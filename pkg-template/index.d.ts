@@ -161,6 +161,10 @@ export interface Common {
   pacing?: boolean | Array<{ path: string; limit: number; windowMs: number }>;
   /** Retries of idempotent requests after 5xx, 429 and network errors. Default 2. */
   maxRetries?: number;
+  /** Use the runtime's own crypto where it has it: WebCrypto for the RSA signatures, node:crypto's
+   *  raw RSA for the one decryption (each result checked). Default true; false: always the
+   *  rsa crate in the module. */
+  nativeCrypto?: boolean;
   /** `compete` for the automatic ssodh/init (after "no bridge", in keep-alive). Default true
    *  (false for the gateway: a competing session is reported, taken over only when asked). */
   compete?: boolean;

@@ -1,9 +1,7 @@
 // Assembles the npm package in pkg/ from the wasm-bindgen outputs in target/bindgen/ and the
 // hand-written files in pkg-template/. One .wasm serves every runtime; the entry file of each
 // runtime (pkg-template/entries/) is checked against the glue's real export list, so a new Rust
-// export cannot be forgotten in one runtime. Usage: node scripts/build-pkg.mjs <optimised.wasm> [names.json]
-// names.json is wasm-opt's --minify-imports-and-exports-and-modules mapping: the .wasm's import,
-// export and module names were shortened, and the glue is rewritten to match.
+// export cannot be forgotten in one runtime. Usage: node scripts/build-pkg.mjs <optimised.wasm>
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,29 +17,8 @@ const out = path.join(root, 'pkg');
 const read = (p) => fs.readFileSync(p, 'utf8');
 const escapeRe = (s) => s.replace(/[$.*+?^()[\]{}|\\]/g, '\\$&');
 
-// The glue refers to the .wasm's names in three places: the keys of its import object (one
-// object, under the module name), that module name, and `wasm.<export>` accesses. wasm-opt prints
-// its mapping as JSON (once per run of the pass; the first is the rename).
-function minifiedNames(text, newModule) {
-  let map;
-  try {
-    map = JSON.parse(text.slice(0, text.indexOf('\n}') + 2));
-  } catch {
-    fail(`${namesPath} is not wasm-opt's name mapping (JSON with imports and exports)`);
-  }
-  const imports = new Map(map.imports.map(([, from, to]) => [from, to]));
-  const exports = new Map(map.exports.map(([from, to]) => [from, to]));
-  const modules = new Set(map.imports.map(([m]) => m));
-  return (glue) => {
-    let g = glue.replace(/^( {8})([\w$]+): function/gm, (all, indent, n) => (imports.has(n) ? `${indent}${imports.get(n)}: function` : all));
-    for (const m of modules) g = g.replace(`"${m}": import0`, `"${newModule}": import0`);
-    return g.replace(/\bwasm\.([\w$]+)/g, (all, n) => (exports.has(n) ? `wasm.${exports.get(n)}` : all));
-  };
-}
-
-// The error codes' one source is the Rust enum. The lead is moving it from crates/prims to
-// crates/core (enum and codes unchanged), so both places are looked in; exactly one must have it.
-const ERROR_RS = ['crates/core/src/error.rs', 'crates/prims/src/error.rs'];
+// The error codes' one source is the Rust enum.
+const ERROR_RS = ['crates/core/src/error.rs'];
 const ERROR_CODES_MARKER = '/* ERROR_CODES: written here by scripts/build-pkg.mjs from the Rust ErrorCode enum\'s codes */';
 // Codes that only JavaScript (pkg-template/) throws, never the Rust core. None today: gateway.cjs
 // throws INVALID_ARGUMENT and NETWORK, which the enum has. A new JS-only code goes here (and in the
@@ -121,13 +98,11 @@ fs.mkdirSync(path.join(out, 'glue'), { recursive: true });
 
 // Glue: both targets load glue/ibkr_auth_bg.wasm (Node by __dirname, web by import.meta.url).
 const stripSelfTypes = (s) => s.replace(/^\/\* @ts-self-types=.*\*\/\n/m, '');
-const namesPath = process.argv[3];
 const wasmModule = new WebAssembly.Module(fs.readFileSync(wasmPath));
 const wasmModules = [...new Set(WebAssembly.Module.imports(wasmModule).map((i) => i.module))];
 if (wasmModules.length !== 1) fail(`the .wasm imports from ${wasmModules.length} modules; the glue has one import object`);
-const renamed = namesPath ? minifiedNames(read(namesPath), wasmModules[0]) : (s) => s;
-const nodeGlue = renamed(stripSelfTypes(read(path.join(bindgen, 'node/ibkr_auth.js'))));
-const webGlue = renamed(stripSelfTypes(read(path.join(bindgen, 'web/ibkr_auth.js'))));
+const nodeGlue = stripSelfTypes(read(path.join(bindgen, 'node/ibkr_auth.js')));
+const webGlue = stripSelfTypes(read(path.join(bindgen, 'web/ibkr_auth.js')));
 if (!nodeGlue.includes('${__dirname}/ibkr_auth_bg.wasm')) fail('node glue no longer loads ${__dirname}/ibkr_auth_bg.wasm');
 if (!webGlue.includes("new URL('ibkr_auth_bg.wasm', import.meta.url)")) fail('web glue no longer loads ibkr_auth_bg.wasm by URL');
 write('glue/node.cjs', nodeGlue);

@@ -1,7 +1,7 @@
 // Node, ESM (package.json "exports" → node → import): the same instance and the same
 // IbkrAuthError class as require() gets. Loaded with require() rather than `import`: Node's ESM
-// loader would first scan the CommonJS files for export names (~1 ms of a cold start) that the
-// named exports below do not need. scripts/build-pkg.mjs fails the build if one is missing.
+// loader would first scan the CommonJS files for export names (cold-start time) that the named
+// exports below do not need. scripts/build-pkg.mjs fails the build if one is missing.
 import { createRequire } from 'node:module';
 const api = createRequire(import.meta.url)('./node.cjs');
 export default api;

@@ -14,8 +14,7 @@ import { root } from './harness.mjs';
 const read = (rel) => fs.readFileSync(path.join(root, rel), 'utf8');
 const pkg = path.join(root, 'pkg');
 
-// crates/prims/src/error.rs until the enum moves to crates/core/src/error.rs (codes unchanged).
-const candidates = ['crates/core/src/error.rs', 'crates/prims/src/error.rs']
+const candidates = ['crates/core/src/error.rs']
   .filter((rel) => fs.existsSync(path.join(root, rel)) && read(rel).includes('pub enum ErrorCode'));
 
 /** The enum's variants in declaration order, each mapped through as_str's match arms. */
