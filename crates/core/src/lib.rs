@@ -2,10 +2,10 @@
 //!
 //! The sans-I/O protocol core of `ibkr-auth`: it builds and signs requests and checks responses,
 //! but never opens a socket, reads a file or the clock. The crypto is RustCrypto's (`rsa`,
-//! `sha2`, `sha1`, `hmac`, `crypto-bigint`, `getrandom`); encodings, PEM/DER and JSON are the
-//! `base64`, `hex`, `percent-encoding`, `pem-rfc7468`/`der`/`pkcs1`/`pkcs8` and `serde_json`
-//! crates. What is ours is protocol code: IBKR's base string and quirks, the lenient reading of
-//! pasted inputs, and errors that explain. The `ibkr-auth` crate adds the session layer and the
+//! `sha2`, `sha1`, `hmac`, `crypto-bigint`, `getrandom`); encodings and PEM/DER are the `base64`,
+//! `hex`, `percent-encoding` and `pem-rfc7468`/`der`/`pkcs1`/`pkcs8` crates. What is ours is
+//! protocol code: IBKR's base string and quirks, the lenient reading of pasted inputs, and errors
+//! that explain. The `ibkr-auth` crate adds the session layer and the
 //! JS binding.
 //!
 //! | module | what |
