@@ -6,7 +6,7 @@ WASM_RAW := target/$(WASM_TARGET)/release/ibkr_auth.wasm
 BINDGEN := target/bindgen
 WASM_OPT := node_modules/.bin/wasm-opt
 # Binaryen's optimiser from npm (Debian's emits broken modules). -O3: the module is mostly the
-# RustCrypto arithmetic, where speed is what counts (BENCHMARKS.md has the measurement).
+# RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
 .PHONY: setup pkg demo walkthrough sim www www-dist bench test test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd lint clean
