@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo walkthrough sim www www-dist bench test test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd lint clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,10 @@ pkg: setup
 
 demo: pkg
 	node examples/demo.mjs
+	node examples/demo-gateway.mjs
+
+demo-gateway: pkg
+	node examples/demo-gateway.mjs
 
 sim: setup
 	node sim/cli.mjs

@@ -267,6 +267,53 @@ export declare function gatewayFetch(o: { baseUrl?: string; certificate?: string
 /** Node only: the certificate the gateway presents (trust on first use). Check the fingerprint, save the PEM. */
 export declare function gatewayCertificate(baseUrl?: string): Promise<{ pem: string; fingerprint256: string; subject: Record<string, string>; validTo: string }>;
 
+/** A second factor for gatewayLogin. Never IB Key device registration: `ocra` takes an existing secret. */
+export type GatewaySecondFactor =
+  | { type: 'totp'; secret: string }                                   // base32, as shown when TOTP was set up
+  | { type: 'sms'; code: () => Promise<string> }                       // the host reads the SMS IBKR sent
+  | { type: 'ocra'; secret: string; pin: string; counter: number | { file: string } };  // IB Key: hex secret; the counter is persisted
+
+/** The lockout guard's state (see loginGuard). */
+export interface LoginGuardState {
+  failures: number;
+  maxAttempts: number;
+  /** true: no login until a person resets the guard (`ibkr-auth gateway reset-lockout`). */
+  lockedOut: boolean;
+  /** true: IBKR reported the account locked (ACCOUNT_LOCKED). */
+  accountLocked: boolean;
+  /** When a back-off is running: the earliest time (ms since epoch) of the next attempt. */
+  nextAttemptAt: number | null;
+  lastFailure: { code: string; message: string; at: number } | null;
+  lastSuccessAt: number | null;
+}
+
+/** Node only: logs the Client Portal Gateway in without a browser (SRP-6, then the second factor),
+ *  within the lockout guard, and returns the brokerage session's status. Throws IbkrAuthError:
+ *  LOGIN_FAILED, SECOND_FACTOR_FAILED, ACCOUNT_LOCKED, LOCKED_OUT (the guard stopped; the gateway
+ *  is not contacted), RATE_LIMITED (the guard's back-off; `retryAt`), NETWORK, TIMEOUT, ABORTED,
+ *  UNEXPECTED_RESPONSE, HTTP_ERROR. */
+export declare function gatewayLogin(o: {
+  baseUrl?: string;                    // the gateway's origin; default https://localhost:5000
+  fetch?: typeof fetch;                // e.g. gatewayFetch({ baseUrl, certificate })
+  username: string; password: string;
+  secondFactor?: GatewaySecondFactor;
+  guard: { file: string; maxAttempts?: number /* 4 */ };
+  logger?: Logger; signal?: AbortSignal; clock?: () => number;
+  timeoutMs?: number;                  // per request; default 30000
+  statusPolls?: number;                // default 8
+  statusPollMs?: number;               // default 1000
+  userAgent?: string;
+}): Promise<AuthStatus>;
+
+/** Node only: the lockout guard kept in `file`: read its state, or reset it (a person's decision). */
+export declare function loginGuard(o: { file: string; maxAttempts?: number; clock?: () => number }): {
+  readonly file: string;
+  readonly maxAttempts: number;
+  read(): Promise<LoginGuardState>;
+  /** Clears the failures and the back-off; returns the state before. */
+  reset(): Promise<LoginGuardState>;
+};
+
 /** The third-party flow, for apps acting for other IBKR users. */
 export declare class OAuth1ThirdParty {
   constructor(o: { consumerKey: string; signatureKey: string; callback?: string; realm?: string } & Common);

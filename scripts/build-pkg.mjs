@@ -162,7 +162,8 @@ write('errors.cjs', `'use strict';\n${errorsEsm.replace(/^export /gm, '')}\nmodu
 // are; the checks below make sure each re-exports every public glue export, so a new Rust export
 // cannot be forgotten in one runtime.
 fs.copyFileSync(path.join(tpl, 'gateway.cjs'), path.join(out, 'gateway.cjs'));
-const nodeOnly = ['gatewayFetch', 'gatewayCertificate'];
+fs.copyFileSync(path.join(tpl, 'gateway-login.cjs'), path.join(out, 'gateway-login.cjs'));
+const nodeOnly = ['gatewayFetch', 'gatewayCertificate', 'gatewayLogin', 'loginGuard'];
 const entries = {
   'node.cjs': [...all, ...nodeOnly],
   'node.mjs': ['default', ...all, ...nodeOnly],

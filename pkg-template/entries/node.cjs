@@ -6,12 +6,15 @@
 const glue = require('./glue/node.cjs');
 const { IbkrAuthError, ERROR_CODES } = require('./errors.cjs');
 const { gatewayFetch, gatewayCertificate } = require('./gateway.cjs');
+const { gatewayLogin, loginGuard } = require('./gateway-login.cjs')(glue);
 glue.__setErrorClass(IbkrAuthError);
 module.exports = {
   IbkrAuthError,
   ERROR_CODES,
   gatewayFetch,
   gatewayCertificate,
+  gatewayLogin,
+  loginGuard,
   IbkrSession: glue.IbkrSession,
   KeepAlive: glue.KeepAlive,
   OAuth1ThirdParty: glue.OAuth1ThirdParty,

@@ -29,3 +29,5 @@ export const ssoSessionJwt = api.ssoSessionJwt;
 export const verifyLiveSessionToken = api.verifyLiveSessionToken;
 export const gatewayFetch = api.gatewayFetch;
 export const gatewayCertificate = api.gatewayCertificate;
+export const gatewayLogin = api.gatewayLogin;
+export const loginGuard = api.loginGuard;

@@ -28,3 +28,12 @@ test('the handshake walkthrough (make walkthrough) succeeds and prints every ste
   assert.doesNotMatch(r.stdout, /91a7491530d41f2006bf68fe23bc7be29c3d68de8707f69f462b1f8872eefe7a/);
   assert.doesNotMatch(r.stdout, /0XZ1cJv5xqubKjjscKEqPA1l\+e8=/);
 });
+
+test('the gateway demo: headless login with TOTP, keep-alive, recovery after a gateway-side logout', () => {
+  const r = spawnSync(process.execPath, [path.join(root, 'examples/demo-gateway.mjs')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal((r.stdout.match(/^✓ \d\. /gm) ?? []).length, 5, r.stdout);
+  assert.match(r.stdout, /UNAUTHORIZED → gatewayLogin → authenticated: true/);
+  assert.match(r.stdout, /lockout guard: 0 failures of 4 allowed/);
+  assert.doesNotMatch(r.stdout, /✗/);
+});
