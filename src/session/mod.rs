@@ -1330,7 +1330,8 @@ impl<H: Host> Session<H> {
                 ErrorCode::Unauthorized,
                 format!(
                     "{method} {target}: the Client Portal Gateway is not logged in (it answered {}). Log in once in a browser on \
-                     the gateway machine (its https://localhost:5000 page), then call ensureAuthenticated(). A 401 can also mean \
+                     the gateway machine (its https://localhost:5000 page) or headless with gatewayLogin() (Node) or \
+                     `ibkr-auth gateway login`, then call ensureAuthenticated(). A 401 can also mean \
                      a mismatched Origin or Referer header.",
                     if status == 401 { "401".to_owned() } else { "with a redirect to its login page".to_owned() }
                 ),
