@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-session test-cli test-browser test-www test-workerd
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -56,6 +56,10 @@ test-wasm: setup
 
 test-js: pkg
 	node --test tests/js/
+
+# The simulator's own checks (SRP vectors, TOTP/OCRA against the RFCs, the gateway login): no package needed.
+test-sim:
+	node --test tests/sim/
 
 test-session: pkg
 	node --test tests/session/

@@ -31,6 +31,37 @@ export interface SimulatorOptions {
   tls?: { key: string; cert: string };
   /** Gateway: the brokerage session ends after this much idle time. Default 6 min. */
   gatewayIdleMs?: number;
+  /** Gateway: serve the login page (SRP password step, second factor, /sso/Dispatcher) for these users.
+   * The gateway starts logged out; control: POST /__sim/unlock, GET /__sim/sms, GET /__sim/state (login). */
+  gatewayLogin?: GatewayLoginOptions;
+}
+
+/** A user of the simulated gateway's login page. */
+export interface GatewayLoginUser {
+  /** Matched without regard to case, as IBKR does. */
+  username: string;
+  password: string;
+  /** Long passwords: false (default) means only the first 8 characters count. */
+  lp?: boolean;
+  secondFactor?:
+    | { type: 'totp'; /** base32 */ secret: string }
+    | { type: 'sms' }
+    | { type: 'ocra'; /** hex */ secret: string; pin: string; counter: number };
+}
+
+export interface GatewayLoginOptions {
+  users: GatewayLoginUser[];
+  /** Consecutive failed password steps before a user is locked (until POST /__sim/unlock). Default 5. */
+  maxFailures?: number;
+  /** Status polls that still say unauthenticated after a successful login. Default 1. */
+  authDelayPolls?: number;
+}
+
+export interface GatewayLoginStats {
+  inits: number; completeAuths: number; twoFactors: number; dispatches: number;
+  failures: number; successes: number;
+  /** Users locked now. */
+  locked: number;
 }
 
 export interface SimulatorFault {
@@ -67,6 +98,12 @@ export declare class Simulator {
   setPublicIp(ip: string): void;
   /** Gateway: as if a person logged in through the browser (or the login expired). */
   setLoggedIn(on: boolean): void;
+  /** Gateway: whether the gateway is logged in. */
+  readonly loggedIn: boolean;
+  /** Gateway login: the steps counted, or null without gatewayLogin. */
+  readonly loginStats: GatewayLoginStats | null;
+  /** Gateway login: the last SMS code sent (also GET /__sim/sms → { code }). */
+  readonly lastSmsCode: string | null;
   /** Gateway: ssodh/init leaves the session unauthenticated until a logout ("active but not authenticated"). */
   stuck: boolean;
   fault(f: SimulatorFault): void;

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Starts the IBKR simulator on 127.0.0.1 and prints its URL and a ready client config.
 //   node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--gateway]
+//     [--gateway-login [--gateway-user NAME --gateway-password PW --gateway-totp-secret B32]]
+import crypto from 'node:crypto';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Simulator } from './server.mjs';
 import { loadOrCreateState, writeClientFiles } from './state.mjs';
+import { base32Encode } from './gateway-otp.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -13,22 +17,61 @@ const { values } = parseArgs({
     'no-rate-limits': { type: 'boolean', default: false },
     'query-style': { type: 'string', default: 'either' },
     gateway: { type: 'boolean', default: false },
+    'gateway-login': { type: 'boolean', default: false },
+    'gateway-user': { type: 'string' },
+    'gateway-password': { type: 'string' },
+    'gateway-totp-secret': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   console.log('usage: node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--gateway]');
   console.log('  --gateway  play a Client Portal Gateway (HTTPS, self-signed certificate, logged in; POST /__sim/login {"loggedIn":false} logs it out)');
+  console.log('  --gateway-login  with --gateway: start logged out and serve the login page (SRP password step + TOTP) for one user:');
+  console.log('                   simuser with a random password and TOTP secret, or --gateway-user NAME --gateway-password PW [--gateway-totp-secret B32]');
   process.exit(0);
 }
+if (values['gateway-login'] && !values.gateway) {
+  console.error('--gateway-login needs --gateway');
+  process.exit(2);
+}
+/** The login's user: from the flags, or made up (a 12-character password with lp true, a TOTP secret). */
+function gatewayUser() {
+  const given = values['gateway-user'] !== undefined || values['gateway-password'] !== undefined;
+  if (given && (!values['gateway-user'] || !values['gateway-password'])) {
+    console.error('--gateway-user and --gateway-password go together');
+    process.exit(2);
+  }
+  const username = values['gateway-user'] ?? 'simuser';
+  const password = values['gateway-password'] ?? crypto.randomBytes(9).toString('base64url');
+  const secret = values['gateway-totp-secret'] ?? (given ? undefined : base32Encode(crypto.randomBytes(20)));
+  return { username, password, lp: true, ...(secret ? { secondFactor: { type: 'totp', secret } } : {}) };
+}
+const loginUser = values['gateway-login'] ? gatewayUser() : null;
 const dir = path.resolve(values['state-dir']);
 const { options, created } = loadOrCreateState(dir);
-const sim = await new Simulator({ ...options, rateLimits: !values['no-rate-limits'], queryStyle: values['query-style'], gateway: values.gateway }).start(Number(values.port));
-if (values.gateway) {
+const sim = await new Simulator({
+  ...options, rateLimits: !values['no-rate-limits'], queryStyle: values['query-style'], gateway: values.gateway,
+  ...(loginUser ? { gatewayLogin: { users: [loginUser] } } : {}),
+}).start(Number(values.port));
+if (values.gateway && loginUser) {
+  const certificate = fileURLToPath(new URL('./tls/gateway-cert.pem', import.meta.url));
+  console.log(`Client Portal Gateway simulator listening on ${sim.origin} (self-signed certificate; logged OUT: log in with the user below)`);
+  console.log(`user: ${loginUser.username}  password: ${loginUser.password}${loginUser.secondFactor ? `  TOTP secret (base32): ${loginUser.secondFactor.secret}` : '  (no second factor)'}`);
+  console.log('\n# ibkr-auth.yaml');
+  console.log(`gateway_url: ${sim.origin}`);
+  console.log(`gateway_certificate_file: ${certificate}   # or: gateway_insecure: true`);
+  console.log(`gateway_username: ${loginUser.username}`);
+  console.log(`gateway_password: ${JSON.stringify(loginUser.password)}`);
+  if (loginUser.secondFactor) console.log(`gateway_totp_secret: ${loginUser.secondFactor.secret}`);
+  console.log('\ncontrol: POST /__sim/login {"loggedIn":false} (the gateway logs itself out), POST /__sim/unlock, GET /__sim/sms, GET /__sim/state');
+} else if (values.gateway) {
   sim.setLoggedIn(true);
   console.log(`Client Portal Gateway simulator listening on ${sim.origin} (self-signed certificate; logged in)`);
   console.log(`IbkrSession.gateway({ baseUrl: '${sim.baseUrl}', fetch: gatewayFetch({ baseUrl: '${sim.origin}', certificate: await gatewayCertificate('${sim.origin}').then((c) => c.pem) }) })`);
   console.log('control: POST /__sim/login {"loggedIn":false}, POST /__sim/competing, GET /__sim/state');
+}
+if (values.gateway) {
   const stopGateway = async () => { await sim.close(); process.exit(0); };
   process.on('SIGINT', stopGateway);
   process.on('SIGTERM', stopGateway);

@@ -10,6 +10,7 @@ import {
   constantTimeEqual, dhParamsPem, hmacSha256B64, parseAuthorization, queryPairs, serverBaseString,
   serverDiffieHellman, verifyJwtRs256, verifyRsaSha256,
 } from './oauth.mjs';
+import { GatewayLogin } from './gateway-login.mjs';
 
 const here = new URL('.', import.meta.url);
 /** The simulated gateway's self-signed certificate (a throwaway test certificate). */
@@ -72,6 +73,9 @@ export class Simulator {
    * @param {object} [o.oauth2] the registered OAuth 2.0 client: { clientId, clientKeyId, credential, publicIp }
    * @param {boolean} [o.gateway] play a Client Portal Gateway instead: HTTPS, no signing, a login switch
    * @param {number} [o.gatewayIdleMs] gateway: the brokerage session ends after this much idle time
+   * @param {object} [o.gatewayLogin] gateway: serve the login page (SRP password step, second
+   *   factor, /sso/Dispatcher) for { users: [{ username, password, lp?, secondFactor? }],
+   *   maxFailures? (5), authDelayPolls? (1) }; see sim/gateway-login.mjs
    */
   constructor(o = {}) {
     this.keys = o.keys ?? generateKeys();
@@ -104,6 +108,7 @@ export class Simulator {
     this.stuck = false;
     this.gatewayIdleMs = o.gatewayIdleMs ?? 6 * 60 * 1000;
     this.lastActivity = this.clock();
+    this.login = this.gateway && o.gatewayLogin ? new GatewayLogin(this, o.gatewayLogin) : null;
     if (!this.keys.oauth2) this.keys.oauth2 = rsaKeyPair();
     const handler = (req, res) => this.handle(req, res);
     this.server = this.gateway ? https.createServer(o.tls ?? GATEWAY_TLS, handler) : http.createServer(handler);
@@ -168,8 +173,19 @@ export class Simulator {
     this.bearers.clear();
   }
 
+  /** Gateway login: the steps counted ({ inits, completeAuths, twoFactors, dispatches, failures, successes, locked }). */
+  get loginStats() {
+    return this.login ? { ...this.login.stats } : null;
+  }
+
+  /** Gateway login: the last SMS code "sent" (COMPLETEAUTH_1 for a user with sms). */
+  get lastSmsCode() {
+    return this.login?.lastSmsCode ?? null;
+  }
+
   /** Gateway: a person logged in through the browser (or the login expired). */
   setLoggedIn(on) {
+    if (this.login) this.login.awaitingAuth = false;
     this.loggedIn = on;
     this.brokerage = { authenticated: on, competing: false, connected: on };
     this.lastActivity = this.clock();
@@ -235,6 +251,7 @@ export class Simulator {
     const send = (status, b, headers) => { entry.status = status; json(res, status, b, headers); };
 
     if (path.startsWith('/__sim/')) return this.#control(req, path, body, send);
+    if (this.login && this.login.route(req, url, body, res, entry)) return undefined;
     if (path === '/authorize' && req.method === 'GET') return this.#authorizePage(url, res, entry);
     if (!this.gateway && path === '/oauth2/api/v1/token' && req.method === 'POST') return this.#oauth2Token(req, body, send, entry);
     if (!this.gateway && path === '/gw/api/v1/sso-sessions' && req.method === 'POST') return this.#ssoSession(req, body, send, entry);
@@ -478,6 +495,7 @@ export class Simulator {
     entry.signed = true;
     const limited = this.#rateLimit(api);
     if (limited) { entry.kind = 'rate-limited'; return send(429, { error: 'Too many requests' }, { 'retry-after': String(limited) }); }
+    if (api === '/iserver/auth/status') this.login?.onStatusPoll();
     return this.#endpoint(req.method, api, url, body, send, fault, entry);
   }
 
@@ -543,8 +561,17 @@ export class Simulator {
     if (path === '/__sim/competing' && req.method === 'POST') { this.setCompeting(); return send(200, { competing: true }); }
     if (path === '/__sim/login' && req.method === 'POST') { this.setLoggedIn(o.loggedIn !== false); return send(200, { loggedIn: this.loggedIn }); }
     if (path === '/__sim/ip' && req.method === 'POST') { this.setPublicIp(o.ip); return send(200, { ip: o.ip }); }
+    if (path === '/__sim/sms' && req.method === 'GET') return send(200, { code: this.lastSmsCode });
+    if (path === '/__sim/unlock' && req.method === 'POST') {
+      if (!this.login) return send(404, { error: 'no gateway login configured' });
+      this.login.unlock(o.username);
+      return send(200, { unlocked: o.username ?? 'all' });
+    }
     if (path === '/__sim/state') {
-      return send(200, { brokerage: this.brokerage, orders: this.orders.length, handshakes: this.count('handshake'), faults: this.faults.length });
+      return send(200, {
+        brokerage: this.brokerage, orders: this.orders.length, handshakes: this.count('handshake'), faults: this.faults.length,
+        ...(this.gateway ? { loggedIn: this.loggedIn } : {}), ...(this.login ? { login: this.login.state() } : {}),
+      });
     }
     return send(404, { error: 'unknown control endpoint' });
   }
