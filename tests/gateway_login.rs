@@ -35,11 +35,14 @@ fn proved() -> (GatewayLogin, String) {
     assert_eq!(out.paper, Some(true));
     let form = login.complete_auth_form().unwrap();
     let names: Vec<_> = form.fields().map(|(k, _)| k).collect();
-    assert_eq!(names, ["ACTION", "APP_NAME", "USER", "ACCT", "M1", "VERSION", "EKX"]);
+    assert_eq!(
+        names,
+        ["ACTION", "APP_NAME", "USER", "ACCT", "M1", "VERSION", "EKX"]
+    );
     assert_eq!(form.get("USER"), Some("trader.joe"));
     assert_eq!(form.get("VERSION"), Some("1"));
     let ekx = form.get("EKX").unwrap();
-    assert!(ekx.len() % 2 == 0 && !ekx.starts_with("00"));
+    assert!(ekx.len().is_multiple_of(2) && !ekx.starts_with("00"));
     let m2 = login.srp_proof().unwrap().m2_hex().to_string();
     (login, m2)
 }
@@ -72,7 +75,10 @@ fn init_form_fields() {
 fn success_without_second_factor() {
     let (mut login, m2) = proved();
     assert_eq!(login.login_cookie().unwrap().len(), 40);
-    assert!(login.complete_auth_reply(&m2_reply(&m2, "", false)).unwrap().is_empty());
+    assert!(login
+        .complete_auth_reply(&m2_reply(&m2, "", false))
+        .unwrap()
+        .is_empty());
     let form = login.dispatcher_form("").unwrap();
     let fields: Vec<_> = form.fields().collect();
     assert_eq!(fields[0], ("user_name", USER));
@@ -101,7 +107,10 @@ fn success_with_second_factors() {
     assert_eq!(sfs, ["4", "5.2a"]);
     let form = login.second_factor_form("5.2a").unwrap();
     let names: Vec<_> = form.fields().map(|(k, _)| k).collect();
-    assert_eq!(names, ["ACTION", "APP_NAME", "USER", "ACCT", "M1", "VERSION", "SF"]);
+    assert_eq!(
+        names,
+        ["ACTION", "APP_NAME", "USER", "ACCT", "M1", "VERSION", "SF"]
+    );
     assert_eq!(form.get("ACTION"), Some("COMPLETEAUTH_1"));
     assert_eq!(form.get("USER"), Some(USER));
     assert_eq!(form.get("SF"), Some("5.2a"));
@@ -110,21 +119,29 @@ fn success_with_second_factors() {
             "<ib_auth_res><two_factor><type>SWCR</type><challenge> 12 34\n56 </challenge></two_factor></ib_auth_res>",
         )
         .unwrap();
-    assert_eq!((c.kind.as_str(), c.challenge.as_deref()), ("SWCR", Some("123456")));
+    assert_eq!(
+        (c.kind.as_str(), c.challenge.as_deref()),
+        ("SWCR", Some("123456"))
+    );
     let c = login
         .challenge_reply("<ib_auth_res><two_factor><type>SWTK</type></two_factor></ib_auth_res>")
         .unwrap();
     assert_eq!((c.kind.as_str(), c.challenge), ("SWTK", None));
     let form = login.two_factor_form("4", "123456").unwrap();
     let names: Vec<_> = form.fields().map(|(k, _)| k).collect();
-    assert_eq!(names, ["ACTION", "APP_NAME", "USER", "ACCT", "RESPONSE", "VERSION", "SF"]);
+    assert_eq!(
+        names,
+        ["ACTION", "APP_NAME", "USER", "ACCT", "RESPONSE", "VERSION", "SF"]
+    );
     assert_eq!(form.get("ACTION"), Some("COMPLETETWOFACT"));
     assert_eq!(form.get("RESPONSE"), Some("123456"));
     login
         .two_factor_reply("<ib_auth_res><auth_res>true</auth_res></ib_auth_res>")
         .unwrap();
     let e = login
-        .two_factor_reply("<ib_auth_res><auth_res>false</auth_res><error>Invalid code</error></ib_auth_res>")
+        .two_factor_reply(
+            "<ib_auth_res><auth_res>false</auth_res><error>Invalid code</error></ib_auth_res>",
+        )
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::SecondFactorFailed);
     assert_eq!(e.server_message(), Some("Invalid code"));
@@ -142,7 +159,10 @@ fn success_with_second_factors() {
         "<ib_auth_res/>",
         "<ib_auth_res><two_factor><challenge>1</challenge></two_factor></ib_auth_res>",
     ] {
-        assert_eq!(login.challenge_reply(bad).unwrap_err().code(), ErrorCode::UnexpectedResponse);
+        assert_eq!(
+            login.challenge_reply(bad).unwrap_err().code(),
+            ErrorCode::UnexpectedResponse
+        );
     }
     assert_eq!(
         login
@@ -160,25 +180,43 @@ fn success_with_second_factors() {
 fn wrong_m2_is_login_failed_or_account_locked() {
     let (mut login, m2) = proved();
     let wrong = format!("{}0", &m2[..39]);
-    let wrong = if wrong == m2 { format!("{}1", &m2[..39]) } else { wrong };
-    let e = login.complete_auth_reply(&m2_reply(&wrong, "", false)).unwrap_err();
+    let wrong = if wrong == m2 {
+        format!("{}1", &m2[..39])
+    } else {
+        wrong
+    };
+    let e = login
+        .complete_auth_reply(&m2_reply(&wrong, "", false))
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::LoginFailed);
     assert!(e.message().contains("wrong username or password"));
-    let e = login.complete_auth_reply(&m2_reply(&wrong, "", true)).unwrap_err();
+    let e = login
+        .complete_auth_reply(&m2_reply(&wrong, "", true))
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::AccountLocked);
     assert!(e.message().contains("Stop retrying"));
     // Not verified: the later steps refuse.
-    assert_eq!(login.dispatcher_form("").unwrap_err().code(), ErrorCode::InvalidArgument);
-    assert_eq!(login.second_factor_form("4").unwrap_err().code(), ErrorCode::InvalidArgument);
+    assert_eq!(
+        login.dispatcher_form("").unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        login.second_factor_form("4").unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
     // A missing M2 with the lock flag is the lock; without it, an unexpected reply.
     let e = login
         .complete_auth_reply("<ib_auth_res><auth_info><reached_max_login>true</reached_max_login></auth_info></ib_auth_res>")
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::AccountLocked);
-    let e = login.complete_auth_reply("<ib_auth_res><ini_params/></ib_auth_res>").unwrap_err();
+    let e = login
+        .complete_auth_reply("<ib_auth_res><ini_params/></ib_auth_res>")
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
     // The right M2, in upper case, still succeeds afterwards.
-    login.complete_auth_reply(&m2_reply(&m2.to_uppercase(), "", false)).unwrap();
+    login
+        .complete_auth_reply(&m2_reply(&m2.to_uppercase(), "", false))
+        .unwrap();
 }
 
 #[test]
@@ -198,11 +236,14 @@ fn malformed_and_incomplete_init_replies() {
         full.replace("<B>3f9a0b</B>", &format!("<B>{DEFAULT_N_HEX}</B>")),
         full.replace("<B>3f9a0b</B>", "<B>0</B>"),
         full.replace(&format!("<rsapub>{DEFAULT_N_HEX}</rsapub>"), ""),
-        full.replace(&format!("<rsapub>{DEFAULT_N_HEX}</rsapub>"), "<rsapub>ff</rsapub>"),
+        full.replace(
+            &format!("<rsapub>{DEFAULT_N_HEX}</rsapub>"),
+            "<rsapub>ff</rsapub>",
+        ),
         full.replace("<g>2</g>", ""),
         full.replace("<g>2</g>", "<g>0x2</g>"),
         full.replace("<g>2</g>", "<g>1</g>"),
-        init_xml("d4c7", "2"), // a 16-bit N
+        init_xml("d4c7", "2"),                             // a 16-bit N
         init_xml(&DEFAULT_N_HEX.replace("43", "42"), "2"), // an even N
         format!("<ib_auth_res>{}</ib_auth_res>", " ".repeat(70_000)),
     ];
@@ -215,7 +256,10 @@ fn malformed_and_incomplete_init_replies() {
             assert!(e.message().contains("unsupported"), "{}", e.message());
         }
         // Nothing was accepted: the next step refuses.
-        assert_eq!(login.complete_auth_form().unwrap_err().code(), ErrorCode::InvalidArgument);
+        assert_eq!(
+            login.complete_auth_form().unwrap_err().code(),
+            ErrorCode::InvalidArgument
+        );
     }
 }
 
@@ -227,7 +271,11 @@ fn changed_group_means_again_once() {
     let a_before = login.a_pub_hex();
     let out = login.init_reply(&init_xml(&other_n, "5")).unwrap();
     assert!(out.again);
-    assert_ne!(login.a_pub_hex(), a_before, "A was made again with the new group");
+    assert_ne!(
+        login.a_pub_hex(),
+        a_before,
+        "A was made again with the new group"
+    );
     assert_eq!(login.init_form().get("A"), Some(login.a_pub_hex().as_str()));
     // Not ready yet: the INIT must be sent again first.
     assert!(login.complete_auth_form().is_err());
@@ -243,20 +291,36 @@ fn changed_group_means_again_once() {
 
     // g alone differing is a change too.
     let mut login = GatewayLogin::new(USER, PASSWORD).unwrap();
-    assert!(login.init_reply(&init_xml(DEFAULT_N_HEX, "5")).unwrap().again);
+    assert!(
+        login
+            .init_reply(&init_xml(DEFAULT_N_HEX, "5"))
+            .unwrap()
+            .again
+    );
 }
 
 #[test]
 fn steps_out_of_order_are_refused() {
     let mut login = GatewayLogin::with_secret(USER, PASSWORD, A).unwrap();
-    assert_eq!(login.complete_auth_form().unwrap_err().code(), ErrorCode::InvalidArgument);
+    assert_eq!(
+        login.complete_auth_form().unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
     assert!(login.login_cookie().is_err());
-    assert!(login.complete_auth_reply(&m2_reply("00", "", false)).is_err());
+    assert!(login
+        .complete_auth_reply(&m2_reply("00", "", false))
+        .is_err());
     assert!(login.second_factor_form("4").is_err());
     assert!(login.two_factor_form("4", "1").is_err());
     assert!(login.dispatcher_form("").is_err());
-    assert_eq!(GatewayLogin::new("", "p").unwrap_err().code(), ErrorCode::InvalidArgument);
-    assert_eq!(GatewayLogin::new("u", "").unwrap_err().code(), ErrorCode::InvalidArgument);
+    assert_eq!(
+        GatewayLogin::new("", "p").unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        GatewayLogin::new("u", "").unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
 }
 
 #[test]
@@ -266,7 +330,9 @@ fn debug_shows_no_secret() {
     let form = login.complete_auth_form().unwrap();
     let m1 = form.get("M1").unwrap().to_owned();
     let ekx = form.get("EKX").unwrap().to_owned();
-    login.complete_auth_reply(&m2_reply(&m2, "", false)).unwrap();
+    login
+        .complete_auth_reply(&m2_reply(&m2, "", false))
+        .unwrap();
     let shown = format!(
         "{login:?} {form:?} {:?} {:?} {:?}",
         login.srp_proof().unwrap(),
@@ -276,7 +342,10 @@ fn debug_shows_no_secret() {
     for secret in [PASSWORD, &m2, &m1, &ekx, &cookie, "654321", "987654"] {
         assert!(!shown.contains(secret), "Debug shows a secret: {shown}");
     }
-    assert!(shown.contains("EKX") && shown.contains("[redacted]"), "{shown}");
+    assert!(
+        shown.contains("EKX") && shown.contains("[redacted]"),
+        "{shown}"
+    );
     // Nor do the errors.
     let e = login.dispatcher_reply("nope").unwrap_err();
     assert!(!format!("{e:?}").contains(PASSWORD));

@@ -6,11 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ibkr_auth::gateway::srp::{self, Group, ServerValues};
-use ibkr_auth::gateway::{decode_base32_secret, ocra, totp, GatewayLogin, OcraInput, OcraPin, OtpHash};
+use ibkr_auth::gateway::{
+    decode_base32_secret, ocra, totp, GatewayLogin, OcraInput, OcraPin, OtpHash,
+};
 use serde_json::Value;
 
 fn load(name: &str) -> Option<Value> {
-    let path = format!("{}/tests/vectors/gateway/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/vectors/gateway/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(path).ok()?;
     Some(serde_json::from_str(&text).unwrap())
 }
@@ -62,11 +67,19 @@ fn rfc6287_appendix_c() {
             session_hex: None,
             unix_seconds: time,
         };
-        assert_eq!(ocra(s(v, "suite"), &key, &input).unwrap(), s(v, "ocra"), "{v}");
+        assert_eq!(
+            ocra(s(v, "suite"), &key, &input).unwrap(),
+            s(v, "ocra"),
+            "{v}"
+        );
         // The same with the PIN's hash given instead of the PIN.
         if input.pin.is_some() {
             input.pin = Some(OcraPin::Hash(&pin_hash));
-            assert_eq!(ocra(s(v, "suite"), &key, &input).unwrap(), s(v, "ocra"), "{v}");
+            assert_eq!(
+                ocra(s(v, "suite"), &key, &input).unwrap(),
+                s(v, "ocra"),
+                "{v}"
+            );
         }
     }
 }
@@ -105,7 +118,12 @@ fn srp_vectors_computed_independently() {
     assert!(!vectors.is_empty());
     for v in vectors {
         let name = s(v, "name");
-        let n = hex::decode(format!("{:0>width$}", s(v, "N"), width = s(v, "N").len().div_ceil(2) * 2)).unwrap();
+        let n = hex::decode(format!(
+            "{:0>width$}",
+            s(v, "N"),
+            width = s(v, "N").len().div_ceil(2) * 2
+        ))
+        .unwrap();
         let g: u64 = s(v, "g").parse().unwrap();
         let group = Group::new(&n, g).unwrap();
         let num = |key: &str| ibkr_auth::encoding::hex_number(s(v, key)).unwrap();
@@ -129,7 +147,11 @@ fn srp_vectors_computed_independently() {
         assert_eq!(proof.k_hex().as_str(), s(v, "K"), "{name}: K");
         assert_eq!(proof.m1_hex().as_str(), s(v, "M1"), "{name}: M1");
         assert_eq!(proof.m2_hex().as_str(), s(v, "M2"), "{name}: M2");
-        assert_eq!(proof.cookie_hex().as_str(), s(v, "loginCookie"), "{name}: cookie");
+        assert_eq!(
+            proof.cookie_hex().as_str(),
+            s(v, "loginCookie"),
+            "{name}: cookie"
+        );
 
         // The whole state machine over the same values.
         let mut login =
@@ -138,18 +160,27 @@ fn srp_vectors_computed_independently() {
         assert_eq!(init.get("A"), Some(s(v, "A")), "{name}");
         assert_eq!(init.get("USER"), Some(s(v, "username")));
         let outcome = login.init_reply(&init_xml(v)).unwrap();
-        assert!(!outcome.again, "{name}: the vector's group is the default one");
+        assert!(
+            !outcome.again,
+            "{name}: the vector's group is the default one"
+        );
         assert_eq!(outcome.paper, Some(false));
         let form = login.complete_auth_form().unwrap();
         assert_eq!(form.get("M1"), Some(s(v, "M1")), "{name}");
-        assert_eq!(form.get("USER"), Some(s(v, "username").to_lowercase().as_str()));
+        assert_eq!(
+            form.get("USER"),
+            Some(s(v, "username").to_lowercase().as_str())
+        );
         assert_eq!(login.login_cookie().unwrap().as_str(), s(v, "loginCookie"));
         let reply = format!(
             "<ib_auth_res><ini_params><M2>{}</M2></ini_params><auth_info>\
              <reached_max_login>false</reached_max_login></auth_info></ib_auth_res>",
             s(v, "M2").to_uppercase()
         );
-        assert_eq!(login.complete_auth_reply(&reply).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            login.complete_auth_reply(&reply).unwrap(),
+            Vec::<String>::new()
+        );
         let finish = login.dispatcher_form("").unwrap();
         assert_eq!(finish.get("M1"), Some(s(v, "M1")));
         assert_eq!(finish.get("M2"), Some(s(v, "M2")));

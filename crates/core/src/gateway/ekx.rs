@@ -32,8 +32,12 @@ pub struct LoginKey(RsaPublicKey);
 impl LoginKey {
     /// Reads and checks `rsapub`.
     pub fn from_hex(rsapub: &str) -> Result<Self> {
-        let n = hex_number(rsapub)
-            .map_err(|e| unexpected(format!("The gateway's rsapub is not hex: {}.", e.describe())))?;
+        let n = hex_number(rsapub).map_err(|e| {
+            unexpected(format!(
+                "The gateway's rsapub is not hex: {}.",
+                e.describe()
+            ))
+        })?;
         let n = BoxedUint::from_be_slice_vartime(quirk::number(&n));
         let e = BoxedUint::from(EXPONENT);
         RsaPublicKey::new_with_size_limits(n, e, MIN_BITS..=MAX_BITS)
@@ -78,12 +82,9 @@ mod tests {
 
     /// A 1024-bit e = 3 key made by the `rsa` crate, its modulus as `rsapub` hex.
     fn e3_key() -> (rsa::PrivateKey, String) {
-        let key = rsa::PrivateKey::new_with_exp(
-            &mut getrandom::SysRng,
-            1024,
-            BoxedUint::from(3u32),
-        )
-        .unwrap();
+        let key =
+            rsa::PrivateKey::new_with_exp(&mut getrandom::SysRng, 1024, BoxedUint::from(3u32))
+                .unwrap();
         let n = hex_encode(quirk::number(&key.n().to_be_bytes()));
         (key, n)
     }
@@ -95,9 +96,11 @@ mod tests {
         let k: Vec<u8> = (0u8..20).map(|i| i.wrapping_mul(37)).collect();
         for _ in 0..4 {
             let c_hex = ekx(&login_key, &k).unwrap();
-            assert_eq!(c_hex.len() % 2, 0);
+            assert!(c_hex.len().is_multiple_of(2));
             assert!(!c_hex.starts_with("00"));
-            assert!(c_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert!(c_hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
             let c = hex::decode(&c_hex).unwrap();
             // Left-pad to the modulus length for the decryption.
             let mut padded = vec![0u8; 128 - c.len()];

@@ -51,7 +51,9 @@ impl Form {
 
 impl fmt::Debug for Form {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|(k, _)| k)).finish()
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
     }
 }
 
@@ -307,7 +309,10 @@ impl GatewayLogin {
     fn verified_proof(&self, call: &str) -> Result<&Proof> {
         let proof = self.proof(call)?;
         if !self.verified {
-            return Err(out_of_order(call, "completeAuthReply (with a successful reply)"));
+            return Err(out_of_order(
+                call,
+                "completeAuthReply (with a successful reply)",
+            ));
         }
         Ok(proof)
     }

@@ -62,14 +62,20 @@ impl Suite {
         let upper = suite.trim().to_ascii_uppercase();
         let parts: Vec<&str> = upper.split(':').collect();
         let [version, crypto, data] = parts.as_slice() else {
-            return Err(bad_suite(suite, "it must have three parts separated by `:`"));
+            return Err(bad_suite(
+                suite,
+                "it must have three parts separated by `:`",
+            ));
         };
         if *version != "OCRA-1" {
             return Err(bad_suite(suite, "it must start with OCRA-1"));
         }
         let c: Vec<&str> = crypto.split('-').collect();
         let [hotp, hash, digits] = c.as_slice() else {
-            return Err(bad_suite(suite, "its crypto function must be HOTP-SHA<n>-<digits>"));
+            return Err(bad_suite(
+                suite,
+                "its crypto function must be HOTP-SHA<n>-<digits>",
+            ));
         };
         if *hotp != "HOTP" {
             return Err(bad_suite(suite, "its crypto function must be HOTP"));
@@ -88,30 +94,42 @@ impl Suite {
             .next()
             .ok_or_else(|| bad_suite(suite, "its data input needs a question (Q…)"))?;
         let question = parse_question(q).ok_or_else(|| {
-            bad_suite(suite, "its question must be QA, QN or QH with a length 04 to 64")
+            bad_suite(
+                suite,
+                "its question must be QA, QN or QH with a length 04 to 64",
+            )
         })?;
         let mut pin = None;
         let mut session = None;
         let mut time_step = None;
         for t in tokens {
-            if let Some(h) = t.strip_prefix('P').filter(|_| pin.is_none() && session.is_none() && time_step.is_none()) {
-                pin = Some(
-                    OtpHash::parse(h)
-                        .ok_or_else(|| bad_suite(suite, "its PIN hash must be PSHA1, PSHA256 or PSHA512"))?,
-                );
-            } else if let Some(n) = t.strip_prefix('S').filter(|_| session.is_none() && time_step.is_none()) {
+            if let Some(h) = t
+                .strip_prefix('P')
+                .filter(|_| pin.is_none() && session.is_none() && time_step.is_none())
+            {
+                pin = Some(OtpHash::parse(h).ok_or_else(|| {
+                    bad_suite(suite, "its PIN hash must be PSHA1, PSHA256 or PSHA512")
+                })?);
+            } else if let Some(n) = t
+                .strip_prefix('S')
+                .filter(|_| session.is_none() && time_step.is_none())
+            {
                 session = Some(
                     Some(n)
                         .filter(|n| n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()))
                         .and_then(|n| n.parse::<usize>().ok())
                         .filter(|n| (1..=512).contains(n))
-                        .ok_or_else(|| bad_suite(suite, "its session length must be Snnn, 001 to 512"))?,
+                        .ok_or_else(|| {
+                            bad_suite(suite, "its session length must be Snnn, 001 to 512")
+                        })?,
                 );
             } else if let Some(g) = t.strip_prefix('T').filter(|_| time_step.is_none()) {
-                time_step = Some(
-                    parse_time_step(g)
-                        .ok_or_else(|| bad_suite(suite, "its time step must be T<1-59>S, T<1-59>M or T<1-48>H"))?,
-                );
+                time_step = Some(parse_time_step(g).ok_or_else(|| {
+                    bad_suite(
+                        suite,
+                        "its time step must be T<1-59>S, T<1-59>M or T<1-48>H",
+                    )
+                })?);
             } else {
                 return Err(bad_suite(
                     suite,
@@ -239,20 +257,23 @@ pub fn ocra(suite: &str, key: &[u8], input: &OcraInput<'_>) -> Result<String> {
     if key.is_empty() {
         return Err(arg("`key` is empty.".into()));
     }
-    let mut msg = Zeroizing::new(Vec::with_capacity(s.text.len() + 1 + 8 + 128 + 64 + 512 + 8));
+    let mut msg = Zeroizing::new(Vec::with_capacity(
+        s.text.len() + 1 + 8 + 128 + 64 + 512 + 8,
+    ));
     msg.extend_from_slice(s.text.as_bytes());
     msg.push(0);
 
     match (s.counter, input.counter) {
         (true, Some(c)) => {
-            let c = u64::from_str_radix(&c.to_string(), 16).map_err(|_| {
-                arg("`counter` has more than 16 digits.".into())
-            })?;
+            let c = u64::from_str_radix(&c.to_string(), 16)
+                .map_err(|_| arg("`counter` has more than 16 digits.".into()))?;
             msg.extend_from_slice(&c.to_be_bytes());
         }
         (true, None) => return Err(arg("the suite has a counter (C): pass `counter`.".into())),
         (false, Some(_)) => {
-            return Err(arg("the suite has no counter (C): do not pass `counter`.".into()))
+            return Err(arg(
+                "the suite has no counter (C): do not pass `counter`.".into()
+            ))
         }
         (false, None) => {}
     }
@@ -264,21 +285,27 @@ pub fn ocra(suite: &str, key: &[u8], input: &OcraInput<'_>) -> Result<String> {
     while q.len() < 256 {
         q.push('0');
     }
-    msg.extend_from_slice(&hex_decode(&q).map_err(|e| arg(format!("`question`: {}", e.describe())))?);
+    msg.extend_from_slice(
+        &hex_decode(&q).map_err(|e| arg(format!("`question`: {}", e.describe())))?,
+    );
 
     match (s.pin, input.pin) {
         (Some(h), Some(OcraPin::Text(pin))) => msg.extend_from_slice(&h.digest(pin.as_bytes())),
         (Some(h), Some(OcraPin::Hash(hash))) => {
-            if hash.len() != h.len() {
+            if hash.len() != h.output_len() {
                 return Err(arg(format!(
                     "`pinHash` must be the {}-byte hash the suite names ({} hex digits).",
-                    h.len(),
-                    2 * h.len()
+                    h.output_len(),
+                    2 * h.output_len()
                 )));
             }
             msg.extend_from_slice(hash);
         }
-        (Some(_), None) => return Err(arg("the suite has a PIN (P): pass `pin` or `pinHash`.".into())),
+        (Some(_), None) => {
+            return Err(arg(
+                "the suite has a PIN (P): pass `pin` or `pinHash`.".into()
+            ))
+        }
         (None, Some(_)) => return Err(arg("the suite has no PIN (P): do not pass one.".into())),
         (None, None) => {}
     }
@@ -297,15 +324,27 @@ pub fn ocra(suite: &str, key: &[u8], input: &OcraInput<'_>) -> Result<String> {
                 &hex_decode(&padded).map_err(|e| arg(format!("`session`: {}", e.describe())))?,
             );
         }
-        (Some(_), None) => return Err(arg("the suite has session information (S): pass `session`.".into())),
-        (None, Some(_)) => return Err(arg("the suite has no session information (S): do not pass `session`.".into())),
+        (Some(_), None) => {
+            return Err(arg(
+                "the suite has session information (S): pass `session`.".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(arg(
+                "the suite has no session information (S): do not pass `session`.".into(),
+            ))
+        }
         (None, None) => {}
     }
 
     match (s.time_step, input.unix_seconds) {
         (Some(step), Some(t)) => msg.extend_from_slice(&(t / step).to_be_bytes()),
         (Some(_), None) => return Err(arg("the suite has a timestamp (T): pass `time`.".into())),
-        (None, Some(_)) => return Err(arg("the suite has no timestamp (T): do not pass `time`.".into())),
+        (None, Some(_)) => {
+            return Err(arg(
+                "the suite has no timestamp (T): do not pass `time`.".into()
+            ))
+        }
         (None, None) => {}
     }
 
@@ -325,12 +364,33 @@ mod tests {
     fn suites_parse() {
         let s = Suite::parse("OCRA-1:HOTP-SHA1-8:C-QN06-PSHA1").unwrap();
         assert_eq!(
-            (s.hash, s.digits, s.counter, s.question, s.pin, s.session, s.time_step),
-            (OtpHash::Sha1, 8, true, (QuestionFormat::Numeric, 6), Some(OtpHash::Sha1), None, None)
+            (
+                s.hash,
+                s.digits,
+                s.counter,
+                s.question,
+                s.pin,
+                s.session,
+                s.time_step
+            ),
+            (
+                OtpHash::Sha1,
+                8,
+                true,
+                (QuestionFormat::Numeric, 6),
+                Some(OtpHash::Sha1),
+                None,
+                None
+            )
         );
         let s = Suite::parse("ocra-1:hotp-sha512-0:QH64-S128-T30S").unwrap();
         assert_eq!((s.digits, s.session, s.time_step), (0, Some(128), Some(30)));
-        assert_eq!(Suite::parse("OCRA-1:HOTP-SHA256-8:QA10-T1H").unwrap().time_step, Some(3600));
+        assert_eq!(
+            Suite::parse("OCRA-1:HOTP-SHA256-8:QA10-T1H")
+                .unwrap()
+                .time_step,
+            Some(3600)
+        );
         for bad in [
             "",
             "OCRA-2:HOTP-SHA1-6:QN08",
@@ -414,20 +474,113 @@ mod tests {
         };
         let s = "OCRA-1:HOTP-SHA1-6:QN08";
         assert!(ocra(s, &key, &base).is_ok());
-        assert!(ocra(s, &key, &OcraInput { counter: Some(1), ..base }).is_err());
-        assert!(ocra(s, &key, &OcraInput { pin: Some(OcraPin::Text("1")), ..base }).is_err());
-        assert!(ocra(s, &key, &OcraInput { unix_seconds: Some(1), ..base }).is_err());
-        assert!(ocra(s, &key, &OcraInput { session_hex: Some("ab"), ..base }).is_err());
-        assert!(ocra(s, &key, &OcraInput { question: "12a", ..base }).is_err());
-        assert!(ocra(s, &key, &OcraInput { question: "", ..base }).is_err());
+        assert!(ocra(
+            s,
+            &key,
+            &OcraInput {
+                counter: Some(1),
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            s,
+            &key,
+            &OcraInput {
+                pin: Some(OcraPin::Text("1")),
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            s,
+            &key,
+            &OcraInput {
+                unix_seconds: Some(1),
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            s,
+            &key,
+            &OcraInput {
+                session_hex: Some("ab"),
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            s,
+            &key,
+            &OcraInput {
+                question: "12a",
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            s,
+            &key,
+            &OcraInput {
+                question: "",
+                ..base
+            }
+        )
+        .is_err());
         assert!(ocra(s, &[], &base).is_err());
         assert!(ocra("OCRA-1:HOTP-SHA1-6:C-QN08", &key, &base).is_err());
-        assert!(ocra("OCRA-1:HOTP-SHA1-6:QN08-PSHA1", &key, &OcraInput { pin: Some(OcraPin::Hash(&[0; 19])), ..base }).is_err());
-        assert!(ocra("OCRA-1:HOTP-SHA1-6:QH08", &key, &OcraInput { question: "zz", ..base }).is_err());
-        assert!(ocra("OCRA-1:HOTP-SHA1-6:QH08", &key, &OcraInput { question: &"a".repeat(257), ..base }).is_err());
-        assert!(ocra("OCRA-1:HOTP-SHA1-6:QN08-S064", &key, &OcraInput { session_hex: Some(&"a".repeat(129)), ..base }).is_err());
-        assert!(ocra("OCRA-1:HOTP-SHA1-6:QN08-S064", &key, &OcraInput { session_hex: Some("ab"), ..base }).is_ok());
+        assert!(ocra(
+            "OCRA-1:HOTP-SHA1-6:QN08-PSHA1",
+            &key,
+            &OcraInput {
+                pin: Some(OcraPin::Hash(&[0; 19])),
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            "OCRA-1:HOTP-SHA1-6:QH08",
+            &key,
+            &OcraInput {
+                question: "zz",
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            "OCRA-1:HOTP-SHA1-6:QH08",
+            &key,
+            &OcraInput {
+                question: &"a".repeat(257),
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            "OCRA-1:HOTP-SHA1-6:QN08-S064",
+            &key,
+            &OcraInput {
+                session_hex: Some(&"a".repeat(129)),
+                ..base
+            }
+        )
+        .is_err());
+        assert!(ocra(
+            "OCRA-1:HOTP-SHA1-6:QN08-S064",
+            &key,
+            &OcraInput {
+                session_hex: Some("ab"),
+                ..base
+            }
+        )
+        .is_ok());
         // No truncation: the whole HMAC in hex.
-        assert_eq!(ocra("OCRA-1:HOTP-SHA256-0:QN08", &key, &base).unwrap().len(), 64);
+        assert_eq!(
+            ocra("OCRA-1:HOTP-SHA256-0:QN08", &key, &base)
+                .unwrap()
+                .len(),
+            64
+        );
     }
 }

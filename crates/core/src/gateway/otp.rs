@@ -36,7 +36,7 @@ impl OtpHash {
     }
 
     /// The digest's length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             OtpHash::Sha1 => 20,
             OtpHash::Sha256 => 32,
@@ -56,9 +56,8 @@ impl OtpHash {
     /// HMAC of `message` under `key`.
     pub fn hmac(self, key: &[u8], message: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         fn run<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-            let mut mac = <M as KeyInit>::new_from_slice(key).map_err(|_| {
-                Error::new(ErrorCode::Internal, "HMAC refused the key length.")
-            })?;
+            let mut mac = <M as KeyInit>::new_from_slice(key)
+                .map_err(|_| Error::new(ErrorCode::Internal, "HMAC refused the key length."))?;
             mac.update(message);
             Ok(Zeroizing::new(mac.finalize().into_bytes().to_vec()))
         }

@@ -88,7 +88,9 @@ impl Group {
             )));
         }
         if n.last().is_none_or(|&b| b & 1 == 0) {
-            return Err(unexpected("The gateway's SRP modulus N is even, so not a prime."));
+            return Err(unexpected(
+                "The gateway's SRP modulus N is even, so not a prime.",
+            ));
         }
         // N has at least 512 bits, so any 64-bit g is below it.
         if g < 2 {
@@ -438,9 +440,6 @@ mod tests {
         // Eight UTF-16 units, not bytes: "é" is one unit.
         assert_eq!(&*effective_password("éééééééééé", false), "éééééééé");
         // A pair cut in half becomes U+FFFD.
-        assert_eq!(
-            &*effective_password("1234567😀x", false),
-            "1234567\u{fffd}"
-        );
+        assert_eq!(&*effective_password("1234567😀x", false), "1234567\u{fffd}");
     }
 }

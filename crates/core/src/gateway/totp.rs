@@ -94,7 +94,11 @@ mod tests {
             "gezd gnbv gy3t qojq gezd gnbv gy3t qojq",
             "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ====",
         ] {
-            assert_eq!(decode_base32_secret(text).unwrap().expose(), &want[..], "{text}");
+            assert_eq!(
+                decode_base32_secret(text).unwrap().expose(),
+                &want[..],
+                "{text}"
+            );
         }
         // 10 bytes → 16 characters; 1 byte → 2 characters, padding missing.
         assert_eq!(decode_base32_secret("ge").unwrap().expose(), b"1");
