@@ -321,3 +321,37 @@ export declare class OAuth1ThirdParty {
   authorizeUrl(requestToken: string, base?: string): string;
   accessToken(o: { token: string; verifier: string }): Promise<{ accessToken: string; accessTokenSecret: string; isPaper: boolean }>;
 }
+
+// The Client Portal Gateway's headless login, pure and step by step (no I/O).
+
+/** RFC 6238 TOTP. `secret`: base32 as authenticator apps show it (any case, spaces, padding
+ *  optional); `time`: ms since the epoch. Throws INVALID_ARGUMENT on a bad secret or parameter. */
+export declare function totp(o: { secret: string; time: number; digits?: number; period?: number; algorithm?: 'SHA1' | 'SHA256' | 'SHA512' }): string;
+
+/** RFC 6287 OCRA, e.g. IB Key's suite 'OCRA-1:HOTP-SHA1-8:C-QN06-PSHA1'. `key`, `pinHash` and
+ *  `session`: hex; `time`: ms since the epoch. Each input is required exactly when the suite names it. */
+export declare function ocra(o: { suite: string; key: string; counter?: number; question: string; pin?: string; pinHash?: string; session?: string; time?: number }): string;
+
+/** The gateway's headless login as a state machine: each `…Form()` gives the form fields of a
+ *  request to send (POST /sso/Authenticator, or /sso/Dispatcher for dispatcherForm), each
+ *  `…Reply()` judges the gateway's answer. Errors: LOGIN_FAILED, ACCOUNT_LOCKED,
+ *  SECOND_FACTOR_FAILED, UNEXPECTED_RESPONSE (never retry in a loop), INVALID_ARGUMENT. */
+export declare class GatewayLogin {
+  constructor(o: { username: string; password: string });
+  initForm(): Record<string, string>;
+  /** `again`: the gateway uses another group; send initForm() once more. */
+  initReply(xml: string): { again: boolean; paper?: boolean };
+  completeAuthForm(): Record<string, string>;
+  /** The XYZAB_AM.LOGIN cookie's value, after completeAuthForm(). */
+  readonly loginCookie: string;
+  /** The second-factor types offered (empty: none needed). */
+  completeAuthReply(xml: string): { secondFactors: string[] };
+  secondFactorForm(sf: string): Record<string, string>;
+  challengeReply(xml: string): { type: string; challenge?: string };
+  twoFactorForm(sf: string, response: string): Record<string, string>;
+  twoFactorReply(xml: string): void;
+  /** `response`: the second factor's answer, '' without one. */
+  dispatcherForm(response: string): Record<string, string>;
+  dispatcherReply(body: string): void;
+  free(): void;
+}

@@ -7,6 +7,7 @@ await init();
 __setErrorClass(IbkrAuthError);
 export { IbkrAuthError, ERROR_CODES };
 export {
+  GatewayLogin,
   IbkrSession,
   KeepAlive,
   OAuth1ThirdParty,
@@ -20,11 +21,13 @@ export {
   dhRandom,
   liveSessionToken,
   liveSessionTokenRequest,
+  ocra,
   parseDhParams,
   requestTokenRequest,
   signHmacSha256,
   signRequest,
   signRsaSha256,
   ssoSessionJwt,
+  totp,
   verifyLiveSessionToken,
 } from './glue/web.js';

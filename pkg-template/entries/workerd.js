@@ -8,6 +8,7 @@ initSync({ module: wasmModule });
 __setErrorClass(IbkrAuthError);
 export { IbkrAuthError, ERROR_CODES };
 export {
+  GatewayLogin,
   IbkrSession,
   KeepAlive,
   OAuth1ThirdParty,
@@ -21,11 +22,13 @@ export {
   dhRandom,
   liveSessionToken,
   liveSessionTokenRequest,
+  ocra,
   parseDhParams,
   requestTokenRequest,
   signHmacSha256,
   signRequest,
   signRsaSha256,
   ssoSessionJwt,
+  totp,
   verifyLiveSessionToken,
 } from './glue/web.js';

@@ -3,6 +3,7 @@
 //! errors as instances of the package's `IbkrAuthError` class.
 
 mod args;
+mod gateway;
 mod host;
 mod session;
 

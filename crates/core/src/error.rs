@@ -45,11 +45,23 @@ pub enum ErrorCode {
     Internal,
     /// The caller's `AbortSignal` cancelled the request.
     Aborted,
+    /// The gateway login was refused: wrong username or password.
+    LoginFailed,
+    /// The second factor (TOTP, SMS code, IB Key answer) was refused.
+    SecondFactorFailed,
+    /// The lockout guard refuses to try another login until a person resets it (thrown by the
+    /// JavaScript around the core; the gateway is not contacted).
+    LockedOut,
+    /// IBKR says the account reached its maximum of failed logins: it is locked.
+    AccountLocked,
+    /// The server's reply is not what the protocol expects (malformed, a field missing, a value
+    /// out of range, or a protocol this library does not speak).
+    UnexpectedResponse,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidKey,
         ErrorCode::InvalidDhParams,
@@ -67,6 +79,11 @@ impl ErrorCode {
         ErrorCode::ClockSkew,
         ErrorCode::Internal,
         ErrorCode::Aborted,
+        ErrorCode::LoginFailed,
+        ErrorCode::SecondFactorFailed,
+        ErrorCode::LockedOut,
+        ErrorCode::AccountLocked,
+        ErrorCode::UnexpectedResponse,
     ];
 
     /// The stable string form, e.g. `"DECRYPT_FAILED"`.
@@ -89,6 +106,11 @@ impl ErrorCode {
             ErrorCode::ClockSkew => "CLOCK_SKEW",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::Aborted => "ABORTED",
+            ErrorCode::LoginFailed => "LOGIN_FAILED",
+            ErrorCode::SecondFactorFailed => "SECOND_FACTOR_FAILED",
+            ErrorCode::LockedOut => "LOCKED_OUT",
+            ErrorCode::AccountLocked => "ACCOUNT_LOCKED",
+            ErrorCode::UnexpectedResponse => "UNEXPECTED_RESPONSE",
         }
     }
 }
@@ -137,6 +159,13 @@ impl Error {
     pub fn with_http_opt(mut self, status: Option<u16>, server_message: Option<String>) -> Self {
         self.status = status;
         self.server_message = server_message;
+        self
+    }
+
+    /// Attaches the server's own message, for failures that did not come with an HTTP status
+    /// (e.g. the text of a refused login step). It must not hold a secret of ours.
+    pub fn with_server_message(mut self, server_message: impl Into<String>) -> Self {
+        self.server_message = Some(server_message.into());
         self
     }
 
@@ -198,7 +227,8 @@ mod tests {
                 "{s}"
             );
         }
-        assert_eq!(seen.len(), 17);
+        assert_eq!(seen.len(), ErrorCode::ALL.len());
+        assert_eq!(seen.len(), 22);
     }
 
     #[test]

@@ -15,11 +15,13 @@
 //! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
 //! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
 //! | [`oauth2`] | OAuth 2.0: the RS256 client assertion and the SSO-session JWT |
+//! | [`gateway`] | the Client Portal Gateway's headless login: SRP-6, EKX, TOTP, OCRA, its XML replies, a sans-I/O state machine |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod encoding;
 pub mod error;
+pub mod gateway;
 pub mod keys;
 pub mod oauth1;
 pub mod oauth2;
