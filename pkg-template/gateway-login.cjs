@@ -25,6 +25,8 @@ const WAIT_CODE = 'RATE_LIMITED';
 /** Logins in flight in this process, per guard file: a second caller shares the first's login. */
 const inflight = new Map();
 
+/** A Node system error's code (ENOENT …), not an IbkrAuthError code. */
+const errno = (e) => e?.code;
 const sleep = (ms, signal) => new Promise((resolve, reject) => {
   if (signal?.aborted) return reject(abortError(signal));
   const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
@@ -46,7 +48,7 @@ function readJsonFile(file) {
   try {
     text = node('fs').readFileSync(file, 'utf8');
   } catch (e) {
-    if (e.code === 'ENOENT') return null;
+    if (errno(e) === 'ENOENT') return null;
     throw new IbkrAuthError('INVALID_ARGUMENT', `the lockout guard file ${file} cannot be read (${e.code}). Check its permissions.`, { cause: e });
   }
   try {
@@ -192,7 +194,7 @@ function takeLoginLock(g) {
       const pid = Number(fs.readFileSync(lock, 'utf8'));
       let alive = false;
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-        try { process.kill(pid, 0); alive = true; } catch (err) { alive = err.code === 'EPERM'; }
+        try { process.kill(pid, 0); alive = true; } catch (err) { alive = errno(err) === 'EPERM'; }
       }
       if (alive) {
         throw new IbkrAuthError(WAIT_CODE, `another gateway login (process ${pid}) is in progress with the guard file ${g.file}; wait for it to finish. The gateway was not contacted.`);
