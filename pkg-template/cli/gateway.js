@@ -590,7 +590,10 @@ async function serve(cfg, ctx, o) {
   await new Promise((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve); });
   out.info('stopping: no new requests; waiting for the ones under way');
   server.close();
-  await Promise.race([Promise.allSettled([...running.values()]), sleep(30_000)]);
+  server.closeIdleConnections?.();
+  let timer;
+  await Promise.race([Promise.allSettled([...running.values()]), new Promise((r) => { timer = setTimeout(r, 30_000); })]);
+  clearTimeout(timer);
   server.closeAllConnections?.();
   out.info('stopped');
 }
