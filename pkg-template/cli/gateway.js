@@ -559,7 +559,7 @@ async function serve(cfg, ctx, o) {
     res.on('finish', () => process.stderr.write(`${clock(started)} ${req.method} ${req.url} ${res.statusCode} ${Date.now() - started} ms\n`));
     req.resume(); // no endpoint reads a body
     const url = new URL(req.url, 'http://service');
-    if (!authorized(req)) return error(res, 401, 'UNAUTHORIZED', 'send "Authorization: Bearer <gateway_serve_token>"', { 'www-authenticate': 'Bearer' });
+    if (!authorized(req)) return error(res, 401, 'BAD_TOKEN', 'send "Authorization: Bearer <gateway_serve_token>"', { 'www-authenticate': 'Bearer' });
     // Browsers send Origin on cross-site requests: a web page must not drive this service.
     if (req.headers.origin !== undefined) return error(res, 403, 'FORBIDDEN', 'requests from web pages (with an Origin header) are refused');
     const route = routes[`${req.method} ${url.pathname}`];

@@ -292,7 +292,7 @@ describe('gateway serve', () => {
     try {
       const none = await call(`${s.url}/status`);
       assert.equal(none.status, 401);
-      assert.equal(none.body.error.code, 'UNAUTHORIZED');
+      assert.equal(none.body.error.code, 'BAD_TOKEN');
       assert.equal(none.headers.get('www-authenticate'), 'Bearer');
       assert.equal((await call(`${s.url}/status`, { token: `${TOKEN}x` })).status, 401);
       assert.equal((await call(`${s.url}/status`, { token: TOKEN.slice(0, -1) })).status, 401);
