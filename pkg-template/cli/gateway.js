@@ -144,7 +144,9 @@ function loginOptions(cfg) {
 
 /** The configured secrets, for a last check that no reply of the control service holds one. */
 function secretValues(cfg) {
-  return Object.keys(KEYS).filter((k) => KEYS[k].secret && cfg.values[k] !== undefined).map((k) => String(cfg.values[k])).filter((s) => s.length >= 4);
+  // As written and as JSON escapes it; very short values are left out (they would blank out words).
+  const values = Object.keys(KEYS).filter((k) => KEYS[k].secret && cfg.values[k] !== undefined).map((k) => String(cfg.values[k]));
+  return [...new Set(values.flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]))].filter((s) => s.length >= 6);
 }
 
 /** A failure's message, with the likely fix when the gateway cannot be reached. */
