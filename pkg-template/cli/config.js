@@ -3,6 +3,7 @@
 // then flags — each overriding the one before. Every error names where the value came from (file
 // and line), the key, and the fix.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
@@ -107,6 +108,20 @@ export const KEYS = {
   gateway_url: { env: 'IB_GATEWAY_URL' },
   gateway_certificate_file: { env: 'IB_GATEWAY_CERTIFICATE_PATH', pem: true },
   gateway_insecure: { env: 'IB_GATEWAY_INSECURE', bool: true },
+  // `ibkr-auth gateway …`: logging in to the gateway without a browser, running it, serving it.
+  // `alsoEnv`: other names the same variable goes by (read when the first is not set).
+  gateway_username: { env: 'IB_USERNAME', alsoEnv: ['IBKR_USERNAME'] },
+  gateway_password: { env: 'IB_PASSWORD', alsoEnv: ['IBKR_PASSWORD'], secret: true },
+  gateway_second_factor: { env: 'IB_AUTH_SECOND_FACTOR' },
+  gateway_totp_secret: { env: 'IB_AUTH_TOTP_SECRET', secret: true },
+  gateway_ocra_secret: { env: 'IB_AUTH_OCRA_SECRET', secret: true },
+  gateway_ocra_pin: { env: 'IB_AUTH_OCRA_PIN', secret: true },
+  gateway_ocra_counter_file: { env: 'IB_AUTH_OCRA_COUNTER_FILE', path: true },
+  gateway_sms_command: { env: 'IB_AUTH_SMS_COMMAND' },
+  gateway_guard_file: { env: 'IB_AUTH_GUARD_FILE', path: true },
+  gateway_max_attempts: { env: 'IB_AUTH_MAX_ATTEMPTS' },
+  gateway_dir: { env: 'IB_GATEWAY_DIR', path: true },
+  gateway_serve_token: { env: 'IB_GATEWAY_SERVE_TOKEN', secret: true },
 };
 export const flagName = (key) => key.replace(/_/g, '-');
 
@@ -174,8 +189,12 @@ export function loadConfig({ configFile, envFile, flags = {}, env = process.env,
     dotenvLine = dotenvLines(text);
   }
   for (const [k, spec] of Object.entries(KEYS)) {
-    if (env[spec.env] !== undefined) set(k, env[spec.env], `environment ${spec.env}`);
-    else if (dotenv[spec.env] !== undefined) set(k, dotenv[spec.env], `${envFile}:${dotenvLine[spec.env] ?? 1}: ${spec.env}`);
+    // The first name that is set wins: the environment's, then the --env-file's.
+    const name = (vars) => [spec.env, ...(spec.alsoEnv ?? [])].find((n) => vars[n] !== undefined);
+    const e = name(env);
+    const d = e ? undefined : name(dotenv);
+    if (e) set(k, env[e], `environment ${e}`);
+    else if (d) set(k, dotenv[d], `${envFile}:${dotenvLine[d] ?? 1}: ${d}`);
   }
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) set(k, v, `--${flagName(k)}`);
   const mode = values.client_id ? 'oauth2' : values.gateway_url && !values.consumer_key ? 'gateway' : 'oauth1';
@@ -187,6 +206,18 @@ export function missingKeys({ mode, values }) {
   return REQUIRED[mode].filter((k) => values[k] === undefined).map((k) => ({
     key: k, fix: `set ${k} in ibkr-auth.yaml, ${KEYS[k].env} in the environment, or --${flagName(k)}: ${FIX[k]}`,
   }));
+}
+
+/**
+ * A file or directory setting as an absolute path: `~/` is the home directory, and a relative
+ * path is relative to the YAML file (the current directory when the value is not from it).
+ */
+export function resolvePath(cfg, key, fallback) {
+  const v = cfg.values[key] ?? fallback;
+  if (v === undefined) return undefined;
+  if (v === '~' || v.startsWith('~/')) return path.join(process.env.HOME || os.homedir(), v.slice(2));
+  const fromYaml = cfg.file && cfg.sources[key]?.startsWith(cfg.file);
+  return path.resolve(fromYaml ? path.dirname(cfg.file) : process.cwd(), v);
 }
 
 /** PEM text for a key given as a path or inline (environment variables may hold the PEM itself). */

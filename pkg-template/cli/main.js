@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { gatewayFetch, IbkrAuthError, IbkrSession } from '../node.mjs';
 import { ConfigError, flagName, KEYS, loadConfig, readPem, requireComplete } from './config.js';
 import { runDoctor } from './doctor.js';
+import { GatewayError, runGateway } from './gateway.js';
 import { KeysError, runKeys } from './keys.js';
 import { out } from './output.js';
 
@@ -31,6 +32,18 @@ commands
   sim                        starts the bundled IBKR simulator and writes a matching config
                              (--out DIR, default .ibkr-sim; --port N)
 
+the Client Portal Gateway without a browser (gateway_* settings; every login within the lockout guard)
+  gateway login              logs the gateway in: username, password, second factor (totp|sms|ocra)
+  gateway status             its login and brokerage status, the lockout guard's state, the process
+  gateway keepalive          tickles; logs in again when the gateway lost its login (--interval S)
+  gateway logout             ends the brokerage session
+  gateway reset-lockout      clears the failed-login count once the cause is fixed
+  gateway start | stop       runs or stops IBKR's gateway from gateway_dir (bin/run.sh root/conf.yaml;
+                             one per directory; --timeout S, default 60 to start, 15 to stop)
+  gateway serve              HTTP control service: GET /status, POST /start /stop /login /logout
+                             (--host 127.0.0.1, --port 5050; any other host needs gateway_serve_token;
+                             --allow-reset adds POST /reset-lockout)
+
 options
   --config FILE      YAML config (default ./ibkr-auth.yaml)
   --env-file FILE    read environment variables from a .env file
@@ -41,8 +54,8 @@ options
                      override the config (precedence: YAML < environment < flags)
   -h, --help         this help;  -v, --version  the version
 
-exit codes: 0 ok, 1 the operation failed (IBKR or auth error), 2 usage or configuration error,
-3 doctor found problems`;
+exit codes: 0 ok, 1 the operation failed (IBKR or auth error; gateway status: not authenticated),
+2 usage or configuration error (gateway: no java, no token), 3 doctor found problems`;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -60,6 +73,9 @@ const OPTIONS = {
   dh: { type: 'string' },
   force: { type: 'boolean', default: false },
   port: { type: 'string' },
+  host: { type: 'string' },
+  timeout: { type: 'string' },
+  'allow-reset': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'v', default: false },
   ...Object.fromEntries(Object.entries(KEYS).map(([k, spec]) => [flagName(k), { type: spec.bool ? 'boolean' : 'string' }])),
@@ -289,13 +305,19 @@ async function main(argv = process.argv.slice(2)) {
       case 'sim':
         await commandSim(o);
         return EXIT.OK;
+      case 'gateway':
+        return await runGateway(args, o, { cfg, logger: logger(o.debug), statusLines, UsageError, userAgent: `ibkr-auth-cli/${pkg.version}` });
       default:
-        throw new UsageError(`unknown command "${command}". Commands: login, status, tickle, logout, keepalive, request, sign, lst, doctor, keys, sim.`);
+        throw new UsageError(`unknown command "${command}". Commands: login, status, tickle, logout, keepalive, request, sign, lst, doctor, keys, sim, gateway.`);
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError || e instanceof KeysError) {
       out.fail(e instanceof ConfigError ? 'configuration' : 'usage', e.message);
       return EXIT.USAGE;
+    }
+    if (e instanceof GatewayError) {
+      out.fail(e.code, e.message);
+      return e.exit;
     }
     if (e instanceof IbkrAuthError) {
       out.fail(e.code, e.message, e.status ? { status: e.status, serverMessage: e.serverMessage } : undefined);
