@@ -2,15 +2,13 @@
 // always within the lockout guard), keeps it logged in, runs IBKR's gateway program from the
 // user's install directory (one process per directory, a lock file), and serves all of it as a
 // small HTTP control service for a container beside the gateway.
-//
-// The package's exports are read through the namespace, at call time: a build without
-// gatewayLogin/loginGuard still runs every other command, and these say what is missing.
+
 import { exec, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import * as ibkr from '../node.mjs';
+import { gatewayFetch, gatewayLogin, IbkrAuthError, IbkrSession, loginGuard } from '../node.mjs';
 import { ConfigError, flagName, KEYS, readPem, resolvePath } from './config.js';
 import { out } from './output.js';
 
@@ -39,15 +37,6 @@ const errno = (e) => e?.code;
 const clock = (ms) => new Date(ms).toISOString().slice(11, 19);
 const setHow = (key) => `set ${key} in ibkr-auth.yaml, ${[KEYS[key].env, ...(KEYS[key].alsoEnv ?? [])].join(' or ')} in the environment, or --${flagName(key)}`;
 
-/** An export of the package, or a clear error when this build does not have it. */
-function need(name) {
-  const f = ibkr[name];
-  if (typeof f !== 'function') {
-    throw new GatewayError('UNAVAILABLE', `this build of ibkr-auth has no ${name}() (the gateway login without a browser): update the ibkr-auth package.`);
-  }
-  return f;
-}
-
 // ---- configuration --------------------------------------------------------------------------
 
 /** The gateway's origin: gateway_url without a path, https://localhost:5000 when unset. */
@@ -65,8 +54,8 @@ function gatewayTransport(cfg) {
   const origin = gatewayOrigin(cfg);
   const v = cfg.values;
   if (!origin.startsWith('https:')) return undefined;
-  if (v.gateway_certificate_file) return ibkr.gatewayFetch({ baseUrl: origin, certificate: readPem(cfg, 'gateway_certificate_file').text });
-  if (v.gateway_insecure) return ibkr.gatewayFetch({ baseUrl: origin, insecure: true });
+  if (v.gateway_certificate_file) return gatewayFetch({ baseUrl: origin, certificate: readPem(cfg, 'gateway_certificate_file').text });
+  if (v.gateway_insecure) return gatewayFetch({ baseUrl: origin, insecure: true });
   return undefined;
 }
 
@@ -74,8 +63,8 @@ function guardOptions(cfg) {
   const file = resolvePath(cfg, 'gateway_guard_file', DEFAULT_GUARD_FILE);
   const raw = cfg.values.gateway_max_attempts;
   const maxAttempts = raw === undefined ? 4 : Number(raw);
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
-    throw new ConfigError(`${cfg.sources.gateway_max_attempts}: gateway_max_attempts must be a whole number from 1 to 100 (the failed logins before ibkr-auth stops trying), got ${JSON.stringify(raw)}.`);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
+    throw new ConfigError(`${cfg.sources.gateway_max_attempts}: gateway_max_attempts must be a whole number from 1 to 10 (the failed logins before ibkr-auth stops trying; IBKR locks accounts after a few), got ${JSON.stringify(raw)}.`);
   }
   return { file, maxAttempts };
 }
@@ -163,7 +152,7 @@ function explain(e, cfg) {
 
 function makeSession(cfg, ctx) {
   const transport = gatewayTransport(cfg);
-  return ibkr.IbkrSession.gateway({
+  return IbkrSession.gateway({
     baseUrl: `${gatewayOrigin(cfg)}/v1/api`,
     logger: ctx.logger,
     userAgent: ctx.userAgent,
@@ -175,14 +164,13 @@ function makeSession(cfg, ctx) {
 
 async function login(cfg, ctx, { signal } = {}) {
   const o = loginOptions(cfg);
-  const gatewayLogin = need('gatewayLogin');
   fs.mkdirSync(path.dirname(o.guard.file), { recursive: true, mode: 0o700 });
   return gatewayLogin({ ...o, logger: ctx.logger, ...(signal ? { signal } : {}) });
 }
 
 async function guardState(cfg) {
   const o = guardOptions(cfg);
-  return { file: o.file, ...(await need('loginGuard')(o).read()) };
+  return { file: o.file, ...(await loginGuard(o).read()) };
 }
 
 /** The gateway's /iserver/auth/status, the guard's state and (with gateway_dir) the process. */
@@ -305,7 +293,7 @@ function claimLock(dir) {
 
 /** Does anything answer HTTP at the origin? (TLS is not verified for this probe only.) */
 function prober(origin) {
-  const f = origin.startsWith('https:') ? ibkr.gatewayFetch({ baseUrl: origin, insecure: true }) : globalThis.fetch;
+  const f = origin.startsWith('https:') ? gatewayFetch({ baseUrl: origin, insecure: true }) : globalThis.fetch;
   return async (ms = 2000) => {
     try {
       const r = await f(`${origin}/`, { method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(ms) });
@@ -411,7 +399,7 @@ async function logoutGateway(cfg, ctx) {
 
 async function resetLockout(cfg) {
   const o = guardOptions(cfg);
-  const guard = need('loginGuard')(o);
+  const guard = loginGuard(o);
   const before = await guard.read();
   await guard.reset();
   return { reset: true, file: o.file, before };
@@ -500,13 +488,13 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 function httpStatusFor(e) {
   if (e instanceof GatewayError) return e.status;
   if (e instanceof ConfigError) return 500;
-  if (e instanceof ibkr.IbkrAuthError) return HTTP_STATUS.get(e.code) ?? 502;
+  if (e instanceof IbkrAuthError) return HTTP_STATUS.get(e.code) ?? 502;
   return 500;
 }
 
 async function serve(cfg, ctx, o) {
   const host = o.host ?? '127.0.0.1';
-  const port = Number(o.port ?? 5050);
+  const port = Number(o.port ?? process.env.IB_GATEWAY_SERVICE_PORT ?? 5050);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ctx.UsageError('--port must be a port number (0 picks a free one)');
   const timeoutS = Number(o.timeout ?? 60);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new ctx.UsageError('--timeout must be a number of seconds');
@@ -543,6 +531,15 @@ async function serve(cfg, ctx, o) {
     },
   };
 
+  // The routes users of older gateway services script against: GET/POST/PUT/DELETE /api/service
+  // (status, start, login, stop). Credentials come from this service's configuration only.
+  Object.assign(routes, {
+    'GET /api/service': routes['GET /status'],
+    'POST /api/service': routes['POST /start'],
+    'PUT /api/service': routes['POST /login'],
+    'DELETE /api/service': routes['POST /stop'],
+  });
+
   const authorized = (req) => {
     if (!expected) return true;
     const m = /^Bearer +(\S+) *$/i.exec(String(req.headers.authorization ?? ''));
@@ -565,8 +562,12 @@ async function serve(cfg, ctx, o) {
     // Browsers send Origin on cross-site requests: a web page must not drive this service.
     if (req.headers.origin !== undefined) return error(res, 403, 'FORBIDDEN', 'requests from web pages (with an Origin header) are refused');
     const route = routes[`${req.method} ${url.pathname}`];
+    if (route && Number(req.headers['content-length'] ?? 0) > 0) {
+      return error(res, 400, 'BODY_REFUSED', 'this service takes no request body: it never receives credentials over HTTP. Configure them where it runs '
+        + '(gateway_username/gateway_password and the second factor in ibkr-auth.yaml, or IB_USERNAME, IB_PASSWORD, IB_AUTH_TOTP_SECRET …).');
+    }
     if (!route) {
-      const methods = ['GET', 'POST'].filter((m) => routes[`${m} ${url.pathname}`]);
+      const methods = ['GET', 'POST', 'PUT', 'DELETE'].filter((m) => routes[`${m} ${url.pathname}`]);
       if (methods.length) return error(res, 405, 'METHOD_NOT_ALLOWED', `${url.pathname} takes ${methods.join(', ')}`, { allow: methods.join(', ') });
       return error(res, 404, 'NOT_FOUND', `no such endpoint; the endpoints: ${Object.keys(routes).join(', ')}`);
     }
@@ -574,7 +575,7 @@ async function serve(cfg, ctx, o) {
       return send(res, 200, await route());
     } catch (e) {
       const status = httpStatusFor(e);
-      const known = e instanceof GatewayError || e instanceof ConfigError || e instanceof ibkr.IbkrAuthError;
+      const known = e instanceof GatewayError || e instanceof ConfigError || e instanceof IbkrAuthError;
       if (!known) process.stderr.write(`${clock(Date.now())} ${req.method} ${url.pathname}: ${e?.stack ?? e}\n`);
       const code = e instanceof ConfigError ? 'configuration' : known ? e.code : 'ERROR';
       return error(res, status, code, known ? explain(e, cfg) : 'an unexpected error; the service\'s log (stderr) has the details');
@@ -622,7 +623,7 @@ export async function runGateway(args, o, ctx) {
         status = await login(cfg, ctx);
       } catch (e) {
         spin.fail();
-        if (e instanceof ibkr.IbkrAuthError && !LOCKOUT_CODES.has(e.code)) {
+        if (e instanceof IbkrAuthError && !LOCKOUT_CODES.has(e.code)) {
           const g = await guardState(cfg).catch(() => null);
           if (g && !g.error && g.failures > 0) e.message += ` (${g.failures} failed login${g.failures === 1 ? '' : 's'} of ${g.maxAttempts} allowed; at the limit ibkr-auth stops logging in until \`ibkr-auth gateway reset-lockout\`.)`;
         }

@@ -479,6 +479,16 @@ describe(`with gatewayLogin${AWAITS ? ` (${AWAITS})` : ''}`, { skip: AWAITS }, (
       assert.equal(st.body.gateway.authenticated, true);
       assert.equal(st.body.guard.failures, 0);
       assert.equal(st.body.guard.lockedOut, false);
+      // The /api/service routes of older gateway services: GET status, PUT login (DELETE stop, POST start).
+      await simLogout();
+      const put = await call(`${s2.url}/api/service`, { method: 'PUT' });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.equal(put.body.status.authenticated, true);
+      assert.equal((await call(`${s2.url}/api/service`)).body.gateway.authenticated, true);
+      // Credentials are never taken over HTTP: a body is refused, whatever it holds.
+      const res = await fetch(`${s2.url}/api/service`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'x', password: 'y' }) });
+      assert.equal(res.status, 400);
+      assert.equal((await res.json()).error.code, 'BODY_REFUSED');
       for (const text of responses) for (const secret of SECRETS) assert.ok(!text.includes(secret));
     } finally {
       assert.equal(await s2.stop(), 0);
