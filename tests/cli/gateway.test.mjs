@@ -1,8 +1,8 @@
 // `ibkr-auth gateway …` through the packed binary (pkg/cli/main.js, after `make pkg`): the
 // configuration of the gateway_* keys, start/stop of a fake gateway directory whose bin/run.sh runs
-// the simulator in gateway mode, the control service over HTTP, and — once the package exports
-// gatewayLogin and loginGuard — logins, re-logins and the lockout guard against the simulator's
-// login. Those tests are marked AWAITS gatewayLogin and skipped (with that reason) until then.
+// the simulator in gateway mode, the control service over HTTP, and logins (TOTP, SMS through
+// gateway_sms_command, IB Key with a counter file), re-logins and the lockout guard against the
+// simulator's login.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,8 +16,6 @@ import { generateKeys, Simulator } from '../../sim/server.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(root, 'pkg/cli/main.js');
 const api = await import(pathToFileURL(path.join(root, 'pkg/node.mjs')).href);
-const AWAITS = typeof api.gatewayLogin === 'function' && typeof api.loginGuard === 'function'
-  ? false : 'AWAITS gatewayLogin: the package does not export gatewayLogin/loginGuard yet';
 const keys = generateKeys();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -360,9 +358,9 @@ describe('gateway serve', () => {
   });
 });
 
-// ---- AWAITS gatewayLogin: the package's gatewayLogin/loginGuard and the simulator's login ------
+// ---- logins against the simulator's gateway login -----------------------------------------------
 
-describe(`with gatewayLogin${AWAITS ? ` (${AWAITS})` : ''}`, { skip: AWAITS }, () => {
+describe('with gatewayLogin', () => {
   let sim;
   const simState = async () => (await (await api.gatewayFetch({ baseUrl: sim.origin, insecure: true })(`${sim.origin}/__sim/state`)).json()).login;
   const simLogout = async () => api.gatewayFetch({ baseUrl: sim.origin, insecure: true })(`${sim.origin}/__sim/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"loggedIn":false}' });
@@ -391,6 +389,35 @@ describe(`with gatewayLogin${AWAITS ? ` (${AWAITS})` : ''}`, { skip: AWAITS }, (
     assert.equal(s.guard.failures, 0);
     assert.equal(s.guard.lockedOut, false);
     for (const secret of SECRETS) assert.ok(!(r.out + r.err + st.out + st.err).includes(secret));
+  });
+
+  test('gateway login with SMS (gateway_sms_command prints the code) and with IB Key (the counter file advances)', async () => {
+    const ocraSecret = '3132333435363738393031323334353637383930';
+    const pin = '4711';
+    const gw = await new Simulator({ keys, gateway: true, rateLimits: false, gatewayLogin: { users: [
+      { username: 'smsuser', password: PASSWORD, lp: true, secondFactor: { type: 'sms' } },
+      { username: 'keyuser', password: PASSWORD, lp: true, secondFactor: { type: 'ocra', secret: ocraSecret, pin, counter: 3 } },
+    ] } }).start();
+    try {
+      // The command asks the simulator for the code it "sent", as a real one would read an SMS provider.
+      const smsScript = path.join(tmp('ibkr-gw-sms-'), 'sms.mjs');
+      fs.writeFileSync(smsScript, `const r = await fetch('${gw.origin}/__sim/sms'); console.log((await r.json()).code);\n`);
+      const d = configDir(`gateway:\n  url: ${gw.origin}\n  insecure: true\n  username: smsuser\n  guard_file: guard.json\n  sms_command: ${JSON.stringify(`NODE_TLS_REJECT_UNAUTHORIZED=0 ${process.execPath} ${smsScript}`)}\n`);
+      const sms = await run(['gateway', 'login'], { cwd: d, env: { IB_PASSWORD: PASSWORD } });
+      assert.equal(sms.code, 0, sms.out + sms.err);
+      assert.match(sms.out, /✓ brokerage session authenticated/);
+      gw.setLoggedIn(false);
+      const d2 = configDir(`gateway:\n  url: ${gw.origin}\n  insecure: true\n  username: keyuser\n  guard_file: guard.json\n  ocra_counter_file: counter.json\n`);
+      fs.writeFileSync(path.join(d2, 'counter.json'), '{"counter": 3}');
+      const env = { IB_PASSWORD: PASSWORD, IB_AUTH_OCRA_SECRET: ocraSecret, IB_AUTH_OCRA_PIN: pin };
+      const key = await run(['gateway', 'login'], { cwd: d2, env });
+      assert.equal(key.code, 0, key.out + key.err);
+      assert.equal(JSON.parse(fs.readFileSync(path.join(d2, 'counter.json'), 'utf8')).counter, 4);
+      for (const secret of [PASSWORD, ocraSecret, pin]) assert.ok(!(sms.out + sms.err + key.out + key.err).includes(secret));
+      assert.equal(gw.loginStats.successes, 2);
+    } finally {
+      await gw.close();
+    }
   });
 
   test('gateway keepalive logs in again after the gateway lost its login', async () => {
