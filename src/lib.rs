@@ -28,7 +28,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 // The sans-I/O protocol core (`crates/core`): its modules under the same paths.
-pub use ibkr_auth_core::{encoding, error, gateway, keys, oauth1, oauth2};
+pub use ibkr_auth_core::{encoding, error, gateway_login, keys, oauth1, oauth2};
 
 pub mod session;
 

@@ -4,8 +4,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ibkr_auth::gateway::srp::DEFAULT_N_HEX;
-use ibkr_auth::gateway::GatewayLogin;
+use ibkr_auth::gateway_login::srp::DEFAULT_N_HEX;
+use ibkr_auth::gateway_login::GatewayLogin;
 use ibkr_auth::ErrorCode;
 
 const USER: &str = "Trader.Joe";

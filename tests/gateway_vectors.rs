@@ -5,8 +5,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ibkr_auth::gateway::srp::{self, Group, ServerValues};
-use ibkr_auth::gateway::{
+use ibkr_auth::gateway_login::srp::{self, Group, ServerValues};
+use ibkr_auth::gateway_login::{
     decode_base32_secret, ocra, totp, GatewayLogin, OcraInput, OcraPin, OtpHash,
 };
 use serde_json::Value;

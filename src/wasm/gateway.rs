@@ -9,7 +9,7 @@ use super::args::{self, Opts};
 use super::{secret_out, to_js_value, JsResult};
 use crate::encoding::hex_decode;
 use crate::error::Error;
-use crate::gateway::{self, OcraInput, OcraPin, OtpHash};
+use crate::gateway_login::{self as gateway, OcraInput, OcraPin, OtpHash};
 
 /// Largest time accepted, in milliseconds (JavaScript's largest safe integer).
 const MAX_TIME_MS: u64 = 9_007_199_254_740_991;

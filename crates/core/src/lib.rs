@@ -21,7 +21,7 @@
 
 pub mod encoding;
 pub mod error;
-pub mod gateway;
+pub mod gateway_login;
 pub mod keys;
 pub mod oauth1;
 pub mod oauth2;
