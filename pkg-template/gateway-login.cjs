@@ -61,6 +61,14 @@ function readJsonFile(file) {
 
 /** Writes `value` as JSON to `file`: a temporary file, fsync, rename, mode 0600; the directory too. */
 function writeJsonFile(file, value) {
+  try {
+    writeJsonFileRaw(file, value);
+  } catch (e) {
+    throw new IbkrAuthError('INVALID_ARGUMENT', `cannot write ${file} (${errno(e) ?? e?.message}): the login keeps its lockout guard (and an IB Key counter) on disk. Check the directory and its permissions, or choose another path (guard: { file }).`, { cause: e });
+  }
+}
+
+function writeJsonFileRaw(file, value) {
   const fs = node('fs');
   const path = node('path');
   const dir = path.dirname(file);
@@ -89,6 +97,19 @@ function checkGuardOptions(o) {
     throw new IbkrAuthError('INVALID_ARGUMENT', `guard.maxAttempts must be a whole number from 1 to 10 (default ${DEFAULT_MAX_ATTEMPTS}; IBKR locks accounts after a few failures), got ${JSON.stringify(max)}.`);
   }
   return { file: node('path').resolve(o.file), maxAttempts: max, clock: o.clock ?? Date.now };
+}
+
+/**
+ * The guard's options for a login: `o.guard`, or — there is always a guard — a file per gateway
+ * and user under ~/.ibkr-auth/ (the name is a hash: it holds no username).
+ */
+function guardOptionsOf(o) {
+  if (o?.guard) return o.guard;
+  let origin = DEFAULT_GATEWAY;
+  try { origin = new URL(o?.baseUrl ?? DEFAULT_GATEWAY).origin; } catch { /* checkLoginOptions says so */ }
+  const who = `${String(o?.username ?? '').toLowerCase()}@${origin}`;
+  const id = node('crypto').createHash('sha256').update(who).digest('hex').slice(0, 16);
+  return { file: node('path').join(node('os').homedir(), '.ibkr-auth', `gateway-guard-${id}.json`) };
 }
 
 /** The guard's state as users see it, from the file's contents. */
@@ -182,16 +203,26 @@ function guardBegin(g, logger) {
 function takeLoginLock(g) {
   const fs = node('fs');
   const lock = `${g.file}.lock`;
+  const cannot = (e) => new IbkrAuthError('INVALID_ARGUMENT', `cannot create the login lock ${lock} (${errno(e) ?? e?.message}). Check the guard file's directory and its permissions.`, { cause: e });
+  try {
+    fs.mkdirSync(node('path').dirname(lock), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw cannot(e);
+  }
   for (let i = 0; i < 2; i += 1) {
     try {
-      fs.mkdirSync(node('path').dirname(lock), { recursive: true, mode: 0o700 });
       const fd = fs.openSync(lock, 'wx', 0o600);
       fs.writeSync(fd, String(process.pid));
       fs.closeSync(fd);
       return () => { try { fs.unlinkSync(lock); } catch { /* already gone */ } };
     } catch (e) {
-      if (e.code !== 'EEXIST') throw new IbkrAuthError('INVALID_ARGUMENT', `cannot create the login lock ${lock} (${e.code}). Check the guard file's directory.`, { cause: e });
-      const pid = Number(fs.readFileSync(lock, 'utf8'));
+      if (errno(e) !== 'EEXIST') throw cannot(e);
+      let pid;
+      try {
+        pid = Number(fs.readFileSync(lock, 'utf8'));
+      } catch (err) {
+        throw cannot(err);
+      }
       let alive = false;
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
         try { process.kill(pid, 0); alive = true; } catch (err) { alive = errno(err) === 'EPERM'; }
@@ -269,7 +300,7 @@ function checkLoginOptions(o) {
       if (!(Number.isSafeInteger(c) && c >= 0) && !(c && typeof c.file === 'string')) bad('secondFactor: { type: "ocra", counter } must be a number (the next counter) or { file } where the counter is kept.');
     }
   }
-  if (o.guard === undefined || o.guard === null) bad('gatewayLogin needs `guard: { file }`: where the lockout guard counts failed logins, so a retry loop can never lock the IBKR account.');
+  if (o.guard !== undefined && o.guard !== null && typeof o.guard !== 'object') bad('guard must be { file, maxAttempts? }: where the lockout guard counts failed logins.');
   const timeoutMs = o.timeoutMs ?? 30_000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) bad('timeoutMs must be a positive number of milliseconds.');
   return { origin, fetchImpl, timeoutMs };
@@ -301,7 +332,7 @@ function makeGatewayLogin(glue) {
   return function gatewayLogin(o) {
     let guardFile;
     try {
-      guardFile = checkGuardOptions(o?.guard ?? {}).file;
+      guardFile = checkGuardOptions(guardOptionsOf(o)).file;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -318,7 +349,9 @@ async function loginGuarded(glue, o) {
     const { origin, fetchImpl, timeoutMs } = checkLoginOptions(o);
     const logger = o.logger ?? {};
     const clock = o.clock ?? Date.now;
-    const guard = checkGuardOptions({ ...o.guard, clock: o.guard.clock ?? clock });
+    const given = guardOptionsOf(o);
+    const guard = checkGuardOptions({ ...given, clock: given.clock ?? clock });
+    if (!o.guard) logger.info?.(`gateway login: lockout guard kept in ${guard.file} (pass guard: { file } to choose)`);
     checkSecondFactorSecrets(glue, o.secondFactor);
     if (o.signal?.aborted) throw abortError(o.signal);
     const release = takeLoginLock(guard);

@@ -297,7 +297,9 @@ export declare function gatewayLogin(o: {
   fetch?: typeof fetch;                // e.g. gatewayFetch({ baseUrl, certificate })
   username: string; password: string;
   secondFactor?: GatewaySecondFactor;
-  guard: { file: string; maxAttempts?: number /* 4 */ };
+  /** Always on: the file where the lockout guard counts failures; default
+   *  ~/.ibkr-auth/gateway-guard-<hash of user and gateway>.json. */
+  guard?: { file: string; maxAttempts?: number /* 4 */ };
   logger?: Logger; signal?: AbortSignal; clock?: () => number;
   timeoutMs?: number;                  // per request; default 30000
   statusPolls?: number;                // default 8

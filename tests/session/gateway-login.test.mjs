@@ -282,3 +282,32 @@ test('no secret in any output: logs, errors, the guard file', async () => {
     assert.ok(!all.includes(s), `a secret appears in the output: ${s.slice(0, 3)}…`);
   }
 });
+
+test('without `guard`, the guard is still on: a file per user and gateway under ~/.ibkr-auth', async () => {
+  const { gw, clock } = await newGateway();
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-gw-home-'));
+  const saved = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    const { guard, ...o } = options(gw, clock, { password: 'not it' });
+    assert.ok(guard);
+    await rejects(gatewayLogin(o), 'LOGIN_FAILED');
+    const files = fs.readdirSync(path.join(home, '.ibkr-auth'));
+    assert.equal(files.length, 1);
+    assert.match(files[0], /^gateway-guard-[0-9a-f]{16}\.json$/);
+    assert.ok(!files[0].toLowerCase().includes(USER.username.toLowerCase()));
+    const g = await loginGuard({ file: path.join(home, '.ibkr-auth', files[0]) }).read();
+    assert.equal(g.failures, 1);
+    const before = stats(gw).inits;
+    await rejects(gatewayLogin(o), 'RATE_LIMITED');
+    assert.equal(stats(gw).inits, before);
+    // A guard that cannot be written (its directory is a file) is an error, not an unguarded login.
+    const notADir = path.join(home, 'not-a-directory');
+    fs.writeFileSync(notADir, '');
+    const e = await rejects(gatewayLogin({ ...o, guard: { file: path.join(notADir, 'guard.json') } }), 'INVALID_ARGUMENT');
+    assert.match(e.message, /cannot (write|create)/);
+    assert.equal(stats(gw).inits, before);
+  } finally {
+    process.env.HOME = saved;
+  }
+});
