@@ -49,12 +49,11 @@ function readJsonFile(file) {
     text = node('fs').readFileSync(file, 'utf8');
   } catch (e) {
     if (errno(e) === 'ENOENT') return null;
-    throw new IbkrAuthError('INVALID_ARGUMENT', `the lockout guard file ${file} cannot be read (${e.code}). Check its permissions.`, { cause: e });
+    throw new IbkrAuthError('INVALID_ARGUMENT', `${file} cannot be read (${errno(e)}). Check its permissions.`, { cause: e });
   }
   try {
     return JSON.parse(text);
-  } catch (e) {
-    // A damaged guard file must not unlock anything: treat it as a guard that stopped.
+  } catch {
     return { corrupt: true };
   }
 }
@@ -88,9 +87,19 @@ function writeJsonFileRaw(file, value) {
   } catch { /* directories cannot be fsynced on every platform; the rename is still atomic */ }
 }
 
+/**
+ * The guard's options: `file`, or — there is always a guard — the default file of a user at a
+ * gateway, ~/.ibkr-auth/gateway-guard-<hash>.json (the name holds no username).
+ */
 function checkGuardOptions(o) {
+  if (o && o.file === undefined && typeof o.username === 'string' && o.username) {
+    let origin = DEFAULT_GATEWAY;
+    try { origin = new URL(o.baseUrl ?? DEFAULT_GATEWAY).origin; } catch { /* the login's own check says so */ }
+    const id = node('crypto').createHash('sha256').update(`${o.username.toLowerCase()}@${origin}`).digest('hex').slice(0, 16);
+    o = { ...o, file: node('path').join(node('os').homedir(), '.ibkr-auth', `gateway-guard-${id}.json`) };
+  }
   if (!o || typeof o.file !== 'string' || !o.file) {
-    throw new IbkrAuthError('INVALID_ARGUMENT', 'the lockout guard needs `file`: the path where it keeps the failed-login count (e.g. ~/.ibkr-auth/gateway-guard.json).');
+    throw new IbkrAuthError('INVALID_ARGUMENT', 'the lockout guard needs `file` (the path where it keeps the failed-login count), or `username` and `baseUrl` for its default file.');
   }
   const max = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   if (!Number.isInteger(max) || max < 1 || max > 10) {
@@ -99,26 +108,16 @@ function checkGuardOptions(o) {
   return { file: node('path').resolve(o.file), maxAttempts: max, clock: o.clock ?? Date.now };
 }
 
-/**
- * The guard's options for a login: `o.guard`, or — there is always a guard — a file per gateway
- * and user under ~/.ibkr-auth/ (the name is a hash: it holds no username).
- */
-function guardOptionsOf(o) {
-  if (o?.guard) return o.guard;
-  let origin = DEFAULT_GATEWAY;
-  try { origin = new URL(o?.baseUrl ?? DEFAULT_GATEWAY).origin; } catch { /* checkLoginOptions says so */ }
-  const who = `${String(o?.username ?? '').toLowerCase()}@${origin}`;
-  const id = node('crypto').createHash('sha256').update(who).digest('hex').slice(0, 16);
-  return { file: node('path').join(node('os').homedir(), '.ibkr-auth', `gateway-guard-${id}.json`) };
-}
-
-/** The guard's state as users see it, from the file's contents. */
+/** The guard's state as users see it, from the file's contents (null: no file yet). */
 function guardView(raw, maxAttempts, now) {
-  if (raw?.corrupt) {
+  // A damaged guard file must not unlock anything: anything but what this file writes is a guard
+  // that stopped.
+  const valid = raw === null || (typeof raw === 'object' && raw.version === GUARD_VERSION && Number.isInteger(raw.failures) && raw.failures >= 0);
+  if (!valid) {
     return { failures: maxAttempts, maxAttempts, lockedOut: true, nextAttemptAt: null, accountLocked: false, corrupt: true,
       lastFailure: { code: 'LOCKED_OUT', message: 'the guard file is damaged', at: now } };
   }
-  const failures = Number.isInteger(raw?.failures) && raw.failures > 0 ? raw.failures : 0;
+  const failures = raw?.failures ?? 0;
   const accountLocked = raw?.accountLocked === true;
   const lockedOut = accountLocked || failures >= maxAttempts;
   const next = Number.isFinite(raw?.nextAttemptAt) ? raw.nextAttemptAt : null;
@@ -134,8 +133,8 @@ function guardView(raw, maxAttempts, now) {
 }
 
 /**
- * The lockout guard of a gateway login, kept in `file`.
- * @param {{ file: string, maxAttempts?: number, clock?: () => number }} o
+ * The lockout guard of a gateway login, kept in `file` (or the default file of `username` at `baseUrl`).
+ * @param {{ file?: string, username?: string, baseUrl?: string, maxAttempts?: number, clock?: () => number }} o
  */
 function loginGuard(o) {
   const { file, maxAttempts, clock } = checkGuardOptions(o);
@@ -330,57 +329,50 @@ function ocraCounter(sf) {
  */
 function makeGatewayLogin(glue) {
   return function gatewayLogin(o) {
-    let guardFile;
+    let ctx;
     try {
-      guardFile = checkGuardOptions(guardOptionsOf(o)).file;
+      ctx = checkLoginOptions(o);
+      const clock = o.clock ?? Date.now;
+      const given = o.guard ?? { username: o.username, baseUrl: ctx.origin };
+      ctx = { ...ctx, clock, logger: o.logger ?? {}, guard: checkGuardOptions({ ...given, clock: given.clock ?? clock }) };
     } catch (e) {
       return Promise.reject(e);
     }
-    const running = inflight.get(guardFile);
+    const running = inflight.get(ctx.guard.file);
     if (running) return running;
-    const p = loginGuarded(glue, o).finally(() => inflight.delete(guardFile));
-    inflight.set(guardFile, p);
+    const p = loginGuarded(glue, o, ctx).finally(() => inflight.delete(ctx.guard.file));
+    inflight.set(ctx.guard.file, p);
     return p;
   };
 }
 
-async function loginGuarded(glue, o) {
-  {
-    const { origin, fetchImpl, timeoutMs } = checkLoginOptions(o);
-    const logger = o.logger ?? {};
-    const clock = o.clock ?? Date.now;
-    const given = guardOptionsOf(o);
-    const guard = checkGuardOptions({ ...given, clock: given.clock ?? clock });
-    if (!o.guard) logger.info?.(`gateway login: lockout guard kept in ${guard.file} (pass guard: { file } to choose)`);
-    checkSecondFactorSecrets(glue, o.secondFactor);
-    if (o.signal?.aborted) throw abortError(o.signal);
-    const release = takeLoginLock(guard);
+async function loginGuarded(glue, o, ctx) {
+  const { guard, logger, origin } = ctx;
+  if (!o.guard) logger.info?.(`gateway login: lockout guard kept in ${guard.file} (pass guard: { file } to choose)`);
+  checkSecondFactorSecrets(glue, o.secondFactor);
+  if (o.signal?.aborted) throw abortError(o.signal);
+  const release = takeLoginLock(guard);
+  try {
+    const attempt = guardBegin(guard, logger);
+    let contacted = false;
     try {
-      const attempt = guardBegin(guard, logger);
-      let contacted = false;
-      try {
-        const status = await loginOnce(glue, o, { origin, fetchImpl, timeoutMs, logger, clock, markContacted: () => { contacted = true; } });
-        attempt.success();
-        logger.info?.(`gateway login: logged in at ${origin}`);
-        return status;
-      } catch (e0) {
-        const e = e0 instanceof IbkrAuthError ? e0 : new IbkrAuthError('NETWORK', `the gateway login failed: ${e0?.message ?? e0}`, { cause: e0 });
-        if (!contacted) {
-          attempt.undo();
-          throw e;
-        }
-        const note = attempt.failure(e);
-        const details = { cause: e.cause };
-        if (e.status !== undefined) details.status = e.status;
-        if (e.serverMessage !== undefined) details.serverMessage = e.serverMessage;
-        const out = new IbkrAuthError(e.code, `${e.message}${note}`, details);
-        if (e.retryAt !== undefined) out.retryAt = e.retryAt;
-        throw out;
+      await loginOnce(glue, o, { ...ctx, markContacted: () => { contacted = true; } });
+    } catch (e0) {
+      const e = e0 instanceof IbkrAuthError ? e0 : new IbkrAuthError('NETWORK', `the gateway login failed: ${e0?.message ?? e0}`, { cause: e0 });
+      if (!contacted) {
+        attempt.undo();
+      } else {
+        e.message += attempt.failure(e);
       }
-    } finally {
-      release();
+      throw e;
     }
+    attempt.success();
+    logger.info?.(`gateway login: logged in at ${origin}`);
+  } finally {
+    release();
   }
+  // The login is done (and cleared in the guard); what follows is the brokerage session's status.
+  return pollStatus(glue, o, ctx);
 }
 
 /** A malformed TOTP or OCRA secret is found before the gateway is contacted, not after the password proof. */
@@ -519,9 +511,6 @@ async function loginOnce(glue, o, ctx) {
   } finally {
     auth.free();
   }
-
-  // 6. The brokerage session: authentication now belongs to the gateway; a plain status poll.
-  return pollStatus(o, ctx);
 }
 
 async function readLimited(res, max) {
@@ -542,26 +531,23 @@ async function readLimited(res, max) {
   return Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength))).toString('utf8');
 }
 
-async function pollStatus(o, { origin, fetchImpl, timeoutMs, logger }) {
+/**
+ * Authentication now belongs to the gateway, not to the login's cookies: a plain gateway session
+ * polls the status until the brokerage session is authenticated.
+ */
+async function pollStatus(glue, o, { origin, fetchImpl, timeoutMs, logger }) {
   const polls = o.statusPolls ?? 8;
-  const waitMs = o.statusPollMs ?? 1000;
+  const session = glue.IbkrSession.gateway({
+    baseUrl: `${origin}/v1/api`, fetch: fetchImpl, logger, timeoutMs, maxRetries: 0, pacing: false, ...(o.userAgent ? { userAgent: o.userAgent } : {}),
+  });
   let last = null;
   for (let i = 0; i < polls; i += 1) {
-    if (i > 0) await sleep(waitMs, o.signal);
-    const timeout = AbortSignal.timeout(timeoutMs);
+    if (i > 0) await sleep(o.statusPollMs ?? 1000, o.signal);
     try {
-      const res = await fetchImpl(`${origin}/v1/api/iserver/auth/status`, {
-        method: 'POST', headers: { 'content-length': '0', 'user-agent': o.userAgent ?? 'ibkr-auth' }, body: '', redirect: 'manual',
-        signal: o.signal ? AbortSignal.any([o.signal, timeout]) : timeout,
-      });
-      const text = await readLimited(res, 64 * 1024);
-      if (res.status === 200) {
-        last = JSON.parse(text);
-        if (last.authenticated) return last;
-      }
+      last = await session.status();
+      if (last.authenticated) return last;
     } catch (e) {
-      if (o.signal?.aborted) throw abortError(o.signal);
-      logger.debug?.(`gateway login: status poll ${i + 1} failed: ${e?.message ?? e}`);
+      logger.debug?.(`gateway login: status poll ${i + 1}: ${e.code}: ${e.message}`);
     }
   }
   logger.warn?.(`gateway login: logged in, but the brokerage session was not authenticated after ${polls} status polls; keep-alive (ensureAuthenticated) will initialise it.`);

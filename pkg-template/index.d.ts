@@ -271,7 +271,9 @@ export declare function gatewayCertificate(baseUrl?: string): Promise<{ pem: str
 export type GatewaySecondFactor =
   | { type: 'totp'; secret: string }                                   // base32, as shown when TOTP was set up
   | { type: 'sms'; code: () => Promise<string> }                       // the host reads the SMS IBKR sent
-  | { type: 'ocra'; secret: string; pin: string; counter: number | { file: string } };  // IB Key: hex secret; the counter is persisted
+  | { type: 'ocra'; secret: string; pin: string; counter: number | { file: string } };
+    // IB Key: hex secret. counter: { file } is persisted there; a number is advanced in this object
+    // (read it back after the login and keep it).
 
 /** The lockout guard's state (see loginGuard). */
 export interface LoginGuardState {
@@ -307,8 +309,9 @@ export declare function gatewayLogin(o: {
   userAgent?: string;
 }): Promise<AuthStatus>;
 
-/** Node only: the lockout guard kept in `file`: read its state, or reset it (a person's decision). */
-export declare function loginGuard(o: { file: string; maxAttempts?: number; clock?: () => number }): {
+/** Node only: the lockout guard kept in `file` (or gatewayLogin's default file for `username` at
+ *  `baseUrl`): read its state, or reset it (a person's decision). */
+export declare function loginGuard(o: { file?: string; username?: string; baseUrl?: string; maxAttempts?: number; clock?: () => number }): {
   readonly file: string;
   readonly maxAttempts: number;
   read(): Promise<LoginGuardState>;

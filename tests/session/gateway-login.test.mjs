@@ -16,6 +16,7 @@ import { inspect } from 'node:util';
 const run = promisify(execFile);
 import { test } from 'node:test';
 import { gatewayFetch, gatewayLogin, IbkrSession, loginGuard } from '../../pkg/node.mjs';
+import { base32Encode } from '../../sim/gateway-otp.mjs';
 import { GATEWAY_TLS } from '../../sim/server.mjs';
 import { capture, newSim, rejects } from './helpers.mjs';
 
@@ -23,16 +24,6 @@ const PKG = new URL('../../pkg/node.mjs', import.meta.url).href;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-gw-login-'));
 let files = 0;
 const guardFile = () => path.join(tmp, `guard-${(files += 1)}.json`);
-
-/** RFC 4648 base32 of random bytes, as an authenticator app shows a TOTP secret. */
-function base32(bytes) {
-  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
-  let s = '';
-  for (let i = 0; i < bits.length; i += 5) s += abc[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
-  return s;
-}
 
 /** A controlled clock shared by the simulator and the client. */
 function fakeClock(start = Date.UTC(2026, 11, 5, 9, 0, 0)) {
@@ -57,7 +48,7 @@ const options = (gw, clock, o = {}) => ({
 const stats = (gw) => ({ ...gw.loginStats });
 
 test('TOTP: logs in, the brokerage session is authenticated, the guard is clean', async () => {
-  const secret = base32(crypto.randomBytes(20));
+  const secret = base32Encode(crypto.randomBytes(20));
   const { gw, clock } = await newGateway({ secondFactor: { type: 'totp', secret } });
   const o = options(gw, clock, { secondFactor: { type: 'totp', secret } });
   const status = await gatewayLogin(o);
@@ -177,10 +168,10 @@ test('ACCOUNT_LOCKED: IBKR says the account reached its maximum; the guard stops
 });
 
 test('a wrong TOTP secret is SECOND_FACTOR_FAILED and counts; a malformed one is refused before contact', async () => {
-  const secret = base32(crypto.randomBytes(20));
+  const secret = base32Encode(crypto.randomBytes(20));
   const { gw, clock } = await newGateway({ secondFactor: { type: 'totp', secret } });
   const guardPath = guardFile();
-  await rejects(gatewayLogin(options(gw, clock, { guardPath, secondFactor: { type: 'totp', secret: base32(crypto.randomBytes(20)) } })), 'SECOND_FACTOR_FAILED');
+  await rejects(gatewayLogin(options(gw, clock, { guardPath, secondFactor: { type: 'totp', secret: base32Encode(crypto.randomBytes(20)) } })), 'SECOND_FACTOR_FAILED');
   assert.equal((await loginGuard({ file: guardPath }).read()).failures, 1);
   const before = stats(gw).inits;
   await rejects(gatewayLogin(options(gw, clock, { secondFactor: { type: 'totp', secret: 'not base32 at all!' } })), 'INVALID_ARGUMENT');
@@ -255,7 +246,7 @@ test('concurrent logins in one process share one login', async () => {
 });
 
 test('no secret in any output: logs, errors, the guard file', async () => {
-  const totpSecret = base32(crypto.randomBytes(20));
+  const totpSecret = base32Encode(crypto.randomBytes(20));
   const ocraSecret = crypto.randomBytes(20).toString('hex');
   const pin = '80417';
   const outputs = [];
@@ -310,4 +301,34 @@ test('without `guard`, the guard is still on: a file per user and gateway under 
   } finally {
     process.env.HOME = saved;
   }
+});
+
+test('a damaged or hand-edited guard file stops logins (never reads as clean); a login held by another live process is RATE_LIMITED', async () => {
+  const { gw, clock } = await newGateway();
+  const before = stats(gw).inits;
+  for (const text of ['{ not json', '{"version":1,"failures":"0"}', '[]', '{"failures":0}']) {
+    const guardPath = guardFile();
+    fs.writeFileSync(guardPath, text);
+    const e = await rejects(gatewayLogin(options(gw, clock, { guardPath })), 'LOCKED_OUT');
+    assert.match(e.message, /damaged/);
+    assert.equal((await loginGuard({ file: guardPath }).read()).lockedOut, true);
+    await loginGuard({ file: guardPath }).reset();
+    assert.equal((await gatewayLogin(options(gw, clock, { guardPath }))).authenticated, true, text);
+    gw.setLoggedIn(false);
+  }
+  // Another process (alive) holds the login lock of this guard file.
+  const guardPath = guardFile();
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  try {
+    fs.writeFileSync(`${guardPath}.lock`, String(holder.pid));
+    const e = await rejects(gatewayLogin(options(gw, clock, { guardPath })), 'RATE_LIMITED');
+    assert.match(e.message, new RegExp(`process ${holder.pid}`));
+  } finally {
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+  }
+  // Its owner gone, the lock is stale and taken over.
+  assert.equal((await gatewayLogin(options(gw, clock, { guardPath }))).authenticated, true);
+  assert.ok(!fs.existsSync(`${guardPath}.lock`), 'the lock is released after the login');
+  assert.equal(stats(gw).inits, before + 5, 'the refusals sent nothing');
 });
