@@ -21,10 +21,12 @@ const escapeRe = (s) => s.replace(/[$.*+?^()[\]{}|\\]/g, '\\$&');
 const ERROR_RS = ['crates/core/src/error.rs'];
 const ERROR_CODES_MARKER = '/* ERROR_CODES: written here by scripts/build-pkg.mjs from the Rust ErrorCode enum\'s codes */';
 // Codes that only JavaScript (pkg-template/) throws, never the Rust core. None today: gateway.cjs
-// throws INVALID_ARGUMENT and NETWORK, which the enum has. A new JS-only code goes here (and in the
-// README's table); the build fails on an IbkrAuthError code in pkg-template/ that is in neither list.
-// (The CLI's --json failure codes `usage`, `configuration` and `ERROR` are not IbkrAuthError
-// codes; the README's command-line section lists them.)
+// and gateway-login.cjs throw codes the enum has (LOCKED_OUT is declared there although only
+// gateway-login.cjs throws it, so the list keeps one source). A new JS-only code goes here (and in
+// the README's table); the build fails on an IbkrAuthError code in pkg-template/ that is in neither
+// list. (The CLI's --json failure codes `usage`, `configuration` and `ERROR`, and the gateway
+// commands' own codes — JAVA_MISSING, BAD_TOKEN, … — are not IbkrAuthError codes; the README's
+// command-line section lists them.)
 const JS_ONLY_ERROR_CODES = [];
 
 /** The Rust ErrorCode enum's codes, in declaration order, from its `as_str` arms. */

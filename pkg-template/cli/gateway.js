@@ -13,7 +13,6 @@ import { ConfigError, flagName, KEYS, readPem, resolvePath } from './config.js';
 import { out } from './output.js';
 
 const DEFAULT_URL = 'https://localhost:5000';
-const DEFAULT_GUARD_FILE = '~/.ibkr-auth/gateway-guard.json';
 const LOCK_FILE = '.ibkr-auth-gateway.pid';
 const LOG_FILE = 'ibkr-auth-gateway.log';
 /** gatewayLogin's codes after which nothing logs in again until a person resets the guard. */
@@ -49,9 +48,8 @@ export function gatewayOrigin(cfg) {
   }
 }
 
-/** The fetch that reaches the gateway: its pinned certificate, or (asked for) no verification. */
-function gatewayTransport(cfg) {
-  const origin = gatewayOrigin(cfg);
+/** The fetch that reaches the gateway: its pinned certificate, or (asked for) no verification; undefined: the plain fetch. */
+export function gatewayTransport(cfg, origin = gatewayOrigin(cfg)) {
   const v = cfg.values;
   if (!origin.startsWith('https:')) return undefined;
   if (v.gateway_certificate_file) return gatewayFetch({ baseUrl: origin, certificate: readPem(cfg, 'gateway_certificate_file').text });
@@ -59,14 +57,22 @@ function gatewayTransport(cfg) {
   return undefined;
 }
 
+const NO_GUARD_FILE = 'the lockout guard\'s file is gateway_guard_file or, by default, one per user: set gateway_username or gateway_guard_file.';
+
+/**
+ * loginGuard's options: gateway_guard_file, or the library's own default file for this user at
+ * this gateway (the same file gatewayLogin uses without `guard`); null without either.
+ */
 function guardOptions(cfg) {
-  const file = resolvePath(cfg, 'gateway_guard_file', DEFAULT_GUARD_FILE);
+  const file = resolvePath(cfg, 'gateway_guard_file');
   const raw = cfg.values.gateway_max_attempts;
   const maxAttempts = raw === undefined ? 4 : Number(raw);
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
     throw new ConfigError(`${cfg.sources.gateway_max_attempts}: gateway_max_attempts must be a whole number from 1 to 10 (the failed logins before ibkr-auth stops trying; IBKR locks accounts after a few), got ${JSON.stringify(raw)}.`);
   }
-  return { file, maxAttempts };
+  if (file) return { file, maxAttempts };
+  if (cfg.values.gateway_username === undefined) return null;
+  return { username: cfg.values.gateway_username, baseUrl: gatewayOrigin(cfg), maxAttempts };
 }
 
 /** The code an SMS brought, from the user's command (its stdout). */
@@ -164,13 +170,19 @@ function makeSession(cfg, ctx) {
 
 async function login(cfg, ctx, { signal } = {}) {
   const o = loginOptions(cfg);
-  fs.mkdirSync(path.dirname(o.guard.file), { recursive: true, mode: 0o700 });
   return gatewayLogin({ ...o, logger: ctx.logger, ...(signal ? { signal } : {}) });
 }
 
-async function guardState(cfg) {
+/** The configured guard; a configuration error without a user or a guard file. */
+function configuredGuard(cfg) {
   const o = guardOptions(cfg);
-  return { file: o.file, ...(await loginGuard(o).read()) };
+  if (!o) throw new ConfigError(`${NO_GUARD_FILE} (${setHow('gateway_username')})`);
+  return loginGuard(o);
+}
+
+async function guardState(cfg) {
+  const guard = configuredGuard(cfg);
+  return { file: guard.file, ...(await guard.read()) };
 }
 
 /** The gateway's /iserver/auth/status, the guard's state and (with gateway_dir) the process. */
@@ -183,11 +195,13 @@ async function gatewayStatus(cfg, ctx) {
     else Object.assign(gateway, { reachable: !['NETWORK', 'TIMEOUT'].includes(e?.code), authenticated: false, error: { code: e?.code ?? 'ERROR', message: explain(e, cfg) } });
   }
   let guard;
-  try {
-    guard = await guardState(cfg);
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    guard = { ...guardOptions(cfg), error: { code: e?.code ?? 'ERROR', message: e?.message ?? String(e) } };
+  if (!guardOptions(cfg)) guard = { error: { code: 'configuration', message: NO_GUARD_FILE } };
+  else {
+    try {
+      guard = await guardState(cfg);
+    } catch (e) {
+      guard = { error: { code: e?.code ?? 'ERROR', message: e?.message ?? String(e) } };
+    }
   }
   return { gateway, guard, ...(cfg.values.gateway_dir ? { process: processState(gatewayDir(cfg, { files: false })) } : {}) };
 }
@@ -398,11 +412,8 @@ async function logoutGateway(cfg, ctx) {
 }
 
 async function resetLockout(cfg) {
-  const o = guardOptions(cfg);
-  const guard = loginGuard(o);
-  const before = await guard.read();
-  await guard.reset();
-  return { reset: true, file: o.file, before };
+  const guard = configuredGuard(cfg);
+  return { reset: true, file: guard.file, before: await guard.reset() };
 }
 
 // ---- keepalive -------------------------------------------------------------------------------
@@ -431,31 +442,19 @@ async function keepalive(cfg, ctx, o) {
       if (e?.code !== 'UNAUTHORIZED') return fail(e);
       lost = 'the gateway is not logged in';
     }
-    // The gateway lost its login: log in again, only as the guard allows.
-    let g;
-    try {
-      g = await guardState(cfg);
-    } catch (e) {
-      return fail(e, `${lost}; `);
-    }
-    const paused = (why) => line('!', `${lost}; not logging in again: ${why}`, { authenticated: false, relogin: false, guard: g });
-    if (g.lockedOut) {
-      if (lockReported) return paused('locked out (`ibkr-auth gateway reset-lockout`)');
-      lockReported = true;
-      const last = g.lastFailure ? ` (last: ${g.lastFailure.code}: ${g.lastFailure.message})` : '';
-      return line('✗', `LOCKED_OUT: ${lost}; ${g.failures} failed logins reached the limit of ${g.maxAttempts}${last}. Nothing logs in until a person fixes the cause and runs \`ibkr-auth gateway reset-lockout\`.`,
-        { error: { code: 'LOCKED_OUT', message: 'the lockout guard stopped logins' }, guard: g });
-    }
-    if (g.nextAttemptAt && g.nextAttemptAt > Date.now()) return paused(`back-off after ${g.failures} failed login${g.failures === 1 ? '' : 's'}, next attempt at ${clock(g.nextAttemptAt)}`);
+    // The gateway lost its login: log in again. The guard decides (and refuses without sending
+    // anything); a refusal that lasts is printed once, then a short line per tick.
     try {
       const st = await login(cfg, ctx);
       lockReported = false;
       return line(st.authenticated ? '✓' : '!', `${lost}: logged in again; ${st.authenticated ? 'authenticated' : 'NOT authenticated'}`, { relogin: true, ...st });
     } catch (e) {
       if (e instanceof ConfigError) throw e;
+      if (e?.code === 'RATE_LIMITED') return line('!', `${lost}; not logging in again yet: ${e.message}`, { authenticated: false, relogin: false, error: { code: e.code, message: e.message } });
       if (LOCKOUT_CODES.has(e?.code)) {
-        if (lockReported) return paused('locked out (`ibkr-auth gateway reset-lockout`)');
+        if (lockReported) return line('!', `${lost}; not logging in again: locked out (\`ibkr-auth gateway reset-lockout\`)`, { authenticated: false, relogin: false, error: { code: e.code } });
         lockReported = true;
+        return line('✗', `${e.code}: ${lost}; ${e.message}`, { authenticated: false, relogin: false, error: { code: e.code, message: e.message } });
       }
       return fail(e, `${lost}; login: `);
     }

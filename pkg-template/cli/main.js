@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { gatewayFetch, IbkrAuthError, IbkrSession } from '../node.mjs';
+import { IbkrAuthError, IbkrSession } from '../node.mjs';
 import { ConfigError, flagName, KEYS, loadConfig, readPem, requireComplete } from './config.js';
 import { runDoctor } from './doctor.js';
-import { GatewayError, runGateway } from './gateway.js';
+import { GatewayError, gatewayTransport, runGateway } from './gateway.js';
 import { KeysError, runKeys } from './keys.js';
 import { out } from './output.js';
 
@@ -109,11 +109,8 @@ function makeSession(cfg, { debug = false, compete } = {}) {
     return IbkrSession.oauth2({ ...common, clientId: v.client_id, clientKeyId: v.client_key_id, credential: v.credential, privateKey: readPem(cfg, 'private_key_file').text, ip: v.ip });
   }
   if (cfg.mode === 'gateway') {
-    const origin = new URL(common.baseUrl).origin;
-    const tls = origin.startsWith('https:') && (v.gateway_certificate_file || v.gateway_insecure)
-      ? { fetch: gatewayFetch({ baseUrl: origin, ...(v.gateway_certificate_file ? { certificate: readPem(cfg, 'gateway_certificate_file').text } : { insecure: true }) }) }
-      : {};
-    return IbkrSession.gateway({ ...common, ...tls });
+    const transport = gatewayTransport(cfg, new URL(common.baseUrl).origin);
+    return IbkrSession.gateway({ ...common, ...(transport ? { fetch: transport } : {}) });
   }
   return IbkrSession.oauth1({
     ...common,

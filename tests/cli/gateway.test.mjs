@@ -110,9 +110,14 @@ describe('configuration of the gateway keys', () => {
     assert.equal(flags.gateway.url, 'http://127.0.0.1:11');
     assert.equal(flags.guard.maxAttempts, 1);
     assert.equal(flags.guard.file, path.join(os.homedir(), 'x/g.json'), '~ is the home directory');
-    const dflt = JSON.parse((await run(['gateway', 'status', '--json'], { env: { IB_GATEWAY_URL: 'http://127.0.0.1:9' } })).out);
-    assert.equal(dflt.guard.file, path.join(os.homedir(), '.ibkr-auth/gateway-guard.json'));
+    // By default the guard is the library's own file for this user at this gateway, the one
+    // gatewayLogin() without `guard` uses too.
+    const dflt = JSON.parse((await run(['gateway', 'status', '--json'], { env: { IB_GATEWAY_URL: 'http://127.0.0.1:9', IB_USERNAME: 'SomeUser' } })).out);
+    assert.equal(dflt.guard.file, api.loginGuard({ username: 'someuser', baseUrl: 'http://127.0.0.1:9' }).file);
+    assert.match(dflt.guard.file, /\/\.ibkr-auth\/gateway-guard-[0-9a-f]{16}\.json$/);
     assert.equal(dflt.guard.maxAttempts, 4);
+    const nobody = JSON.parse((await run(['gateway', 'status', '--json'], { env: { IB_GATEWAY_URL: 'http://127.0.0.1:9' } })).out);
+    assert.match(nobody.guard.error.message, /gateway_username .*or gateway_guard_file/);
     const bad = await run(['gateway', 'status'], { cwd: d, env: { IB_AUTH_MAX_ATTEMPTS: 'many' } });
     assert.equal(bad.code, 2);
     assert.match(bad.err, /environment IB_AUTH_MAX_ATTEMPTS: gateway_max_attempts must be a whole number/);
