@@ -7,39 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gatewayCertificate, gatewayFetch, gatewayLogin, IbkrAuthError, IbkrSession, loginGuard } from '../pkg/node.mjs';
+import { base32Encode } from '../sim/gateway-otp.mjs';
 import { Simulator } from '../sim/server.mjs';
-
-const tty = process.stdout.isTTY;
-const bold = (s) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
-const green = (s) => (tty ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
-
-let n = 0;
-async function step(title, fn, describe) {
-  const t0 = performance.now();
-  try {
-    const result = await fn();
-    console.log(`${green('✓')} ${bold(`${++n}. ${title}`)} ${dim(`${(performance.now() - t0).toFixed(1)} ms`)}`);
-    for (const line of describe(result)) console.log(`     ${line}`);
-    return result;
-  } catch (e) {
-    console.log(`${red('✗')} ${bold(`${++n}. ${title}`)}`);
-    console.log(`     ${e instanceof IbkrAuthError ? `${e.code}: ` : ''}${e.message}`);
-    process.exitCode = 1;
-    throw e;
-  }
-}
+import { bold, dim, green, red, step } from './steps.mjs';
 
 // A person's account on the simulated gateway: a password longer than 8 characters (the gateway
 // says `lp`) and a TOTP secret, as an authenticator app would hold it (base32).
-const b32 = (bytes) => {
-  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
-  return bits.match(/.{1,5}/g).map((c) => abc[parseInt(c.padEnd(5, '0'), 2)]).join('');
-};
-const account = { username: 'DemoUser', password: crypto.randomBytes(9).toString('base64url'), lp: true, secondFactor: { type: 'totp', secret: b32(crypto.randomBytes(20)) } };
+const account = { username: 'DemoUser', password: crypto.randomBytes(9).toString('base64url'), lp: true, secondFactor: { type: 'totp', secret: base32Encode(crypto.randomBytes(20)) } };
 const sim = await new Simulator({ gateway: true, rateLimits: false, gatewayLogin: { users: [account] } }).start();
 const guardFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-auth-demo-')), 'gateway-guard.json');
 console.log(bold('\nibkr-auth demo — the Client Portal Gateway logged in without a browser'));

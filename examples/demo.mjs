@@ -3,33 +3,12 @@
 // Exits non-zero if any step fails.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IbkrSession, IbkrAuthError } from '../pkg/node.mjs';
+import { IbkrSession } from '../pkg/node.mjs';
 import { Simulator } from '../sim/server.mjs';
 import { loadOrCreateState } from '../sim/state.mjs';
+import { bold, dim, green, red, step } from './steps.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const tty = process.stdout.isTTY;
-const bold = (s) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
-const green = (s) => (tty ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
-
-let n = 0;
-async function step(title, fn, describe) {
-  const t0 = performance.now();
-  try {
-    const result = await fn();
-    const ms = performance.now() - t0;
-    console.log(`${green('✓')} ${bold(`${++n}. ${title}`)} ${dim(`${ms.toFixed(1)} ms`)}`);
-    for (const line of describe(result)) console.log(`     ${line}`);
-    return result;
-  } catch (e) {
-    console.log(`${red('✗')} ${bold(`${++n}. ${title}`)}`);
-    console.log(`     ${e instanceof IbkrAuthError ? `${e.code}: ` : ''}${e.message}`);
-    process.exitCode = 1;
-    throw e;
-  }
-}
 
 const stateDir = process.env.IBKR_SIM_STATE ?? path.join(here, '..', '.ibkr-sim');
 const t0 = performance.now();
