@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import * as srp from './gateway-srp.mjs';
 import { base32Decode, checkTotp, ibKeyResponse } from './gateway-otp.mjs';
+import { constantTimeEqual } from './oauth.mjs';
 
 /** Second-factor type codes as the login page lists them in sftypes. */
 export const SF_CODES = { totp: '4', sms: '4.2', ocra: '5.2a' };
@@ -17,11 +18,7 @@ const b64u = (s) => BigInt(`0x${Buffer.from(s, 'base64url').toString('hex')}`);
 const xmlEscape = (s) => String(s).replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const xml = (inner) => `<?xml version="1.0" encoding="UTF-8"?>\n<ib_auth_res>\n${inner}\n</ib_auth_res>\n`;
 const tag = (name, value) => `<${name}>${xmlEscape(value)}</${name}>`;
-const eq = (a, b) => {
-  const x = Buffer.from(String(a));
-  const y = Buffer.from(String(b));
-  return x.length === y.length && crypto.timingSafeEqual(x, y);
-};
+const eq = constantTimeEqual;
 
 function parseCookies(header) {
   const out = {};

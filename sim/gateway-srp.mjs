@@ -17,6 +17,7 @@
 // - M2 = SHA1(A ‖ M1 ‖ K), the 40-char digest, compared as a string.
 // - The cookie XYZAB_AM.LOGIN = SHA1(B ‖ K), the 40-char digest.
 import crypto from 'node:crypto';
+import { modPow } from './oauth.mjs';
 
 export const N = BigInt('0xd4c7f8a2b32c11b8fba9581ec4ba4f1b04215642ef7355e37c0fc0443ef756ea2c6b8eeb755a1c723027663caa265ef785b8ff6a9b35227a52d86633dbdfca43');
 export const G = 2n;
@@ -41,18 +42,7 @@ export function sha1Hex(h) {
 const big = (h) => BigInt(`0x${h || '0'}`);
 const mod = (a, m) => ((a % m) + m) % m;
 
-/** base^exp mod m, square and multiply. */
-export function modPow(base, exp, m) {
-  let r = 1n;
-  let b = mod(base, m);
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) r = (r * b) % m;
-    b = (b * b) % m;
-    e >>= 1n;
-  }
-  return r;
-}
+export { modPow };
 
 /** The password as hashed: cut to 8 characters unless lp. */
 export const effectivePassword = (password, lp) => (lp ? password : password.slice(0, 8));

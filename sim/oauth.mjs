@@ -69,9 +69,10 @@ export function constantTimeEqual(a, b) {
   return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
+/** base^exp mod m, square and multiply (a negative base is taken mod m first). */
 export function modPow(base, exp, mod) {
   let result = 1n;
-  let b = base % mod;
+  let b = ((base % mod) + mod) % mod;
   for (let e = exp; e > 0n; e >>= 1n) {
     if (e & 1n) result = (result * b) % mod;
     b = (b * b) % mod;
