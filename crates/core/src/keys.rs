@@ -590,13 +590,13 @@ impl fmt::Debug for DhParams {
 pub const DH_PRIME_BITS: (usize, usize) = (1024, 8192);
 
 /// Strips leading zero bytes.
-fn trim_be(x: &[u8]) -> &[u8] {
+pub(crate) fn trim_be(x: &[u8]) -> &[u8] {
     let start = x.iter().position(|&b| b != 0).unwrap_or(x.len());
     x.get(start..).unwrap_or_default()
 }
 
 /// The bit length of a big-endian number.
-fn bit_len_be(x: &[u8]) -> usize {
+pub(crate) fn bit_len_be(x: &[u8]) -> usize {
     let x = trim_be(x);
     x.first()
         .map_or(0, |&b| x.len() * 8 - b.leading_zeros() as usize)

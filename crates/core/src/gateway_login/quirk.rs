@@ -8,8 +8,7 @@
 
 /// A number's bytes as the quirk hashes them: big-endian without leading zero bytes (empty for 0).
 pub fn number(x: &[u8]) -> &[u8] {
-    let start = x.iter().position(|&b| b != 0).unwrap_or(x.len());
-    x.get(start..).unwrap_or_default()
+    crate::keys::trim_be(x)
 }
 
 /// A digest's bytes as the quirk hashes them: one leading zero byte dropped, no more.

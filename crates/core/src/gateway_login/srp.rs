@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use super::{quirk, unexpected};
 use crate::encoding::hex_encode;
 use crate::error::Result;
+use crate::keys::{bit_len_be, hex_minimal as number_hex};
 
 /// The gateway's usual group: a fixed 512-bit prime (hex).
 pub const DEFAULT_N_HEX: &str = "d4c7f8a2b32c11b8fba9581ec4ba4f1b04215642ef7355e37c0fc0443ef756ea2c6b8eeb755a1c723027663caa265ef785b8ff6a9b35227a52d86633dbdfca43";
@@ -58,16 +59,10 @@ impl PartialEq for Group {
 impl fmt::Debug for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Group")
-            .field("n_bits", &bit_len(&self.n))
+            .field("n_bits", &bit_len_be(&self.n))
             .field("g", &self.g)
             .finish()
     }
-}
-
-fn bit_len(x: &[u8]) -> usize {
-    let x = quirk::number(x);
-    x.first()
-        .map_or(0, |&b| x.len() * 8 - b.leading_zeros() as usize)
 }
 
 /// `(len, bytes)` order of two minimal big-endian numbers.
@@ -80,7 +75,7 @@ impl Group {
     /// Checks and prepares a group: `n` big-endian, `g` the generator.
     pub fn new(n: &[u8], g: u64) -> Result<Self> {
         let n = quirk::number(n);
-        let bits = bit_len(n);
+        let bits = bit_len_be(n);
         if !(MIN_N_BITS..=MAX_N_BITS).contains(&bits) {
             return Err(unexpected(format!(
                 "The gateway's SRP modulus N has {bits} bits; a login group has {MIN_N_BITS} to \
@@ -227,10 +222,6 @@ impl fmt::Debug for Proof {
     }
 }
 
-fn number_hex(x: &[u8]) -> String {
-    crate::keys::hex_minimal(x)
-}
-
 impl Proof {
     /// A, hex without leading zeros (as the INIT form sends it).
     pub fn a_pub_hex(&self) -> String {
@@ -372,7 +363,7 @@ mod tests {
     #[test]
     fn default_group_is_the_512_bit_prime() {
         let g = Group::default_group().unwrap();
-        assert_eq!(bit_len(g.n()), 512);
+        assert_eq!(bit_len_be(g.n()), 512);
         assert_eq!(g.g(), 2);
         assert_eq!(number_hex(g.n()), DEFAULT_N_HEX);
     }
