@@ -21,6 +21,7 @@
 
 pub mod encoding;
 pub mod error;
+pub mod fleet;
 pub mod gateway_login;
 pub mod keys;
 pub mod oauth1;
