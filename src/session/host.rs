@@ -1,4 +1,5 @@
-//! What a host provides to a session: HTTP, a clock, timers and a logger. The wasm binding
+//! What a host provides to a session: HTTP, a clock, timers, a logger and, for a fleet, a shared
+//! token store. The wasm binding
 //! implements it over JavaScript's `fetch`, `Date.now`, `setTimeout` and the user's logger;
 //! tests implement it in memory.
 
@@ -107,5 +108,26 @@ pub trait Host: 'static {
     /// in the SSO-session request). `None` when the host has no way to look it up.
     async fn public_ip(&self) -> Result<Option<String>> {
         Ok(None)
+    }
+    /// Whether the user gave a shared token store (`store`). Without one the `store_*` methods
+    /// are never called.
+    fn has_store(&self) -> bool {
+        false
+    }
+    /// The store's value for `key`, `None` when absent or expired. Fails when the store does.
+    async fn store_get(&self, _key: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// Sets `key` to `value` for `ttl_ms`.
+    async fn store_set(&self, _key: &str, _value: &str, _ttl_ms: u64) -> Result<()> {
+        Ok(())
+    }
+    /// Sets `key` to `value` for `ttl_ms` only if it is absent (a lease): `true` when it was set.
+    async fn store_set_if_absent(&self, _key: &str, _value: &str, _ttl_ms: u64) -> Result<bool> {
+        Ok(true)
+    }
+    /// Removes `key`.
+    async fn store_delete(&self, _key: &str) -> Result<()> {
+        Ok(())
     }
 }

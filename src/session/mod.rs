@@ -6,6 +6,7 @@
 //! OPTIONS and the session's own status calls) is sent again only after a 401, which IBKR
 //! returns before processing anything.
 
+pub mod fleet;
 pub mod flight;
 pub mod host;
 pub mod http_date;

@@ -106,6 +106,8 @@ pub struct JsHost {
     web_crypto: bool,
     /// The signing key imported into WebCrypto (non-extractable), with its modulus.
     crypto_key: RefCell<Option<(Vec<u8>, JsValue)>>,
+    /// The shared token store, when the user gave one.
+    store: Option<JsValue>,
 }
 
 impl JsHost {
@@ -153,6 +155,7 @@ impl JsHost {
             ip_url: None,
             web_crypto: true,
             crypto_key: RefCell::new(None),
+            store: None,
         })
     }
 
@@ -204,6 +207,33 @@ impl JsHost {
             .ok()?;
         *self.crypto_key.borrow_mut() = Some((modulus, imported.clone()));
         Some(imported)
+    }
+
+    /// The shared token store (`store`): an object with `get`, `set`, `setIfAbsent` and
+    /// `delete` returning Promises (api.md's `TokenStore`).
+    pub fn with_store(mut self, store: JsValue) -> Result<Self> {
+        if store.is_undefined() || store.is_null() {
+            return Ok(self);
+        }
+        for m in ["get", "set", "setIfAbsent", "delete"] {
+            if !get(&store, m).is_function() {
+                return Err(Error::invalid_argument(format!(
+                    "`store` must be a TokenStore (get, set, setIfAbsent, delete), e.g. redisStore(client), fileStore(path) or memoryStore(); it has no {m}()."
+                )));
+            }
+        }
+        self.store = Some(store);
+        Ok(self)
+    }
+
+    /// Calls the store's method `name`; a throw or rejection is a `NETWORK` error.
+    async fn store_call(&self, name: &str, args: &Array) -> Result<JsValue> {
+        let store = self.store.as_ref().ok_or_else(|| {
+            Error::new(ErrorCode::Internal, "a store call without a store")
+        })?;
+        let failed = |e: JsValue| Error::new(ErrorCode::Network, error_text(&e));
+        let v = call_method(store, name, args).map_err(failed)?;
+        JsFuture::from(Promise::resolve(&v)).await.map_err(failed)
     }
 
     /// The fetch function, for requests that are not the session's (passed through untouched).
@@ -413,14 +443,56 @@ impl Host for JsHost {
     }
 
     async fn sleep(&self, ms: u64) {
+        /// Clears the timer when the sleep is dropped unfinished (a store call's time limit that
+        /// was not needed), so no timer outlives what waited for it.
+        struct Timer<'a>(JsValue, &'a Function);
+        impl Drop for Timer<'_> {
+            fn drop(&mut self) {
+                let _ = self.1.call1(&JsValue::UNDEFINED, &self.0);
+            }
+        }
+        let mut id = JsValue::UNDEFINED;
         let promise = Promise::new(&mut |resolve, _| {
-            let _ = self.set_timeout.call2(
-                &JsValue::UNDEFINED,
-                &resolve,
-                &JsValue::from_f64(ms as f64),
-            );
+            id = self
+                .set_timeout
+                .call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(ms as f64))
+                .unwrap_or(JsValue::UNDEFINED);
         });
+        let _timer = Timer(id, &self.clear_timeout);
         let _ = JsFuture::from(promise).await;
+    }
+
+    fn has_store(&self) -> bool {
+        self.store.is_some()
+    }
+
+    async fn store_get(&self, key: &str) -> Result<Option<String>> {
+        let v = self.store_call("get", &Array::of1(&key.into())).await?;
+        if v.is_null() || v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_string().map(Some).ok_or_else(|| {
+            Error::new(
+                ErrorCode::Network,
+                "the token store's get() resolved to neither a string nor null",
+            )
+        })
+    }
+
+    async fn store_set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<()> {
+        let args = Array::of3(&key.into(), &value.into(), &ttl_option(ttl_ms));
+        self.store_call("set", &args).await.map(drop)
+    }
+
+    async fn store_set_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<bool> {
+        let args = Array::of3(&key.into(), &value.into(), &ttl_option(ttl_ms));
+        Ok(self.store_call("setIfAbsent", &args).await?.is_truthy())
+    }
+
+    async fn store_delete(&self, key: &str) -> Result<()> {
+        self.store_call("delete", &Array::of1(&key.into()))
+            .await
+            .map(drop)
     }
 
     async fn public_ip(&self) -> Result<Option<String>> {
@@ -468,6 +540,13 @@ impl Host for JsHost {
             );
         }
     }
+}
+
+/// `{ ttlMs }`, the store calls' options.
+fn ttl_option(ttl_ms: u64) -> JsValue {
+    let o = Object::new();
+    set(&o, "ttlMs", &JsValue::from_f64(ttl_ms as f64));
+    o.into()
 }
 
 fn strip_query(url: &str) -> &str {

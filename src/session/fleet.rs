@@ -1,0 +1,394 @@
+//! One token for a fleet: the protocol that processes sharing a token store follow, over the
+//! host's `store_*` calls.
+//!
+//! - **A fresh token in the store is used as it is**: no handshake.
+//! - **Otherwise a lease elects the one process that handshakes** (`setIfAbsent` with a TTL);
+//!   it looks at the store once more (another may have just finished), handshakes, stores the
+//!   sealed token with the next generation and gives the lease back. The others poll the store
+//!   (100 ms, growing to 1 s) until the new token is there, the lease is free again (its holder
+//!   died: they compete for it), or `wait_ms` has passed (`TIMEOUT`, never a stampede).
+//! - **Generations**: a 401 on generation `g` asks for a token newer than `g`, so a stale 401 —
+//!   one from the token before — picks up the token another process already made instead of
+//!   making a second one. A new generation is above the stored one and at least the time in ms,
+//!   so generations keep growing even after an entry expired from the store.
+//! - **A failed handshake is recorded** (code and message, no secret) for a back-off the whole
+//!   fleet honours: the processes waiting for it get the same error, and nobody tries again
+//!   until it expires (5 s, doubling to 5 min), so a fleet cannot hammer IBKR with a bad key.
+//! - **The store being down costs nothing but sharing**: a store call that fails or takes longer
+//!   than `op_timeout_ms` makes the session use its own handshake, with one warning per outage;
+//!   the store is tried again after 30 s.
+//!
+//! The sealing (what is stored, how it is bound to the account) is `ibkr_auth_core::fleet`.
+
+use std::cell::Cell;
+
+use futures_util::future::{select, Either};
+
+use super::host::{Host, Level};
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::SecretBytes;
+use ibkr_auth_core::fleet::{FleetAccount, Sealed, Slot};
+
+/// How long a store is left alone after it failed.
+const STORE_RETRY_MS: f64 = 30_000.0;
+/// The shortest and longest fleet-wide back-off after a failed handshake.
+const FAILURE_MIN_MS: u64 = 5_000;
+const FAILURE_MAX_MS: u64 = 300_000;
+
+/// The store options.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a process waits for another one's handshake before `TIMEOUT`.
+    pub wait_ms: f64,
+    /// The lease's TTL: longer than a handshake takes; when its holder dies, the others take
+    /// over after this long.
+    pub lease_ms: u64,
+    /// One store call; a slower store counts as down.
+    pub op_timeout_ms: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            wait_ms: 60_000.0,
+            lease_ms: 30_000,
+            op_timeout_ms: 2_000,
+        }
+    }
+}
+
+/// What a handshake gives: the token, its expiry and (OAuth 2.0) the IP it was made for.
+pub struct Minted {
+    /// The LST's bytes or the bearer token.
+    pub secret: SecretBytes,
+    /// Expiry, ms since the epoch.
+    pub expires_at: f64,
+    /// The OAuth 2.0 session's public IP.
+    pub ip: Option<String>,
+}
+
+/// A session's membership in a fleet: its account's keys in the store, its own lease value,
+/// and whether the store is answering.
+pub struct Fleet {
+    account: FleetAccount,
+    opts: StoreOptions,
+    /// This process's lease value: random, so a lease is released only by its holder.
+    holder: String,
+    down_until: Cell<f64>,
+    warned_down: Cell<bool>,
+    warned_foreign: Cell<bool>,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a store call that is given up on after the time limit.
+fn store_error(what: &str, e: &Error) -> Error {
+    Error::new(
+        ErrorCode::Network,
+        format!("the token store failed to {what}: {}", e.message()),
+    )
+}
+
+impl Fleet {
+    /// A fleet member for `account`.
+    pub fn new(account: FleetAccount, opts: StoreOptions) -> Result<Self> {
+        let mut b = [0u8; 12];
+        crate::keys::getrandom_fill(&mut b)?;
+        Ok(Fleet {
+            account,
+            opts,
+            holder: crate::encoding::hex_encode(&b),
+            down_until: Cell::new(0.0),
+            warned_down: Cell::new(false),
+            warned_foreign: Cell::new(false),
+        })
+    }
+
+    /// Whether tokens are shared (not for the gateway, which has none; its leases still are).
+    pub fn shares_tokens(&self) -> bool {
+        self.account.has_token()
+    }
+
+    /// The store key of `slot`.
+    pub fn key(&self, slot: Slot) -> String {
+        self.account.key(slot)
+    }
+
+    /// Whether the store is to be used now (it has not failed in the last 30 s).
+    pub fn available<H: Host>(&self, host: &H) -> bool {
+        host.now_ms() >= self.down_until.get()
+    }
+
+    /// Notes a failed store call: one warning per outage, then 30 s without the store.
+    fn down<H: Host>(&self, host: &H, e: &Error) {
+        self.down_until.set(host.now_ms() + STORE_RETRY_MS);
+        if !self.warned_down.replace(true) {
+            host.log(
+                Level::Warn,
+                &format!(
+                    "{}; this process uses its own token until the store answers again (tried again every 30 s)",
+                    e.message()
+                ),
+            );
+        }
+    }
+
+    /// Notes a store call that worked: a later outage is reported again.
+    fn up<H: Host>(&self, host: &H) {
+        if self.warned_down.replace(false) {
+            host.log(Level::Info, "the token store answers again; sharing tokens");
+        }
+    }
+
+    /// Runs one store call with the time limit; a failure marks the store down.
+    async fn call<H: Host, T>(
+        &self,
+        host: &H,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let fut = std::pin::pin!(fut);
+        let timer = std::pin::pin!(host.sleep(self.opts.op_timeout_ms));
+        let r = match select(fut, timer).await {
+            Either::Left((r, _)) => r.map_err(|e| store_error(what, &e)),
+            Either::Right(((), _)) => Err(Error::new(
+                ErrorCode::Timeout,
+                format!(
+                    "the token store did not {what} within {} ms",
+                    self.opts.op_timeout_ms
+                ),
+            )),
+        };
+        match &r {
+            Ok(_) => self.up(host),
+            Err(e) => self.down(host, e),
+        }
+        r
+    }
+
+    /// The slot's value.
+    pub async fn get<H: Host>(&self, host: &H, slot: Slot) -> Result<Option<String>> {
+        let key = self.key(slot);
+        self.call(host, "answer a read", host.store_get(&key)).await
+    }
+
+    /// Sets the slot for `ttl_ms`.
+    pub async fn set<H: Host>(&self, host: &H, slot: Slot, value: &str, ttl_ms: u64) -> Result<()> {
+        let key = self.key(slot);
+        self.call(host, "store a value", host.store_set(&key, value, ttl_ms.max(1)))
+            .await
+    }
+
+    /// Takes the slot as a lease (with this process's holder value) for `ttl_ms`.
+    pub async fn lease<H: Host>(&self, host: &H, slot: Slot, ttl_ms: u64) -> Result<bool> {
+        let key = self.key(slot);
+        self.call(
+            host,
+            "grant a lease",
+            host.store_set_if_absent(&key, &self.holder, ttl_ms.max(1)),
+        )
+        .await
+    }
+
+    /// Gives back a lease this process holds (a lease that expired and went to another process
+    /// is left alone). Errors are ignored: the lease expires by itself.
+    pub async fn release<H: Host>(&self, host: &H, slot: Slot) {
+        if let Ok(Some(v)) = self.get(host, slot).await {
+            if v == self.holder {
+                let key = self.key(slot);
+                let _ = self.call(host, "remove a lease", host.store_delete(&key)).await;
+            }
+        }
+    }
+
+    /// Removes the slot's value.
+    pub async fn delete<H: Host>(&self, host: &H, slot: Slot) -> Result<()> {
+        let key = self.key(slot);
+        self.call(host, "remove a value", host.store_delete(&key)).await
+    }
+
+    /// The stored token, if one this account sealed is there. A value that does not open
+    /// (tampered with, another account's, damaged) is ignored with a warning.
+    pub async fn read<H: Host>(&self, host: &H) -> Result<Option<Sealed>> {
+        let Some(value) = self.get(host, Slot::Token).await? else {
+            return Ok(None);
+        };
+        let opened = self.account.open(&value);
+        if opened.is_none() && !self.warned_foreign.replace(true) {
+            host.log(
+                Level::Warn,
+                "the token store holds an entry for this account that does not open with its key (tampered with, \
+                 damaged, or written with other credentials): ignoring it; a fresh handshake replaces it",
+            );
+        }
+        Ok(opened)
+    }
+
+    /// Stores `t`, sealed, until it expires.
+    async fn write<H: Host>(&self, host: &H, t: &Sealed) -> Result<()> {
+        let sealed = self.account.seal(t)?;
+        let ttl = (t.expires_at - host.now_ms()).max(1000.0) as u64;
+        self.set(host, Slot::Token, &sealed, ttl).await
+    }
+
+    /// The last failed handshake of the fleet: how many failed in a row, until when the fleet
+    /// waits, and the error (kept 15 min longer than the wait, so the count keeps growing).
+    async fn failure<H: Host>(&self, host: &H) -> Result<Option<(u32, f64, Error)>> {
+        let Some(v) = self.get(host, Slot::Failure).await? else {
+            return Ok(None);
+        };
+        let mut parts = v.splitn(5, '\n');
+        let mut next = || parts.next().unwrap_or("");
+        let n = next().parse::<u32>().unwrap_or(1);
+        let until = next().parse::<f64>().unwrap_or(0.0);
+        let code = ErrorCode::ALL
+            .into_iter()
+            .find(|k| k.as_str() == next())
+            .unwrap_or(ErrorCode::Unauthorized);
+        let status = next().parse::<u16>().ok();
+        let message = match next() {
+            "" => "the handshake failed",
+            m => m,
+        };
+        let e = Error::new(
+            code,
+            format!(
+                "{message} (a handshake for this account failed {n} time(s) in a row in this fleet; the next attempt \
+                 waits {} s so that IBKR does not lock the account)",
+                ((until - host.now_ms()) / 1000.0).ceil().max(0.0) as u64
+            ),
+        )
+        .with_http_opt(status, None);
+        Ok(Some((n, until, e)))
+    }
+
+    /// Records a failed handshake for the fleet-wide back-off (5 s, doubling, at most 5 min).
+    async fn record_failure<H: Host>(&self, host: &H, previous: u32, e: &Error) {
+        let n = previous.saturating_add(1);
+        let wait = FAILURE_MIN_MS
+            .saturating_mul(1u64 << (n - 1).min(16))
+            .min(FAILURE_MAX_MS);
+        let value = format!(
+            "{n}\n{}\n{}\n{}\n{}",
+            (host.now_ms() + wait as f64).max(0.0) as u64,
+            e.code().as_str(),
+            e.status().map(|s| s.to_string()).unwrap_or_default(),
+            e.message().replace('\n', " ")
+        );
+        let _ = self.set(host, Slot::Failure, &value, wait + 900_000).await;
+    }
+
+    /// A token newer than generation `stale` that is good until `fresh_until`: the stored one,
+    /// or one this process makes with `handshake` while it holds the lease. `Ok(None)`: the store
+    /// is not answering; the caller makes its own token.
+    pub async fn obtain<H, F, Fut>(
+        &self,
+        host: &H,
+        stale: u64,
+        margin_ms: f64,
+        handshake: F,
+    ) -> Result<Option<Sealed>>
+    where
+        H: Host,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Minted>>,
+    {
+        let started = host.now_ms();
+        let usable = |t: &Sealed, now: f64| t.generation > stale && now + margin_ms < t.expires_at;
+        let mut poll = 100u64;
+        let mut waited_for_lease = false;
+        loop {
+            if !self.available(host) {
+                return Ok(None);
+            }
+            let now = host.now_ms();
+            let Ok(stored) = self.read(host).await else {
+                return Ok(None);
+            };
+            if let Some(t) = stored.as_ref().filter(|t| usable(t, now)) {
+                if waited_for_lease {
+                    host.log(Level::Debug, "fleet: using the token another process made");
+                }
+                return Ok(Some(t.clone()));
+            }
+            let floor = stored.map_or(0, |t| t.generation).max(stale);
+            let Ok(failure) = self.failure(host).await else {
+                return Ok(None);
+            };
+            if let Some((_, until, e)) = &failure {
+                if now < *until {
+                    return Err(e.clone());
+                }
+            }
+            let Ok(won) = self.lease(host, Slot::Lease, self.opts.lease_ms).await else {
+                return Ok(None);
+            };
+            if !won {
+                if host.now_ms() - started >= self.opts.wait_ms {
+                    return Err(Error::new(
+                        ErrorCode::Timeout,
+                        format!(
+                            "waited {} s for another process's handshake for this account (it holds the token store's lease) \
+                             and no token came: that process may be stuck. It is taken over when its lease expires \
+                             ({} s); raise storeWaitMs to wait longer.",
+                            (self.opts.wait_ms / 1000.0).round() as u64,
+                            self.opts.lease_ms / 1000
+                        ),
+                    ));
+                }
+                if !waited_for_lease {
+                    host.log(Level::Debug, "fleet: another process is making the token; waiting for it");
+                }
+                waited_for_lease = true;
+                host.sleep(poll).await;
+                poll = (poll * 3 / 2).min(1000);
+                continue;
+            }
+            // The lease is ours. Another process may have stored a token between the read and
+            // the lease: look once more.
+            match self.read(host).await {
+                Ok(Some(t)) if usable(&t, host.now_ms()) => {
+                    self.release(host, Slot::Lease).await;
+                    return Ok(Some(t));
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(None),
+            }
+            let previous_failures = failure.map_or(0, |(n, _, _)| n);
+            return match handshake().await {
+                Ok(m) => {
+                    // Above every generation seen, and above any made before the store lost
+                    // its entry (it expired): the time in ms only grows.
+                    let t = Sealed {
+                        generation: (floor + 1).max(host.now_ms().max(0.0) as u64),
+                        expires_at: m.expires_at,
+                        secret: m.secret,
+                        ip: m.ip,
+                    };
+                    if self.write(host, &t).await.is_ok() {
+                        if previous_failures > 0 {
+                            let _ = self.delete(host, Slot::Failure).await;
+                        }
+                        host.log(
+                            Level::Debug,
+                            &format!("fleet: stored token generation {}", t.generation),
+                        );
+                    }
+                    self.release(host, Slot::Lease).await;
+                    Ok(Some(t))
+                }
+                Err(e) => {
+                    self.record_failure(host, previous_failures, &e).await;
+                    self.release(host, Slot::Lease).await;
+                    Err(e)
+                }
+            };
+        }
+    }
+}
