@@ -181,8 +181,12 @@ impl Fleet {
     /// Sets the slot for `ttl_ms`.
     pub async fn set<H: Host>(&self, host: &H, slot: Slot, value: &str, ttl_ms: u64) -> Result<()> {
         let key = self.key(slot);
-        self.call(host, "store a value", host.store_set(&key, value, ttl_ms.max(1)))
-            .await
+        self.call(
+            host,
+            "store a value",
+            host.store_set(&key, value, ttl_ms.max(1)),
+        )
+        .await
     }
 
     /// Takes the slot as a lease (with this process's holder value) for `ttl_ms`.
@@ -202,7 +206,9 @@ impl Fleet {
         if let Ok(Some(v)) = self.get(host, slot).await {
             if v == self.holder {
                 let key = self.key(slot);
-                let _ = self.call(host, "remove a lease", host.store_delete(&key)).await;
+                let _ = self
+                    .call(host, "remove a lease", host.store_delete(&key))
+                    .await;
             }
         }
     }
@@ -210,7 +216,8 @@ impl Fleet {
     /// Removes the slot's value.
     pub async fn delete<H: Host>(&self, host: &H, slot: Slot) -> Result<()> {
         let key = self.key(slot);
-        self.call(host, "remove a value", host.store_delete(&key)).await
+        self.call(host, "remove a value", host.store_delete(&key))
+            .await
     }
 
     /// The stored token, if one this account sealed is there. A value that does not open
@@ -247,9 +254,10 @@ impl Fleet {
         let mut next = || parts.next().unwrap_or("");
         let n = next().parse::<u32>().unwrap_or(1);
         let until = next().parse::<f64>().unwrap_or(0.0);
+        let code_text = next();
         let code = ErrorCode::ALL
             .into_iter()
-            .find(|k| k.as_str() == next())
+            .find(|k| k.as_str() == code_text)
             .unwrap_or(ErrorCode::Unauthorized);
         let status = next().parse::<u16>().ok();
         let message = match next() {
@@ -343,7 +351,10 @@ impl Fleet {
                     ));
                 }
                 if !waited_for_lease {
-                    host.log(Level::Debug, "fleet: another process is making the token; waiting for it");
+                    host.log(
+                        Level::Debug,
+                        "fleet: another process is making the token; waiting for it",
+                    );
                 }
                 waited_for_lease = true;
                 host.sleep(poll).await;
@@ -390,5 +401,305 @@ impl Fleet {
                 }
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::host::{HttpRequest, HttpResponse};
+    use futures_executor::block_on;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    /// A store and a clock shared by the "processes" of a test; sleeping moves the clock.
+    #[derive(Default)]
+    struct World {
+        now: Cell<f64>,
+        entries: RefCell<HashMap<String, (String, f64)>>,
+        down: Cell<bool>,
+        logs: RefCell<Vec<String>>,
+    }
+
+    #[derive(Clone)]
+    struct StoreHost(Rc<World>);
+
+    struct NoResponse;
+    impl HttpResponse for NoResponse {
+        fn status(&self) -> u16 {
+            0
+        }
+        fn header(&self, _: &str) -> Option<String> {
+            None
+        }
+        async fn text(&self) -> Result<String> {
+            Ok(String::new())
+        }
+    }
+
+    impl StoreHost {
+        fn live(&self, key: &str) -> Option<String> {
+            let now = self.0.now.get();
+            self.0
+                .entries
+                .borrow()
+                .get(key)
+                .filter(|(_, exp)| *exp > now)
+                .map(|(v, _)| v.clone())
+        }
+        fn check(&self) -> Result<()> {
+            if self.0.down.get() {
+                Err(Error::new(ErrorCode::Network, "ECONNREFUSED"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl Host for StoreHost {
+        type Value = String;
+        type Response = NoResponse;
+        async fn fetch(&self, _: &HttpRequest<String>) -> Result<NoResponse> {
+            Err(Error::new(ErrorCode::Network, "no network in this test"))
+        }
+        fn text_body(&self, text: &str) -> String {
+            text.to_owned()
+        }
+        fn now_ms(&self) -> f64 {
+            self.0.now.get()
+        }
+        async fn sleep(&self, ms: u64) {
+            self.0.now.set(self.0.now.get() + ms as f64);
+        }
+        fn log(&self, _: Level, message: &str) {
+            self.0.logs.borrow_mut().push(message.to_owned());
+        }
+        fn has_store(&self) -> bool {
+            true
+        }
+        async fn store_get(&self, key: &str) -> Result<Option<String>> {
+            self.check()?;
+            Ok(self.live(key))
+        }
+        async fn store_set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<()> {
+            self.check()?;
+            let exp = self.0.now.get() + ttl_ms as f64;
+            self.0
+                .entries
+                .borrow_mut()
+                .insert(key.to_owned(), (value.to_owned(), exp));
+            Ok(())
+        }
+        async fn store_set_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<bool> {
+            self.check()?;
+            if self.live(key).is_some() {
+                return Ok(false);
+            }
+            self.store_set(key, value, ttl_ms).await?;
+            Ok(true)
+        }
+        async fn store_delete(&self, key: &str) -> Result<()> {
+            self.check()?;
+            self.0.entries.borrow_mut().remove(key);
+            Ok(())
+        }
+    }
+
+    const HOUR: f64 = 3_600_000.0;
+
+    fn setup() -> (StoreHost, Fleet) {
+        let world = Rc::new(World::default());
+        world.now.set(1_700_000_000_000.0);
+        (StoreHost(world), member(1))
+    }
+
+    fn member(prepend: u8) -> Fleet {
+        let account =
+            FleetAccount::oauth1("CONS", "tok", &SecretBytes::new(vec![prepend; 32])).unwrap();
+        Fleet::new(account, StoreOptions::default()).unwrap()
+    }
+
+    fn minted(host: &StoreHost, byte: u8) -> Result<Minted> {
+        Ok(Minted {
+            secret: SecretBytes::new(vec![byte; 20]),
+            expires_at: host.now_ms() + 24.0 * HOUR,
+            ip: None,
+        })
+    }
+
+    #[test]
+    fn the_first_handshakes_and_stores_the_next_adopts_it() {
+        let (host, a) = setup();
+        let made = Cell::new(0);
+        let t = block_on(a.obtain(&host, 0, 600_000.0, || async {
+            made.set(made.get() + 1);
+            minted(&host, 1)
+        }))
+        .unwrap()
+        .unwrap();
+        let b = member(1);
+        let u = block_on(b.obtain(&host, 0, 600_000.0, || async {
+            made.set(made.get() + 1);
+            minted(&host, 2)
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!(made.get(), 1);
+        assert_eq!(u, t);
+        assert!(t.generation >= 1_700_000_000_000, "a time-based generation");
+        // The lease was given back.
+        assert_eq!(host.live(&a.key(Slot::Lease)), None);
+    }
+
+    #[test]
+    fn a_stale_generation_is_not_adopted_and_the_new_one_is_above_it() {
+        let (host, a) = setup();
+        let t = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
+            .unwrap()
+            .unwrap();
+        let made = Cell::new(false);
+        let u = block_on(a.obtain(&host, t.generation, 0.0, || async {
+            made.set(true);
+            minted(&host, 2)
+        }))
+        .unwrap()
+        .unwrap();
+        assert!(made.get());
+        assert!(u.generation > t.generation);
+        // A process still on the older one adopts the newer one.
+        let v = block_on(member(1).obtain(&host, t.generation, 0.0, || async { minted(&host, 3) }))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, u);
+    }
+
+    #[test]
+    fn a_token_inside_the_refresh_margin_is_renewed() {
+        let (host, a) = setup();
+        block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) })).unwrap();
+        host.0.now.set(host.0.now.get() + 23.95 * HOUR);
+        let made = Cell::new(false);
+        block_on(a.obtain(&host, 0, 600_000.0, || async {
+            made.set(true);
+            minted(&host, 2)
+        }))
+        .unwrap();
+        assert!(made.get());
+    }
+
+    #[test]
+    fn a_waiter_takes_over_when_the_lease_holder_died() {
+        let (host, a) = setup();
+        // A holder that took the lease and never came back.
+        block_on(host.store_set_if_absent(&a.key(Slot::Lease), "dead", 30_000)).unwrap();
+        let start = host.now_ms();
+        let t = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.secret.expose(), &[1u8; 20][..]);
+        let waited = host.now_ms() - start;
+        assert!((30_000.0..32_000.0).contains(&waited), "{waited}");
+    }
+
+    #[test]
+    fn a_waiter_gives_up_after_the_wait_with_a_timeout() {
+        let (host, a) = setup();
+        block_on(host.store_set_if_absent(&a.key(Slot::Lease), "stuck", 10_000_000)).unwrap();
+        let e = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) })).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Timeout);
+        assert!(e.message().contains("storeWaitMs"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_failed_handshake_backs_the_whole_fleet_off() {
+        let (host, a) = setup();
+        let refused = || async {
+            Err::<Minted, _>(
+                Error::new(ErrorCode::Unauthorized, "IBKR rejected the handshake")
+                    .with_http(401, None),
+            )
+        };
+        let e = block_on(a.obtain(&host, 0, 0.0, refused)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Unauthorized);
+        // Another process does not try: it gets the error while the back-off lasts (5 s).
+        let tried = Cell::new(false);
+        let e = block_on(member(1).obtain(&host, 0, 0.0, || async {
+            tried.set(true);
+            minted(&host, 1)
+        }))
+        .unwrap_err();
+        assert!(!tried.get());
+        assert_eq!((e.code(), e.status()), (ErrorCode::Unauthorized, Some(401)));
+        assert!(
+            e.message().contains("1 time(s) in a row"),
+            "{}",
+            e.message()
+        );
+        // After it, one try; a second failure doubles the wait.
+        host.0.now.set(host.0.now.get() + 5_001.0);
+        block_on(a.obtain(&host, 0, 0.0, refused)).unwrap_err();
+        host.0.now.set(host.0.now.get() + 5_001.0);
+        let e = block_on(a.obtain(&host, 0, 0.0, refused)).unwrap_err();
+        assert!(
+            e.message().contains("2 time(s) in a row"),
+            "{}",
+            e.message()
+        );
+        // Success clears it.
+        host.0.now.set(host.0.now.get() + 10_001.0);
+        block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) })).unwrap();
+        assert_eq!(host.live(&a.key(Slot::Failure)), None);
+    }
+
+    #[test]
+    fn a_store_that_is_down_is_left_alone_for_a_while_with_one_warning() {
+        let (host, a) = setup();
+        host.0.down.set(true);
+        let r = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) })).unwrap();
+        assert!(r.is_none(), "the caller makes its own token");
+        assert!(!a.available(&host));
+        block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) })).unwrap();
+        let warnings = host
+            .0
+            .logs
+            .borrow()
+            .iter()
+            .filter(|l| l.contains("token store"))
+            .count();
+        assert_eq!(warnings, 1);
+        host.0.down.set(false);
+        host.0.now.set(host.0.now.get() + STORE_RETRY_MS);
+        assert!(
+            block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
+                .unwrap()
+                .is_some()
+        );
+        assert!(host
+            .0
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("answers again")));
+    }
+
+    #[test]
+    fn another_accounts_or_a_tampered_entry_is_ignored_with_a_warning() {
+        let (host, a) = setup();
+        let t = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
+            .unwrap()
+            .unwrap();
+        // The same key, another secret: the entry does not open; a fresh token replaces it.
+        let b = member(2);
+        let u = block_on(b.obtain(&host, 0, 0.0, || async { minted(&host, 2) }))
+            .unwrap()
+            .unwrap();
+        assert_ne!(u.secret, t.secret);
+        assert!(host
+            .0
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("does not open")));
     }
 }

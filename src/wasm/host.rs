@@ -228,9 +228,10 @@ impl JsHost {
 
     /// Calls the store's method `name`; a throw or rejection is a `NETWORK` error.
     async fn store_call(&self, name: &str, args: &Array) -> Result<JsValue> {
-        let store = self.store.as_ref().ok_or_else(|| {
-            Error::new(ErrorCode::Internal, "a store call without a store")
-        })?;
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "a store call without a store"))?;
         let failed = |e: JsValue| Error::new(ErrorCode::Network, error_text(&e));
         let v = call_method(store, name, args).map_err(failed)?;
         JsFuture::from(Promise::resolve(&v)).await.map_err(failed)

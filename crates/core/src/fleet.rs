@@ -158,9 +158,10 @@ impl FleetAccount {
 
     /// Seals `t` for this account's token slot: `v1.` + base64url(nonce ‖ ciphertext ‖ tag).
     pub fn seal(&self, t: &Sealed) -> Result<String> {
-        let cipher = self.cipher.as_ref().ok_or_else(|| {
-            Error::new(ErrorCode::Internal, "no token is stored for a gateway")
-        })?;
+        let cipher = self
+            .cipher
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "no token is stored for a gateway"))?;
         let ip = t.ip.as_deref().unwrap_or("");
         let token = t.secret.expose();
         let (Ok(token_len), Ok(ip_len)) = (u16::try_from(token.len()), u8::try_from(ip.len()))
@@ -272,8 +273,7 @@ mod tests {
     }
 
     fn account(prepend: u8) -> FleetAccount {
-        FleetAccount::oauth1("CONSUMER", "token123", &SecretBytes::new(vec![prepend; 32]))
-            .unwrap()
+        FleetAccount::oauth1("CONSUMER", "token123", &SecretBytes::new(vec![prepend; 32])).unwrap()
     }
 
     #[test]
@@ -314,7 +314,11 @@ mod tests {
         for i in 0..raw.len() {
             let mut r = raw.clone();
             r[i] ^= 0x01;
-            assert_eq!(a.open(&format!("v1.{}", b64url_encode(&r))), None, "byte {i}");
+            assert_eq!(
+                a.open(&format!("v1.{}", b64url_encode(&r))),
+                None,
+                "byte {i}"
+            );
         }
         // Same identifiers, another secret: another key.
         assert_eq!(account(2).open(&v), None);
@@ -322,7 +326,14 @@ mod tests {
         let b = FleetAccount::oauth1("CONSUMER", "other", &SecretBytes::new(vec![1; 32])).unwrap();
         assert_ne!(a.key(Slot::Token), b.key(Slot::Token));
         assert_eq!(b.open(&v), None);
-        for bad in ["", "v1.", "v2.AAAA", "v1.!!!!", "v1.AAAA", &"v1.".repeat(10_000)] {
+        for bad in [
+            "",
+            "v1.",
+            "v2.AAAA",
+            "v1.!!!!",
+            "v1.AAAA",
+            &"v1.".repeat(10_000),
+        ] {
             assert_eq!(a.open(bad), None, "{bad:.20}");
         }
     }
@@ -330,9 +341,14 @@ mod tests {
     #[test]
     fn accounts_of_each_kind_have_distinct_keys() {
         let o1 = account(1).key(Slot::Lease);
-        let o2 = FleetAccount::oauth2("client", "kid", "user", b"der").unwrap().key(Slot::Lease);
+        let o2 = FleetAccount::oauth2("client", "kid", "user", b"der")
+            .unwrap()
+            .key(Slot::Lease);
         let g = FleetAccount::gateway("https://localhost:5000/v1/api/").key(Slot::Lease);
-        assert_eq!(g, FleetAccount::gateway("HTTPS://localhost:5000/v1/api").key(Slot::Lease));
+        assert_eq!(
+            g,
+            FleetAccount::gateway("HTTPS://localhost:5000/v1/api").key(Slot::Lease)
+        );
         assert!(o1 != o2 && o2 != g && o1 != g);
         assert!(!FleetAccount::gateway("https://x").has_token());
         assert!(FleetAccount::gateway("https://x").seal(&token(1)).is_err());
