@@ -1,0 +1,238 @@
+//! The session's API base URLs: which one is in use, switching at run time or after a 410,
+//! whether a URL is on one of them (only those get signed), and how a call's target becomes the
+//! URL to send plus the path the pacer counts. The bookkeeping ([`Bases`]) is pure.
+
+use super::{Call, Host, Level, Session};
+use crate::encoding::pct_encode;
+use crate::error::{Error, Result};
+use crate::oauth1;
+
+/// API base URLs (`Options::base_urls`, plus any set at run time) and the one in use.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bases {
+    list: Vec<String>,
+    index: usize,
+}
+
+impl Bases {
+    /// The given bases, the first in use.
+    pub(crate) fn new(list: Vec<String>) -> Self {
+        Bases { list, index: 0 }
+    }
+
+    /// The base in use.
+    pub(crate) fn current(&self) -> String {
+        self.list.get(self.index).cloned().unwrap_or_default()
+    }
+
+    /// Makes `url` (trimmed, without a trailing `/`) the base in use, adding it if it is new.
+    pub(crate) fn select(&mut self, url: &str) {
+        let i = match self
+            .list
+            .iter()
+            .position(|b| b.trim_end_matches('/').eq_ignore_ascii_case(url))
+        {
+            Some(i) => i,
+            None => {
+                self.list.push(url.to_owned());
+                self.list.len() - 1
+            }
+        };
+        self.index = i;
+    }
+
+    /// Moves to the next base (after a 410), when there is more than one; returns it.
+    pub(crate) fn advance(&mut self) -> Option<String> {
+        let n = self.list.len();
+        if n > 1 {
+            self.index = (self.index + 1) % n;
+            return Some(self.current());
+        }
+        None
+    }
+
+    /// For an absolute URL on one of the bases: the length of the base part of `url.trim()`
+    /// (ASCII case-insensitive; the base must end at `/`, `?` or the end). No allocation: this
+    /// runs on every signature.
+    pub(crate) fn own_prefix(&self, url: &str) -> Option<usize> {
+        let url = url.trim();
+        self.list.iter().find_map(|b| {
+            let base = b.trim().trim_end_matches('/');
+            let head = url.get(..base.len())?;
+            let rest = url.get(base.len()..)?;
+            (head.eq_ignore_ascii_case(base)
+                && matches!(rest.as_bytes().first(), None | Some(b'/' | b'?')))
+            .then_some(base.len())
+        })
+    }
+
+    /// For an absolute URL on one of the bases: the path after the base, with its query.
+    pub(crate) fn split_own(&self, url: &str) -> Option<String> {
+        let n = self.own_prefix(url)?;
+        Some(url.trim().get(n..).unwrap_or_default().to_owned())
+    }
+
+    /// The URL for `target` (a path, or an absolute URL on one of the bases) and `query` on the
+    /// base in use, and the path used for pacing.
+    pub(crate) fn resolve(
+        &self,
+        target: &str,
+        query: &[(String, String)],
+    ) -> Result<(String, String)> {
+        let rel = if target.starts_with("http://") || target.starts_with("https://") {
+            self.split_own(target).ok_or_else(|| {
+                Error::invalid_argument("the URL is not on this session's API base URL; the session signs only its own hosts.")
+            })?
+        } else {
+            target.to_owned()
+        };
+        let rel = if matches!(rel.as_bytes().first(), None | Some(b'/' | b'?')) {
+            rel
+        } else {
+            format!("/{rel}")
+        };
+        let mut url = format!("{}{}", self.current().trim_end_matches('/'), rel);
+        if !query.is_empty() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            for (i, (k, v)) in query.iter().enumerate() {
+                if i > 0 {
+                    url.push('&');
+                }
+                url.push_str(&pct_encode(k));
+                url.push('=');
+                url.push_str(&pct_encode(v));
+            }
+        }
+        let end = rel.bytes().position(|b| b == b'?' || b == b'#');
+        let path = rel
+            .get(..end.unwrap_or(rel.len()))
+            .unwrap_or_default()
+            .to_owned();
+        Ok((url, path))
+    }
+}
+
+/// `scheme://host[:port]` of a base URL.
+pub(crate) fn origin(base: &str) -> String {
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let end = base
+        .get(start..)
+        .and_then(|r| r.find('/'))
+        .map_or(base.len(), |j| start + j);
+    base.get(..end).unwrap_or(base).to_owned()
+}
+
+impl<H: Host> Session<H> {
+    /// The base URL in use.
+    pub fn base_url(&self) -> String {
+        self.inner.state.borrow().bases.current()
+    }
+
+    /// Switches the API base at run time (e.g. to `https://1.api.ibkr.com/v1/api`). The session's
+    /// token stays; if the new host refuses it, the usual 401 recovery makes a new one.
+    pub fn set_base_url(&self, url: &str) -> Result<()> {
+        oauth1::base::split_url(url)?;
+        let url = url.trim().trim_end_matches('/').to_owned();
+        self.inner.state.borrow_mut().bases.select(&url);
+        self.log(Level::Info, &format!("API base is now {url}"));
+        Ok(())
+    }
+
+    /// Whether `url` is on one of the session's API bases (only those get a signature).
+    pub fn is_own_url(&self, url: &str) -> bool {
+        self.inner.state.borrow().bases.own_prefix(url).is_some()
+    }
+
+    /// `scheme://host[:port]` of the current API base (OAuth 2.0's endpoints live there too).
+    pub(crate) fn origin(&self) -> String {
+        origin(&self.base_url())
+    }
+
+    /// The URL for a call on the current base, and the path used for pacing.
+    pub(crate) fn resolve(&self, call: &Call<H::Value>) -> Result<(String, String)> {
+        self.inner
+            .state
+            .borrow()
+            .bases
+            .resolve(&call.target, &call.query)
+    }
+
+    /// After a 410: the next base URL, when there is one.
+    pub(crate) fn next_base(&self) {
+        let moved = self.inner.state.borrow_mut().bases.advance();
+        if let Some(to) = moved {
+            self.log(Level::Warn, &format!("410 Gone: moving to {to}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bases() -> Bases {
+        Bases::new(vec![
+            "https://api.ibkr.com/v1/api".into(),
+            "https://1.api.ibkr.com/v1/api/".into(),
+        ])
+    }
+
+    #[test]
+    fn own_urls_end_at_a_boundary_and_ignore_case() {
+        let b = bases();
+        assert_eq!(
+            b.split_own(" HTTPS://api.ibkr.com/v1/api/tickle?x=1")
+                .as_deref(),
+            Some("/tickle?x=1")
+        );
+        assert_eq!(
+            b.split_own("https://1.api.ibkr.com/v1/api").as_deref(),
+            Some("")
+        );
+        assert_eq!(b.split_own("https://api.ibkr.com/v1/apix"), None);
+        assert_eq!(b.split_own("https://example.com/v1/api/tickle"), None);
+    }
+
+    #[test]
+    fn resolve_joins_encodes_the_query_and_returns_the_pacing_path() {
+        let b = bases();
+        let q = vec![("conids".to_owned(), "1,2".to_owned())];
+        let (url, path) = b.resolve("iserver/marketdata/snapshot", &q).unwrap();
+        assert_eq!(
+            url,
+            "https://api.ibkr.com/v1/api/iserver/marketdata/snapshot?conids=1%2C2"
+        );
+        assert_eq!(path, "/iserver/marketdata/snapshot");
+        let (url, path) = b
+            .resolve("https://1.api.ibkr.com/v1/api/a?b=c", &q)
+            .unwrap();
+        assert_eq!(url, "https://api.ibkr.com/v1/api/a?b=c&conids=1%2C2");
+        assert_eq!(path, "/a");
+        assert!(b.resolve("https://example.com/a", &[]).is_err());
+    }
+
+    #[test]
+    fn advancing_wraps_and_selecting_adds_once() {
+        let mut b = bases();
+        assert_eq!(
+            b.advance().as_deref(),
+            Some("https://1.api.ibkr.com/v1/api/")
+        );
+        assert_eq!(b.advance().as_deref(), Some("https://api.ibkr.com/v1/api"));
+        b.select("https://1.api.ibkr.com/v1/api");
+        assert_eq!(b.current(), "https://1.api.ibkr.com/v1/api/");
+        b.select("https://2.api.ibkr.com/v1/api");
+        assert_eq!(b.current(), "https://2.api.ibkr.com/v1/api");
+        assert_eq!(b.list.len(), 3);
+        assert_eq!(Bases::new(vec!["https://a/b".into()]).advance(), None);
+    }
+
+    #[test]
+    fn origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin("https://localhost:5000/v1/api"),
+            "https://localhost:5000"
+        );
+        assert_eq!(origin("https://api.ibkr.com"), "https://api.ibkr.com");
+    }
+}
