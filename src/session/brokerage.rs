@@ -1,6 +1,11 @@
 //! The brokerage session's endpoints (`ssodh/init`, `auth/status`, `tickle`, `sso/validate`,
 //! `logout`, `reauthenticate`), making sure it is authenticated, and one keep-alive round. The
 //! flags IBKR's answers carry are read by small pure functions.
+//!
+//! With a shared token store the fleet initialises the brokerage session once per token (a
+//! marker with the token's generation, set by whoever held the init lease) and tickles once per
+//! keep-alive interval (a lease with the interval's TTL); `logout` also clears the store, since
+//! it ends the session for every process. Nothing logs out implicitly.
 
 use serde_json::Value;
 
@@ -15,7 +20,14 @@ pub struct KeepAliveReport {
     pub authenticated: bool,
     /// The session was re-initialised (it was unauthenticated or competing).
     pub reinitialised: bool,
+    /// Another process of the fleet tickles this interval; this one did nothing.
+    pub skipped: bool,
 }
+
+/// How long a process waits for another one's `ssodh/init` before doing it itself.
+const INIT_WAIT_MS: f64 = 15_000.0;
+/// The init lease: longer than an `ssodh/init` takes.
+const INIT_LEASE_MS: u64 = 20_000;
 
 /// `(authenticated, competing)` from an `/iserver/auth/status` answer; both false when it is
 /// not JSON or lacks them.
@@ -54,8 +66,114 @@ impl<H: Host> Session<H> {
         self.request(call).await
     }
 
-    /// `POST /iserver/auth/ssodh/init {"publish","compete"}`: opens the brokerage session.
+    /// `POST /iserver/auth/ssodh/init {"publish","compete"}`: opens the brokerage session. With
+    /// a shared store, once per token for the whole fleet: a process that finds it done (or
+    /// waits while another does it) answers with the status instead.
     pub async fn init_brokerage(&self, compete: bool, publish: bool) -> Result<String> {
+        if let Some(fleet) = &self.inner.fleet {
+            if fleet.available(&self.inner.host) {
+                if let Some(text) = self.fleet_init(fleet, compete, publish, false).await? {
+                    return Ok(text);
+                }
+            }
+        }
+        self.init_brokerage_now(compete, publish).await
+    }
+
+    /// The repair after "no bridge": `ssodh/init` again, whatever the fleet's marker says, but
+    /// by one process of the fleet at a time.
+    pub(crate) async fn repair_brokerage(&self, compete: bool) -> Result<()> {
+        if let Some(fleet) = &self.inner.fleet {
+            if fleet.available(&self.inner.host)
+                && self.fleet_init(fleet, compete, true, true).await?.is_some()
+            {
+                return Ok(());
+            }
+        }
+        self.init_brokerage_now(compete, true).await.map(drop)
+    }
+
+    /// The marker's value: the generation of the token the brokerage session was opened with
+    /// (the gateway's is always 1).
+    async fn brokerage_marker(&self) -> Result<(String, u64)> {
+        let token = self.token().await?;
+        let ttl = if token.expires_at.is_finite() {
+            (token.expires_at - self.now()).max(1000.0) as u64
+        } else {
+            3_600_000
+        };
+        Ok((token.generation.to_string(), ttl))
+    }
+
+    /// `ssodh/init` once for the fleet: `Some(text)` when it was done here or by another
+    /// process (`force`: even if the marker says it was done for this token); `None` when the
+    /// store does not answer (the caller does it itself).
+    async fn fleet_init(
+        &self,
+        fleet: &super::fleet::Fleet,
+        compete: bool,
+        publish: bool,
+        force: bool,
+    ) -> Result<Option<String>> {
+        use ibkr_auth_core::fleet::Slot;
+        let host = &self.inner.host;
+        let (marker, ttl) = self.brokerage_marker().await?;
+        if !force {
+            match fleet.get(host, Slot::Brokerage).await {
+                Ok(Some(v)) if v == marker => {
+                    self.log(
+                        Level::Debug,
+                        "brokerage session already initialised by the fleet",
+                    );
+                    return Box::pin(self.status()).await.map(Some);
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+        let started = self.now();
+        let mut poll = 100;
+        loop {
+            match fleet.lease(host, Slot::BrokerageLease, INIT_LEASE_MS).await {
+                Ok(true) => {
+                    let r = self.init_brokerage_now(compete, publish).await;
+                    if r.is_ok() {
+                        let _ = fleet.set(host, Slot::Brokerage, &marker, ttl).await;
+                    }
+                    fleet.release(host, Slot::BrokerageLease).await;
+                    return r.map(Some);
+                }
+                Ok(false) => {}
+                Err(_) => return Ok(None),
+            }
+            // Another process is initialising: wait until it is done (a repair: its lease is
+            // gone; otherwise: its marker is there).
+            self.inner.host.sleep(poll).await;
+            poll = (poll * 3 / 2).min(1000);
+            let (slot, done) = if force {
+                (Slot::BrokerageLease, None)
+            } else {
+                (Slot::Brokerage, Some(marker.as_str()))
+            };
+            match fleet.get(host, slot).await {
+                Ok(v) if v.as_deref() == done => {
+                    self.log(
+                        Level::Debug,
+                        "brokerage session initialised by another process of the fleet",
+                    );
+                    return Box::pin(self.status()).await.map(Some);
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(None),
+            }
+            if self.now() - started > INIT_WAIT_MS {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// `ssodh/init` now, by this process.
+    async fn init_brokerage_now(&self, compete: bool, publish: bool) -> Result<String> {
         let mut call = Call::new("POST", "/iserver/auth/ssodh/init");
         call.body = Some(
             self.inner
@@ -90,6 +208,22 @@ impl<H: Host> Session<H> {
     pub async fn logout(&self) -> Result<String> {
         let text = self.json_call(Call::new("POST", "/logout"), false).await?;
         self.inner.state.borrow_mut().tokens.token = None;
+        if let Some(fleet) = &self.inner.fleet {
+            use ibkr_auth_core::fleet::Slot;
+            let host = &self.inner.host;
+            // The session is over for every process: the stored token and marker go with it.
+            let cleared = fleet.delete(host, Slot::Token).await.is_ok()
+                && fleet.delete(host, Slot::Brokerage).await.is_ok();
+            self.log(
+                Level::Warn,
+                if cleared {
+                    "logged out: this ends the brokerage session for every process sharing the token store (its token was removed from the store)"
+                } else {
+                    "logged out: this ends the brokerage session for every process sharing the token store (the store did not answer; its token stays there until it expires)"
+                },
+            );
+            return Ok(text);
+        }
         self.log(Level::Info, "logged out");
         Ok(text)
     }
@@ -158,7 +292,35 @@ impl<H: Host> Session<H> {
     /// over only with the `compete` option. A gateway still unauthenticated after that is logged
     /// out and initialised again (the "active but not authenticated" repair).
     pub async fn keep_alive_tick(&self) -> Result<KeepAliveReport> {
+        self.keep_alive_round(60_000).await
+    }
+
+    /// One keep-alive round of a timer ticking every `interval_ms`. With a shared store, the
+    /// process that takes the fleet's tickle lease for this interval does the round; the others
+    /// report it `skipped` (authenticated as far as the fleet's marker knows).
+    pub async fn keep_alive_round(&self, interval_ms: u64) -> Result<KeepAliveReport> {
         self.inner.auth.before_keep_alive(self).await?;
+        if let Some(fleet) = &self.inner.fleet {
+            use ibkr_auth_core::fleet::Slot;
+            let host = &self.inner.host;
+            if fleet.available(host) {
+                // A little under the interval, so that the next tick of any process may go.
+                let ttl = interval_ms.saturating_mul(9) / 10;
+                if let Ok(false) = fleet.lease(host, Slot::Tickle, ttl.max(1)).await {
+                    let authenticated =
+                        matches!(fleet.get(host, Slot::Brokerage).await, Ok(Some(_)));
+                    self.log(
+                        Level::Debug,
+                        "keep-alive: another process of the fleet tickles this interval",
+                    );
+                    return Ok(KeepAliveReport {
+                        authenticated,
+                        reinitialised: false,
+                        skipped: true,
+                    });
+                }
+            }
+        }
         let text = self.tickle().await?;
         let (authenticated, competing) = tickle_flags(&text);
         if authenticated && !competing {
@@ -169,6 +331,7 @@ impl<H: Host> Session<H> {
             return Ok(KeepAliveReport {
                 authenticated: true,
                 reinitialised: false,
+                skipped: false,
             });
         }
         let compete = self.inner.opts.compete;
@@ -177,6 +340,7 @@ impl<H: Host> Session<H> {
             return Ok(KeepAliveReport {
                 authenticated: false,
                 reinitialised: false,
+                skipped: false,
             });
         }
         self.log(
@@ -194,6 +358,7 @@ impl<H: Host> Session<H> {
             Ok(_) => Ok(KeepAliveReport {
                 authenticated: true,
                 reinitialised: true,
+                skipped: false,
             }),
             Err(e)
                 if self.is_gateway()
@@ -209,6 +374,7 @@ impl<H: Host> Session<H> {
                 Ok(KeepAliveReport {
                     authenticated: true,
                     reinitialised: true,
+                    skipped: false,
                 })
             }
             Err(e) => Err(e),

@@ -292,16 +292,16 @@ impl Fleet {
         let _ = self.set(host, Slot::Failure, &value, wait + 900_000).await;
     }
 
-    /// A token newer than generation `stale` that is good until `fresh_until`: the stored one,
-    /// or one this process makes with `handshake` while it holds the lease. `Ok(None)`: the store
-    /// is not answering; the caller makes its own token.
+    /// A token newer than generation `stale` that is good for more than `margin_ms`: the stored
+    /// one, or one this process makes with `handshake` while it holds the lease (then `true`).
+    /// `Ok(None)`: the store is not answering; the caller makes its own token.
     pub async fn obtain<H, F, Fut>(
         &self,
         host: &H,
         stale: u64,
         margin_ms: f64,
         handshake: F,
-    ) -> Result<Option<Sealed>>
+    ) -> Result<Option<(Sealed, bool)>>
     where
         H: Host,
         F: FnOnce() -> Fut,
@@ -323,7 +323,7 @@ impl Fleet {
                 if waited_for_lease {
                     host.log(Level::Debug, "fleet: using the token another process made");
                 }
-                return Ok(Some(t.clone()));
+                return Ok(Some((t.clone(), false)));
             }
             let floor = stored.map_or(0, |t| t.generation).max(stale);
             let Ok(failure) = self.failure(host).await else {
@@ -366,7 +366,7 @@ impl Fleet {
             match self.read(host).await {
                 Ok(Some(t)) if usable(&t, host.now_ms()) => {
                     self.release(host, Slot::Lease).await;
-                    return Ok(Some(t));
+                    return Ok(Some((t, false)));
                 }
                 Ok(_) => {}
                 Err(_) => return Ok(None),
@@ -392,7 +392,7 @@ impl Fleet {
                         );
                     }
                     self.release(host, Slot::Lease).await;
-                    Ok(Some(t))
+                    Ok(Some((t, true)))
                 }
                 Err(e) => {
                     self.record_failure(host, previous_failures, &e).await;
@@ -537,14 +537,16 @@ mod tests {
             minted(&host, 1)
         }))
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .0;
         let b = member(1);
         let u = block_on(b.obtain(&host, 0, 600_000.0, || async {
             made.set(made.get() + 1);
             minted(&host, 2)
         }))
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .0;
         assert_eq!(made.get(), 1);
         assert_eq!(u, t);
         assert!(t.generation >= 1_700_000_000_000, "a time-based generation");
@@ -557,20 +559,23 @@ mod tests {
         let (host, a) = setup();
         let t = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .0;
         let made = Cell::new(false);
         let u = block_on(a.obtain(&host, t.generation, 0.0, || async {
             made.set(true);
             minted(&host, 2)
         }))
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .0;
         assert!(made.get());
         assert!(u.generation > t.generation);
         // A process still on the older one adopts the newer one.
         let v = block_on(member(1).obtain(&host, t.generation, 0.0, || async { minted(&host, 3) }))
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .0;
         assert_eq!(v, u);
     }
 
@@ -596,7 +601,8 @@ mod tests {
         let start = host.now_ms();
         let t = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .0;
         assert_eq!(t.secret.expose(), &[1u8; 20][..]);
         let waited = host.now_ms() - start;
         assert!((30_000.0..32_000.0).contains(&waited), "{waited}");
@@ -688,12 +694,14 @@ mod tests {
         let (host, a) = setup();
         let t = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .0;
         // The same key, another secret: the entry does not open; a fresh token replaces it.
         let b = member(2);
         let u = block_on(b.obtain(&host, 0, 0.0, || async { minted(&host, 2) }))
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .0;
         assert_ne!(u.secret, t.secret);
         assert!(host
             .0

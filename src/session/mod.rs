@@ -48,6 +48,7 @@ pub use brokerage::KeepAliveReport;
 pub use host::{Host, HttpRequest, HttpResponse, Level};
 pub use pacing::Pacer;
 use recovery::{Action, Observed, Outcome, Retries};
+pub use token::RefreshReport;
 use token::Token;
 
 /// How a session behaves.
@@ -73,6 +74,8 @@ pub struct Options {
     pub auth_polls: u32,
     /// The pause between those polls.
     pub auth_poll_ms: u64,
+    /// How the session uses a shared token store, when its host has one.
+    pub store: fleet::StoreOptions,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             compete: true,
             auth_polls: 8,
             auth_poll_ms: 1000,
+            store: fleet::StoreOptions::default(),
         }
     }
 }
@@ -149,6 +153,8 @@ struct Inner<H: Host> {
     host: H,
     auth: Auth,
     opts: Options,
+    /// The shared token store's protocol, when the host has a store.
+    fleet: Option<fleet::Fleet>,
     state: RefCell<State>,
 }
 
@@ -221,6 +227,13 @@ impl<H: Host> Session<H> {
         for b in &opts.base_urls {
             crate::oauth1::base::split_url(b)?;
         }
+        let fleet = if host.has_store() {
+            let account =
+                auth.fleet_account(&opts.base_urls.first().cloned().unwrap_or_default())?;
+            Some(fleet::Fleet::new(account, opts.store.clone())?)
+        } else {
+            None
+        };
         let state = State {
             tokens: token::Cache::default(),
             bases: url::Bases::new(opts.base_urls.clone()),
@@ -233,6 +246,7 @@ impl<H: Host> Session<H> {
                 host,
                 auth,
                 opts,
+                fleet,
                 state: RefCell::new(state),
             }),
         })
@@ -456,7 +470,7 @@ impl<H: Host> Session<H> {
                             call.method
                         ),
                     );
-                    self.init_brokerage(self.inner.opts.compete, true).await?;
+                    self.repair_brokerage(self.inner.opts.compete).await?;
                     if action == Action::InitBrokerageAndReturn {
                         return Ok(resp);
                     }

@@ -10,6 +10,7 @@
 use std::rc::Rc;
 
 use super::auth::AuthKind;
+use super::fleet;
 use super::flight::{self, Flight};
 use super::{Host, Level, Session};
 use crate::error::{Error, ErrorCode, Result};
@@ -49,6 +50,19 @@ pub(crate) struct Cache {
     pub(crate) last_error: Option<Error>,
     /// Handshakes started.
     pub(crate) handshakes: u64,
+    /// Tokens this process made itself (not adopted from a store).
+    pub(crate) minted: u64,
+}
+
+/// What [`Session::refresh`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefreshReport {
+    /// This process made a new token (`false`: the one in hand or in the store was good).
+    pub refreshed: bool,
+    /// The token's expiry, ms since the epoch.
+    pub expires_at: f64,
+    /// The token's generation.
+    pub generation: u64,
 }
 
 /// The pause after `failures` failed handshakes in a row: 1 s from the second on, doubling, at
@@ -194,16 +208,59 @@ impl<H: Host> Session<H> {
 
     /// Where every new token comes from: the token's secret, its expiry (ms since the epoch),
     /// and its generation when it comes with one. `stale_generation` is the newest generation
-    /// this session has held (0: none), so a token source shared by several processes can tell
-    /// a newer token (adopt it, with its generation) from the one being replaced. For now this
-    /// is [`Session::acquire`], and the generation is the session's own next one.
+    /// this session has held (0: none). With a shared store ([`super::fleet`]), a token newer
+    /// than that in the store is adopted with its generation, or this session makes it while it
+    /// holds the fleet's lease; without one (or while the store is down), it is
+    /// [`Session::acquire`] and the session's own next generation.
     pub(crate) async fn obtain(
         &self,
         stale_generation: u64,
     ) -> Result<(SecretBytes, f64, Option<u64>)> {
-        let _ = stale_generation;
+        if let Some(fleet) = self.inner.fleet.as_ref().filter(|f| f.shares_tokens()) {
+            let margin = self.inner.opts.refresh_margin_ms;
+            let mint = || async {
+                let (secret, expires_at) = self.acquire().await?;
+                let ip = self.inner.state.borrow().session_ip.clone();
+                Ok(fleet::Minted {
+                    secret,
+                    expires_at,
+                    ip,
+                })
+            };
+            if let Some((t, made)) = fleet
+                .obtain(&self.inner.host, stale_generation, margin, mint)
+                .await?
+            {
+                let mut st = self.inner.state.borrow_mut();
+                if made {
+                    st.tokens.minted += 1;
+                }
+                if t.ip.is_some() {
+                    st.session_ip = t.ip.clone();
+                }
+                return Ok((t.secret.clone(), t.expires_at, Some(t.generation)));
+            }
+        }
         let (secret, expires_at) = self.acquire().await?;
+        self.inner.state.borrow_mut().tokens.minted += 1;
         Ok((secret, expires_at, None))
+    }
+
+    /// For a scheduled refresher: makes sure a token good for more than `within_ms` exists —
+    /// the cached or stored one, else a new one (stored for the fleet when there is a store).
+    pub async fn refresh(&self, within_ms: f64) -> Result<RefreshReport> {
+        let minted = || self.inner.state.borrow().tokens.minted;
+        let before = minted();
+        let mut t = self.token().await?;
+        if t.expires_at - self.now() <= within_ms {
+            self.invalidate(t.generation);
+            t = self.token().await?;
+        }
+        Ok(RefreshReport {
+            refreshed: minted() > before,
+            expires_at: t.expires_at,
+            generation: t.generation,
+        })
     }
 
     /// Gets a fresh token: the LST handshake (OAuth 1.0a), a new SSO session (OAuth 2.0), or

@@ -147,7 +147,17 @@ fn common_options_for(
     default_pacer: fn() -> Pacer,
 ) -> Result<(JsHost, Options)> {
     let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?
-        .with_native_crypto(o.opt_bool("nativeCrypto")?.unwrap_or(true));
+        .with_native_crypto(o.opt_bool("nativeCrypto")?.unwrap_or(true))
+        .with_store(get(obj, "store"))?;
+    if let Some(ms) = o.opt_uint("storeWaitMs", 3_600_000)? {
+        opts.store.wait_ms = ms as f64;
+    }
+    if let Some(ms) = o.opt_uint("storeLeaseMs", 3_600_000)? {
+        opts.store.lease_ms = ms.max(100);
+    }
+    if let Some(ms) = o.opt_uint("storeTimeoutMs", 600_000)? {
+        opts.store.op_timeout_ms = ms.max(1);
+    }
     if let Some(base) = o.opt_string("baseUrl")? {
         opts.base_urls = vec![base];
     }
@@ -211,6 +221,17 @@ fn interned(s: &str) -> JsValue {
         }
         v
     })
+}
+
+/// `intervalMs` of `keepAlive` and `keepAliveOnce`: 60 s by default, at least 1 s.
+fn keep_alive_interval(o: &JsValue) -> Result<u64> {
+    if o.is_undefined() || o.is_null() {
+        return Ok(60_000);
+    }
+    Ok(Opts::new("keepAlive", o)?
+        .opt_uint("intervalMs", 3_600_000)?
+        .unwrap_or(60_000)
+        .max(1000))
 }
 
 /// A session with IBKR: tokens, signing, recovery and keep-alive, over the `fetch` you pass.
@@ -547,20 +568,52 @@ impl IbkrSession {
         })
     }
 
-    /// `keepAliveOnce()`: one keep-alive round now → `{ authenticated, reinitialised }`.
+    /// `keepAliveOnce({ intervalMs = 60000 }?)`: one keep-alive round now →
+    /// `{ authenticated, reinitialised, skipped }`. With a shared store, one process of the
+    /// fleet tickles per `intervalMs`; the others' rounds are `skipped`.
     #[wasm_bindgen(js_name = "keepAliveOnce")]
-    pub fn keep_alive_once(&self) -> Promise {
+    pub fn keep_alive_once(&self, o: JsValue) -> Promise {
         let s = self.session.clone();
         promise(async move {
-            let r = s.keep_alive_tick().await?;
+            let interval = keep_alive_interval(&o)?;
+            let r = s.keep_alive_round(interval).await?;
             #[derive(serde::Serialize)]
             struct Tick {
                 authenticated: bool,
                 reinitialised: bool,
+                skipped: bool,
             }
             Ok(super::to_js_value(&Tick {
                 authenticated: r.authenticated,
                 reinitialised: r.reinitialised,
+                skipped: r.skipped,
+            }))
+        })
+    }
+
+    /// `refresh({ withinMs = 3600000 }?)`: for a scheduled refresher — makes sure a token good
+    /// for more than `withinMs` exists (the one in hand, the stored one, or a new one, stored
+    /// for the fleet) → `{ refreshed, expiresAt, generation }`.
+    pub fn refresh(&self, o: JsValue) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            let within = if o.is_undefined() || o.is_null() {
+                None
+            } else {
+                Opts::new("refresh", &o)?.opt_uint("withinMs", 23 * 3_600_000)?
+            };
+            let r = s.refresh(within.unwrap_or(3_600_000) as f64).await?;
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Refresh {
+                refreshed: bool,
+                expires_at: f64,
+                generation: f64,
+            }
+            Ok(super::to_js_value(&Refresh {
+                refreshed: r.refreshed,
+                expires_at: r.expires_at,
+                generation: r.generation as f64,
             }))
         })
     }
@@ -569,13 +622,7 @@ impl IbkrSession {
     /// session; returns `{ stop() }`.
     #[wasm_bindgen(js_name = "keepAlive")]
     pub fn keep_alive(&self, o: JsValue) -> JsResult<KeepAlive> {
-        let mut interval = 60_000u64;
-        if !(o.is_undefined() || o.is_null()) {
-            interval = Opts::new("keepAlive", &o)?
-                .opt_uint("intervalMs", 3_600_000)?
-                .unwrap_or(60_000)
-                .max(1000);
-        }
+        let interval = keep_alive_interval(&o)?;
         let s = self.session.clone();
         let busy = Rc::new(Cell::new(false));
         let tick = Closure::<dyn FnMut()>::new(move || {
@@ -584,7 +631,7 @@ impl IbkrSession {
             }
             let (s, busy) = (s.clone(), busy.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = s.keep_alive_tick().await {
+                if let Err(e) = s.keep_alive_round(interval).await {
                     s.host().log(
                         Level::Error,
                         &format!("keep-alive: {}: {}", e.code(), e.message()),

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::keys::SecretBytes;
 use crate::session::token::Token;
 use crate::session::{Host, Session};
+use ibkr_auth_core::fleet::FleetAccount;
 
 /// The gateway kind: no credentials.
 #[derive(Debug, Clone, Copy)]
@@ -36,5 +37,11 @@ impl AuthKind for Gateway {
     /// Never shown: a gateway's 401 gets its own error ("not logged in").
     fn hint_on_401(&self) -> &'static str {
         "live session token. Check the consumer key, the access token and the realm."
+    }
+
+    /// Named by its API base; no token is stored for it, only the brokerage and keep-alive
+    /// leases are shared.
+    fn fleet_account(&self, base_url: &str) -> Result<FleetAccount> {
+        Ok(FleetAccount::gateway(base_url))
     }
 }

@@ -19,6 +19,7 @@ use super::{Host, Level, Session};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{PrivateKey, SecretBytes};
 use crate::oauth1::HmacSha256Key;
+use ibkr_auth_core::fleet::FleetAccount;
 
 /// What a kind of authentication does for a session. The session core calls only these.
 pub(crate) trait AuthKind {
@@ -54,6 +55,10 @@ pub(crate) trait AuthKind {
     async fn before_keep_alive<H: Host>(&self, _session: &Session<H>) -> Result<()> {
         Ok(())
     }
+
+    /// This account's place in a shared token store: its key names (no secret in them) and the
+    /// key that seals its token, derived from its own secret. `base_url`: the first API base.
+    fn fleet_account(&self, base_url: &str) -> Result<FleetAccount>;
 }
 
 /// How a session authenticates.
@@ -123,6 +128,10 @@ impl AuthKind for Auth {
 
     async fn before_keep_alive<H: Host>(&self, session: &Session<H>) -> Result<()> {
         each_kind!(self, |k| k.before_keep_alive(session).await)
+    }
+
+    fn fleet_account(&self, base_url: &str) -> Result<FleetAccount> {
+        each_kind!(self, |k| k.fleet_account(base_url))
     }
 }
 

@@ -2,6 +2,7 @@
 //! session token handshake (Diffie-Hellman, RSA-SHA256 signed), and the HMAC-SHA256
 //! `Authorization` of every API call.
 
+use ibkr_auth_core::fleet::FleetAccount;
 use serde_json::Value;
 
 use super::{auth_failure, AuthKind};
@@ -192,6 +193,12 @@ impl AuthKind for Oauth1Credentials {
 
     fn hint_on_401(&self) -> &'static str {
         "live session token. Check the consumer key, the access token and the realm."
+    }
+
+    /// Consumer key and access token name it; the prepend (the access token secret, decrypted)
+    /// seals its token.
+    fn fleet_account(&self, _base_url: &str) -> Result<FleetAccount> {
+        FleetAccount::oauth1(&self.consumer_key, &self.access_token, &self.prepend)
     }
 }
 

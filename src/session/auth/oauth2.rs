@@ -2,6 +2,7 @@
 //! token → SSO session → validate → `ssodh/init`), the bearer `Authorization` of every API call,
 //! and the keep-alive's check for a changed public IP.
 
+use ibkr_auth_core::fleet::FleetAccount;
 use serde_json::Value;
 
 use super::{auth_failure, AuthKind};
@@ -102,6 +103,16 @@ impl AuthKind for Oauth2Credentials {
 
     async fn before_keep_alive<H: Host>(&self, session: &Session<H>) -> Result<()> {
         session.check_ip(self).await
+    }
+
+    /// Client id, key id and username name it; the private key seals its token.
+    fn fleet_account(&self, _base_url: &str) -> Result<FleetAccount> {
+        FleetAccount::oauth2(
+            &self.client_id,
+            &self.client_key_id,
+            &self.credential,
+            self.key.pkcs1_der(),
+        )
     }
 }
 
