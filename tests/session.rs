@@ -8,7 +8,7 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -91,6 +91,10 @@ struct Mock {
     host_rsa: Rc<Cell<HostRsa>>,
     /// The signatures the host returned, base64.
     host_signatures: Rc<RefCell<Vec<String>>>,
+    /// A token store shared by the sessions of a fleet: key → (value, expiry on the mock clock).
+    /// It answers at once (a store call's time limit is a sleep, and the mock's sleeps end after
+    /// one poll).
+    store: Option<Rc<RefCell<HashMap<String, (String, f64)>>>>,
 }
 
 struct Resp {
@@ -299,6 +303,44 @@ impl Host for Mock {
     fn log(&self, level: Level, message: &str) {
         self.logs.borrow_mut().push((level, message.to_owned()));
     }
+    fn has_store(&self) -> bool {
+        self.store.is_some()
+    }
+    async fn store_get(&self, key: &str) -> Result<Option<String>> {
+        let now = self.clock.get();
+        Ok(self.store.as_ref().and_then(|s| {
+            s.borrow()
+                .get(key)
+                .filter(|(_, exp)| *exp > now)
+                .map(|(v, _)| v.clone())
+        }))
+    }
+    async fn store_set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<()> {
+        let exp = self.clock.get() + ttl_ms as f64;
+        if let Some(s) = &self.store {
+            s.borrow_mut()
+                .insert(key.to_owned(), (value.to_owned(), exp));
+        }
+        Ok(())
+    }
+    async fn store_set_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<bool> {
+        let now = self.clock.get();
+        let Some(s) = &self.store else {
+            return Ok(true);
+        };
+        let mut map = s.borrow_mut();
+        if map.get(key).is_some_and(|(_, exp)| *exp > now) {
+            return Ok(false);
+        }
+        map.insert(key.to_owned(), (value.to_owned(), now + ttl_ms as f64));
+        Ok(true)
+    }
+    async fn store_delete(&self, key: &str) -> Result<()> {
+        if let Some(s) = &self.store {
+            s.borrow_mut().remove(key);
+        }
+        Ok(())
+    }
     async fn sign_rsa_sha256(&self, key: &PrivateKey, message: &[u8]) -> Option<Vec<u8>> {
         let sig = match self.host_rsa.get() {
             HostRsa::None => return None,
@@ -343,6 +385,7 @@ fn fixture(configure: impl FnOnce(&mut Options)) -> Fixture {
         logs: Rc::default(),
         host_rsa: Rc::default(),
         host_signatures: Rc::default(),
+        store: None,
     };
     let mut opts = Options {
         base_urls: vec![
@@ -746,4 +789,144 @@ fn a_host_rsa_signature_is_used_when_it_verifies_and_replaced_when_not() {
     let f = fixture(|_| {});
     block_on(f.session.live_session_token()).unwrap();
     assert!(f.mock.host_signatures.borrow().is_empty());
+}
+
+/// `n` sessions of one account over one server, sharing one store: a fleet of processes.
+fn fleet(n: usize) -> (Fixture, Vec<Session<Mock>>) {
+    let mut f = fixture(|o| o.store = fleet_store_options());
+    f.mock.store = Some(Rc::default());
+    f.session = session_like(&f, &f.mock);
+    let others = (1..n).map(|_| session_like(&f, &f.mock)).collect();
+    (f, others)
+}
+
+/// Another session of the fixture's account over `mock`.
+fn session_like(f: &Fixture, mock: &Mock) -> Session<Mock> {
+    let v: serde_json::Value = serde_json::from_str(common::VECTORS).unwrap();
+    let creds = Oauth1Credentials::new(Oauth1Inputs {
+        consumer_key: "TESTVECTR",
+        access_token: v["inputs"]["access_token"].as_str().unwrap(),
+        access_token_secret: &f.table.input("SECRET"),
+        signature_key: &f.table.input("SIG"),
+        encryption_key: &f.table.input("ENC"),
+        dh_params: &f.table.input("DH"),
+        realm: None,
+    })
+    .unwrap();
+    let opts = Options {
+        pacer: Pacer::off(),
+        store: fleet_store_options(),
+        ..Options::default()
+    };
+    Session::new(mock.clone(), creds, opts).unwrap()
+}
+
+/// The mock's sleeps move its one clock for everyone, so a waiter's polls age the leader's
+/// lease: leases and waits far longer than any test runs.
+fn fleet_store_options() -> ibkr_auth::session::fleet::StoreOptions {
+    ibkr_auth::session::fleet::StoreOptions {
+        wait_ms: 1e9,
+        lease_ms: 100_000_000,
+        op_timeout_ms: 10_000,
+    }
+}
+
+fn all_sessions(f: &Fixture, others: &[Session<Mock>]) -> Vec<Session<Mock>> {
+    std::iter::once(f.session.clone())
+        .chain(others.iter().cloned())
+        .collect()
+}
+
+#[test]
+fn a_fleet_sharing_a_store_makes_one_handshake_and_one_more_after_a_401() {
+    let (f, others) = fleet(5);
+    f.mock.server.borrow_mut().authenticated = true;
+    let sessions = all_sessions(&f, &others);
+    let calls = sessions
+        .iter()
+        .flat_map(|s| (0..40).map(move |_| s.request(Call::new("GET", "/iserver/accounts"))));
+    assert!(block_on(join_all(calls)).iter().all(Result::is_ok));
+    assert_eq!(f.handshakes(), 1, "one handshake for five sessions");
+
+    // IBKR forgets the token: every session sees a 401 on the same generation; one new
+    // handshake, the others adopt its token.
+    f.mock.server.borrow_mut().current = Some(vec![0; 20]);
+    let calls = sessions
+        .iter()
+        .flat_map(|s| (0..40).map(move |_| s.request(Call::new("GET", "/iserver/accounts"))));
+    let results = block_on(join_all(calls));
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 0);
+    assert_eq!(f.handshakes(), 2);
+
+    // A session that joins later adopts the stored token.
+    let late = session_like(&f, &f.mock);
+    block_on(late.request(Call::new("GET", "/iserver/accounts"))).unwrap();
+    assert_eq!(f.handshakes(), 2);
+    // What is stored holds no token bytes: the stored value is sealed.
+    let (lst, _) = block_on(late.live_session_token()).unwrap();
+    let store = f.mock.store.as_ref().unwrap().borrow();
+    assert!(store.values().all(|(v, _)| !v.contains(lst.as_str())));
+    assert!(store.keys().all(|k| k.starts_with("ibkr-auth:v1:")));
+}
+
+#[test]
+fn a_fleet_initialises_the_brokerage_session_once_and_tickles_once_per_interval() {
+    let (f, others) = fleet(3);
+    let sessions = all_sessions(&f, &others);
+    let inits = sessions.iter().map(|s| s.init_brokerage(true, true));
+    assert!(block_on(join_all(inits)).iter().all(Result::is_ok));
+    assert_eq!(f.mock.server.borrow().inits, 1);
+
+    let rounds = block_on(join_all(
+        sessions.iter().map(|s| s.keep_alive_round(60_000)),
+    ));
+    let rounds: Vec<_> = rounds.into_iter().map(Result::unwrap).collect();
+    assert_eq!(f.sent("/tickle"), 1);
+    assert_eq!(rounds.iter().filter(|r| r.skipped).count(), 2);
+    assert!(rounds.iter().all(|r| r.authenticated));
+    // The next interval: one tickle again.
+    f.mock.clock.set(f.mock.clock.get() + 60_000.0);
+    block_on(join_all(
+        sessions.iter().map(|s| s.keep_alive_round(60_000)),
+    ));
+    assert_eq!(f.sent("/tickle"), 2);
+
+    // "No bridge" after IBKR dropped the brokerage session: one repair for the fleet.
+    f.mock.server.borrow_mut().authenticated = false;
+    let calls = sessions
+        .iter()
+        .map(|s| s.request(Call::new("GET", "/iserver/accounts")));
+    assert!(block_on(join_all(calls)).iter().all(Result::is_ok));
+    assert_eq!(f.mock.server.borrow().inits, 2);
+}
+
+#[test]
+fn refresh_renews_ahead_of_expiry_once_and_logout_clears_the_store() {
+    let (f, others) = fleet(2);
+    let r = block_on(f.session.refresh(3_600_000.0)).unwrap();
+    assert!(r.refreshed);
+    assert_eq!(f.handshakes(), 1);
+    // Good for longer than asked: nothing to do, here or in another session.
+    let again = block_on(others[0].refresh(3_600_000.0)).unwrap();
+    assert!(!again.refreshed);
+    assert_eq!((again.generation, f.handshakes()), (r.generation, 1));
+    // Within the window: a new token, newer than the one before.
+    f.mock.clock.set(f.mock.clock.get() + 23.5 * 3_600_000.0);
+    let renewed = block_on(others[0].refresh(3_600_000.0)).unwrap();
+    assert!(renewed.refreshed && renewed.generation > r.generation);
+    assert_eq!(f.handshakes(), 2);
+    // The first session's token is now stale at IBKR; its 401 adopts the new one.
+    f.mock.server.borrow_mut().authenticated = true;
+    block_on(f.session.request(Call::new("GET", "/iserver/accounts"))).unwrap();
+    assert_eq!(f.handshakes(), 2);
+
+    block_on(f.session.logout()).unwrap();
+    let store = f.mock.store.as_ref().unwrap().borrow();
+    assert!(!store.keys().any(|k| k.ends_with(":token")));
+    assert!(f
+        .mock
+        .logs
+        .borrow()
+        .iter()
+        .any(|(l, m)| *l == Level::Warn && m.contains("every process sharing the token store")));
 }

@@ -24,11 +24,6 @@ pub struct KeepAliveReport {
     pub skipped: bool,
 }
 
-/// How long a process waits for another one's `ssodh/init` before doing it itself.
-const INIT_WAIT_MS: f64 = 15_000.0;
-/// The init lease: longer than an `ssodh/init` takes.
-const INIT_LEASE_MS: u64 = 20_000;
-
 /// `(authenticated, competing)` from an `/iserver/auth/status` answer; both false when it is
 /// not JSON or lacks them.
 pub(crate) fn status_flags(text: &str) -> (bool, bool) {
@@ -107,7 +102,8 @@ impl<H: Host> Session<H> {
 
     /// `ssodh/init` once for the fleet: `Some(text)` when it was done here or by another
     /// process (`force`: even if the marker says it was done for this token); `None` when the
-    /// store does not answer (the caller does it itself).
+    /// store does not answer or the other process did not finish within the store's wait (the
+    /// caller does it itself). The init lease has the store's lease TTL.
     async fn fleet_init(
         &self,
         fleet: &super::fleet::Fleet,
@@ -134,7 +130,10 @@ impl<H: Host> Session<H> {
         let started = self.now();
         let mut poll = 100;
         loop {
-            match fleet.lease(host, Slot::BrokerageLease, INIT_LEASE_MS).await {
+            match fleet
+                .lease(host, Slot::BrokerageLease, self.inner.opts.store.lease_ms)
+                .await
+            {
                 Ok(true) => {
                     let r = self.init_brokerage_now(compete, publish).await;
                     if r.is_ok() {
@@ -166,7 +165,7 @@ impl<H: Host> Session<H> {
                 Ok(_) => {}
                 Err(_) => return Ok(None),
             }
-            if self.now() - started > INIT_WAIT_MS {
+            if self.now() - started > self.inner.opts.store.wait_ms {
                 return Ok(None);
             }
         }
