@@ -83,6 +83,9 @@ enum HostRsa {
     Wrong,
 }
 
+/// A store's entries: key → (value, expiry on the mock clock).
+type Entries = HashMap<String, (String, f64)>;
+
 #[derive(Clone)]
 struct Mock {
     clock: Rc<Cell<f64>>,
@@ -94,7 +97,7 @@ struct Mock {
     /// A token store shared by the sessions of a fleet: key → (value, expiry on the mock clock).
     /// It answers at once (a store call's time limit is a sleep, and the mock's sleeps end after
     /// one poll).
-    store: Option<Rc<RefCell<HashMap<String, (String, f64)>>>>,
+    store: Option<Rc<RefCell<Entries>>>,
 }
 
 struct Resp {
