@@ -88,7 +88,7 @@ test('package.json: exports map with types first, runtime conditions, no install
   assert.equal(JSON.parse(fs.readFileSync(path.join(project, 'node_modules/yaml/package.json'), 'utf8')).version, dev.yaml);
   const files = packed.files.map((f) => f.path);
   for (const f of ['README.md', 'LICENSE', 'index.d.ts', 'index.d.cts', 'node.cjs', 'node.mjs', 'browser.js',
-    'workerd.js', 'glue/ibkr_auth_bg.wasm']) assert.ok(files.includes(f), `tarball lacks ${f}`);
+    'workerd.js', 'glue/ibkr_auth_bg.wasm', 'stores.js', 'stores.cjs', 'file-store.cjs']) assert.ok(files.includes(f), `tarball lacks ${f}`);
   assert.equal(files.filter((f) => f.endsWith('.wasm')).length, 1, 'exactly one .wasm ships');
   // The only key material is the simulated gateway's throwaway certificate, with its README.
   assert.deepEqual(files.filter((f) => /\.pem$|PRIVATE KEY/.test(f)).sort(), ['sim/tls/gateway-cert.pem', 'sim/tls/gateway-key.pem']);
@@ -98,13 +98,23 @@ test('package.json: exports map with types first, runtime conditions, no install
 test('the shipped types compile under tsc --strict for ESM and CommonJS users', () => {
   const usage = `
     import { baseString, signRequest, decryptAccessTokenSecret, IbkrAuthError, type SignedRequest,
-             type IbkrAuthErrorCode } from 'ibkr-auth';
+             type IbkrAuthErrorCode, type TokenStore, memoryStore, fileStore, redisStore, kvStore,
+             durableObjectStore, TokenStoreObject, IbkrSession } from 'ibkr-auth';
     const b: string = baseString({ method: 'GET', url: 'https://api.ibkr.com/v1/api/x', params: { conid: 1, a: 'b' } });
     const s: SignedRequest = signRequest({ method: 'GET', url: b, consumerKey: 'K', accessToken: 't', liveSessionToken: 'AA==' });
     try { decryptAccessTokenSecret('', ''); } catch (e) { if (e instanceof IbkrAuthError) { const c: IbkrAuthErrorCode = e.code; void c; } }
     // @ts-expect-error: params must be an object of strings, numbers or booleans
     baseString({ method: 'GET', url: 'u', params: { a: {} } });
     void s;
+    // Token stores: the built-in ones and a hand-written one are TokenStores, for the session's store option.
+    const mine: TokenStore = { get: async () => null, set: async () => {}, setIfAbsent: async () => true, delete: async () => {} };
+    const stores: TokenStore[] = [mine, memoryStore(), memoryStore({ clock: Date.now }), fileStore('/tmp/t.json'), redisStore({}, { prefix: 'x:' }), kvStore({}), durableObjectStore({}, { name: 'n' })];
+    const session = IbkrSession.gateway({ store: stores[0], storeWaitMs: 60000, storeLeaseMs: 30000, storeTimeoutMs: 2000 });
+    session.refresh({ withinMs: 1 }).then((r) => { const g: number = r.generation; const b: boolean = r.refreshed; void g; void b; });
+    const obj = new TokenStoreObject({}, {});
+    void obj.fetch(new Request('https://token-store/op'));
+    // @ts-expect-error: set needs { ttlMs }
+    void mine.set('k', 'v');
   `;
   fs.writeFileSync(path.join(project, 'usage.mts'), usage);
   fs.writeFileSync(path.join(project, 'usage.cts'), usage.replace('type SignedRequest,', 'type SignedRequest,'));
