@@ -16,7 +16,7 @@
 //!   until it expires (5 s, doubling to 5 min), so a fleet cannot hammer IBKR with a bad key.
 //! - **The store being down costs nothing but sharing**: a store call that fails or takes longer
 //!   than `op_timeout_ms` makes the session use its own handshake, with one warning per outage;
-//!   the store is tried again after 30 s.
+//!   the store is tried again after 5 s.
 //!
 //! The sealing (what is stored, how it is bound to the account) is `ibkr_auth_core::fleet`.
 
@@ -30,7 +30,7 @@ use crate::keys::SecretBytes;
 use ibkr_auth_core::fleet::{FleetAccount, Sealed, Slot};
 
 /// How long a store is left alone after it failed.
-const STORE_RETRY_MS: f64 = 30_000.0;
+const STORE_RETRY_MS: f64 = 5_000.0;
 /// The shortest and longest fleet-wide back-off after a failed handshake.
 const FAILURE_MIN_MS: u64 = 5_000;
 const FAILURE_MAX_MS: u64 = 300_000;
@@ -120,19 +120,19 @@ impl Fleet {
         self.account.key(slot)
     }
 
-    /// Whether the store is to be used now (it has not failed in the last 30 s).
+    /// Whether the store is to be used now (it has not failed in the last 5 s).
     pub fn available<H: Host>(&self, host: &H) -> bool {
         host.now_ms() >= self.down_until.get()
     }
 
-    /// Notes a failed store call: one warning per outage, then 30 s without the store.
+    /// Notes a failed store call: one warning per outage, then 5 s without the store.
     fn down<H: Host>(&self, host: &H, e: &Error) {
         self.down_until.set(host.now_ms() + STORE_RETRY_MS);
         if !self.warned_down.replace(true) {
             host.log(
                 Level::Warn,
                 &format!(
-                    "{}; this process uses its own token until the store answers again (tried again every 30 s)",
+                    "{}; this process uses its own token until the store answers again (tried again every 5 s)",
                     e.message()
                 ),
             );

@@ -398,6 +398,7 @@ impl<H: Host> Session<H> {
                 retries,
                 idempotent: call.is_idempotent(),
                 is_gateway: self.is_gateway(),
+                token_adopted: token.adopted,
                 max_retries: self.inner.opts.max_retries,
             };
             let resp = match self.inner.host.fetch(&req).await {

@@ -26,6 +26,8 @@ pub enum Outcome {
 pub struct Retries {
     /// A 401 has already brought a new token.
     pub new_token: bool,
+    /// A second 401 came on a token adopted from the fleet's store, and brought another one.
+    pub stale_token: bool,
     /// A 400 "no bridge" has already called `ssodh/init`.
     pub init_brokerage: bool,
     /// A 410 has already been retried on the next host.
@@ -40,6 +42,7 @@ impl Retries {
     pub fn after(self, action: Action) -> Self {
         let mut r = self;
         match action {
+            Action::NewTokenAndRetry if r.new_token => r.stale_token = true,
             Action::NewTokenAndRetry => r.new_token = true,
             Action::NextHostAndRetry => r.next_host = true,
             Action::InitBrokerageAndRetry | Action::InitBrokerageAndReturn => {
@@ -70,6 +73,9 @@ pub struct Observed<'a> {
     pub idempotent: bool,
     /// The session talks to a Client Portal Gateway (no token to renew).
     pub is_gateway: bool,
+    /// The token the answer was for came from the fleet's shared store, not from a handshake of
+    /// this process: IBKR may have revoked it already (another process's 401 is on its way).
+    pub token_adopted: bool,
     /// The `max_retries` option.
     pub max_retries: u32,
 }
@@ -123,10 +129,17 @@ pub fn retry_after_secs(header: Option<&str>) -> u64 {
 /// body the session has no use for is avoided.
 pub fn needs_message(o: &Observed<'_>) -> bool {
     match o.outcome {
-        Outcome::Status(401) => !o.retries.new_token && !o.is_gateway,
+        Outcome::Status(401) => renews_token(o),
         Outcome::Status(400) => !o.retries.init_brokerage,
         _ => false,
     }
+}
+
+/// Whether a 401 brings a new token: the first time (not the gateway), and once more when the
+/// token that was refused again had been adopted from the fleet's store — the retry then uses a
+/// token of this process's own handshake (or a newer stored one), never the same one twice.
+fn renews_token(o: &Observed<'_>) -> bool {
+    !o.is_gateway && (!o.retries.new_token || (o.token_adopted && !o.retries.stale_token))
 }
 
 /// What to do after one send: README.md's "Recovery" table.
@@ -143,7 +156,7 @@ pub fn decide(o: &Observed<'_>) -> Action {
         Outcome::Status(s) => s,
     };
     match status {
-        401 if !o.retries.new_token && !o.is_gateway => Action::NewTokenAndRetry,
+        401 if renews_token(o) => Action::NewTokenAndRetry,
         410 if o.idempotent && !o.retries.next_host => Action::NextHostAndRetry,
         410 => Action::NextHostAndReturn,
         400 if !o.retries.init_brokerage && is_no_bridge(o.message) => {

@@ -28,6 +28,8 @@ pub(crate) struct Token {
     pub(crate) expires_at: f64,
     /// Which token this is: strictly increasing per session (and, with a store, across it).
     pub(crate) generation: u64,
+    /// It came from the fleet's store (another process's handshake), not from this process's.
+    pub(crate) adopted: bool,
 }
 
 /// A handshake in flight, shared by every caller waiting for it.
@@ -52,6 +54,17 @@ pub(crate) struct Cache {
     pub(crate) handshakes: u64,
     /// Tokens this process made itself (not adopted from a store).
     pub(crate) minted: u64,
+}
+
+/// A token as [`Session::obtain`] gives it.
+pub(crate) struct Obtained {
+    secret: SecretBytes,
+    /// Expiry, ms since the epoch.
+    expires_at: f64,
+    /// The fleet's generation, when it came through the store.
+    generation: Option<u64>,
+    /// Another process made it.
+    adopted: bool,
 }
 
 /// What [`Session::refresh`] did.
@@ -102,14 +115,15 @@ impl Cache {
         )
     }
 
-    /// Stores a new token; its generation is the next one, or `given` (a token adopted from a
-    /// store) when that is higher.
+    /// Stores a new token; its generation is the next one, or `given` (a token from a store)
+    /// when that is higher. `adopted`: another process made it.
     pub(crate) fn succeeded(
         &mut self,
         secret: SecretBytes,
         hmac: Option<HmacSha256Key>,
         expires_at: f64,
         given: Option<u64>,
+        adopted: bool,
     ) -> Rc<Token> {
         let next = self.generation.saturating_add(1);
         self.generation = given.map_or(next, |g| g.max(next));
@@ -120,6 +134,7 @@ impl Cache {
             hmac,
             expires_at,
             generation: self.generation,
+            adopted,
         });
         self.token = Some(token.clone());
         token
@@ -195,9 +210,11 @@ impl<H: Host> Session<H> {
         let mut st = self.inner.state.borrow_mut();
         st.tokens.inflight = None;
         match result {
-            Ok((secret, expires_at, given)) => {
-                let hmac = self.inner.auth.signing_key(&secret);
-                Ok(st.tokens.succeeded(secret, hmac, expires_at, given))
+            Ok(o) => {
+                let hmac = self.inner.auth.signing_key(&o.secret);
+                Ok(st
+                    .tokens
+                    .succeeded(o.secret, hmac, o.expires_at, o.generation, o.adopted))
             }
             Err(e) => {
                 st.tokens.failed(e.clone(), now);
@@ -212,10 +229,7 @@ impl<H: Host> Session<H> {
     /// than that in the store is adopted with its generation, or this session makes it while it
     /// holds the fleet's lease; without one (or while the store is down), it is
     /// [`Session::acquire`] and the session's own next generation.
-    pub(crate) async fn obtain(
-        &self,
-        stale_generation: u64,
-    ) -> Result<(SecretBytes, f64, Option<u64>)> {
+    pub(crate) async fn obtain(&self, stale_generation: u64) -> Result<Obtained> {
         if let Some(fleet) = self.inner.fleet.as_ref().filter(|f| f.shares_tokens()) {
             let margin = self.inner.opts.refresh_margin_ms;
             let mint = || async {
@@ -238,12 +252,22 @@ impl<H: Host> Session<H> {
                 if t.ip.is_some() {
                     st.session_ip = t.ip.clone();
                 }
-                return Ok((t.secret.clone(), t.expires_at, Some(t.generation)));
+                return Ok(Obtained {
+                    secret: t.secret.clone(),
+                    expires_at: t.expires_at,
+                    generation: Some(t.generation),
+                    adopted: !made,
+                });
             }
         }
         let (secret, expires_at) = self.acquire().await?;
         self.inner.state.borrow_mut().tokens.minted += 1;
-        Ok((secret, expires_at, None))
+        Ok(Obtained {
+            secret,
+            expires_at,
+            generation: None,
+            adopted: false,
+        })
     }
 
     /// For a scheduled refresher: makes sure a token good for more than `within_ms` exists —
@@ -299,7 +323,7 @@ mod tests {
     fn fresh_means_beyond_the_refresh_margin() {
         let mut c = Cache::default();
         assert!(c.fresh(0.0, 10.0).is_none());
-        c.succeeded(secret(), None, 1_000.0, None);
+        c.succeeded(secret(), None, 1_000.0, None, false);
         assert!(c.fresh(989.0, 10.0).is_some());
         assert!(c.fresh(990.0, 10.0).is_none());
     }
@@ -307,17 +331,23 @@ mod tests {
     #[test]
     fn generations_increase_and_adopt_a_higher_given_one() {
         let mut c = Cache::default();
-        assert_eq!(c.succeeded(secret(), None, 1.0, None).generation, 1);
-        assert_eq!(c.succeeded(secret(), None, 1.0, Some(7)).generation, 7);
+        assert_eq!(c.succeeded(secret(), None, 1.0, None, false).generation, 1);
+        assert_eq!(
+            c.succeeded(secret(), None, 1.0, Some(7), true).generation,
+            7
+        );
         // A given generation never moves the session backwards.
-        assert_eq!(c.succeeded(secret(), None, 1.0, Some(3)).generation, 8);
-        assert_eq!(c.succeeded(secret(), None, 1.0, None).generation, 9);
+        assert_eq!(
+            c.succeeded(secret(), None, 1.0, Some(3), true).generation,
+            8
+        );
+        assert_eq!(c.succeeded(secret(), None, 1.0, None, false).generation, 9);
     }
 
     #[test]
     fn invalidate_drops_only_that_generation() {
         let mut c = Cache::default();
-        c.succeeded(secret(), None, 1.0, None);
+        c.succeeded(secret(), None, 1.0, None, false);
         c.invalidate(0);
         assert_eq!(c.current_generation(), Some(1));
         c.invalidate(1);
@@ -345,7 +375,7 @@ mod tests {
         c.failed(e, 1_000.0);
         assert_eq!(c.retry_at, 3_000.0);
         assert_eq!(backoff_ms(100), 300_000.0);
-        c.succeeded(secret(), None, 1.0, None);
+        c.succeeded(secret(), None, 1.0, None, false);
         assert_eq!(c.failures, 0);
         assert!(c.refused(1_500.0).is_none());
     }

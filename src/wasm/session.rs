@@ -600,7 +600,7 @@ impl IbkrSession {
             let within = if o.is_undefined() || o.is_null() {
                 None
             } else {
-                Opts::new("refresh", &o)?.opt_uint("withinMs", 23 * 3_600_000)?
+                Opts::new("refresh", &o)?.opt_uint("withinMs", 30 * 24 * 3_600_000)?
             };
             let r = s.refresh(within.unwrap_or(3_600_000) as f64).await?;
             #[derive(serde::Serialize)]

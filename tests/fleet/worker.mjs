@@ -10,7 +10,7 @@ import { IbkrSession, fileStore, redisStore } from '../../pkg/node.mjs';
 
 const { config, store: storeSpec, options = {} } = JSON.parse(process.argv[2]);
 const warnings = [];
-const logger = { warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
+const logger = { warn: (m) => warnings.push(m), error: (m) => warnings.push(m), ...(process.env.FLEET_DEBUG ? { debug: (m) => warnings.push(m), info: (m) => warnings.push(m) } : {}) };
 
 let client = null;
 let store;
@@ -20,7 +20,8 @@ if (storeSpec.kind === 'redis') {
   // session's own time limit (storeTimeoutMs) counts the store as down.
   client = createClient({ url: storeSpec.url, socket: { reconnectStrategy: () => 200 } });
   client.on('error', () => {});
-  await client.connect();
+  // Not awaited: a process that starts while Redis is down must serve all the same.
+  client.connect().catch(() => {});
   store = redisStore(client, { prefix: storeSpec.prefix });
 } else {
   store = fileStore(storeSpec.path);

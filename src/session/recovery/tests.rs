@@ -12,6 +12,7 @@ fn seen(outcome: Outcome) -> Observed<'static> {
         retries: Retries::default(),
         idempotent: true,
         is_gateway: false,
+        token_adopted: false,
         max_retries: 2,
     }
 }
@@ -47,6 +48,12 @@ fn no_bridge() -> Observed<'static> {
 fn rows() -> Vec<(&'static str, Vec<Observed<'static>>)> {
     let mut second_401 = status(401);
     second_401.retries.new_token = true;
+    let second_401_adopted = Observed {
+        token_adopted: true,
+        ..second_401
+    };
+    let mut third_401 = second_401_adopted;
+    third_401.retries.stale_token = true;
     let gateway_401 = Observed {
         is_gateway: true,
         ..status(401)
@@ -64,8 +71,12 @@ fn rows() -> Vec<(&'static str, Vec<Observed<'static>>)> {
     vec![
         ("401, the first time (not the gateway)", vec![status(401)]),
         (
+            "401 again on a token adopted from the fleet's `store`, the first time",
+            vec![second_401_adopted],
+        ),
+        (
             "401 again, or from the gateway",
-            vec![second_401, gateway_401],
+            vec![second_401, third_401, gateway_401],
         ),
         ("410 Gone, the first time", vec![status(410)]),
         ("410 Gone again", vec![second_410]),
@@ -262,11 +273,33 @@ fn retries_count_what_was_used() {
         r,
         Retries {
             new_token: true,
+            stale_token: false,
             init_brokerage: true,
             next_host: true,
             attempts: 2
         }
     );
+    // A second new token (after a 401 on an adopted one) is recorded apart.
+    let r = r.after(Action::NewTokenAndRetry);
+    assert!(r.new_token && r.stale_token);
+}
+
+#[test]
+fn a_refused_adopted_token_is_replaced_once_more_and_never_twice() {
+    let mut o = status(401);
+    o.retries.new_token = true;
+    o.token_adopted = true;
+    assert_eq!(
+        both(o),
+        (Action::NewTokenAndRetry, Action::NewTokenAndRetry)
+    );
+    assert!(needs_message(&o));
+    o.retries.stale_token = true;
+    assert_eq!(both(o), (Action::Return, Action::Return));
+    // A token this process made itself, refused again: returned.
+    o.retries.stale_token = false;
+    o.token_adopted = false;
+    assert_eq!(both(o), (Action::Return, Action::Return));
 }
 
 #[test]
