@@ -172,6 +172,17 @@ export interface Common {
   statusPolls?: number;
   /** The pause between those checks. Default 1000. */
   statusPollMs?: number;
+  /** Where sessions of one account share their token, so a fleet makes one handshake per token
+   *  lifetime (see TokenStore). What is stored is encrypted with a key derived from the account's
+   *  own secrets. Default: none (each session makes its own handshake). */
+  store?: TokenStore;
+  /** How long to wait for another process's handshake (its lease) before making one. Default 60000. */
+  storeWaitMs?: number;
+  /** How long a handshake's lease lasts in the store. Default 30000. */
+  storeLeaseMs?: number;
+  /** One store call; a slower one counts as the store being down (the session then carries on
+   *  without it). Default 2000. */
+  storeTimeoutMs?: number;
 }
 
 /** The brokerage session's state, as IBKR reports it. */
@@ -243,6 +254,10 @@ export declare class IbkrSession {
   reauthenticate(): Promise<unknown>;
   /** Cached; refreshed before expiry; one handshake at a time. The token is a secret. */
   liveSessionToken(): Promise<{ token: string; expiresAt: number }>;
+  /** A new token now if the one held expires within `withinMs` (default: the refresh margin), else
+   *  none; with a store, one process of the fleet does it and the others take its token.
+   *  `generation` counts the tokens this session has used. */
+  refresh(o?: { withinMs?: number }): Promise<{ refreshed: boolean; expiresAt: number; generation: number }>;
   /** The parsed JSON response; throws IbkrAuthError for failures. */
   request(method: string, path: string, o?: RequestOptions): Promise<unknown>;
   /** A drop-in fetch: only the session's own hosts get a signature. */
@@ -258,6 +273,48 @@ export declare class IbkrSession {
   keepAliveOnce(): Promise<{ authenticated: boolean; reinitialised: boolean }>;
   /** Tickles every intervalMs (default 60000) and re-initialises an unauthenticated or competing session. */
   keepAlive(o?: { intervalMs?: number }): KeepAlive;
+}
+
+// ---- Token stores: one token for many processes --------------------------------------------
+
+/** Where sessions share their token. Async; keys and values are opaque strings; an entry expires
+ *  after ttlMs (then get returns null and setIfAbsent succeeds). A ttlMs that is not a positive
+ *  number rejects with INVALID_ARGUMENT; a backend failure with NETWORK ("the token store (…)
+ *  failed: …"). Easy to write for another backend. */
+export interface TokenStore {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, o: { ttlMs: number }): Promise<void>;
+  /** A lease / lock: true when it was set (no live entry was there). */
+  setIfAbsent(key: string, value: string, o: { ttlMs: number }): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+/** Every runtime: this process's memory (sessions of one process share it). Atomic. */
+export declare function memoryStore(o?: { clock?: () => number }): TokenStore;
+
+/** Node only: one JSON file (mode 0600; atomic writes: temporary file, fsync, rename). set,
+ *  setIfAbsent and delete run under the lock file `<path>.lock` (O_EXCL; one whose process died,
+ *  or older than 10 s, is taken over), so setIfAbsent is atomic across processes. */
+export declare function fileStore(path: string, o?: { clock?: () => number }): TokenStore;
+
+/** Every runtime the client runs in: Redis through your connected client, `redis` (node-redis)
+ *  or `ioredis`. setIfAbsent is SET NX PX (atomic). Keys get `prefix` (default "ibkr-auth:"). */
+export declare function redisStore(client: unknown, o?: { prefix?: string }): TokenStore;
+
+/** Cloudflare Workers KV (a namespace binding). NOT atomic: setIfAbsent is a get then a put, and
+ *  KV is eventually consistent, so two locations may both win a lease (a few handshakes per
+ *  propagation window at most). For exactly one, use durableObjectStore. */
+export declare function kvStore(namespace: unknown): TokenStore;
+
+/** Cloudflare Workers: one Durable Object (`name`, default "ibkr-auth") of a namespace binding
+ *  whose class is TokenStoreObject. Atomic: one handshake per fleet. */
+export declare function durableObjectStore(namespace: unknown, o?: { name?: string }): TokenStore;
+
+/** The Durable Object class behind durableObjectStore: `export { TokenStoreObject } from 'ibkr-auth'`
+ *  in your Worker, and bind it (durable_objects + a migration naming TokenStoreObject). */
+export declare class TokenStoreObject {
+  constructor(state: unknown, env: unknown);
+  fetch(request: Request): Promise<Response>;
 }
 
 /** Node only: a fetch for the gateway's self-signed certificate — trusting exactly `certificate`

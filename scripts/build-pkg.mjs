@@ -160,17 +160,35 @@ const errorsEsm = atMarker(read(path.join(tpl, 'errors.js')), 'errors.js', wrap(
 write('errors.js', errorsEsm);
 write('errors.cjs', `'use strict';\n${errorsEsm.replace(/^export /gm, '')}\nmodule.exports = { ${extra.join(', ')} };\n`);
 
+// Token stores: one source (ESM, pkg-template/stores.js), and its CommonJS twin for the Node
+// entry, written the same way. Its one import is errors.js, which becomes errors.cjs.
+const storeNames = ['memoryStore', 'redisStore', 'kvStore', 'durableObjectStore', 'TokenStoreObject'];
+const nodeOnlyStores = ['fileStore'];
+{
+  const esm = read(path.join(tpl, 'stores.js'));
+  const imports = esm.match(/^import\b.*$/gm) ?? [];
+  const errorsImport = "import { IbkrAuthError } from './errors.js';";
+  if (imports.length !== 1 || imports[0] !== errorsImport) fail(`pkg-template/stores.js must import exactly ${errorsImport} (its CommonJS twin is generated from it)`);
+  const exported = [...esm.matchAll(/^export (?:async )?(?:function|class|const) (\w+)/gm)].map((m) => m[1]);
+  if (exported.slice().sort().join() !== storeNames.slice().sort().join()) fail(`pkg-template/stores.js exports ${exported.join(', ')}; build-pkg.mjs's storeNames are ${storeNames.join(', ')}: make them equal`);
+  if (/^export\b(?! (?:async )?(?:function|class|const) )/m.test(esm)) fail('pkg-template/stores.js: only `export function|class|const` statements are turned into CommonJS');
+  for (const n of [...storeNames, ...nodeOnlyStores]) if (!dts.includes(`function ${n}(`) && !dts.includes(`class ${n} `)) fail(`index.d.ts has no declaration for ${n}`);
+  write('stores.js', esm);
+  write('stores.cjs', `'use strict';\n${esm.replace(errorsImport, "const { IbkrAuthError } = require('./errors.cjs');").replace(/^export /gm, '')}\nmodule.exports = { ${storeNames.join(', ')} };\n`);
+}
+
 // The entry files, one per runtime, are hand-written (pkg-template/entries/) and copied as they
 // are; the checks below make sure each re-exports every public glue export, so a new Rust export
 // cannot be forgotten in one runtime.
 fs.copyFileSync(path.join(tpl, 'gateway.cjs'), path.join(out, 'gateway.cjs'));
 fs.copyFileSync(path.join(tpl, 'gateway-login.cjs'), path.join(out, 'gateway-login.cjs'));
-const nodeOnly = ['gatewayFetch', 'gatewayCertificate', 'gatewayLogin', 'loginGuard'];
+fs.copyFileSync(path.join(tpl, 'file-store.cjs'), path.join(out, 'file-store.cjs'));
+const nodeOnly = ['gatewayFetch', 'gatewayCertificate', 'gatewayLogin', 'loginGuard', ...nodeOnlyStores];
 const entries = {
-  'node.cjs': [...all, ...nodeOnly],
-  'node.mjs': ['default', ...all, ...nodeOnly],
-  'browser.js': all,
-  'workerd.js': all,
+  'node.cjs': [...all, ...storeNames, ...nodeOnly],
+  'node.mjs': ['default', ...all, ...storeNames, ...nodeOnly],
+  'browser.js': [...all, ...storeNames],
+  'workerd.js': [...all, ...storeNames],
 };
 const entryDir = path.join(tpl, 'entries');
 const unexpected = fs.readdirSync(entryDir).filter((f) => !(f in entries));

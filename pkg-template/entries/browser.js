@@ -6,6 +6,7 @@ import { IbkrAuthError, ERROR_CODES } from './errors.js';
 await init();
 __setErrorClass(IbkrAuthError);
 export { IbkrAuthError, ERROR_CODES };
+export { memoryStore, redisStore, kvStore, durableObjectStore, TokenStoreObject } from './stores.js';
 export {
   GatewayLogin,
   IbkrSession,

@@ -2,11 +2,14 @@
 // Node, CommonJS (package.json "exports" → node → require, and "main"). Loads the wasm
 // synchronously, so require() and import both work; node.mjs re-exports this very object, so both
 // share one wasm instance and one IbkrAuthError class. Node also gets the gateway certificate
-// helpers. scripts/build-pkg.mjs fails the build if a glue export is missing here.
+// helpers and the file token store. scripts/build-pkg.mjs fails the build if a glue export is
+// missing here.
 const glue = require('./glue/node.cjs');
 const { IbkrAuthError, ERROR_CODES } = require('./errors.cjs');
 const { gatewayFetch, gatewayCertificate } = require('./gateway.cjs');
 const { gatewayLogin, loginGuard } = require('./gateway-login.cjs')(glue);
+const { memoryStore, redisStore, kvStore, durableObjectStore, TokenStoreObject } = require('./stores.cjs');
+const { fileStore } = require('./file-store.cjs');
 glue.__setErrorClass(IbkrAuthError);
 module.exports = {
   IbkrAuthError,
@@ -15,6 +18,12 @@ module.exports = {
   gatewayCertificate,
   gatewayLogin,
   loginGuard,
+  memoryStore,
+  fileStore,
+  redisStore,
+  kvStore,
+  durableObjectStore,
+  TokenStoreObject,
   GatewayLogin: glue.GatewayLogin,
   IbkrSession: glue.IbkrSession,
   KeepAlive: glue.KeepAlive,

@@ -7,6 +7,7 @@ import wasmModule from './glue/ibkr_auth_bg.wasm';
 initSync({ module: wasmModule });
 __setErrorClass(IbkrAuthError);
 export { IbkrAuthError, ERROR_CODES };
+export { memoryStore, redisStore, kvStore, durableObjectStore, TokenStoreObject } from './stores.js';
 export {
   GatewayLogin,
   IbkrSession,
