@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -77,6 +77,12 @@ test-www: www-dist
 
 test-workerd: pkg
 	node --test tests/workerd/
+
+# The token stores: memory and file, Redis (a redis-server the tests start) through node-redis
+# and ioredis, KV and the Durable Object inside miniflare.
+test-stores: pkg
+	@scripts/setup.sh --redis
+	node --test tests/stores/
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results

@@ -25,14 +25,16 @@ function failure(e) {
   return new IbkrAuthError('NETWORK', `the token store (file) failed: ${errno(e) ? `${errno(e)}: ` : ''}${e?.message ?? String(e)}`, { cause: e });
 }
 
-function checkEntry(key, value, o) {
+function checkKey(key) {
   if (typeof key !== 'string') throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (file): the key must be a string, got ${typeof key}.`);
-  if (value !== undefined && typeof value !== 'string') throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (file): the value must be a string, got ${typeof value}.`);
-  if (o !== undefined) {
-    const ttl = o?.ttlMs;
-    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-      throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (file): ttlMs must be a positive number of milliseconds, got ${JSON.stringify(ttl) ?? String(ttl)}.`);
-    }
+}
+
+function checkEntry(key, value, o) {
+  checkKey(key);
+  if (typeof value !== 'string') throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (file): the value must be a string, got ${typeof value}.`);
+  const ttl = o?.ttlMs;
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
+    throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (file): ttlMs must be a positive number of milliseconds ({ ttlMs }), got ${JSON.stringify(ttl) ?? String(ttl)}.`);
   }
 }
 
@@ -205,7 +207,7 @@ function fileStore(path, o = {}) {
   });
   return {
     async get(key) {
-      checkEntry(key);
+      checkKey(key);
       return queued(file, false, async () => {
         const e = (await readEntries(file))[key];
         return live(e, clock()) ? e.v : null;
@@ -227,7 +229,7 @@ function fileStore(path, o = {}) {
       });
     },
     async delete(key) {
-      checkEntry(key);
+      checkKey(key);
       await update((entries) => {
         if (!Object.hasOwn(entries, key)) return { dirty: false };
         delete entries[key];

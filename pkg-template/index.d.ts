@@ -254,9 +254,9 @@ export declare class IbkrSession {
   reauthenticate(): Promise<unknown>;
   /** Cached; refreshed before expiry; one handshake at a time. The token is a secret. */
   liveSessionToken(): Promise<{ token: string; expiresAt: number }>;
-  /** A new token now if the one held expires within `withinMs` (default: the refresh margin), else
-   *  none; with a store, one process of the fleet does it and the others take its token.
-   *  `generation` counts the tokens this session has used. */
+  /** For a scheduled refresher: makes sure a token good for more than `withinMs` (default 1 h)
+   *  exists — the one held, the stored one, or a new one (stored for the fleet). `refreshed`: this
+   *  process made a new token. `generation` grows with each new token of the fleet. */
   refresh(o?: { withinMs?: number }): Promise<{ refreshed: boolean; expiresAt: number; generation: number }>;
   /** The parsed JSON response; throws IbkrAuthError for failures. */
   request(method: string, path: string, o?: RequestOptions): Promise<unknown>;
@@ -269,8 +269,9 @@ export declare class IbkrSession {
   tickle(): Promise<Tickle>;
   validate(): Promise<unknown>;
   logout(): Promise<void>;
-  /** One keep-alive round now (what keepAlive() does on each tick). */
-  keepAliveOnce(): Promise<{ authenticated: boolean; reinitialised: boolean }>;
+  /** One keep-alive round now (what keepAlive() does on each tick). With a store, one process of
+   *  the fleet tickles per `intervalMs` (default 60000); the others' rounds are `skipped`. */
+  keepAliveOnce(o?: { intervalMs?: number }): Promise<{ authenticated: boolean; reinitialised: boolean; skipped: boolean }>;
   /** Tickles every intervalMs (default 60000) and re-initialises an unauthenticated or competing session. */
   keepAlive(o?: { intervalMs?: number }): KeepAlive;
 }

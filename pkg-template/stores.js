@@ -4,15 +4,18 @@
 // its CommonJS twin (stores.cjs) for the Node entry. fileStore is Node only (file-store.cjs).
 import { IbkrAuthError } from './errors.js';
 
-/** Throws INVALID_ARGUMENT unless the key (and value) are strings and ttlMs a positive number. */
-function checkEntry(store, key, value, o) {
+/** Throws INVALID_ARGUMENT unless the key is a string. */
+function checkKey(store, key) {
   if (typeof key !== 'string') throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (${store}): the key must be a string, got ${typeof key}.`);
-  if (value !== undefined && typeof value !== 'string') throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (${store}): the value must be a string, got ${typeof value}.`);
-  if (o !== undefined) {
-    const ttl = o?.ttlMs;
-    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-      throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (${store}): ttlMs must be a positive number of milliseconds, got ${JSON.stringify(ttl) ?? String(ttl)}.`);
-    }
+}
+
+/** Throws INVALID_ARGUMENT unless the key and value are strings and o.ttlMs a positive number. */
+function checkEntry(store, key, value, o) {
+  checkKey(store, key);
+  if (typeof value !== 'string') throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (${store}): the value must be a string, got ${typeof value}.`);
+  const ttl = o?.ttlMs;
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
+    throw new IbkrAuthError('INVALID_ARGUMENT', `the token store (${store}): ttlMs must be a positive number of milliseconds ({ ttlMs }), got ${JSON.stringify(ttl) ?? String(ttl)}.`);
   }
 }
 
@@ -53,7 +56,7 @@ export function memoryStore(o = {}) {
   };
   return {
     async get(key) {
-      checkEntry('memory', key);
+      checkKey('memory', key);
       const e = entries.get(key);
       if (live(e, clock())) return e.v;
       entries.delete(key);
@@ -70,7 +73,7 @@ export function memoryStore(o = {}) {
       return true;
     },
     async delete(key) {
-      checkEntry('memory', key);
+      checkKey('memory', key);
       entries.delete(key);
     },
   };
@@ -104,7 +107,7 @@ export function redisStore(client, o = {}) {
   const px = (o) => String(Math.max(1, Math.ceil(o.ttlMs)));
   return {
     async get(key) {
-      checkEntry('redis', key);
+      checkKey('redis', key);
       return backend('redis', async () => text(await command(['GET', prefix + key])));
     },
     async set(key, value, o) {
@@ -116,7 +119,7 @@ export function redisStore(client, o = {}) {
       return backend('redis', async () => text(await command(['SET', prefix + key, value, 'NX', 'PX', px(o)])) === 'OK');
     },
     async delete(key) {
-      checkEntry('redis', key);
+      checkKey('redis', key);
       await backend('redis', () => command(['DEL', prefix + key]));
     },
   };
@@ -154,7 +157,7 @@ export function kvStore(namespace) {
   });
   return {
     async get(key) {
-      checkEntry('kv', key);
+      checkKey('kv', key);
       return backend('kv', () => read(key));
     },
     async set(key, value, o) {
@@ -170,7 +173,7 @@ export function kvStore(namespace) {
       });
     },
     async delete(key) {
-      checkEntry('kv', key);
+      checkKey('kv', key);
       await backend('kv', () => kv.delete(key));
     },
   };
@@ -205,7 +208,7 @@ export function durableObjectStore(namespace, o = {}) {
   });
   return {
     async get(key) {
-      checkEntry('durable object', key);
+      checkKey('durable object', key);
       const r = await call({ op: 'get', key });
       return typeof r.value === 'string' ? r.value : null;
     },
@@ -218,7 +221,7 @@ export function durableObjectStore(namespace, o = {}) {
       return (await call({ op: 'setIfAbsent', key, value, ttlMs: o.ttlMs })).set === true;
     },
     async delete(key) {
-      checkEntry('durable object', key);
+      checkKey('durable object', key);
       await call({ op: 'delete', key });
     },
   };

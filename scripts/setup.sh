@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every tool the build and the tests need, idempotently: the wasm32 target, the
-# wasm-bindgen CLI at exactly the version in Cargo.lock, the npm dev dependencies, and (with
-# --browser) Debian's chromium and chromium-driver. Safe to run again: it skips what is there.
+# wasm-bindgen CLI at exactly the version in Cargo.lock, the npm dev dependencies, (with
+# --browser) Debian's chromium and chromium-driver, and (with --redis) Debian's redis-server for
+# the token store tests (which start their own server; the system service is not started).
+# Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +40,15 @@ if [ "${1:-}" = "--browser" ] && ! { command -v chromium && command -v chromedri
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if [ "${1:-}" = "--redis" ] && ! command -v redis-server >/dev/null 2>&1; then
+  say "installing Debian's redis-server (the tests start their own; the service is not used)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # No service start inside containers without an init; where there is one, it is stopped again.
+  apt-get install -y -qq redis-server >/dev/null
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+    systemctl stop redis-server || true
+  fi
 fi
