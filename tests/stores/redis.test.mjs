@@ -1,49 +1,16 @@
-// redisStore against a real redis-server (started here on a free 127.0.0.1 port, no
+// redisStore against a real redis-server (redis-server.mjs: a free 127.0.0.1 port, no
 // persistence, killed after), through both client kinds: node-redis (`redis`) and `ioredis`.
 // Expiry is Redis's own (PX), so the expiry checks use short real ttls and wait a bit longer.
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { createClient } from 'redis';
 import Redis from 'ioredis';
 import { redisStore, IbkrAuthError } from '../../pkg/node.mjs';
 import { checkStore } from './conformance.mjs';
+import { startRedis } from './redis-server.mjs';
 
 const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
 const TTL = { advance: sleep, ttlMs: 150, slackMs: 250, realTime: true };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-/** A redis-server of our own; resolves once it accepts connections. */
-async function startRedis() {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-  } catch {
-    throw new Error('redis-server is not installed: run scripts/setup.sh --redis (make test-stores does)');
-  }
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  proc.stdout.on('data', (d) => { log += d; });
-  proc.stderr.on('data', (d) => { log += d; });
-  for (let i = 0; i < 100; i += 1) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited ${proc.exitCode}:\n${log}`);
-    const up = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.end(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (up) return { port, proc, stop: () => new Promise((r) => { if (proc.exitCode !== null) r(); else { proc.once('exit', r); proc.kill('SIGKILL'); } }) };
-    await sleep(50);
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`redis-server did not accept connections on ${port}:\n${log}`);
-}
 
 let server;
 const clients = [];
