@@ -93,5 +93,7 @@ test-fleet: pkg
 clean:
 	rm -rf target/bindgen pkg www/dist test-results
 
+# The fleet section starts a redis-server of its own (setup.sh --redis installs it).
 bench: pkg
+	@scripts/setup.sh --redis
 	node --expose-gc bench/run.mjs
