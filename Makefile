@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -84,8 +84,16 @@ test-stores: pkg
 	@scripts/setup.sh --redis
 	node --test tests/stores/
 
+# A fleet of processes sharing one token: worker processes over a redis-server (or a file), and
+# the examples in examples/fleet/ (a Lambda refresher, a Node server, a Worker's cron in miniflare).
+test-fleet: pkg
+	@scripts/setup.sh --redis
+	node --test tests/fleet/
+
 clean:
 	rm -rf target/bindgen pkg www/dist test-results
 
+# The fleet section starts a redis-server of its own (setup.sh --redis installs it).
 bench: pkg
+	@scripts/setup.sh --redis
 	node --expose-gc bench/run.mjs

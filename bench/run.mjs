@@ -166,6 +166,17 @@ for (let i = 0; i < 10_000; i++) await session.authorize('GET', url);
 const growth = mem() - before;
 log(`memory: ${Math.round(perSession / 1024)} KiB per session, ${Math.round(growth / 1024)} KiB growth over 10,000 signatures`);
 
+// ---- 6. a fleet ------------------------------------------------------------------------------
+// N processes of one account against the simulator, with a shared redisStore and without a
+// store (bench/fleet.mjs, a real redis-server of its own): handshakes, time to the first answer.
+let fleet = null;
+try {
+  fleet = JSON.parse(execFileSync(process.execPath, [path.join(root, 'bench/fleet.mjs'), String(quick ? 1 : 5)], { encoding: 'utf8' }));
+  log(`fleet: ${JSON.stringify(fleet.results.map(({ errors, ...r }) => r))}${fleet.redisError ? ` (no Redis: ${fleet.redisError})` : ''}`);
+} catch (e) {
+  log(`the fleet benchmark could not run: ${e.message.split('\n')[0]}`);
+}
+
 // ---- report ----------------------------------------------------------------------------------
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 const x = (a, b) => `${(a / b).toFixed(2)}×`;
@@ -183,6 +194,11 @@ reported.push(['handshake CPU against node:crypto (OpenSSL)', x(handshake['ibkr-
 if (ibind) reported.push(['handshake CPU against ibind', handshake['ibkr-auth'] < ibind.client_cpu_ms_per_handshake ? `${x(ibind.client_cpu_ms_per_handshake, handshake['ibkr-auth'])} faster` : `${x(handshake['ibkr-auth'], ibind.client_cpu_ms_per_handshake)} the time`]);
 reported.push(['cold path CPU (Node)', `${cold.cpu_ms.toFixed(1)} ms`]);
 reported.push(['.wasm gzipped', kib(size.wasmGzip)]);
+const fleetOf = (n, store) => fleet?.results.find((r) => r.n === n && r.store === store);
+for (const n of [4, 8]) {
+  const [none, redis] = [fleetOf(n, 'none'), fleetOf(n, 'redis')];
+  if (none && redis) reported.push([`a fleet of ${n}: handshakes, redisStore against none`, `${redis.handshakes} against ${none.handshakes}; first answers ${x(redis.medianMs, none.medianMs)} the time (median)`]);
+}
 
 const md = `# Benchmarks
 
@@ -251,7 +267,21 @@ per-thread accounting of the workerd process.
 ## 5. Memory
 
 ${Math.round(perSession / 1024)} KiB per session object (2,000 sessions); ${Math.round(growth / 1024)} KiB growth across 10,000 signed requests (after 1,000 warm-up ones).
-`;
+${fleet ? `
+## 6. A fleet: N processes of one account, with and without a shared store
+
+Each process loads the package, makes its session (and its Redis connection), and waits; then all
+of them start at once and make one signed request (\`GET /portfolio/accounts\`) against the
+simulator, which, like IBKR, keeps one live session token per access token. Times run from that
+common start to each process's answer (the handshake included). Medians over ${fleet.rounds} round${fleet.rounds === 1 ? '' : 's'}; a fresh
+store each round. "Met a 401": requests whose token another process's handshake had replaced, so
+they made a new one; "failed": those that met a second 401 and gave up (\`UNAUTHORIZED\`), out of all
+rounds' requests.
+
+| processes | store | handshakes | met a 401 | failed | first answer, median | slowest |
+|---|---|---|---|---|---|---|
+${fleet.results.map((r) => `| ${r.n} | ${r.store === 'redis' ? 'redisStore' : 'none'} | ${r.handshakes} | ${r.rehandshaked} of ${r.n} | ${r.failed} of ${r.n * r.rounds} | ${r.medianMs.toFixed(0)} ms | ${r.maxMs.toFixed(0)} ms |`).join('\n')}
+${fleet.redisError ? `\nWithout redis-server (${fleet.redisError}), only the fleet without a store ran.\n` : ''}` : ''}`;
 // The history of optimisations and what is left: kept by hand in bench/notes.md.
 fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), `${md}\n${fs.readFileSync(path.join(root, 'bench/notes.md'), 'utf8')}`);
 

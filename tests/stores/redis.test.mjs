@@ -1,4 +1,4 @@
-// redisStore against a real redis-server (started here on a free 127.0.0.1 port, no
+// redisStore against a real redis-server (redis-server.mjs: a free 127.0.0.1 port, no
 // persistence, killed after), through both client kinds: node-redis (`redis`) and `ioredis`.
 // Expiry is Redis's own (PX), so the expiry checks use short real ttls and wait a bit longer.
 import assert from 'node:assert/strict';

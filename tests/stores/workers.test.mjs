@@ -9,13 +9,14 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
+import { packageModules } from './worker-modules.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.join(here, '../../pkg');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-auth-stores-worker-'));
 
-// The package's ESM files and its .wasm, as the Worker's modules, beside the worker and the checks.
-fs.cpSync(pkg, path.join(dir, 'ibkr-auth'), { recursive: true, filter: (src) => !/[/\\](sim|cli)$/.test(src) });
+// The package's ESM files and its .wasm (worker-modules.mjs) are the Worker's modules, beside the
+// worker and the checks.
 fs.copyFileSync(path.join(here, 'conformance.mjs'), path.join(dir, 'conformance.mjs'));
 fs.writeFileSync(path.join(dir, 'worker.js'), `
 import { kvStore, durableObjectStore, TokenStoreObject, IbkrAuthError } from './ibkr-auth/workerd.js';
@@ -73,12 +74,8 @@ export default {
 const modules = [
   { type: 'ESModule', path: path.join(dir, 'worker.js') },
   { type: 'ESModule', path: path.join(dir, 'conformance.mjs') },
+  ...packageModules(pkg, dir, 'ibkr-auth'),
 ];
-for (const f of fs.readdirSync(path.join(dir, 'ibkr-auth'), { recursive: true })) {
-  const p = path.join(dir, 'ibkr-auth', f);
-  if (f.endsWith('.wasm')) modules.push({ type: 'CompiledWasm', path: p });
-  else if (f.endsWith('.js')) modules.push({ type: 'ESModule', path: p });
-}
 
 let mf;
 before(async () => {
