@@ -65,6 +65,7 @@ test-session: pkg
 	node --test tests/session/
 
 test-cli: pkg
+	@scripts/setup.sh --redis
 	node --test tests/cli/
 
 test-browser: pkg

@@ -122,6 +122,8 @@ export const KEYS = {
   gateway_max_attempts: { env: 'IB_AUTH_MAX_ATTEMPTS' },
   gateway_dir: { env: 'IB_GATEWAY_DIR', path: true },
   gateway_serve_token: { env: 'IB_GATEWAY_SERVE_TOKEN', secret: true },
+  // A fleet's shared token store: redis://host:6379 (may hold a password) or file:/path.
+  store: { env: 'IB_STORE', secret: true },
 };
 export const flagName = (key) => key.replace(/_/g, '-');
 

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { IbkrAuthError, IbkrSession } from '../node.mjs';
 import { ConfigError, flagName, KEYS, loadConfig, readPem, requireComplete } from './config.js';
 import { runDoctor } from './doctor.js';
+import { openStore } from './store.js';
 import { GatewayError, gatewayTransport, runGateway } from './gateway.js';
 import { KeysError, runKeys } from './keys.js';
 import { out } from './output.js';
@@ -23,6 +24,8 @@ commands
   status | tickle | logout   the session endpoints
   keepalive                  tickle until Ctrl-C, one line per tickle; repairs the session
                              (--interval SECONDS, default 60; --logout to log out on exit)
+  refresh                    for a scheduled job: renews the token into the fleet's store when it
+                             expires within --within SECONDS (default 3600); prints the outcome
   request METHOD PATH        prints the JSON response (--query k=v ..., --data JSON)
   sign METHOD URL            prints the signed headers as a curl command
   lst                        the live session token and its expiry, as JSON (a secret!)
@@ -50,6 +53,8 @@ options
   --json             machine-readable output
   --debug            log every step to stderr (secrets are never logged)
   --compete          take over a competing brokerage session
+  --store URL        share the token with a fleet: redis://host:6379 or file:/path/tokens.json
+                     (every command; keepalive then tickles once per interval for the fleet)
   --${Object.keys(KEYS).map(flagName).join(', --')}
                      override the config (precedence: YAML < environment < flags)
   -h, --help         this help;  -v, --version  the version
@@ -66,6 +71,7 @@ const OPTIONS = {
   query: { type: 'string', multiple: true },
   data: { type: 'string' },
   interval: { type: 'string' },
+  within: { type: 'string' },
   logout: { type: 'boolean', default: false },
   live: { type: 'boolean', default: false },
   out: { type: 'string' },
@@ -100,11 +106,14 @@ function baseUrl(cfg) {
   return undefined;
 }
 
-/** An IbkrSession for the configuration. */
-function makeSession(cfg, { debug = false, compete } = {}) {
+/** An IbkrSession for the configuration (with the fleet's store, when `store` is set). */
+function makeSession(cfg, { debug = false, compete, store } = {}) {
   requireComplete(cfg);
   const v = cfg.values;
-  const common = { baseUrl: baseUrl(cfg), logger: logger(debug), userAgent: `ibkr-auth-cli/${pkg.version}`, ...(compete === undefined ? {} : { compete }) };
+  const common = {
+    baseUrl: baseUrl(cfg), logger: logger(debug), userAgent: `ibkr-auth-cli/${pkg.version}`,
+    ...(compete === undefined ? {} : { compete }), ...(store ? { store } : {}),
+  };
   if (cfg.mode === 'oauth2') {
     return IbkrSession.oauth2({ ...common, clientId: v.client_id, clientKeyId: v.client_key_id, credential: v.credential, privateKey: readPem(cfg, 'private_key_file').text, ip: v.ip });
   }
@@ -138,9 +147,10 @@ function queryPairs(list = []) {
   }));
 }
 
-async function commandKeepalive(session, o) {
+async function commandKeepalive(session, o, shared) {
   const seconds = Number(o.interval ?? 60);
   if (!Number.isFinite(seconds) || seconds < 1) throw new UsageError('--interval must be a number of seconds, at least 1');
+  if (o.logout && shared) throw new UsageError('--logout with a shared store would end the session of every process in the fleet; run `ibkr-auth logout` when that is what you want.');
   out.info(`keep-alive every ${seconds} s; Ctrl-C to stop${o.logout ? ' (and log out)' : ''}`);
   let busy = false;
   const tick = async () => {
@@ -148,8 +158,9 @@ async function commandKeepalive(session, o) {
     busy = true;
     const time = new Date().toISOString().slice(11, 19);
     try {
-      const r = await session.keepAliveOnce();
+      const r = await session.keepAliveOnce({ intervalMs: seconds * 1000 });
       if (o.json) out.json({ time, ...r });
+      else if (r.skipped) out.line(`${time} ${out.dim('·')} another process of the fleet tickles this interval`);
       else out.line(`${time} ${r.authenticated ? out.green('✓') : out.yellow('!')} tickled; ${r.authenticated ? 'authenticated' : 'NOT authenticated'}${r.reinitialised ? ' (re-initialised)' : ''}`);
     } catch (e) {
       if (o.json) out.json({ time, error: { code: e.code, message: e.message } });
@@ -219,14 +230,21 @@ async function main(argv = process.argv.slice(2)) {
   if (o.version) { out.line(pkg.version); return EXIT.OK; }
   const [command, ...args] = positionals;
   if (o.help || !command) { out.line(HELP); return command || o.help ? EXIT.OK : EXIT.USAGE; }
+  let opened = null;
   try {
     const flags = Object.fromEntries(Object.keys(KEYS).map((k) => [k, o[flagName(k)]]));
     const cfg = () => loadConfig({ configFile: o.config, envFile: o['env-file'], flags });
-    const session = () => makeSession(cfg(), { debug: o.debug, compete: o.compete });
+    // The store is opened once, before the first session, and closed when the command ends.
+    const sessionFor = async (c, extra = {}) => {
+      requireComplete(c);
+      opened ??= await openStore(c);
+      return makeSession(c, { debug: o.debug, compete: o.compete, store: opened?.store, ...extra });
+    };
+    const session = () => sessionFor(cfg());
     switch (command) {
       case 'login': {
         const c = cfg();
-        const s = makeSession(c, { debug: o.debug, compete: o.compete });
+        const s = await sessionFor(c);
         const spin = out.spinner(c.mode === 'oauth1' ? 'live session token handshake' : c.mode === 'oauth2' ? 'OAuth 2.0 connect' : 'checking the gateway');
         let status;
         try {
@@ -244,24 +262,36 @@ async function main(argv = process.argv.slice(2)) {
         return status.authenticated ? EXIT.OK : EXIT.FAILED;
       }
       case 'status': {
-        const s = await session().status();
+        const s = await (await session()).status();
         if (o.json) out.json(s); else out.ok('status', statusLines(s));
         return EXIT.OK;
       }
       case 'tickle': {
-        const t = await session().tickle();
+        const t = await (await session()).tickle();
         if (o.json) out.json(t);
         else out.ok(`tickled: session ${String(t.session ?? '').slice(0, 8)}…`, t.iserver?.authStatus ? statusLines(t.iserver.authStatus) : []);
         return EXIT.OK;
       }
       case 'logout': {
-        await session().logout();
+        await (await session()).logout();
         if (o.json) out.json({ loggedOut: true }); else out.ok('logged out');
         return EXIT.OK;
       }
       case 'keepalive':
-        await commandKeepalive(session(), o);
+        await commandKeepalive(await session(), o, Boolean(cfg().values.store));
         return EXIT.OK;
+      case 'refresh': {
+        const c = cfg();
+        if (!c.values.store) throw new UsageError('refresh keeps the token in a store the fleet shares: set store (redis://host:6379 or file:/path; --store, IB_STORE or ibkr-auth.yaml).');
+        const within = Number(o.within ?? 3600);
+        if (!Number.isFinite(within) || within < 0) throw new UsageError('--within must be a number of seconds (0 or more)');
+        const s = await sessionFor(c);
+        const r = await s.refresh({ withinMs: Math.round(within * 1000) });
+        const result = { ...r, expires: new Date(r.expiresAt).toISOString(), store: opened.describe };
+        if (o.json) out.json(result);
+        else out.ok(r.refreshed ? 'token renewed and stored for the fleet' : 'token good for longer than asked: nothing to do', [`expires: ${result.expires}   generation: ${r.generation}   store: ${opened.describe}`]);
+        return EXIT.OK;
+      }
       case 'request': {
         const [method, target] = args;
         if (!method || !target) throw new UsageError('usage: ibkr-auth request METHOD PATH [--query k=v ...] [--data JSON]');
@@ -269,14 +299,14 @@ async function main(argv = process.argv.slice(2)) {
         if (o.data !== undefined) {
           try { body = JSON.parse(o.data); } catch { throw new UsageError('--data must be JSON, e.g. --data \'{"orders":[...]}\''); }
         }
-        const r = await session().request(method, target, { query: queryPairs(o.query), body });
+        const r = await (await session()).request(method, target, { query: queryPairs(o.query), body });
         out.line(o.json ? JSON.stringify(r) : JSON.stringify(r, null, 2));
         return EXIT.OK;
       }
       case 'sign': {
         const [method, target] = args;
         if (!method || !target) throw new UsageError('usage: ibkr-auth sign METHOD URL');
-        const s = session();
+        const s = await session();
         const url = /^https?:\/\//.test(target) ? target : `${s.baseUrl.replace(/\/+$/, '')}/${target.replace(/^\/+/, '')}`;
         const headers = await s.authorize(method, url);
         if (o.json) out.json({ method: method.toUpperCase(), url, headers });
@@ -289,7 +319,7 @@ async function main(argv = process.argv.slice(2)) {
       case 'lst': {
         const c = cfg();
         if (c.mode !== 'oauth1') throw new UsageError('lst is for OAuth 1.0a configurations (consumer_key, access_token, …).');
-        const t = await makeSession(c, { debug: o.debug }).liveSessionToken();
+        const t = await (await sessionFor(c)).liveSessionToken();
         process.stderr.write(`${out.yellow('warning:')} the live session token is a secret: it signs requests as you until it expires.\n`);
         out.line(JSON.stringify({ token: t.token, expiresAt: t.expiresAt, expires: new Date(t.expiresAt).toISOString() }, null, o.json ? 0 : 2));
         return EXIT.OK;
@@ -305,7 +335,7 @@ async function main(argv = process.argv.slice(2)) {
       case 'gateway':
         return await runGateway(args, o, { cfg, logger: logger(o.debug), statusLines, UsageError, userAgent: `ibkr-auth-cli/${pkg.version}` });
       default:
-        throw new UsageError(`unknown command "${command}". Commands: login, status, tickle, logout, keepalive, request, sign, lst, doctor, keys, sim, gateway.`);
+        throw new UsageError(`unknown command "${command}". Commands: login, status, tickle, logout, keepalive, refresh, request, sign, lst, doctor, keys, sim, gateway.`);
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError || e instanceof KeysError) {
@@ -322,6 +352,8 @@ async function main(argv = process.argv.slice(2)) {
     }
     out.fail('ERROR', e?.stack ?? String(e));
     return EXIT.FAILED;
+  } finally {
+    await opened?.close();
   }
 }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateKeys, rsaKeyPair, Simulator } from '../../sim/server.mjs';
+import { startRedis } from '../stores/redis-server.mjs';
 import { writeClientFiles } from '../../sim/state.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -370,5 +371,54 @@ describe('keys and sim', () => {
     child.kill('SIGINT');
     assert.equal(await new Promise((res) => child.on('exit', res)), 0);
     assert.equal(r.code, 0, r.err);
+  });
+});
+
+describe('a fleet store (--store)', () => {
+  let redis;
+  before(async () => { redis = await startRedis(); });
+  after(async () => { await redis?.stop(); });
+
+  test('refresh renews into Redis once; later commands use the stored token', async () => {
+    const d = configDir(sim);
+    const store = ['--store', redis.url];
+    const before = sim.count('handshake');
+    const first = await run(['refresh', '--json', ...store], { cwd: d });
+    assert.equal(first.code, 0, first.err);
+    const r = JSON.parse(first.out);
+    assert.equal(r.refreshed, true);
+    assert.equal(r.store, `redis 127.0.0.1:${redis.port}`);
+    assert.equal(sim.count('handshake') - before, 1);
+    const again = await run(['refresh', '--json', ...store], { cwd: d });
+    assert.equal(JSON.parse(again.out).refreshed, false, again.err);
+    const status = await run(['status', '--json', ...store], { cwd: d });
+    assert.equal(status.code, 0, status.err);
+    assert.equal(sim.count('handshake') - before, 1, 'status used the stored token');
+    // Asked for more than the token has left: a new one.
+    const forced = await run(['refresh', '--within', String(48 * 3600), ...store], { cwd: d });
+    assert.equal(forced.code, 0, forced.err);
+    assert.match(forced.out, /token renewed and stored for the fleet/);
+    assert.equal(sim.count('handshake') - before, 2);
+  });
+
+  test('refresh into a file store; without a store it says what to set', async () => {
+    const d = configDir(sim);
+    const r = await run(['refresh', '--json', '--store', 'file:tokens.json'], { cwd: d });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(fs.statSync(path.join(d, 'tokens.json')).mode & 0o777, 0o600);
+    const none = await run(['refresh'], { cwd: d });
+    assert.equal(none.code, 2);
+    assert.match(none.err + none.out, /set store \(redis:\/\/host:6379 or file:/);
+  });
+
+  test('keepalive --logout is refused with a shared store; a store password is never printed', async () => {
+    const d = configDir(sim);
+    const k = await run(['keepalive', '--logout', '--store', redis.url], { cwd: d });
+    assert.equal(k.code, 2);
+    assert.match(k.err + k.out, /end the session of every process/);
+    const down = await run(['refresh', '--store', 'redis://:hunter2secret@127.0.0.1:1'], { cwd: d });
+    assert.equal(down.code, 2);
+    assert.match(down.err + down.out, /cannot connect to the Redis store/);
+    assert.doesNotMatch(down.err + down.out, /hunter2secret/);
   });
 });

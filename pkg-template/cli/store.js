@@ -1,0 +1,60 @@
+// The `store` setting: where the CLI's sessions share their token with the rest of a fleet.
+//   redis://[user:password@]host:port[/db], rediss://…  Redis through the `redis` package
+//                                                       (installed beside ibkr-auth), else `ioredis`
+//   file:/path/to/tokens.json (or a plain path)         fileStore: one JSON file, mode 0600
+// A store URL may hold a password: it is never printed.
+import { fileStore, redisStore } from '../node.mjs';
+import { ConfigError, resolvePath } from './config.js';
+
+/** Opens the configured store: { store, close(), describe } or null when none is set. */
+export async function openStore(cfg) {
+  const spec = cfg.values.store;
+  if (!spec) return null;
+  const where = cfg.sources.store;
+  if (/^rediss?:\/\//i.test(spec)) {
+    let url;
+    try {
+      url = new URL(spec);
+    } catch {
+      throw new ConfigError(`${where}: store is not a valid URL; write redis://host:6379 (or rediss:// for TLS).`);
+    }
+    const describe = `redis ${url.hostname}:${url.port || 6379}`;
+    const client = await connectRedis(spec, where);
+    return { store: redisStore(client), describe, close: () => closeRedis(client) };
+  }
+  const file = spec.startsWith('file:') ? spec.slice(5) : spec;
+  if (!file) throw new ConfigError(`${where}: store is empty; write redis://host:6379 or file:/path/tokens.json.`);
+  const p = resolvePath({ ...cfg, values: { ...cfg.values, store: file } }, 'store');
+  return { store: fileStore(p), describe: `file ${p}`, close: async () => {} };
+}
+
+/** A connected client of whichever Redis package the project has: `redis`, else `ioredis`. */
+async function connectRedis(url, where) {
+  const failed = (e) => new ConfigError(`${where}: cannot connect to the Redis store (${e?.message ?? e}). Check the address, and that Redis is running.`);
+  let redis;
+  try {
+    redis = await import('redis');
+  } catch {
+    let Redis;
+    try {
+      ({ default: Redis } = await import('ioredis'));
+    } catch {
+      throw new ConfigError(`${where}: a redis:// store needs the \`redis\` (or \`ioredis\`) package: npm install redis`);
+    }
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    client.on('error', () => {});
+    try { await client.connect(); } catch (e) { client.disconnect(); throw failed(e); }
+    return client;
+  }
+  const client = redis.createClient({ url, socket: { reconnectStrategy: false } });
+  client.on('error', () => {});
+  try { await client.connect(); } catch (e) { throw failed(e); }
+  return client;
+}
+
+async function closeRedis(client) {
+  try {
+    if (typeof client.quit === 'function') await client.quit();
+    else client.disconnect();
+  } catch { /* already closed */ }
+}
