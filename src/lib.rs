@@ -13,8 +13,9 @@
 //! | [`keys`] | PEM/DER: RSA private keys (PKCS#1, PKCS#8), DH parameters (PKCS#3); secret types |
 //! | [`oauth1`] | OAuth 1.0a Extended: base string, header, RSA-SHA256, HMAC-SHA256, the live session token, third-party steps |
 //! | [`oauth2`] | OAuth 2.0: the RS256 client assertion and the SSO-session JWT |
-//! | [`gateway`] | the Client Portal Gateway's headless login: SRP-6, EKX, TOTP, OCRA, XML replies, a sans-I/O state machine |
-//! | [`session`] | the session lifecycle over an injected host: single-flight handshakes, recovery, pacing, keep-alive |
+//! | [`gateway_login`] | the Client Portal Gateway's headless login: SRP-6, EKX, TOTP, OCRA, XML replies, a sans-I/O state machine |
+//! | [`fleet`] | what a fleet keeps in a shared token store: store keys, the sealed token |
+//! | [`session`] | the session lifecycle over an injected host: single-flight handshakes, recovery, pacing, keep-alive, the fleet's shared store |
 //!
 //! The `wasm` module (only on `wasm32`) is the JavaScript binding.
 //!
@@ -28,7 +29,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 // The sans-I/O protocol core (`crates/core`): its modules under the same paths.
-pub use ibkr_auth_core::{encoding, error, gateway_login, keys, oauth1, oauth2};
+pub use ibkr_auth_core::{encoding, error, fleet, gateway_login, keys, oauth1, oauth2};
 
 pub mod session;
 

@@ -111,7 +111,7 @@ impl<H: Host> Session<H> {
         publish: bool,
         force: bool,
     ) -> Result<Option<String>> {
-        use ibkr_auth_core::fleet::Slot;
+        use crate::fleet::Slot;
         let host = &self.inner.host;
         let (marker, ttl) = self.brokerage_marker().await?;
         if !force {
@@ -208,7 +208,7 @@ impl<H: Host> Session<H> {
         let text = self.json_call(Call::new("POST", "/logout"), false).await?;
         self.inner.state.borrow_mut().tokens.token = None;
         if let Some(fleet) = &self.inner.fleet {
-            use ibkr_auth_core::fleet::Slot;
+            use crate::fleet::Slot;
             let host = &self.inner.host;
             // The session is over for every process: the stored token and marker go with it.
             let cleared = fleet.delete(host, Slot::Token).await.is_ok()
@@ -300,7 +300,7 @@ impl<H: Host> Session<H> {
     pub async fn keep_alive_round(&self, interval_ms: u64) -> Result<KeepAliveReport> {
         self.inner.auth.before_keep_alive(self).await?;
         if let Some(fleet) = &self.inner.fleet {
-            use ibkr_auth_core::fleet::Slot;
+            use crate::fleet::Slot;
             let host = &self.inner.host;
             if fleet.available(host) {
                 // A little under the interval, so that the next tick of any process may go.

@@ -18,7 +18,7 @@
 //!   than `op_timeout_ms` makes the session use its own handshake, with one warning per outage;
 //!   the store is tried again after 5 s.
 //!
-//! The sealing (what is stored, how it is bound to the account) is `ibkr_auth_core::fleet`.
+//! The sealing (what is stored, how it is bound to the account) is `crate::fleet`.
 
 use std::cell::Cell;
 
@@ -26,8 +26,8 @@ use futures_util::future::{select, Either};
 
 use super::host::{Host, Level};
 use crate::error::{Error, ErrorCode, Result};
+use crate::fleet::{FleetAccount, Sealed, Slot};
 use crate::keys::SecretBytes;
-use ibkr_auth_core::fleet::{FleetAccount, Sealed, Slot};
 
 /// How long a store is left alone after it failed.
 const STORE_RETRY_MS: f64 = 5_000.0;

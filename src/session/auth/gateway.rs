@@ -3,10 +3,10 @@
 
 use super::AuthKind;
 use crate::error::Result;
+use crate::fleet::FleetAccount;
 use crate::keys::SecretBytes;
 use crate::session::token::Token;
 use crate::session::{Host, Session};
-use ibkr_auth_core::fleet::FleetAccount;
 
 /// The gateway kind: no credentials.
 #[derive(Debug, Clone, Copy)]

@@ -17,9 +17,9 @@ use super::recovery::mentions_timestamp;
 use super::token::Token;
 use super::{Host, Level, Session};
 use crate::error::{Error, ErrorCode, Result};
+use crate::fleet::FleetAccount;
 use crate::keys::{PrivateKey, SecretBytes};
 use crate::oauth1::HmacSha256Key;
-use ibkr_auth_core::fleet::FleetAccount;
 
 /// What a kind of authentication does for a session. The session core calls only these.
 pub(crate) trait AuthKind {

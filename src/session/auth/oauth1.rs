@@ -2,7 +2,7 @@
 //! session token handshake (Diffie-Hellman, RSA-SHA256 signed), and the HMAC-SHA256
 //! `Authorization` of every API call.
 
-use ibkr_auth_core::fleet::FleetAccount;
+use crate::fleet::FleetAccount;
 use serde_json::Value;
 
 use super::{auth_failure, AuthKind};

@@ -2,7 +2,7 @@
 //! token → SSO session → validate → `ssodh/init`), the bearer `Authorization` of every API call,
 //! and the keep-alive's check for a changed public IP.
 
-use ibkr_auth_core::fleet::FleetAccount;
+use crate::fleet::FleetAccount;
 use serde_json::Value;
 
 use super::{auth_failure, AuthKind};
