@@ -901,6 +901,22 @@ fn a_fleet_initialises_the_brokerage_session_once_and_tickles_once_per_interval(
         .map(|s| s.request(Call::new("GET", "/iserver/accounts")));
     assert!(block_on(join_all(calls)).iter().all(Result::is_ok));
     assert_eq!(f.mock.server.borrow().inits, 2);
+
+    // Dropped again, seen by the keep-alive round: re-initialised although the fleet's marker
+    // says this token's session was initialised, by the one process that tickles.
+    f.mock.server.borrow_mut().authenticated = false;
+    f.mock.clock.set(f.mock.clock.get() + 60_000.0);
+    let rounds = block_on(join_all(
+        sessions.iter().map(|s| s.keep_alive_round(60_000)),
+    ));
+    let rounds: Vec<_> = rounds.into_iter().map(Result::unwrap).collect();
+    assert_eq!(rounds.iter().filter(|r| r.reinitialised).count(), 1);
+    assert_eq!(f.mock.server.borrow().inits, 3);
+    assert!(f.mock.server.borrow().authenticated);
+    // ensureAuthenticated likewise.
+    f.mock.server.borrow_mut().authenticated = false;
+    block_on(others[0].ensure_authenticated(true)).unwrap();
+    assert_eq!(f.mock.server.borrow().inits, 4);
 }
 
 #[test]

@@ -75,17 +75,18 @@ impl<H: Host> Session<H> {
         self.init_brokerage_now(compete, publish).await
     }
 
-    /// The repair after "no bridge": `ssodh/init` again, whatever the fleet's marker says, but
-    /// by one process of the fleet at a time.
-    pub(crate) async fn repair_brokerage(&self, compete: bool) -> Result<()> {
+    /// The repair of a brokerage session IBKR dropped ("no bridge", or not authenticated in
+    /// keep-alive): `ssodh/init` again, whatever the fleet's marker says, but by one process of
+    /// the fleet at a time (the others answer with the status once it is done).
+    pub(crate) async fn repair_brokerage(&self, compete: bool) -> Result<String> {
         if let Some(fleet) = &self.inner.fleet {
-            if fleet.available(&self.inner.host)
-                && self.fleet_init(fleet, compete, true, true).await?.is_some()
-            {
-                return Ok(());
+            if fleet.available(&self.inner.host) {
+                if let Some(text) = self.fleet_init(fleet, compete, true, true).await? {
+                    return Ok(text);
+                }
             }
         }
-        self.init_brokerage_now(compete, true).await.map(drop)
+        self.init_brokerage_now(compete, true).await
     }
 
     /// The marker's value: the generation of the token the brokerage session was opened with
@@ -250,7 +251,7 @@ impl<H: Host> Session<H> {
                  compete: true to take it over; that session will be disconnected.",
             ));
         }
-        if let Err(e) = self.init_brokerage(compete, true).await {
+        if let Err(e) = self.repair_brokerage(compete).await {
             self.log(
                 Level::Warn,
                 &format!(

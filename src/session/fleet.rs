@@ -200,8 +200,10 @@ impl Fleet {
         .await
     }
 
-    /// Gives back a lease this process holds (a lease that expired and went to another process
-    /// is left alone). Errors are ignored: the lease expires by itself.
+    /// Gives back a lease this process holds: a lease that expired and went to another process
+    /// is left alone (`TokenStore` has no compare-and-delete, so this is a read and then a
+    /// delete; a lease changing hands in the instant between them is cut short, which costs at
+    /// most a duplicate handshake). Errors are ignored: the lease expires by itself.
     pub async fn release<H: Host>(&self, host: &H, slot: Slot) {
         if let Ok(Some(v)) = self.get(host, slot).await {
             if v == self.holder {
