@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import { test } from 'node:test';
-import { gatewayCertificate, gatewayFetch, IbkrSession } from '../../pkg/node.mjs';
+import { gatewayCertificate, gatewayFetch, IbkrSession, memoryStore } from '../../pkg/node.mjs';
 import { GATEWAY_TLS } from '../../sim/server.mjs';
 import { capture, newSim, rejects } from './helpers.mjs';
 
@@ -107,4 +107,18 @@ test('keep-alive repairs "active but not authenticated" with logout + re-init, i
   assert.equal(gw.brokerage.authenticated, true, lines.join('\n'));
   assert.ok(lines.some((l) => l.includes('logging out and initialising again')), lines.join('\n'));
   assert.ok(gw.log.some((x) => x.path === '/v1/api/logout'));
+});
+
+test('gateway sessions sharing a store: one ssodh/init and one tickle per interval for the fleet', async () => {
+  const gw = await newGateway();
+  gw.setLoggedIn(true);
+  const store = memoryStore();
+  const sessions = [0, 1, 2].map(() => session(gw, { store }));
+  const inits = gw.count('init');
+  await Promise.all(sessions.map((s) => s.initBrokerage()));
+  assert.equal(gw.count('init') - inits, 1);
+  const tickles = gw.count('tickle');
+  const rounds = await Promise.all(sessions.map((s) => s.keepAliveOnce({ intervalMs: 60_000 })));
+  assert.equal(gw.count('tickle') - tickles, 1);
+  assert.deepEqual(rounds.map((r) => r.skipped).sort(), [false, true, true]);
 });

@@ -2,7 +2,7 @@
 // reconnect, IP changes, switching hosts at run time, timeouts, and no token in any log line.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IbkrSession } from '../../pkg/node.mjs';
+import { IbkrSession, memoryStore } from '../../pkg/node.mjs';
 import { rsaKeyPair } from '../../sim/server.mjs';
 import { capture, newSim, rejects } from './helpers.mjs';
 
@@ -130,4 +130,28 @@ test('no access token or bearer token in any log line or error', async () => {
   for (const t of [...lines, ...errors.map((e) => `${e.message} ${e.serverMessage}`)]) {
     for (const sec of secrets) assert.ok(!t.includes(sec), `token in: ${t}`);
   }
+});
+
+test('sessions sharing a store: one OAuth 2.0 connect for all of them; the bearer is stored sealed', async () => {
+  const sim = await newSim();
+  const inner = memoryStore();
+  const written = [];
+  const store = {
+    get: (k) => inner.get(k),
+    set: (k, v, o) => { written.push(v); return inner.set(k, v, o); },
+    setIfAbsent: (k, v, o) => inner.setIfAbsent(k, v, o),
+    delete: (k) => inner.delete(k),
+  };
+  const sessions = [0, 1, 2].map(() => session(sim, { store }));
+  const all = await Promise.all(sessions.flatMap((s) => [1, 2, 3].map(() => s.request('GET', '/iserver/accounts'))));
+  assert.ok(all.every((r) => r.accounts[0] === 'DU1234567'));
+  assert.equal(sim.count('oauth2-token'), 1);
+  assert.equal(sim.count('sso-session'), 1);
+  const bearers = [...sim.bearers.keys()];
+  assert.equal(bearers.length, 1);
+  assert.ok(written.length > 0 && written.every((v) => !v.includes(bearers[0])), 'a stored value holds the bearer');
+  // IBKR forgets the session: one reconnect for the fleet.
+  sim.bearers.clear();
+  await Promise.all(sessions.map((s) => s.request('GET', '/iserver/accounts')));
+  assert.equal(sim.count('sso-session'), 2);
 });
