@@ -664,9 +664,9 @@ fn a_skewed_clock_is_corrected_from_the_date_header_and_reported() {
 #[test]
 fn keep_alive_reinitialises_an_unauthenticated_session() {
     let f = fixture(|_| {});
-    let r = block_on(f.session.keep_alive_tick()).unwrap();
+    let r = block_on(f.session.keep_alive_round(60_000)).unwrap();
     assert_eq!((r.authenticated, r.reinitialised), (true, true));
-    let r = block_on(f.session.keep_alive_tick()).unwrap();
+    let r = block_on(f.session.keep_alive_round(60_000)).unwrap();
     assert_eq!((r.authenticated, r.reinitialised), (true, false));
     assert_eq!(f.mock.server.borrow().inits, 1);
 }

@@ -90,14 +90,13 @@ impl<H: Host> Session<H> {
     }
 
     /// The marker's value: the generation of the token the brokerage session was opened with
-    /// (the gateway's is always 1).
-    async fn brokerage_marker(&self) -> Result<(String, u64)> {
+    /// (the gateway has no token the fleet shares: one constant marker), and its TTL.
+    async fn brokerage_marker(&self, fleet: &super::fleet::Fleet) -> Result<(String, u64)> {
+        if !fleet.shares_tokens() {
+            return Ok(("gateway".to_owned(), 3_600_000));
+        }
         let token = self.token().await?;
-        let ttl = if token.expires_at.is_finite() {
-            (token.expires_at - self.now()).max(1000.0) as u64
-        } else {
-            3_600_000
-        };
+        let ttl = (token.expires_at - self.now()).max(1000.0) as u64;
         Ok((token.generation.to_string(), ttl))
     }
 
@@ -114,7 +113,7 @@ impl<H: Host> Session<H> {
     ) -> Result<Option<String>> {
         use crate::fleet::Slot;
         let host = &self.inner.host;
-        let (marker, ttl) = self.brokerage_marker().await?;
+        let (marker, ttl) = self.brokerage_marker(fleet).await?;
         if !force {
             match fleet.get(host, Slot::Brokerage).await {
                 Ok(Some(v)) if v == marker => {
@@ -132,7 +131,7 @@ impl<H: Host> Session<H> {
         let mut poll = 100;
         loop {
             match fleet
-                .lease(host, Slot::BrokerageLease, self.inner.opts.store.lease_ms)
+                .lease(host, Slot::BrokerageLease, fleet.lease_ms())
                 .await
             {
                 Ok(true) => {
@@ -166,7 +165,7 @@ impl<H: Host> Session<H> {
                 Ok(_) => {}
                 Err(_) => return Ok(None),
             }
-            if self.now() - started > self.inner.opts.store.wait_ms {
+            if self.now() - started > fleet.wait_ms() {
                 return Ok(None);
             }
         }
@@ -287,17 +286,13 @@ impl<H: Host> Session<H> {
         ))
     }
 
-    /// One keep-alive round: for OAuth 2.0 without a fixed IP, notice an IP change; tickle; and
-    /// re-initialise a brokerage session that is not authenticated. A competing session is taken
-    /// over only with the `compete` option. A gateway still unauthenticated after that is logged
-    /// out and initialised again (the "active but not authenticated" repair).
-    pub async fn keep_alive_tick(&self) -> Result<KeepAliveReport> {
-        self.keep_alive_round(60_000).await
-    }
-
-    /// One keep-alive round of a timer ticking every `interval_ms`. With a shared store, the
-    /// process that takes the fleet's tickle lease for this interval does the round; the others
-    /// report it `skipped` (authenticated as far as the fleet's marker knows).
+    /// One keep-alive round of a timer ticking every `interval_ms`: for OAuth 2.0 without a
+    /// fixed IP, notice an IP change; tickle; and re-initialise a brokerage session that is not
+    /// authenticated. A competing session is taken over only with the `compete` option. A
+    /// gateway still unauthenticated after that is logged out and initialised again (the
+    /// "active but not authenticated" repair). With a shared store, the process that takes the
+    /// fleet's tickle lease for this interval does the round; the others report it `skipped`
+    /// (authenticated when the fleet's marker is for the token in use).
     pub async fn keep_alive_round(&self, interval_ms: u64) -> Result<KeepAliveReport> {
         self.inner.auth.before_keep_alive(self).await?;
         if let Some(fleet) = &self.inner.fleet {
@@ -307,8 +302,8 @@ impl<H: Host> Session<H> {
                 // A little under the interval, so that the next tick of any process may go.
                 let ttl = interval_ms.saturating_mul(9) / 10;
                 if let Ok(false) = fleet.lease(host, Slot::Tickle, ttl.max(1)).await {
-                    let authenticated =
-                        matches!(fleet.get(host, Slot::Brokerage).await, Ok(Some(_)));
+                    let marker = self.brokerage_marker(fleet).await?.0;
+                    let authenticated = matches!(fleet.get(host, Slot::Brokerage).await, Ok(Some(m)) if m == marker);
                     self.log(
                         Level::Debug,
                         "keep-alive: another process of the fleet tickles this interval",

@@ -14,6 +14,8 @@
 //! - **A failed handshake is recorded** (code and message, no secret) for a back-off the whole
 //!   fleet honours: the processes waiting for it get the same error, and nobody tries again
 //!   until it expires (5 s, doubling to 5 min), so a fleet cannot hammer IBKR with a bad key.
+//!   Only IBKR's verdicts on the account are recorded (a refusal, a wrong answer), not one
+//!   process's own network or configuration trouble; one record is heeded for 5 min at most.
 //! - **The store being down costs nothing but sharing**: a store call that fails or takes longer
 //!   than `op_timeout_ms` makes the session use its own handshake, with one warning per outage;
 //!   the store is tried again after 5 s.
@@ -38,10 +40,12 @@ const FAILURE_MAX_MS: u64 = 300_000;
 /// The store options.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// How long a process waits for another one's handshake before `TIMEOUT`.
+    /// How long a process waits for another one's handshake before `TIMEOUT`; 0: the lease's
+    /// TTL and 30 s more.
     pub wait_ms: f64,
     /// The lease's TTL: longer than a handshake takes; when its holder dies, the others take
-    /// over after this long.
+    /// over after this long. 0: 30 s, or longer when a handshake may take longer (its requests'
+    /// timeouts together: [`Fleet::new`]).
     pub lease_ms: u64,
     /// One store call; a slower store counts as down.
     pub op_timeout_ms: u64,
@@ -50,8 +54,8 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            wait_ms: 60_000.0,
-            lease_ms: 30_000,
+            wait_ms: 0.0,
+            lease_ms: 0,
             op_timeout_ms: 2_000,
         }
     }
@@ -77,6 +81,8 @@ pub struct Fleet {
     down_until: Cell<f64>,
     warned_down: Cell<bool>,
     warned_foreign: Cell<bool>,
+    /// The failure record this process last saw, and when it first saw it.
+    seen_failure: std::cell::RefCell<Option<(String, f64)>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -96,8 +102,15 @@ fn store_error(what: &str, e: &Error) -> Error {
 }
 
 impl Fleet {
-    /// A fleet member for `account`.
-    pub fn new(account: FleetAccount, opts: StoreOptions) -> Result<Self> {
+    /// A fleet member for `account`, whose handshake may take up to `handshake_ms` (what the
+    /// lease's TTL must outlast when it is not set).
+    pub fn new(account: FleetAccount, mut opts: StoreOptions, handshake_ms: u64) -> Result<Self> {
+        if opts.lease_ms == 0 {
+            opts.lease_ms = handshake_ms.max(30_000);
+        }
+        if opts.wait_ms <= 0.0 {
+            opts.wait_ms = opts.lease_ms as f64 + 30_000.0;
+        }
         let mut b = [0u8; 12];
         crate::keys::getrandom_fill(&mut b)?;
         Ok(Fleet {
@@ -107,7 +120,18 @@ impl Fleet {
             down_until: Cell::new(0.0),
             warned_down: Cell::new(false),
             warned_foreign: Cell::new(false),
+            seen_failure: std::cell::RefCell::new(None),
         })
+    }
+
+    /// The lease's TTL.
+    pub fn lease_ms(&self) -> u64 {
+        self.opts.lease_ms
+    }
+
+    /// How long a process waits for another one's work.
+    pub fn wait_ms(&self) -> f64 {
+        self.opts.wait_ms
     }
 
     /// Whether tokens are shared (not for the gateway, which has none; its leases still are).
@@ -252,10 +276,26 @@ impl Fleet {
         let Some(v) = self.get(host, Slot::Failure).await? else {
             return Ok(None);
         };
+        // The record is plain (it holds no secret): whatever it says, this process heeds one
+        // record for at most the longest back-off from when it first saw it.
+        let now = host.now_ms();
+        let first_seen = {
+            let mut seen = self.seen_failure.borrow_mut();
+            match seen.as_ref() {
+                Some((value, at)) if *value == v => *at,
+                _ => {
+                    *seen = Some((v.clone(), now));
+                    now
+                }
+            }
+        };
         let mut parts = v.splitn(5, '\n');
         let mut next = || parts.next().unwrap_or("");
         let n = next().parse::<u32>().unwrap_or(1);
-        let until = next().parse::<f64>().unwrap_or(0.0);
+        let until = next()
+            .parse::<f64>()
+            .unwrap_or(0.0)
+            .min(first_seen + FAILURE_MAX_MS as f64);
         let code_text = next();
         let code = ErrorCode::ALL
             .into_iter()
@@ -312,6 +352,9 @@ impl Fleet {
         let started = host.now_ms();
         let usable = |t: &Sealed, now: f64| t.generation > stale && now + margin_ms < t.expires_at;
         let mut poll = 100u64;
+        // The wait is bounded by the time slept too, so a clock that stands still (a `clock`
+        // option frozen in a test) cannot make it endless.
+        let mut slept = 0u64;
         let mut waited_for_lease = false;
         loop {
             if !self.available(host) {
@@ -340,7 +383,8 @@ impl Fleet {
                 return Ok(None);
             };
             if !won {
-                if host.now_ms() - started >= self.opts.wait_ms {
+                let waited = (host.now_ms() - started).max(slept as f64);
+                if waited >= self.opts.wait_ms {
                     return Err(Error::new(
                         ErrorCode::Timeout,
                         format!(
@@ -360,50 +404,94 @@ impl Fleet {
                 }
                 waited_for_lease = true;
                 host.sleep(poll).await;
+                slept += poll;
                 poll = (poll * 3 / 2).min(1000);
                 continue;
             }
-            // The lease is ours. Another process may have stored a token between the read and
-            // the lease: look once more.
-            match self.read(host).await {
-                Ok(Some(t)) if usable(&t, host.now_ms()) => {
-                    self.release(host, Slot::Lease).await;
-                    return Ok(Some((t, false)));
-                }
-                Ok(_) => {}
-                Err(_) => return Ok(None),
-            }
-            let previous_failures = failure.map_or(0, |(n, _, _)| n);
-            return match handshake().await {
-                Ok(m) => {
-                    // Above every generation seen, and above any made before the store lost
-                    // its entry (it expired): the time in ms only grows.
-                    let t = Sealed {
-                        generation: (floor + 1).max(host.now_ms().max(0.0) as u64),
-                        expires_at: m.expires_at,
-                        secret: m.secret,
-                        ip: m.ip,
-                    };
-                    if self.write(host, &t).await.is_ok() {
-                        if previous_failures > 0 {
-                            let _ = self.delete(host, Slot::Failure).await;
-                        }
-                        host.log(
-                            Level::Debug,
-                            &format!("fleet: stored token generation {}", t.generation),
-                        );
+            // The lease is ours. Another process may have stored a token, or recorded a failed
+            // handshake, between the reads and the lease: look once more.
+            let again = match self.read(host).await {
+                Ok(Some(t)) if usable(&t, host.now_ms()) => Ok(Some((t, false))),
+                Ok(_) => match self.failure(host).await {
+                    Ok(Some((_, until, e))) if host.now_ms() < until => Err(e),
+                    Ok(f) => {
+                        let previous = f.map_or(0, |(n, _, _)| n);
+                        return self.make(host, floor, previous, handshake).await;
                     }
-                    self.release(host, Slot::Lease).await;
-                    Ok(Some((t, true)))
-                }
-                Err(e) => {
-                    self.record_failure(host, previous_failures, &e).await;
-                    self.release(host, Slot::Lease).await;
-                    Err(e)
-                }
+                    Err(_) => Ok(None),
+                },
+                Err(_) => Ok(None),
             };
+            self.release(host, Slot::Lease).await;
+            return again;
         }
     }
+
+    /// The lease holder's handshake: the token is stored with the next generation (unless a
+    /// newer one got there first: a holder whose lease ran out while it worked), a failure is
+    /// recorded for the fleet's back-off, and the lease is given back.
+    async fn make<H, F, Fut>(
+        &self,
+        host: &H,
+        floor: u64,
+        previous_failures: u32,
+        handshake: F,
+    ) -> Result<Option<(Sealed, bool)>>
+    where
+        H: Host,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Minted>>,
+    {
+        let result = match handshake().await {
+            Ok(m) => {
+                // Above every generation seen, and above any made before the store lost its
+                // entry (it expired): the time in ms grows (on machines whose clocks agree; a
+                // process behind in time still stays above what it has seen).
+                let t = Sealed {
+                    generation: (floor + 1).max(host.now_ms().max(0.0) as u64),
+                    expires_at: m.expires_at,
+                    secret: m.secret,
+                    ip: m.ip,
+                };
+                let newer =
+                    matches!(self.read(host).await, Ok(Some(s)) if s.generation >= t.generation);
+                if !newer && self.write(host, &t).await.is_ok() {
+                    if previous_failures > 0 {
+                        let _ = self.delete(host, Slot::Failure).await;
+                    }
+                    host.log(
+                        Level::Debug,
+                        &format!("fleet: stored token generation {}", t.generation),
+                    );
+                }
+                Ok(Some((t, true)))
+            }
+            Err(e) => {
+                if concerns_the_account(&e) {
+                    self.record_failure(host, previous_failures, &e).await;
+                }
+                Err(e)
+            }
+        };
+        self.release(host, Slot::Lease).await;
+        result
+    }
+}
+
+/// Whether a failed handshake says something about the account that every process would meet
+/// (IBKR refused it, or its answer was wrong) — recorded for the fleet's back-off — rather than
+/// about this process (its network, its configuration, an abort).
+fn concerns_the_account(e: &Error) -> bool {
+    matches!(
+        e.code(),
+        ErrorCode::Unauthorized
+            | ErrorCode::ClockSkew
+            | ErrorCode::RateLimited
+            | ErrorCode::Gone
+            | ErrorCode::HttpError
+            | ErrorCode::BadDhResponse
+            | ErrorCode::LstSignatureMismatch
+    )
 }
 
 #[cfg(test)]
@@ -519,7 +607,7 @@ mod tests {
     fn member(prepend: u8) -> Fleet {
         let account =
             FleetAccount::oauth1("CONS", "tok", &SecretBytes::new(vec![prepend; 32])).unwrap();
-        Fleet::new(account, StoreOptions::default()).unwrap()
+        Fleet::new(account, StoreOptions::default(), 15_000).unwrap()
     }
 
     fn minted(host: &StoreHost, byte: u8) -> Result<Minted> {
@@ -658,6 +746,62 @@ mod tests {
         host.0.now.set(host.0.now.get() + 10_001.0);
         block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) })).unwrap();
         assert_eq!(host.live(&a.key(Slot::Failure)), None);
+    }
+
+    #[test]
+    fn only_ibkrs_verdicts_on_the_account_back_the_fleet_off_and_never_beyond_5_min() {
+        let (host, a) = setup();
+        let local = || async { Err::<Minted, _>(Error::new(ErrorCode::Network, "ECONNRESET")) };
+        block_on(a.obtain(&host, 0, 0.0, local)).unwrap_err();
+        assert_eq!(
+            host.live(&a.key(Slot::Failure)),
+            None,
+            "a network error is this process's"
+        );
+        // A record that says "wait a day" (written by a broken or hostile writer): 5 min at most.
+        let day = host.now_ms() + 86_400_000.0;
+        block_on(host.store_set(
+            &a.key(Slot::Failure),
+            &format!("1\n{day}\nUNAUTHORIZED\n401\nrefused"),
+            100_000_000,
+        ))
+        .unwrap();
+        let e = block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) })).unwrap_err();
+        assert!(e.message().contains("waits 300 s"), "{}", e.message());
+        host.0.now.set(host.0.now.get() + 300_001.0);
+        assert!(
+            block_on(a.obtain(&host, 0, 0.0, || async { minted(&host, 1) }))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_holder_whose_lease_ran_out_does_not_overwrite_a_newer_token() {
+        let (host, a) = setup();
+        let b = member(1);
+        let newer = std::cell::RefCell::new(None);
+        let t = block_on(a.obtain(&host, 0, 0.0, || async {
+            // While a works, its lease runs out and b stores a token of its own.
+            host.0.entries.borrow_mut().remove(&a.key(Slot::Lease));
+            host.0.now.set(host.0.now.get() + 10.0);
+            let u = b
+                .obtain(&host, 0, 0.0, || async { minted(&host, 2) })
+                .await
+                .unwrap()
+                .unwrap()
+                .0;
+            *newer.borrow_mut() = Some(u);
+            host.0.now.set(host.0.now.get() - 5.0);
+            minted(&host, 1)
+        }))
+        .unwrap()
+        .unwrap()
+        .0;
+        let u = newer.borrow().clone().unwrap();
+        assert!(u.generation > t.generation);
+        let stored = block_on(a.read(&host)).unwrap().unwrap();
+        assert_eq!(stored, u, "b's newer token stays");
     }
 
     #[test]

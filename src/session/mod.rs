@@ -230,7 +230,12 @@ impl<H: Host> Session<H> {
         let fleet = if host.has_store() {
             let account =
                 auth.fleet_account(&opts.base_urls.first().cloned().unwrap_or_default())?;
-            Some(fleet::Fleet::new(account, opts.store.clone())?)
+            let handshake_ms = opts.timeout_ms.saturating_mul(auth.handshake_requests());
+            Some(fleet::Fleet::new(
+                account,
+                opts.store.clone(),
+                handshake_ms,
+            )?)
         } else {
             None
         };

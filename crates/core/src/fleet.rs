@@ -359,6 +359,10 @@ mod tests {
     #[test]
     fn debug_shows_no_secret() {
         let s = format!("{:?} {:?}", account(9), token(1));
-        assert!(!s.contains("7, 7"), "{s}");
+        assert!(!s.contains("7, 7") && !s.contains("9, 9"), "{s}");
+        assert!(
+            s.contains("FleetAccount") && s.contains("generation: 1"),
+            "{s}"
+        );
     }
 }

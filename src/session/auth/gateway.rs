@@ -39,6 +39,11 @@ impl AuthKind for Gateway {
         "live session token. Check the consumer key, the access token and the realm."
     }
 
+    /// None: the gateway holds its own session.
+    fn handshake_requests(&self) -> u64 {
+        1
+    }
+
     /// Named by its API base; no token is stored for it, only the brokerage and keep-alive
     /// leases are shared.
     fn fleet_account(&self, base_url: &str) -> Result<FleetAccount> {

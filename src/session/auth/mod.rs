@@ -56,6 +56,10 @@ pub(crate) trait AuthKind {
         Ok(())
     }
 
+    /// How many requests one token acquisition may make, each within `timeout_ms` (the fleet's
+    /// lease must outlast them).
+    fn handshake_requests(&self) -> u64;
+
     /// This account's place in a shared token store: its key names (no secret in them) and the
     /// key that seals its token, derived from its own secret. `base_url`: the first API base.
     fn fleet_account(&self, base_url: &str) -> Result<FleetAccount>;
@@ -132,6 +136,10 @@ impl AuthKind for Auth {
 
     fn fleet_account(&self, base_url: &str) -> Result<FleetAccount> {
         each_kind!(self, |k| k.fleet_account(base_url))
+    }
+
+    fn handshake_requests(&self) -> u64 {
+        each_kind!(self, |k| k.handshake_requests())
     }
 }
 

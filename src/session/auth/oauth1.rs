@@ -197,6 +197,11 @@ impl AuthKind for Oauth1Credentials {
 
     /// Consumer key and access token name it; the prepend (the access token secret, decrypted)
     /// seals its token.
+    /// The LST request, and once more after a clock correction.
+    fn handshake_requests(&self) -> u64 {
+        2
+    }
+
     fn fleet_account(&self, _base_url: &str) -> Result<FleetAccount> {
         FleetAccount::oauth1(&self.consumer_key, &self.access_token, &self.prepend)
     }

@@ -105,6 +105,12 @@ impl AuthKind for Oauth2Credentials {
         session.check_ip(self).await
     }
 
+    /// The IP lookup, token, SSO session, validate, `ssodh/init` (twice at most), and a
+    /// clock-corrected second try of the first steps.
+    fn handshake_requests(&self) -> u64 {
+        8
+    }
+
     /// Client id, key id and username name it; the private key seals its token.
     fn fleet_account(&self, _base_url: &str) -> Result<FleetAccount> {
         FleetAccount::oauth2(
