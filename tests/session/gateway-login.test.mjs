@@ -25,7 +25,9 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-gw-login-'));
 let files = 0;
 const guardFile = () => path.join(tmp, `guard-${(files += 1)}.json`);
 
-/** A controlled clock shared by the simulator and the client. */
+/** A controlled clock shared by the simulator and the client (and every read of the guard that
+ *  depends on the time: a guard read on the machine's clock would judge the back-off by today's
+ *  date). */
 function fakeClock(start = Date.UTC(2026, 11, 5, 9, 0, 0)) {
   let now = start;
   const clock = () => now;
@@ -144,7 +146,7 @@ test('the back-off is 1 min, 1 h, 6 h on the controlled clock', async () => {
   const waits = [];
   for (let i = 0; i < 3; i += 1) {
     await rejects(gatewayLogin(o), 'LOGIN_FAILED');
-    const g = await loginGuard({ file: guardPath }).read();
+    const g = await loginGuard({ file: guardPath, clock }).read();
     waits.push(g.nextAttemptAt - clock());
     const e = await rejects(gatewayLogin(o), 'RATE_LIMITED');
     assert.equal(e.retryAt, g.nextAttemptAt);
