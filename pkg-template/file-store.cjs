@@ -1,6 +1,7 @@
 'use strict';
-// Node only: a token store in one JSON file, shared by the processes of one machine (or of one
-// shared volume). Writes are atomic (a temporary file, fsync, rename; mode 0600), so a reader
+// Node only: a token store in one JSON file, shared by the processes of one machine (not of
+// several machines on a shared volume, nor containers with separate process namespaces: a lock's
+// owner is judged alive by its pid on this machine). Writes are atomic (a temporary file, fsync, rename; mode 0600), so a reader
 // sees the old file or the new one, never half of one, and a crash mid-write leaves only a
 // temporary file that is ignored. set, setIfAbsent and delete read-modify-write the file under
 // an exclusive lock file (<path>.lock, created with O_EXCL); a lock whose owner has died, or

@@ -176,9 +176,11 @@ export interface Common {
    *  lifetime (see TokenStore). What is stored is encrypted with a key derived from the account's
    *  own secrets. Default: none (each session makes its own handshake). */
   store?: TokenStore;
-  /** How long to wait for another process's handshake (its lease) before making one. Default 60000. */
+  /** How long to wait for another process's handshake (it holds the lease) before TIMEOUT.
+   *  Default: the lease and 30000 more. */
   storeWaitMs?: number;
-  /** How long a handshake's lease lasts in the store. Default 30000. */
+  /** How long a handshake's lease lasts in the store (a dead holder's is taken over after it).
+   *  Default 30000, or the kind's handshake requests × timeoutMs when longer (OAuth 2.0: 8). */
   storeLeaseMs?: number;
   /** One store call; a slower one counts as the store being down (the session then carries on
    *  without it). Default 2000. */

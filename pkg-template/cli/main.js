@@ -237,7 +237,7 @@ async function main(argv = process.argv.slice(2)) {
     // The store is opened once, before the first session, and closed when the command ends.
     const sessionFor = async (c, extra = {}) => {
       requireComplete(c);
-      opened ??= await openStore(c);
+      opened ??= await openStore(c, { required: command === 'refresh', warn: logger(false).warn });
       return makeSession(c, { debug: o.debug, compete: o.compete, store: opened?.store, ...extra });
     };
     const session = () => sessionFor(cfg());

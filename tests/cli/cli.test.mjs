@@ -411,7 +411,7 @@ describe('a fleet store (--store)', () => {
     assert.match(none.err + none.out, /set store \(redis:\/\/host:6379 or file:/);
   });
 
-  test('keepalive --logout is refused with a shared store; a store password is never printed', async () => {
+  test('keepalive --logout is refused with a shared store; a store that is down fails refresh only; its password is never printed', async () => {
     const d = configDir(sim);
     const k = await run(['keepalive', '--logout', '--store', redis.url], { cwd: d });
     assert.equal(k.code, 2);
@@ -420,5 +420,10 @@ describe('a fleet store (--store)', () => {
     assert.equal(down.code, 2);
     assert.match(down.err + down.out, /cannot connect to the Redis store/);
     assert.doesNotMatch(down.err + down.out, /hunter2secret/);
+    // A command that does not need the store goes on without it, as a session does.
+    const status = await run(['status', '--json', '--store', 'redis://:hunter2secret@127.0.0.1:1'], { cwd: d });
+    assert.equal(status.code, 0, status.err);
+    assert.match(status.err, /Going on without the store/);
+    assert.doesNotMatch(status.err + status.out, /hunter2secret/);
   });
 });

@@ -135,7 +135,7 @@ test('the lease holder killed mid-handshake: another process takes over when the
     const store = fresh();
     const config = slow.clientConfig();
     slow.fault({ kind: 'delay', path: '/oauth/live_session_token', ms: 8_000 });
-    const holder = await worker({ config, store, options: { storeLeaseMs: 1500 } });
+    const holder = await worker({ config, store, options: { storeLeaseMs: 4000 } });
     const stuck = holder.send({ cmd: 'calls', n: 1 }).catch(() => null);
     // Wait until the holder, with the lease, has sent its handshake; then kill it.
     for (let i = 0; !slow.log.some((e) => e.path.endsWith('/oauth/live_session_token')); i++) {
@@ -143,11 +143,17 @@ test('the lease holder killed mid-handshake: another process takes over when the
       await new Promise((r) => setTimeout(r, 25));
     }
     assert.equal((await admin.keys(`${store.prefix}*:lease`)).length, 1, 'the holder has the lease');
+    // Another process asks while the holder lives: it waits; then the holder dies.
+    const other = await worker({ config, store, options: { storeLeaseMs: 1500, storeWaitMs: 20_000 } });
+    const asked = other.send({ cmd: 'calls', n: 3 });
+    await new Promise((r) => setTimeout(r, 200));
     holder.kill();
     await stuck;
-    const other = await worker({ config, store, options: { storeLeaseMs: 1500, storeWaitMs: 20_000 } });
-    const [answer] = await callsEverywhere([other], 3);
-    assert.equal(answer.ok, 3);
+    const answer = await asked;
+    assert.deepEqual([answer.ok, answer.errors], [3, []], JSON.stringify(answer));
+    assert.ok(answer.ms >= 1000, `it took over at once (${answer.ms} ms): it did not wait for the lease`);
+    const sent = slow.log.filter((e) => e.path.endsWith('/oauth/live_session_token')).length;
+    assert.equal(sent, 2, "the dead holder's handshake, then the one that took over");
     await other.exit();
   } finally {
     await slow.close();
