@@ -18,7 +18,8 @@
 //!   process's own network or configuration trouble; one record is heeded for 5 min at most.
 //! - **The store being down costs nothing but sharing**: a store call that fails or takes longer
 //!   than `op_timeout_ms` makes the session use its own handshake, with one warning per outage;
-//!   the store is tried again after 5 s.
+//!   the store is tried again after 5 s. (A call given up on may still complete in the store
+//!   later; a lease set that way expires by itself.)
 //!
 //! The sealing (what is stored, how it is bound to the account) is `crate::fleet`.
 
