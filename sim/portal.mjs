@@ -134,7 +134,7 @@ export class Portal {
     }
 
     // ---- market data
-    if (route === 'GET /iserver/marketdata/snapshot') return this.#snapshot(url, send, bad);
+    if (route === 'GET /iserver/marketdata/snapshot') return this.#snapshot(url, send);
     if (route === 'GET /iserver/marketdata/history') return this.#history(url, send, bad);
 
     // ---- orders
@@ -295,9 +295,8 @@ export class Portal {
     };
   }
 
-  #snapshot(url, send, bad) {
+  #snapshot(url, send) {
     const conids = (url.searchParams.get('conids') ?? '').split(',').filter(Boolean);
-    if (!conids.length) return bad('conids required');
     const fields = (url.searchParams.get('fields') ?? '31,84,86').split(',').filter(Boolean);
     const now = this.now();
     return send(200, conids.map((s) => {
