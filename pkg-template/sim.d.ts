@@ -34,6 +34,22 @@ export interface SimulatorOptions {
   /** Gateway: serve the login page (SRP password step, second factor, /sso/Dispatcher) for these users.
    * The gateway starts logged out; control: POST /__sim/unlock, GET /__sim/sms, GET /__sim/state (login). */
   gatewayLogin?: GatewayLoginOptions;
+  /** The sandbox behind the business endpoints (sim/portal.mjs; sim/README.md lists them). */
+  portal?: PortalOptions;
+}
+
+/** The simulated brokerage: accounts, market data, order timing. */
+export interface PortalOptions {
+  /** The user's accounts, the first selected. Default ["DU1234567"]. */
+  accounts?: string[];
+  /** IBKR's quirk: a conid's first snapshot only subscribes (conid, conidEx, no fields). Default false. */
+  snapshotWarmup?: boolean;
+  /** A new order is PreSubmitted this long, then Submitted. Default 0. */
+  ackMs?: number;
+  /** A market order fills this long after it was placed. Default 1000. */
+  fillMs?: number;
+  /** The first account's cash (the n-th has cash / n). Default 100000. */
+  cash?: number;
 }
 
 /** A user of the simulated gateway's login page. */

@@ -11,6 +11,7 @@ import {
   serverDiffieHellman, verifyJwtRs256, verifyRsaSha256,
 } from './oauth.mjs';
 import { GatewayLogin } from './gateway-login.mjs';
+import { Portal } from './portal.mjs';
 
 const here = new URL('.', import.meta.url);
 /** The simulated gateway's self-signed certificate (a throwaway test certificate). */
@@ -98,6 +99,7 @@ export class Simulator {
     this.faults = [];
     this.brokerage = { authenticated: false, competing: false, connected: true };
     this.orders = [];
+    this.portal = new Portal(this, o);
     /** Every request as seen: { method, path, status, kind } (no secrets). */
     this.log = [];
     this.oauth2 = { clientId: 'SIMCLIENT', clientKeyId: 'main', credential: 'simuser', publicIp: '127.0.0.1', ...o.oauth2 };
@@ -394,27 +396,7 @@ export class Simulator {
       this.brokerage = { authenticated: false, competing: false, connected: false };
       return send(200, { status: true });
     }
-    if (api.startsWith('/iserver/') && !b.authenticated) return send(400, { error: 'no bridge', statusCode: 400 });
-    if (route === 'GET /iserver/accounts') return send(200, { accounts: [ACCOUNT], selectedAccount: ACCOUNT, aliases: { [ACCOUNT]: ACCOUNT } });
-    if (route === 'GET /portfolio/accounts') return send(200, [{ id: ACCOUNT, accountId: ACCOUNT, type: 'DEMO', currency: 'USD' }]);
-    if (method === 'GET' && /^\/portfolio\/[^/]+\/positions\/\d+$/.test(api)) {
-      return send(200, [{ acctId: ACCOUNT, conid: 265598, contractDesc: 'AAPL', position: 10, mktPrice: 190.5, currency: 'USD' }]);
-    }
-    if (route === 'GET /iserver/marketdata/snapshot') {
-      const conids = (url.searchParams.get('conids') ?? '').split(',').filter(Boolean);
-      return send(200, conids.map((c) => ({ conid: Number(c), conidEx: c, 31: '190.50', 84: '190.49', 86: '190.51' })));
-    }
-    if (method === 'POST' && /^\/iserver\/account\/[^/]+\/orders$/.test(api)) {
-      entry.kind = 'order';
-      const orders = Array.isArray(parsed?.orders) ? parsed.orders : [];
-      if (!orders.length) return send(400, { error: 'orders: expected {"orders":[...]}' });
-      const placed = orders.map((o) => ({ order_id: String(1000 + this.orders.length), order_status: 'Submitted', ...o }));
-      this.orders.push(...placed);
-      if (fault?.kind === 'processThenFail') return send(500, { error: 'internal error after the order was placed' });
-      return send(200, placed.map(({ order_id, order_status }) => ({ order_id, order_status, encrypt_message: '1' })));
-    }
-    if (route === 'GET /iserver/account/orders') return send(200, { orders: this.orders, snapshot: true });
-    return send(404, { error: `no such endpoint: ${route}` });
+    return this.portal.handle({ method, api, url, body: parsed, send, fault, entry });
   }
 
   // ---- OAuth 2.0 ---------------------------------------------------------------------------
