@@ -352,18 +352,19 @@ export class Simulator {
 
   /**
    * The base URLs (scheme, host, path) a client may have signed this request for: the origin
-   * the simulator advertises (`origin`, what the CLI prints), the scheme and Host header it was
-   * reached at, and https://api.ibkr.com when the Host header names api.ibkr.com (ibind sends
-   * that Host on every request; a client tunnelled here through the proxy mode signed for it).
-   * The path and the query are checked exactly: only the scheme and authority vary.
+   * the simulator advertises (`origin`, what the CLI prints: ibind signs it but sends
+   * `Host: api.ibkr.com` whatever the URL), and the one the Host header names — which, for
+   * api.ibkr.com, is https://api.ibkr.com only (IBKR is HTTPS-only; a client tunnelled here by
+   * the proxy mode signed that), else the scheme of this connection with that Host. The path
+   * and the query are checked exactly: only the scheme and authority vary.
    */
   #signedBases(req, url) {
     const host = String(req.headers.host ?? '');
     const scheme = req.socket.encrypted ? 'https' : 'http';
     const out = new Set();
     if (this.origin) out.add(`${this.origin}${url.pathname}`);
-    if (host) out.add(`${scheme}://${host}${url.pathname}`);
     if (host.replace(/:443$/, '').toLowerCase() === IBKR_HOST) out.add(`https://${IBKR_HOST}${url.pathname}`);
+    else if (host) out.add(`${scheme}://${host}${url.pathname}`);
     return [...out];
   }
 

@@ -28,12 +28,13 @@ export function cleanEnv(extra) {
 }
 
 /**
- * Starts `script` (in tests/clients/) and returns { next(step), send(line), done }:
+ * Starts `script` (in tests/clients/; or '-c' with the code in args) and returns { next(step), send(line), done }:
  * next() resolves with the next JSON line whose step is `step` (failing on another step or on
  * exit); done resolves with { code, stderr } when the process ends.
  */
-export function runClient(script, env, { timeoutMs = 60_000 } = {}) {
-  const child = spawn(python, [path.join(root, 'tests/clients', script)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+export function runClient(script, env, { timeoutMs = 60_000 } = {}, args = []) {
+  const argv = script === '-c' ? ['-c', ...args] : [path.join(root, 'tests/clients', script), ...args];
+  const child = spawn(python, argv, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const lines = [];

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Simulator } from '../../sim/server.mjs';
 import { ibindEnv } from '../../sim/clients.mjs';
+import { testTls } from '../../sim/tls.mjs';
 import { cleanEnv, haveClients, runClient, tempDir } from './helpers.mjs';
 
 const skip = haveClients ? false : 'no .venv-clients/: run scripts/setup.sh --python (make test-clients does)';
@@ -63,6 +64,44 @@ test('ibind over HTTP at the simulator\'s own address (it sends Host: api.ibkr.c
     await flow(sim);
     assert.equal(sim.count('handshake'), 2);
     checkSaw(sim);
+  } finally {
+    await sim.close();
+  }
+});
+
+test('ibind over HTTPS at the simulator\'s address, trusting its throwaway CA (REQUESTS_CA_BUNDLE)', { skip, timeout: 90_000 }, async () => {
+  const tls = testTls(path.join(dir, 'tls'));
+  const sim = await new Simulator({ rateLimits: false, https: true, tls }).start();
+  try {
+    assert.match(sim.baseUrl, /^https:\/\/127\.0\.0\.1:\d+\/v1\/api$/);
+    await flow(sim, { REQUESTS_CA_BUNDLE: tls.caFile });
+    checkSaw(sim);
+  } finally {
+    await sim.close();
+  }
+});
+
+test('ibind with its default URL, https://api.ibkr.com/v1/api/, through the proxy mode (HTTPS_PROXY)', { skip, timeout: 90_000 }, async () => {
+  const tls = testTls(path.join(dir, 'tls'));
+  const sim = await new Simulator({ rateLimits: false, proxy: true, tls }).start();
+  try {
+    await flow(sim, { IBIND_OAUTH1A_REST_URL: 'https://api.ibkr.com/v1/api/', HTTPS_PROXY: sim.origin, REQUESTS_CA_BUNDLE: tls.caFile });
+    checkSaw(sim);
+    assert.ok(sim.log.some((e) => e.method === 'CONNECT' && e.path === 'api.ibkr.com:443' && e.status === 200), 'tunnelled');
+  } finally {
+    await sim.close();
+  }
+});
+
+test('without the CA, ibind refuses the simulator\'s certificate (verification stays on)', { skip, timeout: 60_000 }, async () => {
+  const tls = testTls(path.join(dir, 'tls'));
+  const sim = await new Simulator({ rateLimits: false, https: true, tls }).start();
+  try {
+    const env = cleanEnv({ ...ibindEnv(sim, path.join(dir, 'noca')), IBIND_LOG_TO_FILE: 'False', IBIND_AUTO_REGISTER_SHUTDOWN: 'False' });
+    const { code, stderr } = await runClient('ibind_flow.py', env).done;
+    assert.notEqual(code, 0);
+    assert.match(stderr, /CERTIFICATE_VERIFY_FAILED|certificate verify failed/i);
+    assert.equal(sim.count('handshake'), 0);
   } finally {
     await sim.close();
   }

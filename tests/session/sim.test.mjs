@@ -1,6 +1,7 @@
 // The simulator is only useful if it is as strict as IBKR: requests it must refuse, built by hand
 // with the package's primitives (the simulator itself never uses the Rust core).
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, test } from 'node:test';
 import * as ibkr from '../../pkg/node.mjs';
 import { Simulator } from '../../sim/server.mjs';
@@ -92,4 +93,28 @@ test('custom pacing limits replace the table', async () => {
   } finally {
     await s.close();
   }
+});
+
+test('the signed URL: the advertised origin, or https://api.ibkr.com only with that Host; never another host', async () => {
+  const path = '/v1/api/portfolio/accounts';
+  const { token } = await ibkr.IbkrSession.oauth1({ ...cfg, pacing: false }).liveSessionToken(); // an earlier test expired it
+  const viaHost = async (signedFor, host) => {
+    const s = ibkr.signRequest({ ...cfg, method: 'GET', url: `${signedFor}${path}`, liveSessionToken: token });
+    const r = await new Promise((resolve, reject) => {
+      // node:http: fetch() would not send a Host of our choosing.
+      http.get(`${sim.origin}${path}`, { headers: { authorization: s.authorization, host } }, (res) => {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve({ status: res.statusCode, json: async () => JSON.parse(text) }));
+      }).on('error', reject);
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const own = new URL(sim.origin).host;
+  assert.equal((await viaHost(sim.origin, own)).status, 200);
+  assert.equal((await viaHost(sim.origin, 'api.ibkr.com')).status, 200, 'ibind: its URL signed, Host: api.ibkr.com sent');
+  assert.equal((await viaHost('https://api.ibkr.com', 'api.ibkr.com')).status, 200, 'signed for IBKR, Host says IBKR');
+  assert.equal(message((await viaHost('https://api.ibkr.com', own)).body), 'invalid signature', 'signed for IBKR, Host says otherwise');
+  assert.equal(message((await viaHost('http://api.ibkr.com', 'api.ibkr.com')).body), 'invalid signature', 'IBKR is https only');
+  assert.equal(message((await viaHost('https://evil.example', 'evil.example')).body), 'invalid signature');
 });
