@@ -106,3 +106,7 @@ test('without the CA, ibind refuses the simulator\'s certificate (verification s
     await sim.close();
   }
 });
+
+// TODO(issue 27): an order that IBKR answers with a question (ibind's place_order with its
+// answers), once the simulator's portal endpoints (sim/portal.mjs: orders with questions) land.
+test.todo('ibind places an order and answers its question (needs the simulator\'s order questions)');
