@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -90,6 +90,12 @@ test-stores: pkg
 test-fleet: pkg
 	@scripts/setup.sh --redis
 	node --test tests/fleet/
+
+# Real third-party clients, unchanged, against the simulator: ibind 0.2.2 (OAuth 1.0a) and ibauth
+# 0.1.6 (OAuth 2.0) from PyPI in .venv-clients/ (setup.sh --python). No package needed.
+test-clients:
+	@scripts/setup.sh --python
+	node --test tests/clients/
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results

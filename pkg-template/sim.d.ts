@@ -28,7 +28,14 @@ export interface SimulatorOptions {
   oauth2?: { clientId?: string; clientKeyId?: string; credential?: string; publicIp?: string };
   /** Play a Client Portal Gateway: HTTPS with a self-signed certificate, no signing, a login switch. */
   gateway?: boolean;
+  /** The certificate served: the gateway's (default: a bundled self-signed one), and the one
+   * `https` and `proxy` need (`testTls()` from `ibkr-auth/sim/tls.mjs` makes a throwaway CA and one). */
   tls?: { key: string; cert: string };
+  /** Serve the OAuth endpoints over HTTPS (with `tls`). */
+  https?: boolean;
+  /** Also be an HTTPS proxy (CONNECT) for api.ibkr.com and api.ipify.org only, answered by the
+   * simulator itself with `tls`: for clients that hard-code https://api.ibkr.com. */
+  proxy?: boolean;
   /** Gateway: the brokerage session ends after this much idle time. Default 6 min. */
   gatewayIdleMs?: number;
   /** Gateway: serve the login page (SRP password step, second factor, /sso/Dispatcher) for these users.
@@ -123,6 +130,7 @@ export declare class Simulator {
   /** Gateway: ssodh/init leaves the session unauthenticated until a logout ("active but not authenticated"). */
   stuck: boolean;
   fault(f: SimulatorFault): void;
+  /** Expires every live session token (OAuth 1.0a) and SSO bearer token (OAuth 2.0) now. */
   expireTokens(): void;
   setCompeting(): void;
   /** How many requests of a kind: 'handshake', 'signed', 'rejected', 'order', 'init', 'tickle', … */

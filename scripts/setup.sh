@@ -52,3 +52,23 @@ if [ "${1:-}" = "--redis" ] && ! command -v redis-server >/dev/null 2>&1; then
     systemctl stop redis-server || true
   fi
 fi
+
+# The real third-party clients the simulator is checked against (tests/clients/), from PyPI, in a
+# virtualenv of their own (.venv-clients/, gitignored). The versions are pinned: bump them here and
+# in tests/clients/ together.
+if [ "${1:-}" = "--python" ]; then
+  clients=('ibind[oauth]==0.2.2' 'ibauth==0.1.6')
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    say "installing Debian's python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3-venv >/dev/null
+  fi
+  stamp=.venv-clients/.installed
+  if [ ! -x .venv-clients/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "${clients[*]}" ]; then
+    say "installing ${clients[*]} into .venv-clients/ (once)"
+    python3 -m venv .venv-clients
+    .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check "${clients[@]}"
+    printf '%s' "${clients[*]}" > "$stamp"
+  fi
+fi

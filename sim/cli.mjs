@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Starts the IBKR simulator on 127.0.0.1 and prints its URL and a ready client config.
-//   node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--gateway]
+//   node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--https] [--proxy] [--gateway]
 //     [--gateway-login [--gateway-user NAME --gateway-password PW --gateway-totp-secret B32]]
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { Simulator } from './server.mjs';
 import { loadOrCreateState, writeClientFiles } from './state.mjs';
 import { base32Encode } from './gateway-otp.mjs';
+import { ibauthConfig, ibindEnv } from './clients.mjs';
+import { testTls } from './tls.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -16,6 +18,8 @@ const { values } = parseArgs({
     'state-dir': { type: 'string', default: '.ibkr-sim' },
     'no-rate-limits': { type: 'boolean', default: false },
     'query-style': { type: 'string', default: 'either' },
+    https: { type: 'boolean', default: false },
+    proxy: { type: 'boolean', default: false },
     gateway: { type: 'boolean', default: false },
     'gateway-login': { type: 'boolean', default: false },
     'gateway-user': { type: 'string' },
@@ -25,11 +29,22 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--gateway]');
+  console.log('usage: node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--https] [--proxy] [--gateway]');
+  console.log('  --https    serve the OAuth endpoints over HTTPS, with a throwaway CA made (openssl) in DIR/tls/; its ca.pem is printed for clients to trust');
+  console.log('  --proxy    also be an HTTPS proxy (CONNECT) for api.ibkr.com and api.ipify.org only, answered by the simulator with that CA:');
+  console.log('             for clients that hard-code https://api.ibkr.com (ibauth); other hosts are refused');
   console.log('  --gateway  play a Client Portal Gateway (HTTPS, self-signed certificate, logged in; POST /__sim/login {"loggedIn":false} logs it out)');
   console.log('  --gateway-login  with --gateway: start logged out and serve the login page (SRP password step + TOTP) for one user:');
   console.log('                   simuser with a random password and TOTP secret, or --gateway-user NAME --gateway-password PW [--gateway-totp-secret B32]');
   process.exit(0);
+}
+if (values.gateway && (values.https || values.proxy)) {
+  console.error('--gateway is always HTTPS (its own self-signed certificate); --https and --proxy are for the OAuth mode');
+  process.exit(2);
+}
+if (values.https && values.proxy) {
+  console.error('--proxy needs the plain HTTP listener (clients speak to a proxy in HTTP): leave out --https');
+  process.exit(2);
 }
 if (values['gateway-login'] && !values.gateway) {
   console.error('--gateway-login needs --gateway');
@@ -50,8 +65,10 @@ function gatewayUser() {
 const loginUser = values['gateway-login'] ? gatewayUser() : null;
 const dir = path.resolve(values['state-dir']);
 const { options, created } = loadOrCreateState(dir);
+const tls = values.https || values.proxy ? testTls(path.join(dir, 'tls')) : null;
 const sim = await new Simulator({
   ...options, rateLimits: !values['no-rate-limits'], queryStyle: values['query-style'], gateway: values.gateway,
+  ...(tls ? { tls, https: values.https, proxy: values.proxy } : {}),
   ...(loginUser ? { gatewayLogin: { users: [loginUser] } } : {}),
 }).start(Number(values.port));
 if (values.gateway && loginUser) {
@@ -79,13 +96,31 @@ if (values.gateway) {
 }
 const config = sim.clientConfig();
 const saved = writeClientFiles(dir, config);
-console.log(`IBKR simulator listening on ${sim.origin}`);
+console.log(`IBKR simulator listening on ${sim.origin}${values.proxy ? ' (also an HTTPS proxy for api.ibkr.com and api.ipify.org)' : ''}`);
 console.log(`${created ? 'generated new keys' : 'reusing keys'} in ${dir}`);
+if (tls) console.log(`throwaway test CA (trust it in clients, nowhere else): ${tls.caFile}`);
 console.log(`client config: ${saved}`);
 console.log(JSON.stringify({ ...config, signatureKey: '<PEM>', encryptionKey: '<PEM>', dhParams: '<PEM>' }, null, 2));
 console.log('\nIbkrSession.oauth1(JSON.parse(fs.readFileSync(' + JSON.stringify(saved) + ', "utf8")))');
 console.log(`OAuth 2.0 (the same server): IbkrSession.oauth2({ baseUrl: '${sim.baseUrl}', clientId: 'SIMCLIENT', clientKeyId: 'main', credential: 'simuser', ip: '127.0.0.1', privateKey: <state.json keys.oauth2.privateKey> })`);
-console.log('control: POST /__sim/fault {"kind":"gone","path":"/iserver/accounts"}, POST /__sim/expire, POST /__sim/competing, GET /__sim/state');
+
+// ibind (voyz/ibind, OAuth 1.0a): its environment variables; the DH prime in hex, as it wants it.
+const viaProxy = values.proxy ? { restUrl: 'https://api.ibkr.com/v1/api/' } : {};
+const ibind = ibindEnv(sim, dir, { ...viaProxy, ...(tls ? { caFile: tls.caFile } : {}) });
+if (values.proxy) ibind.HTTPS_PROXY = sim.origin;
+const shell = (v) => `'${String(v).replaceAll("'", "'\\''")}'`;
+console.log(`\n# ibind (pip install 'ibind[oauth]'; checked with 0.2.2): source these, then IbkrClient()${values.proxy ? '\n# (through the proxy: ibind keeps its default URL; the direct one also works: IBIND_OAUTH1A_REST_URL=' + sim.baseUrl + '/)' : ''}`);
+for (const [k, v] of Object.entries(ibind)) console.log(`export ${k}=${shell(v)}`);
+
+// ibauth (OAuth 2.0): a YAML file; it always calls https://api.ibkr.com, so only through --proxy.
+if (values.proxy) {
+  const { configFile, env } = ibauthConfig(sim, dir, { caFile: tls.caFile });
+  console.log(`\n# ibauth (pip install ibauth; checked with 0.1.6): config ${configFile}`);
+  console.log(`${Object.entries(env).map(([k, v]) => `${k}=${shell(v)}`).join(' ')} ibauth --config ${shell(configFile)}`);
+} else {
+  console.log('\n# ibauth (OAuth 2.0) hard-codes https://api.ibkr.com: start with --proxy for its config');
+}
+console.log('\ncontrol: POST /__sim/fault {"kind":"gone","path":"/iserver/accounts"}, POST /__sim/expire, POST /__sim/competing, GET /__sim/state');
 const stop = async () => { await sim.close(); process.exit(0); };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

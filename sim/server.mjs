@@ -32,6 +32,8 @@ export const DEFAULT_RATE_LIMITS = [
   [/^\/pa\//, 1, 900_000],
 ];
 export const GLOBAL_RATE_LIMIT = [50, 1000];
+/** The hosts the proxy mode answers for itself (CONNECT to anything else is refused). */
+export const PROXIED_HOSTS = ['api.ibkr.com', 'api.ipify.org'];
 
 const ACCOUNT = 'DU1234567';
 const hex = (n) => crypto.randomBytes(n).toString('hex');
@@ -51,6 +53,16 @@ export function generateKeys() {
   const group = crypto.getDiffieHellman('modp14');
   const prime = group.getPrime('hex').replace(/^0+/, '');
   return { signature: rsaKeyPair(), encryption: rsaKeyPair(), dhParams: dhParamsPem(prime, 2), oauth2: rsaKeyPair() };
+}
+
+/** The host real clients sign for (ibind also sends it as the Host header, whatever the URL). */
+export const IBKR_HOST = 'api.ibkr.com';
+
+let errorIds = 39000;
+/** An auth failure in IBKR's shape: {"error":"id: 39687, error: invalid consumer","statusCode":401}. */
+export function ibkrError(status, message) {
+  errorIds = errorIds >= 99999 ? 39000 : errorIds + 1;
+  return { error: `id: ${errorIds}, error: ${message}`, statusCode: status };
 }
 
 function json(res, status, body, headers = {}) {
@@ -77,6 +89,13 @@ export class Simulator {
    * @param {object} [o.gatewayLogin] gateway: serve the login page (SRP password step, second
    *   factor, /sso/Dispatcher) for { users: [{ username, password, lp?, secondFactor? }],
    *   maxFailures? (5), authDelayPolls? (1) }; see sim/gateway-login.mjs
+   * @param {{key: string, cert: string}} [o.tls] the certificate served: gateway (default: the
+   *   bundled self-signed one), https and proxy (required: testTls() in sim/tls.mjs makes one)
+   * @param {boolean} [o.https] serve the OAuth endpoints over HTTPS (with o.tls) instead of HTTP
+   * @param {boolean} [o.proxy] also be an HTTPS proxy (CONNECT) for api.ibkr.com and
+   *   api.ipify.org only, answering both itself with o.tls: for clients that hard-code
+   *   https://api.ibkr.com (ibauth) or send their own Host (ibind); api.ipify.org answers the
+   *   simulated public IP (oauth2.publicIp)
    */
   constructor(o = {}) {
     this.keys = o.keys ?? generateKeys();
@@ -113,7 +132,32 @@ export class Simulator {
     this.login = this.gateway && o.gatewayLogin ? new GatewayLogin(this, o.gatewayLogin) : null;
     if (!this.keys.oauth2) this.keys.oauth2 = rsaKeyPair();
     const handler = (req, res) => this.handle(req, res);
-    this.server = this.gateway ? https.createServer(o.tls ?? GATEWAY_TLS, handler) : http.createServer(handler);
+    this.https = this.gateway || Boolean(o.https);
+    if ((o.https || o.proxy) && !this.gateway && !o.tls) throw new Error('Simulator: https and proxy need o.tls ({ key, cert }: see testTls in sim/tls.mjs)');
+    this.server = this.gateway ? https.createServer(o.tls ?? GATEWAY_TLS, handler) : this.https ? https.createServer(o.tls, handler) : http.createServer(handler);
+    this.tunnels = new Set();
+    if (o.proxy && !this.gateway) {
+      this.tunnel = https.createServer(o.tls, handler); // never listens: fed the CONNECTed sockets
+      this.server.on('connect', (req, socket, head) => this.#connect(req, socket, head));
+    }
+  }
+
+  /** CONNECT host:443 — for the hosts it plays only, then TLS with its own certificate. */
+  #connect(req, socket, head) {
+    const entry = { method: 'CONNECT', path: req.url, status: 200, kind: 'proxy' };
+    this.log.push(entry);
+    const [host, port] = String(req.url).toLowerCase().split(':');
+    if (!PROXIED_HOSTS.includes(host) || port !== '443') {
+      entry.status = 403;
+      socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    this.tunnels.add(socket);
+    socket.on('close', () => this.tunnels.delete(socket));
+    socket.on('error', () => {});
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head?.length) socket.unshift(head);
+    this.tunnel.emit('connection', socket);
   }
 
   #dhPrimeFromPem() {
@@ -153,12 +197,13 @@ export class Simulator {
   /** Starts listening on 127.0.0.1; resolves when ready. */
   async start(port = 0) {
     await new Promise((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.origin = `${this.gateway ? 'https' : 'http'}://127.0.0.1:${this.server.address().port}`;
+    this.origin = `${this.https ? 'https' : 'http'}://127.0.0.1:${this.server.address().port}`;
     this.baseUrl = `${this.origin}/v1/api`;
     return this;
   }
 
   async close() {
+    for (const s of this.tunnels) s.destroy();
     this.server.closeAllConnections?.();
     await new Promise((resolve) => this.server.close(resolve));
   }
@@ -217,9 +262,10 @@ export class Simulator {
     this.faults.push({ kind, path, method, times, ...rest });
   }
 
-  /** Expires every live session token now. */
+  /** Expires every live session token (OAuth 1.0a) and SSO bearer token (OAuth 2.0) now. */
   expireTokens() {
     for (const t of this.tokens.values()) if (t.lst) t.expiresAt = this.clock() - 1;
+    for (const b of this.bearers.values()) b.expiresAt = this.clock() - 1;
   }
 
   /** Makes another session take the brokerage session over. */
@@ -252,6 +298,13 @@ export class Simulator {
     this.log.push(entry);
     const send = (status, b, headers) => { entry.status = status; json(res, status, b, headers); };
 
+    if (this.tunnel && String(req.headers.host).toLowerCase() === 'api.ipify.org') {
+      // The public-IP lookup a client makes before an OAuth 2.0 SSO session (proxy mode only).
+      entry.kind = 'ip-lookup';
+      entry.status = 200;
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(this.oauth2.publicIp);
+      return undefined;
+    }
     if (path.startsWith('/__sim/')) return this.#control(req, path, body, send);
     if (this.login && this.login.route(req, url, body, res, entry)) return undefined;
     if (path === '/authorize' && req.method === 'GET') return this.#authorizePage(url, res, entry);
@@ -274,7 +327,7 @@ export class Simulator {
     if (api === '/oauth/access_token' && req.method === 'POST') return this.#accessToken(req, url, send, entry);
 
     const auth = String(req.headers.authorization ?? '').startsWith('Bearer ') ? this.#checkBearer(req) : this.#checkHmac(req, url);
-    if (auth.error) { entry.kind = 'rejected'; return send(401, { error: auth.error }); }
+    if (auth.error) { entry.kind = 'rejected'; return send(401, ibkrError(401, auth.error)); }
     entry.kind = 'signed';
     entry.signed = true;
     const limited = this.#rateLimit(api);
@@ -299,6 +352,24 @@ export class Simulator {
     return null;
   }
 
+  /**
+   * The base URLs (scheme, host, path) a client may have signed this request for: the origin
+   * the simulator advertises (`origin`, what the CLI prints: ibind signs it but sends
+   * `Host: api.ibkr.com` whatever the URL), and the one the Host header names — which, for
+   * api.ibkr.com, is https://api.ibkr.com only (IBKR is HTTPS-only; a client tunnelled here by
+   * the proxy mode signed that), else the scheme of this connection with that Host. The path
+   * and the query are checked exactly: only the scheme and authority vary.
+   */
+  #signedBases(req, url) {
+    const host = String(req.headers.host ?? '');
+    const scheme = req.socket.encrypted ? 'https' : 'http';
+    const out = new Set();
+    if (this.origin) out.add(`${this.origin}${url.pathname}`);
+    if (host.replace(/:443$/, '').toLowerCase() === IBKR_HOST) out.add(`https://${IBKR_HOST}${url.pathname}`);
+    else if (host) out.add(`${scheme}://${host}${url.pathname}`);
+    return [...out];
+  }
+
   #oauthPairs(params) {
     return Object.entries(params).filter(([k]) => k !== 'realm' && k !== 'oauth_signature');
   }
@@ -307,16 +378,16 @@ export class Simulator {
     entry.kind = 'handshake';
     const params = parseAuthorization(req.headers.authorization);
     const err = this.#checkCommon(params, 'RSA-SHA256');
-    if (err) return send(401, { error: err });
+    if (err) return send(401, ibkrError(401, err));
     const token = this.tokens.get(params.oauth_token);
-    if (!token) return send(401, { error: 'invalid access token' });
-    if (!params.diffie_hellman_challenge) return send(400, { error: 'missing diffie_hellman_challenge' });
-    const base = serverBaseString('POST', `${url.origin}${url.pathname}`, this.#oauthPairs(params), token.secret.toString('hex'));
-    if (!verifyRsaSha256(this.keys.signature.publicKey, base, params.oauth_signature)) {
-      return send(401, { error: 'invalid signature' });
-    }
+    if (!token) return send(401, ibkrError(401, 'invalid access token'));
+    if (!params.diffie_hellman_challenge) return send(400, ibkrError(400, 'missing diffie_hellman_challenge'));
+    const pairs = this.#oauthPairs(params);
+    const prepend = token.secret.toString('hex');
+    const ok = this.#signedBases(req, url).some((b) => verifyRsaSha256(this.keys.signature.publicKey, serverBaseString('POST', b, pairs, prepend), params.oauth_signature));
+    if (!ok) return send(401, ibkrError(401, 'invalid signature'));
     const dh = serverDiffieHellman({ ...this.dh, challengeHex: params.diffie_hellman_challenge, secret: token.secret, consumerKey: this.consumerKey });
-    if (!dh) return send(400, { error: 'invalid diffie_hellman_challenge' });
+    if (!dh) return send(400, ibkrError(400, 'invalid diffie_hellman_challenge'));
     token.lst = dh.lst;
     token.expiresAt = this.clock() + this.lstLifetimeMs;
     let dhResponse = dh.dhResponse;
@@ -334,10 +405,10 @@ export class Simulator {
     if (!token) return { error: 'invalid access token' };
     if (!token.lst) return { error: 'no live session token: request one at /oauth/live_session_token' };
     if (this.clock() > token.expiresAt) return { error: 'live session token expired' };
-    const base = `${url.origin}${url.pathname}`;
     const oauth = this.#oauthPairs(params);
     const styles = { signed: [[...oauth, ...queryPairs(url)]], unsigned: [oauth], either: [[...oauth, ...queryPairs(url)], oauth] }[this.queryStyle];
-    const ok = styles.some((pairs) => constantTimeEqual(hmacSha256B64(token.lst, serverBaseString(req.method, base, pairs)), params.oauth_signature));
+    const bases = this.#signedBases(req, url);
+    const ok = bases.some((base) => styles.some((pairs) => constantTimeEqual(hmacSha256B64(token.lst, serverBaseString(req.method, base, pairs)), params.oauth_signature)));
     return ok ? { token: params.oauth_token } : { error: 'invalid signature' };
   }
 
@@ -359,6 +430,21 @@ export class Simulator {
     return {
       authenticated: b.authenticated, competing: b.competing, connected: b.connected, established: b.authenticated,
       message: '', MAC: 'AA:BB:CC:DD:EE:FF', serverInfo: { serverName: 'SimServer1', serverVersion: 'Build 10.30.0' }, fail: '',
+    };
+  }
+
+  /** GET /sso/validate: every field of IBKR's documented example response (clients such as
+   * ibauth validate the whole shape), with the simulated user's values. */
+  #ssoValidate() {
+    const now = this.clock();
+    const user = this.oauth2.credential ?? 'simuser';
+    return {
+      USER_ID: 1234567, USER_NAME: user, RESULT: true, AUTH_TIME: now, SF_ENABLED: false, IS_FREE_TRIAL: false,
+      CREDENTIAL: user, IP: this.oauth2.publicIp ?? '127.0.0.1', EXPIRES: 6 * 60 * 1000, QUALIFIED_FOR_MOBILE_AUTH: null,
+      LANDING_APP: 'UNIVERSAL', IS_MASTER: false, lastAccessed: now, LOGIN_TYPE: 2, PAPER_USER_NAME: user,
+      features: { env: 'PROD', wlms: true, realtime: true, bond: true, optionChains: true, calendar: true, newMf: true },
+      region: 'NJ', IS_PENDING_APPLICANT: false, HARDWARE_INFO: '0|0|0|0', UNIQUE_LOGIN_ID: hex(8), SF_CONFIG: '',
+      CREDENTIAL_TYPE: 1, COUNTERPARTY: 'NJ', TOKEN: hex(16), took: 1,
     };
   }
 
@@ -385,12 +471,7 @@ export class Simulator {
         hmds: { error: 'no bridge' }, iserver: { authStatus: { ...this.#status(), serverInfo: undefined } },
       });
     }
-    if (route === 'GET /sso/validate') {
-      return send(200, {
-        USER_ID: 1234567, USER_NAME: 'simuser', RESULT: true, AUTH_TIME: this.clock(), EXPIRES: 6 * 60 * 1000,
-        LOGIN_TYPE: 2, PAPER_USER_NAME: 'simuser', IP: '127.0.0.1', region: 'NJ', features: { bond: true, optionChains: true },
-      });
-    }
+    if (route === 'GET /sso/validate') return send(200, this.#ssoValidate());
     if (route === 'POST /logout') {
       for (const t of this.tokens.values()) delete t.lst;
       this.brokerage = { authenticated: false, competing: false, connected: false };
@@ -487,14 +568,19 @@ export class Simulator {
     entry.kind = 'request_token';
     const params = parseAuthorization(req.headers.authorization);
     const err = this.#checkCommon(params, 'RSA-SHA256');
-    if (err) return send(401, { error: err });
-    if (!params.oauth_callback) return send(400, { error: 'missing oauth_callback' });
-    if (params.oauth_token) return send(400, { error: 'request_token takes no oauth_token' });
-    const base = serverBaseString('POST', `${url.origin}${url.pathname}`, this.#oauthPairs(params));
-    if (!verifyRsaSha256(this.keys.signature.publicKey, base, params.oauth_signature)) return send(401, { error: 'invalid signature' });
+    if (err) return send(401, ibkrError(401, err));
+    if (!params.oauth_callback) return send(400, ibkrError(400, 'missing oauth_callback'));
+    if (params.oauth_token) return send(400, ibkrError(400, 'request_token takes no oauth_token'));
+    if (!this.#verifyRsa(req, url, params)) return send(401, ibkrError(401, 'invalid signature'));
     const token = hex(10);
     this.requestTokens.set(token, { callback: params.oauth_callback, verifier: null });
     return send(200, { oauth_token: token });
+  }
+
+  /** RSA-SHA256 over the base string without a prepend (request_token, access_token). */
+  #verifyRsa(req, url, params) {
+    const pairs = this.#oauthPairs(params);
+    return this.#signedBases(req, url).some((b) => verifyRsaSha256(this.keys.signature.publicKey, serverBaseString('POST', b, pairs), params.oauth_signature));
   }
 
   #authorizePage(url, res, entry) {
@@ -519,12 +605,11 @@ export class Simulator {
     entry.kind = 'access_token';
     const params = parseAuthorization(req.headers.authorization);
     const err = this.#checkCommon(params, 'RSA-SHA256');
-    if (err) return send(401, { error: err });
+    if (err) return send(401, ibkrError(401, err));
     const rt = this.requestTokens.get(params.oauth_token);
-    if (!rt || !rt.verifier) return send(401, { error: 'invalid or unauthorized request token' });
-    if (!constantTimeEqual(params.oauth_verifier ?? '', rt.verifier)) return send(401, { error: 'invalid verifier' });
-    const base = serverBaseString('POST', `${url.origin}${url.pathname}`, this.#oauthPairs(params));
-    if (!verifyRsaSha256(this.keys.signature.publicKey, base, params.oauth_signature)) return send(401, { error: 'invalid signature' });
+    if (!rt || !rt.verifier) return send(401, ibkrError(401, 'invalid or unauthorized request token'));
+    if (!constantTimeEqual(params.oauth_verifier ?? '', rt.verifier)) return send(401, ibkrError(401, 'invalid verifier'));
+    if (!this.#verifyRsa(req, url, params)) return send(401, ibkrError(401, 'invalid signature'));
     this.requestTokens.delete(params.oauth_token);
     const accessToken = hex(10);
     this.#addAccessToken(accessToken, crypto.randomBytes(32));
