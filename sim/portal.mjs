@@ -17,8 +17,8 @@ export const UNIVERSE = [
 ];
 const BY_CONID = new Map(UNIVERSE.map((c) => [c.conid, c]));
 
-/** IBKR's published per-endpoint limits that the server's own table lacks, enforced here while the
- * Simulator runs with its default limits: [path pattern, requests, window ms]. */
+/** IBKR's published per-endpoint limits for the sandbox's endpoints, added to the server's default
+ * table (not to a table the caller gives): [path pattern, requests, window ms]. */
 export const PORTAL_RATE_LIMITS = [
   [/^\/iserver\/account\/pnl\/partitioned$/, 1, 5000],
   [/^\/portfolio\/subaccounts$/, 1, 5000],
@@ -52,8 +52,6 @@ export class Portal {
     this.snapshotWarmup = p.snapshotWarmup ?? false;
     this.fillMs = p.fillMs ?? 1000;
     this.ackMs = p.ackMs ?? 0;
-    this.limits = o.rateLimits === undefined || o.rateLimits === true ? PORTAL_RATE_LIMITS : [];
-    this.hits = new Map();
     this.subscribed = new Set();
     this.suppressed = new Set();
     this.questions = new Map(); // reply id → { acct, orders, pending: [messageId...], modify? }
@@ -87,8 +85,6 @@ export class Portal {
   handle({ method, api, url, body, send, fault, entry }) {
     const route = `${method} ${api}`;
     if (api.startsWith('/iserver/') && !this.sim.brokerage.authenticated) return send(400, { error: 'no bridge', statusCode: 400 });
-    const limited = this.#rateLimit(api);
-    if (limited) { entry.kind = 'rate-limited'; return send(429, { error: 'Too many requests' }, { 'retry-after': String(limited) }); }
     this.#advance();
     const bad = (error) => send(400, { error, statusCode: 400 });
     let m;
@@ -177,18 +173,6 @@ export class Portal {
       return this.#modify(o, body, send, fault, bad);
     }
     return send(404, { error: `no such endpoint: ${route}`, statusCode: 404 });
-  }
-
-  #rateLimit(api) {
-    const now = this.now();
-    const rules = this.limits.filter(([re]) => re.test(api));
-    for (const [re, n, ms] of rules) {
-      const hits = (this.hits.get(re) ?? []).filter((t) => now - t < ms);
-      this.hits.set(re, hits);
-      if (hits.length >= n) return Math.max(1, Math.ceil((hits[0] + ms - now) / 1000));
-    }
-    for (const [re] of rules) this.hits.get(re).push(now);
-    return 0;
   }
 
   // ---- accounts and portfolio -------------------------------------------------------------------

@@ -11,7 +11,7 @@ import {
   serverDiffieHellman, verifyJwtRs256, verifyRsaSha256,
 } from './oauth.mjs';
 import { GatewayLogin } from './gateway-login.mjs';
-import { Portal } from './portal.mjs';
+import { PORTAL_RATE_LIMITS, Portal } from './portal.mjs';
 
 const here = new URL('.', import.meta.url);
 /** The simulated gateway's self-signed certificate (a throwaway test certificate). */
@@ -32,10 +32,11 @@ export const DEFAULT_RATE_LIMITS = [
   [/^\/pa\//, 1, 900_000],
 ];
 export const GLOBAL_RATE_LIMIT = [50, 1000];
+/** The gateway's own overall limit (IBKR: 10 requests a second through the Client Portal Gateway). */
+export const GATEWAY_RATE_LIMIT = [10, 1000];
 /** The hosts the proxy mode answers for itself (CONNECT to anything else is refused). */
 export const PROXIED_HOSTS = ['api.ibkr.com', 'api.ipify.org'];
 
-const ACCOUNT = 'DU1234567';
 const hex = (n) => crypto.randomBytes(n).toString('hex');
 
 /** An RSA-2048 key pair as PEM: { publicKey (SPKI), privateKey (PKCS#8) }. */
@@ -104,8 +105,8 @@ export class Simulator {
     this.lstLifetimeMs = o.lstLifetimeMs ?? 24 * 3600 * 1000;
     this.timestampToleranceS = o.timestampToleranceS ?? 300;
     this.queryStyle = o.queryStyle ?? 'either';
-    this.rateLimits = o.rateLimits === false ? [] : Array.isArray(o.rateLimits) ? o.rateLimits : DEFAULT_RATE_LIMITS;
-    this.globalLimit = o.rateLimits === false ? null : GLOBAL_RATE_LIMIT;
+    this.rateLimits = o.rateLimits === false ? [] : Array.isArray(o.rateLimits) ? o.rateLimits : [...DEFAULT_RATE_LIMITS, ...PORTAL_RATE_LIMITS];
+    this.globalLimit = o.rateLimits === false ? null : o.gateway ? GATEWAY_RATE_LIMIT : GLOBAL_RATE_LIMIT;
     this.clock = o.clock ?? Date.now;
     this.dh = { prime: this.#dhPrimeFromPem().replace(/^0+/, ''), generator: 2 };
     /** access token -> { secret: Buffer, lst?: Buffer, expiresAt?: number } */
@@ -330,7 +331,9 @@ export class Simulator {
     if (auth.error) { entry.kind = 'rejected'; return send(401, ibkrError(401, auth.error)); }
     entry.kind = 'signed';
     entry.signed = true;
-    const limited = this.#rateLimit(api);
+    // IBKR counts its limits per session: one access token (OAuth 1.0a), one OAuth 2.0 user.
+    entry.session = auth.bearer ? `oauth2:${this.oauth2.credential ?? 'simuser'}` : `oauth1:${auth.token}`;
+    const limited = this.#rateLimit(api, entry.session);
     if (limited) { entry.kind = 'rate-limited'; return send(429, { error: 'Too many requests' }, { 'retry-after': String(limited) }); }
     return this.#endpoint(req.method, api, url, body, send, fault, entry);
   }
@@ -412,10 +415,11 @@ export class Simulator {
     return ok ? { token: params.oauth_token } : { error: 'invalid signature' };
   }
 
-  #rateLimit(api) {
+  /** Seconds to wait (Retry-After) if `session` is over a limit for `api`, else 0 (and counts the hit). */
+  #rateLimit(api, session) {
     const now = this.clock();
-    const rules = this.rateLimits.filter(([re]) => re.test(api)).map(([re, n, ms]) => [String(re), n, ms]);
-    if (this.globalLimit) rules.push(['global', ...this.globalLimit]);
+    const rules = this.rateLimits.filter(([re]) => re.test(api)).map(([re, n, ms]) => [`${session} ${re}`, n, ms]);
+    if (this.globalLimit) rules.push([`${session} global`, ...this.globalLimit]);
     for (const [key, n, ms] of rules) {
       const hits = (this.hits.get(key) ?? []).filter((t) => now - t < ms);
       this.hits.set(key, hits);
@@ -528,7 +532,7 @@ export class Simulator {
     const b = this.bearers.get(bearer);
     if (!b) return { error: 'invalid bearer token' };
     if (this.clock() > b.expiresAt) return { error: 'bearer token expired' };
-    return { token: bearer };
+    return { token: bearer, bearer: true };
   }
 
   // ---- the Client Portal Gateway ------------------------------------------------------------
@@ -556,7 +560,8 @@ export class Simulator {
       return send(200, { status: true });
     }
     entry.signed = true;
-    const limited = this.#rateLimit(api);
+    entry.session = 'gateway';
+    const limited = this.#rateLimit(api, entry.session);
     if (limited) { entry.kind = 'rate-limited'; return send(429, { error: 'Too many requests' }, { 'retry-after': String(limited) }); }
     if (api === '/iserver/auth/status') this.login?.onStatusPoll();
     return this.#endpoint(req.method, api, url, body, send, fault, entry);

@@ -52,8 +52,9 @@ impl Pacer {
     }
 
     /// IBKR's published limits: 50 req/s overall; `/tickle` 1/s; `/sso/validate` 1/min;
-    /// snapshots 10/s; orders, trades and `/portfolio/accounts` 1 per 5 s; scanner 1/s;
-    /// `/pa/*` 1 per 15 min.
+    /// snapshots 10/s; orders, trades, `/portfolio/accounts`, `/portfolio/subaccounts` and
+    /// partitioned P&L 1 per 5 s; scanner runs 1/s and its parameters 1 per 15 min; `/fyi/*`
+    /// 1/s; `/pa/*` 1 per 15 min.
     pub fn ibkr() -> Self {
         let e = |p: &str| PathMatch::Exact(p.to_owned());
         let table = [
@@ -66,6 +67,10 @@ impl Pacer {
             (e("/portfolio/accounts"), 1, 5_000.0),
             (e("/iserver/scanner/run"), 1, 1_000.0),
             (PathMatch::Prefix("/pa/".to_owned()), 1, 900_000.0),
+            (e("/iserver/account/pnl/partitioned"), 1, 5_000.0),
+            (e("/portfolio/subaccounts"), 1, 5_000.0),
+            (e("/iserver/scanner/params"), 1, 900_000.0),
+            (PathMatch::Prefix("/fyi/".to_owned()), 1, 1_000.0),
         ];
         Pacer::new(
             table
@@ -161,7 +166,7 @@ mod tests {
     const T: f64 = 1_700_000_000_500.0;
 
     /// IBKR's table as the sessions spec and README publish it: path, requests, window.
-    const IBKR_TABLE: [(&str, usize, f64); 8] = [
+    const IBKR_TABLE: [(&str, usize, f64); 12] = [
         ("/tickle", 1, 1_000.0),
         ("/sso/validate", 1, 60_000.0),
         ("/iserver/marketdata/snapshot", 10, 1_000.0),
@@ -170,6 +175,10 @@ mod tests {
         ("/portfolio/accounts", 1, 5_000.0),
         ("/iserver/scanner/run", 1, 1_000.0),
         ("/pa/performance", 1, 900_000.0),
+        ("/iserver/account/pnl/partitioned", 1, 5_000.0),
+        ("/portfolio/subaccounts", 1, 5_000.0),
+        ("/iserver/scanner/params", 1, 900_000.0),
+        ("/fyi/unreadnumber", 1, 1_000.0),
     ];
 
     /// Paths no per-endpoint limit covers (only the overall one).

@@ -46,13 +46,13 @@ export function runClient(script, env, { timeoutMs = 60_000 } = {}, args = []) {
     waiters.shift()?.();
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  let exited = false;
   const done = new Promise((resolve) => child.on('close', (code) => {
     clearTimeout(timer);
+    exited = true; // before the waiters wake, so that next() sees the exit and fails at once
     for (const w of waiters.splice(0)) w();
     resolve({ code, stderr });
   }));
-  let exited = false;
-  done.then(() => { exited = true; });
   const all = [];
   return {
     child,

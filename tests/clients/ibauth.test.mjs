@@ -19,7 +19,7 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 // Rate limits off: ibauth's connect() calls /sso/validate each time, and IBKR allows that once a
 // minute; the reconnects below come sooner than that (with the limits on, the simulator answers
 // the second validate_sso 429, as IBKR would).
-test('ibauth: connect (token, SSO session, validate_sso, init), tickle, signed GETs, recovery, logout', { skip, timeout: 90_000 }, async () => {
+test('ibauth: connect (token, SSO session, validate_sso, init), tickle, signed GETs, an order with a question, recovery, logout', { skip, timeout: 90_000 }, async () => {
   const tls = testTls(path.join(dir, 'tls'));
   const sim = await new Simulator({ rateLimits: false, proxy: true, tls }).start();
   try {
@@ -30,6 +30,10 @@ test('ibauth: connect (token, SSO session, validate_sso, init), tickle, signed G
     assert.equal((await c.next('tickle')).authenticated, true);
     assert.deepEqual((await c.next('accounts')).ids, ['DU1234567']);
     assert.deepEqual((await c.next('snapshot')).conids, [265598, 8314]);
+    assert.deepEqual(await c.next('question'), { step: 'question', ids: ['o383'], has_reply_id: true });
+    const placed = await c.next('placed');
+    assert.equal(placed.status, 'Submitted');
+    assert.deepEqual(sim.orders.map((o) => [o.order_id, o.cOID, o.quantity]), [[placed.order_id, 'ibauth-1', 600]], 'placed once, after the reply');
     await c.next('waiting');
     assert.equal(sim.count('rejected'), 0);
     sim.expireTokens();

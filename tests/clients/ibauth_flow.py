@@ -30,6 +30,13 @@ async def signed_get(auth, path, params=None):
         return r.json()
 
 
+async def signed_post(auth, path, body):
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f'{auth.url_client_portal}/v1/api{path}', json=body, headers=auth.header)
+        r.raise_for_status()
+        return r.json()
+
+
 async def main():
     auth = auth_from_yaml(sys.argv[1])
     await auth.connect()  # token, SSO session (after the IP lookup), validate_sso, ssodh/init
@@ -45,6 +52,14 @@ async def main():
     say('accounts', ids=[a.get('accountId') for a in accounts])
     snap = await signed_get(auth, '/iserver/marketdata/snapshot', {'conids': '265598,8314', 'fields': '31,84'})
     say('snapshot', conids=[s.get('conid') for s in snap])
+
+    # An order IBKR asks about first (size above 500): the question, then the reply that places it.
+    acct = accounts[0]['accountId']
+    order = {'conid': 265598, 'side': 'BUY', 'quantity': 600, 'orderType': 'MKT', 'tif': 'DAY', 'cOID': 'ibauth-1'}
+    question = await signed_post(auth, f'/iserver/account/{acct}/orders', {'orders': [order]})
+    say('question', ids=question[0].get('messageIds'), has_reply_id=bool(question[0].get('id')))
+    placed = await signed_post(auth, f'/iserver/reply/{question[0]["id"]}', {'confirmed': True})
+    say('placed', status=placed[0].get('order_status'), order_id=placed[0].get('order_id'))
 
     wait_for_test('expire')
     try:

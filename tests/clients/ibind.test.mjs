@@ -107,6 +107,36 @@ test('without the CA, ibind refuses the simulator\'s certificate (verification s
   }
 });
 
-// TODO(issue 27): an order that IBKR answers with a question (ibind's place_order with its
-// answers), once the simulator's portal endpoints (sim/portal.mjs: orders with questions) land.
-test.todo('ibind places an order and answers its question (needs the simulator\'s order questions)');
+test('ibind places an order with two questions, modifies, declines, cancels: its own order methods, unchanged', { skip, timeout: 90_000 }, async () => {
+  const sim = await new Simulator({ rateLimits: false }).start();
+  try {
+    const quiet = { IBIND_LOG_TO_FILE: 'False', IBIND_AUTO_REGISTER_SHUTDOWN: 'False' };
+    const c = runClient('ibind_orders.py', cleanEnv({ ...ibindEnv(sim, path.join(dir, 'orders')), ...quiet }));
+    const { last, limit } = await c.next('price');
+    assert.equal(last, sim.portal.price(265598), 'the snapshot\'s last price is the sandbox\'s');
+    const placed = await c.next('placed');
+    assert.match(placed.order_id, /^\d+$/);
+    assert.equal(placed.status, 'Submitted');
+    assert.deepEqual(await c.next('status'), { step: 'status', status: 'Submitted', total: '600', limit: limit.toFixed(2) });
+    const modified = await c.next('modified');
+    assert.equal(modified.order_id, placed.order_id);
+    const lower = (await c.next('status-after-modify')).limit;
+    assert.ok(Number(lower) < limit, `modified to ${lower}`);
+    assert.deepEqual(await c.next('declined'), { step: 'declined', raised: true, named: true });
+    const cancelled = await c.next('cancelled');
+    assert.equal(String(cancelled.order_id), placed.order_id);
+    const { orders } = await c.next('live');
+    assert.deepEqual(orders, [{ id: Number(placed.order_id), status: 'Cancelled', ref: 'ibind-order-1' }], 'the declined order was never placed');
+    await c.next('closed');
+    const { code, stderr } = await c.done;
+    assert.equal(code, 0, stderr);
+    const asked = sim.log.filter((e) => ['order', 'reply', 'modify'].includes(e.kind)).map((e) => `${e.kind} ${e.status}`);
+    assert.deepEqual(asked, ['order 200', 'reply 200', 'reply 200', 'modify 200', 'reply 200', 'reply 200', 'order 200'],
+      'placed after o163 and o383 were answered, modified likewise; the declined order asked once and got no reply');
+    assert.equal(sim.orders.length, 1);
+    assert.equal(sim.portal.questions.size, 1, 'the declined question is left unanswered, as ibind leaves it');
+    assert.ok(sim.log.every((e) => e.kind !== 'rejected' && e.status !== 500), 'every signed request verified');
+  } finally {
+    await sim.close();
+  }
+});

@@ -23,3 +23,18 @@ test('signed: question, reply, fill on the clock, account switch', async () => {
   assert.deepEqual(await s.request('POST', '/iserver/account', { body: { acctId: 'DU7654321' } }), { set: true, acctId: 'DU7654321' });
   assert.equal((await s.request('GET', '/iserver/accounts')).selectedAccount, 'DU7654321');
 });
+
+test('IBKR\'s limits count per session: a second session is not slowed by the first one\'s calls', async () => {
+  let now = Date.now();
+  const sim = await newSim({ clock: () => now, rateLimits: true });
+  const one = IbkrSession.oauth1({ ...sim.clientConfig(), pacing: false, maxRetries: 0 });
+  const two = IbkrSession.oauth2({ ...sim.clientConfig2(), pacing: false, maxRetries: 0 });
+  await one.request('GET', '/portfolio/accounts');
+  await two.request('GET', '/portfolio/accounts'); // another session: its own 1 per 5 s
+  await assert.rejects(one.request('GET', '/portfolio/accounts'), { code: 'RATE_LIMITED' });
+  const limited = sim.log.filter((e) => e.kind === 'rate-limited');
+  assert.equal(limited.length, 1, 'only the first session\'s second call');
+  assert.match(limited[0].session, /^oauth1:/);
+  now += 5000;
+  await one.request('GET', '/portfolio/accounts');
+});

@@ -307,3 +307,13 @@ test('IBKR\'s limits for pnl/partitioned and subaccounts (1 per 5 s) with the de
   const off = await sandbox({}, { rateLimits: false });
   for (let i = 0; i < 3; i++) assert.equal((await off.call('GET', '/iserver/account/pnl/partitioned')).status, 200);
 });
+
+test('the gateway\'s overall limit is IBKR\'s 10 requests a second (OAuth sessions get 50)', async () => {
+  const { call, tick } = await sandbox({}, { rateLimits: true });
+  for (let i = 0; i < 10; i++) assert.equal((await call('GET', '/iserver/contract/265598/info')).status, 200, `call ${i + 1}`);
+  const r = await call('GET', '/iserver/contract/265598/info');
+  assert.equal(r.status, 429);
+  assert.equal(r.headers['retry-after'], '1');
+  tick(1000);
+  assert.equal((await call('GET', '/iserver/contract/265598/info')).status, 200);
+});
