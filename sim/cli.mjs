@@ -12,24 +12,32 @@ import { base32Encode } from './gateway-otp.mjs';
 import { ibauthConfig, ibindEnv } from './clients.mjs';
 import { testTls } from './tls.mjs';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '0' },
-    'state-dir': { type: 'string', default: '.ibkr-sim' },
-    'no-rate-limits': { type: 'boolean', default: false },
-    'query-style': { type: 'string', default: 'either' },
-    https: { type: 'boolean', default: false },
-    proxy: { type: 'boolean', default: false },
-    gateway: { type: 'boolean', default: false },
-    'gateway-login': { type: 'boolean', default: false },
-    'gateway-user': { type: 'string' },
-    'gateway-password': { type: 'string' },
-    'gateway-totp-secret': { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const USAGE = 'usage: node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--https] [--proxy] [--gateway]';
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      port: { type: 'string', default: '0' },
+      'state-dir': { type: 'string', default: '.ibkr-sim' },
+      'no-rate-limits': { type: 'boolean', default: false },
+      'query-style': { type: 'string', default: 'either' },
+      https: { type: 'boolean', default: false },
+      proxy: { type: 'boolean', default: false },
+      gateway: { type: 'boolean', default: false },
+      'gateway-login': { type: 'boolean', default: false },
+      'gateway-user': { type: 'string' },
+      'gateway-password': { type: 'string' },
+      'gateway-totp-secret': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (e) {
+  console.error(`sim: ${e.message}\n${USAGE}\n(--help lists every option)`);
+  process.exit(2);
+}
+const { values } = parsed;
 if (values.help) {
-  console.log('usage: node sim/cli.mjs [--port N] [--state-dir DIR] [--no-rate-limits] [--query-style either|signed|unsigned] [--https] [--proxy] [--gateway]');
+  console.log(USAGE);
   console.log('  --https    serve the OAuth endpoints over HTTPS, with a throwaway CA made (openssl) in DIR/tls/; its ca.pem is printed for clients to trust');
   console.log('  --proxy    also be an HTTPS proxy (CONNECT) for api.ibkr.com and api.ipify.org only, answered by the simulator with that CA:');
   console.log('             for clients that hard-code https://api.ibkr.com (ibauth); other hosts are refused');
