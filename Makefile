@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -96,6 +96,15 @@ test-fleet: pkg
 test-clients:
 	@scripts/setup.sh --python
 	node --test tests/clients/
+
+# The packed tarball under Node 20, 22, 24 and 26, Deno and Bun, at the exact versions in
+# tests/runtimes/runtimes.json (setup.sh --runtimes installs them from npm into .tools/): the
+# conformance suite and OAuth 1.0a / 2.0 sessions against the simulator, by import and require;
+# and TypeScript consumers under moduleResolution nodenext and bundler. (The esbuild bundle in
+# headless Chromium is in tests/browser/, workerd in tests/workerd/.)
+test-runtimes: pkg
+	@scripts/setup.sh --runtimes
+	node --test tests/runtimes/
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results

@@ -64,8 +64,10 @@ for (const r of runtimes) {
           oauth2: { accounts: ['DU1234567'], authenticated: true },
           refused: { isIbkrAuthError: true, code: 'UNAUTHORIZED', status: 401 },
         });
-        // What the simulator saw: one handshake per kind, then signed (OAuth 1.0a) and bearer calls.
-        assert.equal(sim.count('handshake'), 1);
+        // What the simulator saw: one OAuth 1.0a handshake that succeeded and the unknown
+        // consumer's, refused; one OAuth 2.0 token and SSO session; the calls signed or bearer.
+        assert.deepEqual(sim.log.filter((e) => e.kind === 'handshake').map((e) => e.status), [200, 401]);
+        assert.ok(sim.count('signed') >= 5, `${sim.count('signed')} signed calls`);
         assert.equal(sim.count('oauth2-token'), 1);
         assert.equal(sim.count('sso-session'), 1);
       } finally {
