@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { installPackedPackage, loadData, root } from '../js/harness.mjs';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
@@ -24,6 +24,7 @@ const data = loadData();
 const keys = generateKeys();
 // Deno keeps its caches here, not in the user's home.
 const denoDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-auth-deno-'));
+after(() => fs.rmSync(denoDir, { recursive: true, force: true }));
 
 const exe = (r) => path.join(root, '.tools', r.name, 'node_modules', r.package, r.bin);
 /** The command line that runs `entry` under runtime `r`, with no more rights than it needs. */
