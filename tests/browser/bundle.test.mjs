@@ -41,15 +41,15 @@ before(async () => {
   sim = new Simulator({ rateLimits: false });
   server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname.startsWith('/v1/') || url.pathname.startsWith('/__sim/')) return sim.handle(req, res);
-    served.push(url.pathname);
     if (url.pathname === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end(page);
     if (url.pathname === '/input.json') {
       const input = { data: loadData(), oauth1: sim.clientConfig(), oauth2: sim.clientConfig2() };
       return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(input));
     }
     const file = path.join(dist, path.normalize(url.pathname));
-    if (!file.startsWith(dist) || !fs.existsSync(file)) return res.writeHead(404).end();
+    // Everything else is the simulator's (/v1/api, /oauth2/api, /gw/api, ...), on this origin.
+    if (!file.startsWith(`${dist}/`) || !fs.existsSync(file)) return sim.handle(req, res);
+    served.push(url.pathname);
     return res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' }).end(fs.readFileSync(file));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -94,8 +94,9 @@ test('the bundle passes the conformance suite and runs OAuth 1.0a and 2.0 sessio
   });
   assert.deepEqual(sim.log.filter((e) => e.kind === 'handshake').map((e) => e.status), [200, 401]);
   assert.equal(sim.count('sso-session'), 1);
-  // The page, the bundle, its data and the one .wasm: nothing else was fetched from the server.
-  assert.deepEqual([...new Set(served)].sort(), ['/', '/app.js', '/ibkr_auth_bg.wasm', '/input.json']);
+  // Besides the page, the bundle and its data, the one .wasm was all the app fetched; the rest
+  // went to the simulator.
+  assert.deepEqual([...new Set(served)].sort(), ['/app.js', '/ibkr_auth_bg.wasm']);
   // The refused handshake's 401 is the one console error the browser itself logs.
   assert.deepEqual(problems.filter((m) => !/status of 401/.test(m)), []);
 });
