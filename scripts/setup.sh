@@ -2,7 +2,8 @@
 # Installs every tool the build and the tests need, idempotently: the wasm32 target, the
 # wasm-bindgen CLI at exactly the version in Cargo.lock, the npm dev dependencies, (with
 # --browser) Debian's chromium and chromium-driver, and (with --redis) Debian's redis-server for
-# the token store tests (which start their own server; the system service is not started).
+# the token store tests (which start their own server; the system service is not started), and
+# (with --runtimes) the pinned Node, Deno and Bun binaries from npm into .tools/.
 # Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
