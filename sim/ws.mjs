@@ -498,8 +498,8 @@ export class WsServer {
         if (now - c.openedAt >= this.authTimeoutMs) c.close(WS_CLOSE.POLICY, 'authentication timeout: no valid {"session"} message');
         continue;
       }
-      if (now - c.lastClientAt >= this.idleMs) { c.close(WS_CLOSE.IDLE, `idle timeout: no message from the client in ${Math.round(this.idleMs / 1000)} s`); continue; }
       if (this.#checkSession(c.auth.session)) { c.close(WS_CLOSE.SESSION_EXPIRED, 'session expired'); continue; }
+      if (now - c.lastClientAt >= this.idleMs) { c.close(WS_CLOSE.IDLE, `idle timeout: no message from the client in ${Math.round(this.idleMs / 1000)} s`); continue; }
       if (now - c.lastHb >= this.heartbeatMs) { c.lastHb = now; c.sendText({ topic: 'system', hb: now }); }
       const authed = this.sim.brokerage.authenticated;
       if (c.brokerage !== authed) { c.brokerage = authed; c.sendText({ topic: 'sts', args: this.#sts() }); }
