@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import { after, test } from 'node:test';
+import WebSocket from 'ws';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
 import { WS_CLOSE } from '../../sim/ws.mjs';
 import { clientFrame, gatewayClient, oauth1Client, oauth2Client, request, wsOpen, wsUrl } from './ws-helpers.mjs';
@@ -511,4 +512,59 @@ test('mounted on another server: sim.handle for HTTP and sim.ws.upgrade for the 
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   }
+});
+
+// ---- an independent client: the `ws` package --------------------------------------------------
+
+/** Messages and events of a `ws` client as a queue: next() → { type: 'message', json } | { type: 'pong', data } | { type: 'close', code, reason }. */
+function queued(socket) {
+  const events = [];
+  const waiters = [];
+  const push = (e) => { const w = waiters.shift(); if (w) w(e); else events.push(e); };
+  socket.on('message', (data, isBinary) => push({ type: 'message', isBinary, json: JSON.parse(data.toString('utf8')) }));
+  socket.on('pong', (data) => push({ type: 'pong', data: data.toString() }));
+  socket.on('close', (code, reason) => push({ type: 'close', code, reason: reason.toString() }));
+  socket.on('unexpected-response', (req, res) => push({ type: 'refused', status: res.statusCode }));
+  socket.on('error', () => {});
+  return { next: () => (events.length ? Promise.resolve(events.shift()) : new Promise((r) => waiters.push(r))) };
+}
+
+test('the ws package as a client: headers form (it offers permessage-deflate, the sim declines), ping, market data, a drop', opts, async () => {
+  const { sim, session, tick, now } = await oauth1();
+  const socket = new WebSocket(wsUrl(sim, `?oauth_token=${sim.accessToken}`), { headers: { ...UA, Cookie: `api=${session}` } });
+  const q = queued(socket);
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject); });
+  assert.equal(socket.extensions, '', 'no extension negotiated');
+  assert.equal((await q.next()).json.success, 'simuser');
+  assert.equal((await q.next()).json.topic, 'sts');
+  assert.equal((await q.next()).json.topic, 'act');
+  socket.ping('are you there');
+  assert.deepEqual(await q.next(), { type: 'pong', data: 'are you there' });
+  socket.send(`smd+${AAPL}+{"fields":["31","86"]}`);
+  const md = await q.next();
+  assert.equal(md.isBinary, false);
+  assert.deepEqual([md.json['31'], md.json['86']], [sim.portal.fieldValues(AAPL, now())['31'], sim.portal.fieldValues(AAPL, now())['86']]);
+  tick(1000);
+  const moved = await q.next();
+  assert.equal(moved.json._updated, now());
+  sim.dropWebSockets(1012, 'service restart');
+  assert.deepEqual(await q.next(), { type: 'close', code: 1012, reason: 'service restart' });
+});
+
+test('the ws package as a client: the first-message form (a browser\'s way) and a refused upgrade', opts, async () => {
+  const { sim, session } = await oauth1();
+  const socket = new WebSocket(wsUrl(sim, `?oauth_token=${sim.accessToken}`), { headers: UA });
+  const q = queued(socket);
+  await new Promise((resolve) => socket.once('open', resolve));
+  assert.deepEqual((await q.next()).json, { message: 'waiting for session' });
+  socket.send(JSON.stringify({ session }));
+  assert.equal((await q.next()).json.topic, 'system');
+  socket.close(1000, 'done');
+  assert.equal((await q.next()).json.topic, 'sts');
+  assert.equal((await q.next()).json.topic, 'act');
+  assert.deepEqual(await q.next(), { type: 'close', code: 1000, reason: '' });
+
+  const refused = new WebSocket(wsUrl(sim, `?oauth_token=${sim.accessToken}`), { headers: { ...UA, Cookie: 'api=00000000000000000000000000000000' } });
+  const r = queued(refused);
+  assert.deepEqual(await r.next(), { type: 'refused', status: 401 });
 });
