@@ -14,6 +14,8 @@ import { GatewayLogin } from './gateway-login.mjs';
 import { PORTAL_RATE_LIMITS, Portal } from './portal.mjs';
 import { WsServer } from './ws.mjs';
 
+export { WS_CLOSE, WS_PATH } from './ws.mjs';
+
 const here = new URL('.', import.meta.url);
 /** The simulated gateway's self-signed certificate (a throwaway test certificate). */
 export const GATEWAY_TLS = {
