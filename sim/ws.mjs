@@ -437,6 +437,7 @@ export class WsServer {
     const fields = Array.isArray(args.fields) && args.fields.length ? args.fields.map(String) : ['31', '84', '86'];
     const sub = c.md.get(conid) ?? { fields: new Set(), sent: new Map(), last: -Infinity, conidEx: String(target) };
     for (const f of fields) if (MD_FIELDS.includes(f)) sub.fields.add(f);
+    sub.sent.clear(); // a (re)subscription gets every field once, then the changes
     c.md.set(conid, sub);
     this.#pushMd(c, conid, sub, true);
   }
