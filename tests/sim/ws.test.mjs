@@ -5,12 +5,16 @@
 // tick(); "nothing else was sent" is shown by a tic whose answer comes next.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
+import { testTls } from '../../sim/tls.mjs';
 import { WS_CLOSE } from '../../sim/ws.mjs';
-import { clientFrame, gatewayClient, oauth1Client, oauth2Client, request, wsOpen, wsUrl } from './ws-helpers.mjs';
+import { clientFrame, gatewayClient, oauth1Client, oauth2Client, request, tunnel, wsOpen, wsUrl } from './ws-helpers.mjs';
 
 const keys = generateKeys();
 const sims = [];
@@ -510,6 +514,25 @@ test('mounted on another server: sim.handle for HTTP and sim.ws.upgrade for the 
     sim.ws.shutdown();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  }
+});
+
+test('through the proxy mode: wss://api.ibkr.com/v1/api/ws over the CONNECT tunnel, with the simulator\'s test CA', opts, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-proxy-'));
+  try {
+    const tlsFiles = testTls(path.join(dir, 'tls'));
+    const { sim, now } = await start({ proxy: true, tls: tlsFiles });
+    const c = oauth2Client(sim);
+    await c.login();
+    await c.call('POST', '/iserver/auth/ssodh/init', { publish: true, compete: true });
+    const socket = await tunnel(sim, 'api.ibkr.com', tlsFiles.ca);
+    const ws = await wsOpen('wss://api.ibkr.com/v1/api/ws', { socket, headers: { ...UA, Authorization: `Bearer ${c.bearer}` } });
+    assert.equal(ws.status, 101);
+    await welcomed(ws);
+    await tic(ws, now());
+    assert.ok(sim.log.some((e) => e.method === 'CONNECT' && e.path === 'api.ibkr.com:443' && e.status === 200));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
