@@ -92,6 +92,7 @@ class Connection {
     this.brokerage = null;
     this.closeCode = null;
     this.closeReason = '';
+    this.id = crypto.randomBytes(4).toString('hex');
   }
 
   sendText(obj) {
@@ -210,7 +211,8 @@ class Connection {
     if (opcode === OP.BINARY) return this.close(WS_CLOSE.UNSUPPORTED_DATA, 'binary messages are not supported: send text');
     let text;
     try { text = utf8.decode(payload); } catch { return this.close(WS_CLOSE.INVALID_DATA, 'text message is not valid UTF-8'); }
-    this.server.stats.messages.push(text);
+    // The first message of a waiting socket carries the session value: not kept.
+    this.server.stats.messages.push(this.auth ? text : '(the first message, not kept)');
     return this.server.onMessage(this, text);
   }
 }
@@ -419,7 +421,7 @@ export class WsServer {
     }
     if (this.sim.gateway && topic === 'tic') this.sim.lastActivity = this.now();
     switch (topic) {
-      case 'tic': return c.sendText({ topic: 'tic', alive: true, id: c.auth.session.slice(0, 8), lastAccessed: this.now() });
+      case 'tic': return c.sendText({ topic: 'tic', alive: true, id: c.id, lastAccessed: this.now() });
       case 'ech': return c.sendText({ topic: 'ech', hb: this.now() });
       case 'smd': return this.#subscribeMd(c, target, args);
       case 'umd': { const conid = Number(String(target ?? '').split('@')[0]); c.md.delete(conid); return undefined; }
