@@ -331,6 +331,26 @@ test('sor and spl follow the sandbox: an order placed over REST, its fill on the
   await tic(ws, now());
 });
 
+test('sts follows the brokerage session: a competing session stops the streams until ssodh/init', opts, async () => {
+  const { sim, client, session, tick, now } = await oauth1();
+  const ws = await wsOpen(wsUrl(sim, `?oauth_token=${sim.accessToken}`), { headers: { ...UA, Cookie: `api=${session}` } });
+  await welcomed(ws);
+  ws.send(`smd+${AAPL}+{"fields":["31"]}`);
+  await ws.json();
+  sim.setCompeting();
+  tick(5000);
+  const sts = await ws.json();
+  assert.deepEqual([sts.topic, sts.args.authenticated, sts.args.competing], ['sts', false, true]);
+  tick(4000);
+  await tic(ws, now()); // no market data while the brokerage session is gone
+  await client.call('POST', '/iserver/auth/ssodh/init', { publish: true, compete: true });
+  tick(1000);
+  assert.deepEqual([(await ws.json()).topic, (await ws.json()).topic], ['system', 'sts'], 'the heartbeat (10 s), then the status');
+  const md = await ws.json();
+  assert.equal(md.topic, `smd+${AAPL}`);
+  assert.equal(md['31'], sim.portal.fieldValues(AAPL, now())['31']);
+});
+
 test('heartbeats every 10 s; a socket with no client message for 60 s is closed 4002', opts, async () => {
   const { sim, session, tick, now } = await oauth1();
   const ws = await wsOpen(wsUrl(sim, `?oauth_token=${sim.accessToken}`), { headers: { ...UA, Cookie: `api=${session}` } });
