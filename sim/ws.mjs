@@ -108,7 +108,12 @@ class Connection {
     this.closeReason = reason;
     this.server.stats.closes.push({ code, reason });
     this.socket.write(encodeFrame(OP.CLOSE, closePayload(code, reason)));
-    this.timer = setTimeout(() => this.socket.destroy(), 2000);
+    // A client that never answers: end (flushing what was written), then drop the connection.
+    this.timer = setTimeout(() => {
+      this.socket.end();
+      this.timer = setTimeout(() => this.socket.destroy(), 5000);
+      this.timer.unref?.();
+    }, 5000);
     this.timer.unref?.();
   }
 
