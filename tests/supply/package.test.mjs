@@ -118,7 +118,9 @@ test('no private key in the package but the simulator\'s throwaway one; the cert
   assert.equal(cert.subject, 'CN=localhost');
   assert.equal(cert.issuer, cert.subject, 'self-signed');
   assert.equal(cert.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1');
-  assert.equal(cert.ca, false);
+  // Its names: nothing a real service answers to.
+  assert.equal(cert.checkHost('api.ibkr.com'), undefined);
+  assert.equal(cert.checkHost('localhost'), 'localhost');
   assert.ok(cert.checkPrivateKey(crypto.createPrivateKey(read('sim/tls/gateway-key.pem'))),
     'the shipped key is the certificate\'s');
   assert.match(read('sim/tls/README.md').toString('utf8'), /throwaway/i);
