@@ -8,14 +8,19 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # Binaryen's optimiser from npm (Debian's emits broken modules). -O3: the module is mostly the
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
+# Panic locations inside dependencies would embed this machine's paths (~/.cargo/registry/...,
+# the checkout) in the .wasm: rewritten to neutral prefixes (tests/supply/ checks the package).
+# Given with --config so the target's rustflags in .cargo/config.toml still apply.
+CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
+REMAP_PATHS := --config 'target.$(WASM_TARGET).rustflags=["--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo", "--remap-path-prefix=$(CURDIR)=/ibkr-auth"]'
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean audit
 
 setup:
 	@scripts/setup.sh
 
 pkg: setup
-	cargo build --release --target $(WASM_TARGET)
+	cargo build --release --target $(WASM_TARGET) $(REMAP_PATHS)
 	wasm-bindgen --target nodejs --out-dir $(BINDGEN)/node $(WASM_RAW)
 	wasm-bindgen --target web --out-dir $(BINDGEN)/web $(WASM_RAW)
 	$(WASM_OPT) $(WASM_OPT_FLAGS) --strip-debug --strip-producers $(BINDGEN)/web/ibkr_auth_bg.wasm -o $(BINDGEN)/ibkr_auth_bg.opt.wasm
@@ -40,7 +45,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes audit
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -105,6 +110,13 @@ test-clients:
 test-runtimes: pkg
 	@scripts/setup.sh --runtimes
 	node --test tests/runtimes/
+
+# The supply chain (SECURITY.md): cargo-deny offline against the RustSec snapshot in
+# audit/advisory-db/ (advisories, licences, duplicate versions, sources), a canary that must be
+# caught, and the npm package's contents (tests/supply/).
+audit: pkg
+	@scripts/setup.sh --audit
+	scripts/audit.sh
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results

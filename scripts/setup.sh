@@ -95,3 +95,13 @@ if [ "${1:-}" = "--runtimes" ]; then
     const { runtimes } = JSON.parse(require("fs").readFileSync("tests/runtimes/runtimes.json", "utf8"));
     for (const r of runtimes) console.log([r.name, r.package, r.version, r.bin].join("\t"));')
 fi
+
+# The supply-chain audit's tool (make audit): cargo-deny at a fixed version, built from crates.io
+# with its own lockfile (a few minutes, once). Bump it here and in SECURITY.md together.
+if [ "${1:-}" = "--audit" ]; then
+  deny_version=0.20.2
+  if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
+    say "installing cargo-deny $deny_version (a few minutes, once)"
+    cargo install cargo-deny --version "$deny_version" --locked --force
+  fi
+fi

@@ -1,0 +1,1 @@
+//! Empty: only its Cargo.lock is audited.
