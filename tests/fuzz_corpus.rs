@@ -20,7 +20,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn replay(kind: &str, must_exist: bool) -> usize {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind);
     let mut failures = Vec::new();
     let mut count = 0;
     for &(name, entry) in entries::TARGETS {
@@ -56,6 +58,100 @@ fn every_saved_crash_is_fixed() {
 fn every_target_has_a_libfuzzer_binary() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
     for &(name, _) in entries::TARGETS {
-        assert!(dir.join(format!("{name}.rs")).is_file(), "no fuzz target {name}");
+        assert!(
+            dir.join(format!("{name}.rs")).is_file(),
+            "no fuzz target {name}"
+        );
     }
+}
+
+/// A session script: kind (0 OAuth 1.0a, 1 OAuth 2.0, 2 gateway), operation, target, answers.
+fn session(kind: u8, op: u8, lines: &[&str]) -> ibkr_auth::Result<String> {
+    let mut data = vec![kind, op];
+    data.extend_from_slice(lines.join("\n").as_bytes());
+    entries::run_session(&data)
+}
+
+fn code<T: std::fmt::Debug>(r: ibkr_auth::Result<T>) -> &'static str {
+    r.unwrap_err().code().as_str()
+}
+
+#[test]
+fn a_hostile_dh_response_is_bad_dh_response() {
+    let prime = ibkr_auth::DhParams::from_pem(include_str!("vectors/oauth1a/dhparam.pem"))
+        .unwrap()
+        .prime_hex();
+    let p_minus_1 = format!("{}{}", &prime[..prime.len() - 1], {
+        let last = u8::from_str_radix(&prime[prime.len() - 1..], 16).unwrap();
+        format!("{:x}", last - 1)
+    });
+    let above = format!("1{prime}");
+    for b in ["0", "1", &p_minus_1, &prime, &above, "zz", ""] {
+        let answer = format!(
+            "200||{{\"diffie_hellman_response\":\"{b}\",\"live_session_token_signature\":\"{}\"}}",
+            "ab".repeat(20)
+        );
+        assert_eq!(
+            code(session(0, 0, &["/iserver/accounts", &answer])),
+            "BAD_DH_RESPONSE",
+            "{b}"
+        );
+    }
+}
+
+#[test]
+fn an_lst_signature_of_the_wrong_length_is_a_mismatch() {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("vectors/oauth1a/vectors.json")).unwrap();
+    let r = &v["live_session_token"]["lst_k_needs_sign_byte"]["simulated_server"]["response_json"];
+    let (b, sig) = (
+        r["diffie_hellman_response"].as_str().unwrap(),
+        r["live_session_token_signature"].as_str().unwrap(),
+    );
+    let mut data = format!("{b}\n{sig}").into_bytes();
+    entries::dh_response(&data); // the right one passes the entry's checks
+    for bad in [&sig[2..], &format!("{sig}00")[..], "", "xyz"] {
+        data = format!("{b}\n{bad}").into_bytes();
+        entries::dh_response(&data);
+    }
+    // Through a session: the handshake fails with the typed error.
+    let answer = format!(
+        "200||{{\"diffie_hellman_response\":\"{b}\",\"live_session_token_signature\":\"{}\"}}",
+        &sig[..38]
+    );
+    assert_eq!(
+        code(session(0, 0, &["/iserver/accounts", &answer])),
+        "LST_SIGNATURE_MISMATCH"
+    );
+}
+
+/// Found while writing the session target: an OAuth 2.0 access token with CR/LF or non-ASCII went into
+/// the Authorization header, where the HTTP stack refused it as a network failure (or, on a
+/// lax stack, split the header). Now the answer is refused as unexpected.
+#[test]
+fn an_access_token_that_cannot_be_a_header_is_unexpected() {
+    for token in ["b\\r\\nX-Evil: 1", "with space", "\u{e9}t\u{e9}", ""] {
+        let answer = format!("200||{{\"access_token\":\"{token}\",\"expires_in\":60}}");
+        assert_eq!(
+            code(session(1, 0, &["/iserver/accounts", &answer])),
+            "UNEXPECTED_RESPONSE",
+            "{token:?}"
+        );
+    }
+}
+
+/// A numeric OCRA question (the gateway's challenge) of a million digits is refused at once;
+/// its conversion to bytes used to be quadratic in the length (minutes for this one).
+#[test]
+fn a_huge_numeric_ocra_question_is_refused_at_once() {
+    let q = "7".repeat(1_000_000);
+    let r = ibkr_auth::gateway_login::ocra(
+        "OCRA-1:HOTP-SHA1-8:QN08",
+        b"12345678901234567890",
+        &ibkr_auth::gateway_login::OcraInput {
+            question: &q,
+            ..Default::default()
+        },
+    );
+    assert_eq!(code(r), "INVALID_ARGUMENT");
 }

@@ -237,6 +237,11 @@ fn question_hex(format: QuestionFormat, q: &str) -> Result<String> {
                         .into(),
                 ));
             }
+            // 128 bytes hold at most 309 decimal digits; longer ones are refused before the
+            // quadratic conversion (a gateway's challenge is outside input).
+            if q.trim_start_matches('0').len() > 309 {
+                return Err(arg("`question` is longer than OCRA's 128 bytes.".into()));
+            }
             crate::keys::hex_minimal(&decimal_to_bytes(q))
         }
         QuestionFormat::Alphanumeric => hex_encode(q.as_bytes()),
