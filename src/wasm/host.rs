@@ -57,8 +57,6 @@ struct BodyLimits {
     deadline: f64,
     timeout_ms: u64,
     max_bytes: u64,
-    /// The request's controller: aborting it drops the connection.
-    controller: JsValue,
     /// The caller's signal, if any.
     caller: Option<JsValue>,
     set_timeout: Function,
@@ -184,9 +182,13 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
         );
     }
     if let Err(e) = outcome {
-        // Stop the transfer: nothing more of this body is wanted.
-        let _ = call_method(&reader, "cancel", &Array::new());
-        let _ = call_method(&l.controller, "abort", &Array::new());
+        // Stop the transfer: cancelling both branches of the clone cancels the body itself, and
+        // the runtime drops the connection (aborting the request instead would leave the
+        // unread branch to reject with nobody listening).
+        if let Ok(p) = call_method(&reader, "cancel", &Array::new()) {
+            quiet(&p);
+        }
+        discard(raw);
         return Err(e);
     }
     decode_utf8(&chunks, total, &l.what)
@@ -221,6 +223,28 @@ fn decode_utf8(chunks: &Array, total: u64, what: &str) -> Result<JsValue> {
             ),
         )
     })
+}
+
+thread_local! {
+    /// One do-nothing rejection handler, made once.
+    static NOOP: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+}
+
+/// Marks a promise's rejection as handled (a cancelled body's promises reject by design).
+fn quiet(promise: &JsValue) {
+    NOOP.with(|f| {
+        let _ = Promise::resolve(promise).catch(f);
+    });
+}
+
+/// Cancels a response's body unread: the runtime stops the transfer.
+fn discard(raw: &JsValue) {
+    let body = get(raw, "body");
+    if body.is_object() && !get(&body, "locked").is_truthy() {
+        if let Ok(p) = call_method(&body, "cancel", &Array::new()) {
+            quiet(&p);
+        }
+    }
 }
 
 fn too_large(what: &str, max: u64) -> Error {
@@ -574,7 +598,7 @@ impl Host for JsHost {
                 let status = get(&raw, "status").as_f64().unwrap_or(0.0) as u16;
                 let what = format!("{} {}", req.method, strip_query(&req.url));
                 let refuse = |e: Error| {
-                    let _ = call_method(&controller, "abort", &Array::new());
+                    discard(&raw);
                     Err(e)
                 };
                 let redirect = (300..400).contains(&status)
@@ -615,7 +639,6 @@ impl Host for JsHost {
                     deadline: started + req.timeout_ms as f64,
                     timeout_ms: req.timeout_ms,
                     max_bytes: self.max_response_bytes,
-                    controller: controller.clone(),
                     caller,
                     set_timeout: self.set_timeout.clone(),
                     clear_timeout: self.clear_timeout.clone(),

@@ -142,7 +142,7 @@ describe('bodies', () => {
   });
 
   test('headers that never come are TIMEOUT', async () => {
-    const h = await lstServer(() => null); // never answers
+    const h = await lstServer(() => undefined); // never answers
     await rejects(session(h, { timeoutMs: 300 }).liveSessionToken(), 'TIMEOUT');
   });
 
