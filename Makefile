@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-hostile fuzz lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-hostile
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -104,3 +104,17 @@ clean:
 bench: pkg
 	@scripts/setup.sh --redis
 	node --expose-gc bench/run.mjs
+
+# A malicious or broken server against the package (huge, stalled, non-UTF-8 and truncated bodies,
+# redirects to other hosts, out-of-range DH answers, bad LST signatures, hostile gateway replies),
+# and seeded mutations of the CLI's YAML/.env configuration.
+test-hostile: pkg
+	node --test tests/hostile/
+
+# Fuzzing with libFuzzer (nightly + cargo-fuzz, installed by setup.sh --fuzz): every target in
+# fuzz/ for FUZZ_S seconds (default 60). Crashes land in fuzz/regressions/, which `cargo test`
+# replays (tests/fuzz_corpus.rs). Not part of `make test` (it is open-ended by nature).
+FUZZ_S ?= 60
+fuzz:
+	@scripts/setup.sh --fuzz
+	FUZZ_S=$(FUZZ_S) scripts/fuzz.sh

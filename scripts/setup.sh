@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs every tool the build and the tests need, idempotently: the wasm32 target, the
 # wasm-bindgen CLI at exactly the version in Cargo.lock, the npm dev dependencies, (with
-# --browser) Debian's chromium and chromium-driver, and (with --redis) Debian's redis-server for
-# the token store tests (which start their own server; the system service is not started).
+# --browser) Debian's chromium and chromium-driver, (with --redis) Debian's redis-server for
+# the token store tests (which start their own server; the system service is not started), and
+# (with --fuzz) the nightly toolchain and cargo-fuzz for `make fuzz`.
 # Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,5 +71,24 @@ if [ "${1:-}" = "--python" ]; then
     python3 -m venv .venv-clients
     .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check "${clients[@]}"
     printf '%s' "${clients[*]}" > "$stamp"
+  fi
+fi
+
+# Fuzzing (make fuzz): the nightly toolchain and cargo-fuzz, pinned. libFuzzer itself comes with
+# the libfuzzer-sys crate (built by the C++ compiler Debian's build-essential provides).
+if [ "${1:-}" = "--fuzz" ]; then
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    say "installing the nightly toolchain (cargo-fuzz needs it)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! command -v c++ >/dev/null 2>&1; then
+    say "installing Debian's build-essential (libFuzzer is C++)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq build-essential >/dev/null
+  fi
+  if ! cargo fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz 0.13.1'; then
+    say "installing cargo-fuzz 0.13.1 (a few minutes, once)"
+    cargo install cargo-fuzz --version 0.13.1 --locked --force
   fi
 fi
