@@ -23,8 +23,14 @@ use ibkr_auth::session::{
 };
 use ibkr_auth::{Error, ErrorCode, Result};
 
+/// One entry: raw bytes in; a panic is a finding.
+pub type Entry = fn(&[u8]);
+
+/// What the scripted server received: (url, Authorization header).
+type Sent = Vec<(String, Option<String>)>;
+
 /// Every target: its name (the corpus folder and the libFuzzer binary) and its entry.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("pem_key", pem_key),
     ("der_key", der_key),
     ("dh_params", dh_params),
@@ -556,7 +562,7 @@ pub struct Mock {
     clock: Rc<Cell<f64>>,
     script: Rc<RefCell<std::collections::VecDeque<String>>>,
     /// (url, authorization) of every request.
-    sent: Rc<RefCell<Vec<(String, Option<String>)>>>,
+    sent: Rc<RefCell<Sent>>,
     logs: Rc<RefCell<Vec<String>>>,
     sleeps: Rc<Cell<u32>>,
     ip: bool,
