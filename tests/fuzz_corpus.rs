@@ -155,3 +155,27 @@ fn a_huge_numeric_ocra_question_is_refused_at_once() {
     );
     assert_eq!(code(r), "INVALID_ARGUMENT");
 }
+
+/// Found by the dh_params target: a BEGIN line that lost its closing dashes made the "label" run
+/// into the body, and the error message quoted it — for a private key, its base64.
+#[test]
+fn a_damaged_begin_line_is_not_quoted() {
+    let pem = include_str!("vectors/oauth1a/private_signature.pem");
+    let body_line = pem.lines().nth(3).unwrap();
+    for (from, to) in [
+        ("PRIVATE KEY-----\n", "PRIVATE KEY---"),
+        ("PRIVATE KEY-----\n", "PRIVATE KEY--\n"),
+        ("PRIVATE KEY-----\n", "PRIVATE KEY "),
+    ] {
+        let damaged = pem.replacen(from, to, 1);
+        let e = ibkr_auth::PrivateKey::from_pem(&damaged, "signatureKey").unwrap_err();
+        assert_eq!(e.code().as_str(), "INVALID_KEY");
+        assert!(
+            !e.message().contains(&body_line[..20]),
+            "the key leaks: {}",
+            e.message()
+        );
+        let dh = ibkr_auth::DhParams::from_pem(&damaged).unwrap_err();
+        assert!(!dh.message().contains(&body_line[..20]), "{}", dh.message());
+    }
+}
