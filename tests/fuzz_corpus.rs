@@ -179,3 +179,41 @@ fn a_damaged_begin_line_is_not_quoted() {
         assert!(!dh.message().contains(&body_line[..20]), "{}", dh.message());
     }
 }
+
+/// Found by the otp target: a time step whose last character is multi-byte (`T1é`) panicked.
+#[test]
+fn an_ocra_suite_with_a_multibyte_time_step_is_refused() {
+    for suite in [
+        "OCRA-1:HOTP-SHA1-8:QN08-T1\u{e9}",
+        "OCRA-1:HOTP-SHA1-8:QN08-T\u{1f600}",
+    ] {
+        let r = ibkr_auth::gateway_login::ocra::Suite::parse(suite);
+        assert_eq!(code(r.map(|_| ())), "INVALID_ARGUMENT");
+    }
+}
+
+/// Found by the url_query target: a base URL with a control character before its trailing `/`
+/// was accepted and used, yet its own URLs were then not recognised as its own. Such a base is
+/// refused now, at run time and in the options.
+#[test]
+fn a_base_url_with_whitespace_or_control_characters_is_refused() {
+    use ibkr_auth::session::{Auth, Options, Session};
+    let host = entries::Mock::new(Vec::new(), false);
+    let s = Session::new(host.clone(), Auth::Gateway, Options::default()).unwrap();
+    for bad in [
+        "https://api.ibkr.com/v1/api\u{c}/",
+        "https://api.ibkr.com/v1 /api",
+        "https://api.ibkr.com/v1/\napi",
+    ] {
+        assert_eq!(code(s.set_base_url(bad)), "INVALID_ARGUMENT", "{bad:?}");
+        let opts = Options {
+            base_urls: vec![bad.into()],
+            ..Options::default()
+        };
+        assert_eq!(
+            code(Session::new(host.clone(), Auth::Gateway, opts).map(|_| ())),
+            "INVALID_ARGUMENT"
+        );
+    }
+    assert!(s.set_base_url(" https://1.api.ibkr.com/v1/api/ ").is_ok());
+}

@@ -571,7 +571,7 @@ pub struct Mock {
 }
 
 impl Mock {
-    fn new(script: Vec<String>, ip: bool) -> Self {
+    pub fn new(script: Vec<String>, ip: bool) -> Self {
         Mock {
             clock: Rc::new(Cell::new(1_700_000_000_000.0)),
             script: Rc::new(RefCell::new(script.into())),

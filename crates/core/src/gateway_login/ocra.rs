@@ -168,12 +168,14 @@ fn parse_question(q: &str) -> Option<(QuestionFormat, u32)> {
 }
 
 fn parse_time_step(g: &str) -> Option<u64> {
-    let (n, unit) = g.split_at(g.len().checked_sub(1)?);
-    let n: u64 = n.parse().ok()?;
+    // The unit is the last character, whatever its width (found by fuzzing: a split by bytes
+    // panicked inside a multi-byte one).
+    let unit = g.chars().next_back()?;
+    let n: u64 = g.get(..g.len() - unit.len_utf8())?.parse().ok()?;
     match unit {
-        "S" if (1..=59).contains(&n) => Some(n),
-        "M" if (1..=59).contains(&n) => Some(n * 60),
-        "H" if (1..=48).contains(&n) => Some(n * 3600),
+        'S' if (1..=59).contains(&n) => Some(n),
+        'M' if (1..=59).contains(&n) => Some(n * 60),
+        'H' if (1..=48).contains(&n) => Some(n * 3600),
         _ => None,
     }
 }
