@@ -14,7 +14,7 @@ WASM_OPT_FLAGS := -O3
 CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
 REMAP_PATHS := --config 'target.$(WASM_TARGET).rustflags=["--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo", "--remap-path-prefix=$(CURDIR)=/ibkr-auth"]'
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean audit
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean audit test-hostile fuzz
 
 setup:
 	@scripts/setup.sh
@@ -45,7 +45,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes audit
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes audit test-hostile
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -125,3 +125,17 @@ clean:
 bench: pkg
 	@scripts/setup.sh --redis
 	node --expose-gc bench/run.mjs
+
+# A malicious or broken server against the package (huge, stalled, non-UTF-8 and truncated bodies,
+# redirects to other hosts, out-of-range DH answers, bad LST signatures, hostile gateway replies),
+# and seeded mutations of the CLI's YAML/.env configuration.
+test-hostile: pkg
+	node --test tests/hostile/
+
+# Fuzzing with libFuzzer (nightly + cargo-fuzz, installed by setup.sh --fuzz): every target in
+# fuzz/ for FUZZ_S seconds (default 60). Crashes land in fuzz/regressions/, which `cargo test`
+# replays (tests/fuzz_corpus.rs). Not part of `make test` (it is open-ended by nature).
+FUZZ_S ?= 60
+fuzz:
+	@scripts/setup.sh --fuzz
+	FUZZ_S=$(FUZZ_S) scripts/fuzz.sh

@@ -150,8 +150,11 @@ export interface Common {
   logger?: Logger;
   /** Default "ibkr-auth/<version>". */
   userAgent?: string;
-  /** Per request. Default 15000. */
+  /** Per request, headers and body together (a body that stalls is TIMEOUT). Default 15000. */
   timeoutMs?: number;
+  /** The most of a response body that is read; past it the request fails with
+   *  UNEXPECTED_RESPONSE and the transfer is cut. Default 16777216 (16 MiB). */
+  maxResponseBytes?: number;
   /** Start a new handshake this long before the token expires. Default 600000. */
   refreshMarginMs?: number;
   /** Sign query parameters (IBKR's documented style). Default true. */

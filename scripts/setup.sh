@@ -3,7 +3,8 @@
 # wasm-bindgen CLI at exactly the version in Cargo.lock, the npm dev dependencies, (with
 # --browser) Debian's chromium and chromium-driver, and (with --redis) Debian's redis-server for
 # the token store tests (which start their own server; the system service is not started), and
-# (with --runtimes) the pinned Node, Deno and Bun binaries from npm into .tools/.
+# (with --runtimes) the pinned Node, Deno and Bun binaries from npm into .tools/, (with --audit)
+# cargo-deny for `make audit`, and (with --fuzz) the nightly toolchain and cargo-fuzz for `make fuzz`.
 # Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,5 +104,24 @@ if [ "${1:-}" = "--audit" ]; then
   if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
     say "installing cargo-deny $deny_version (a few minutes, once)"
     cargo install cargo-deny --version "$deny_version" --locked --force
+  fi
+fi
+
+# Fuzzing (make fuzz): the nightly toolchain and cargo-fuzz, pinned. libFuzzer itself comes with
+# the libfuzzer-sys crate (built by the C++ compiler Debian's build-essential provides).
+if [ "${1:-}" = "--fuzz" ]; then
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    say "installing the nightly toolchain (cargo-fuzz needs it)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! command -v c++ >/dev/null 2>&1; then
+    say "installing Debian's build-essential (libFuzzer is C++)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq build-essential >/dev/null
+  fi
+  if ! cargo fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz 0.13.1'; then
+    say "installing cargo-fuzz 0.13.1 (a few minutes, once)"
+    cargo install cargo-fuzz --version 0.13.1 --locked --force
   fi
 fi

@@ -151,7 +151,8 @@ function toBool(v, where, key) {
   if (typeof v === 'boolean') return v;
   if (/^(1|true|yes|on)$/i.test(v)) return true;
   if (/^(0|false|no|off)$/i.test(v)) return false;
-  throw new ConfigError(`${where}: ${key} must be true or false, got ${JSON.stringify(v)}`);
+  // The value is not quoted: a misplaced secret (or a line joined to the next) would be echoed.
+  throw new ConfigError(`${where}: ${key} must be true or false (also 1/0, yes/no, on/off); its value (${String(v).length} characters) is none of them`);
 }
 
 /**

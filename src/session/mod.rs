@@ -225,7 +225,7 @@ impl<H: Host> Session<H> {
             ));
         }
         for b in &opts.base_urls {
-            crate::oauth1::base::split_url(b)?;
+            url::check_base(b)?;
         }
         let fleet = if host.has_store() {
             let account =

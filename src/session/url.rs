@@ -112,6 +112,23 @@ impl Bases {
     }
 }
 
+/// A base URL: absolute `http(s)`, and no whitespace or control character inside it (found by
+/// fuzzing: a base with a form feed before its trailing `/` was used to send, but was not
+/// recognised as the session's own when the URL came back).
+pub(crate) fn check_base(url: &str) -> Result<()> {
+    oauth1::base::split_url(url)?;
+    if url
+        .trim()
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid_argument(
+            "baseUrl has a space or a control character in it: pass an API base URL such as https://api.ibkr.com/v1/api.",
+        ));
+    }
+    Ok(())
+}
+
 /// `scheme://host[:port]` of a base URL.
 pub(crate) fn origin(base: &str) -> String {
     let start = base.find("://").map_or(0, |i| i + 3);
@@ -131,7 +148,7 @@ impl<H: Host> Session<H> {
     /// Switches the API base at run time (e.g. to `https://1.api.ibkr.com/v1/api`). The session's
     /// token stays; if the new host refuses it, the usual 401 recovery makes a new one.
     pub fn set_base_url(&self, url: &str) -> Result<()> {
-        oauth1::base::split_url(url)?;
+        check_base(url)?;
         let url = url.trim().trim_end_matches('/').to_owned();
         self.inner.state.borrow_mut().bases.select(&url);
         self.log(Level::Info, &format!("API base is now {url}"));

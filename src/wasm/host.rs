@@ -50,28 +50,211 @@ fn error_text(e: &JsValue) -> String {
     }
 }
 
-/// A response from `fetch`; the body is read through `clone()` so the original stays unread.
+/// What reading a body may take: the request's deadline and the size limit.
+#[derive(Clone)]
+struct BodyLimits {
+    /// `Date.now()` at which the request's `timeoutMs` runs out (it covers the body too).
+    deadline: f64,
+    timeout_ms: u64,
+    max_bytes: u64,
+    /// The caller's signal, if any.
+    caller: Option<JsValue>,
+    set_timeout: Function,
+    clear_timeout: Function,
+    /// `METHOD url-without-query`, for messages.
+    what: String,
+}
+
+/// A response from `fetch`. The body is read through `clone()`, so the original stays unread for
+/// the caller; it is read in chunks, at most `maxResponseBytes` of it, within what is left of the
+/// request's `timeoutMs`, and decoded as strict UTF-8. The text is kept: a second read is free.
 pub struct JsResponse {
     /// The `Response` object itself.
     pub raw: JsValue,
     status: u16,
+    limits: BodyLimits,
+    text: RefCell<Option<JsValue>>,
 }
 
 impl JsResponse {
     /// The body as a JS string, read in JS (it does not cross into the module).
     pub async fn text_js(&self) -> Result<JsValue> {
-        let network = |e: JsValue| {
-            Error::new(
-                ErrorCode::Network,
-                format!("reading the response body failed: {}", error_text(&e)),
-            )
-        };
-        let clone = call_method(&self.raw, "clone", &Array::new()).map_err(network)?;
-        let promise = call_method(&clone, "text", &Array::new()).map_err(network)?;
-        JsFuture::from(Promise::from(promise))
-            .await
-            .map_err(network)
+        if let Some(t) = self.text.borrow().as_ref() {
+            return Ok(t.clone());
+        }
+        let t = read_body(&self.raw, &self.limits).await?;
+        *self.text.borrow_mut() = Some(t.clone());
+        Ok(t)
     }
+}
+
+/// Reads a clone of `raw`'s body as [`JsResponse`] describes.
+async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
+    let network = |e: &JsValue| {
+        Error::new(
+            ErrorCode::Network,
+            format!(
+                "{}: reading the response body failed: {}",
+                l.what,
+                error_text(e)
+            ),
+        )
+    };
+    let clone = call_method(raw, "clone", &Array::new()).map_err(|e| network(&e))?;
+    let body = get(&clone, "body");
+    if body.is_null() || body.is_undefined() {
+        // No stream (a 204, or a fetch that gives none): the runtime's own reading.
+        let p = call_method(&clone, "text", &Array::new()).map_err(|e| network(&e))?;
+        return JsFuture::from(Promise::resolve(&p))
+            .await
+            .map_err(|e| network(&e));
+    }
+    let reader = call_method(&body, "getReader", &Array::new()).map_err(|e| network(&e))?;
+    // One promise that rejects when the time is up or the caller aborts.
+    let mut reject_fn = JsValue::UNDEFINED;
+    let stop = Promise::new(&mut |_, reject| reject_fn = reject.into());
+    let remaining = (l.deadline - js_sys::Date::now()).max(0.0);
+    let timer = l
+        .set_timeout
+        .call2(
+            &JsValue::UNDEFINED,
+            &reject_fn,
+            &JsValue::from_f64(remaining),
+        )
+        .unwrap_or(JsValue::UNDEFINED);
+    if let Some(sig) = &l.caller {
+        let _ = call_method(
+            sig,
+            "addEventListener",
+            &Array::of2(&"abort".into(), &reject_fn),
+        );
+    }
+    let chunks = Array::new();
+    let mut total: u64 = 0;
+    let outcome: Result<()> = loop {
+        let read = match call_method(&reader, "read", &Array::new()) {
+            Ok(p) => p,
+            Err(e) => break Err(network(&e)),
+        };
+        let step = JsFuture::from(Promise::race(&Array::of2(&read, &stop))).await;
+        let chunk = match step {
+            Ok(c) => c,
+            Err(e) => {
+                break Err(
+                    if l.caller
+                        .as_ref()
+                        .is_some_and(|s| get(s, "aborted").is_truthy())
+                    {
+                        Error::new(
+                            ErrorCode::Aborted,
+                            "the request was aborted by the caller's signal.",
+                        )
+                    } else if js_sys::Date::now() >= l.deadline || e.is_undefined() {
+                        Error::new(
+                        ErrorCode::Timeout,
+                        format!(
+                            "{}: the response body did not arrive within {} ms (timeoutMs covers the whole response).",
+                            l.what, l.timeout_ms
+                        ),
+                    )
+                    } else {
+                        network(&e)
+                    },
+                )
+            }
+        };
+        if get(&chunk, "done").is_truthy() {
+            break Ok(());
+        }
+        let value = get(&chunk, "value");
+        total += get(&value, "byteLength").as_f64().unwrap_or(0.0) as u64;
+        if total > l.max_bytes {
+            break Err(too_large(&l.what, l.max_bytes));
+        }
+        chunks.push(&value);
+    };
+    let _ = l.clear_timeout.call1(&JsValue::UNDEFINED, &timer);
+    if let Some(sig) = &l.caller {
+        let _ = call_method(
+            sig,
+            "removeEventListener",
+            &Array::of2(&"abort".into(), &reject_fn),
+        );
+    }
+    if let Err(e) = outcome {
+        // Stop the transfer: cancelling both branches of the clone cancels the body itself, and
+        // the runtime drops the connection (aborting the request instead would leave the
+        // unread branch to reject with nobody listening).
+        if let Ok(p) = call_method(&reader, "cancel", &Array::new()) {
+            quiet(&p);
+        }
+        discard(raw);
+        return Err(e);
+    }
+    decode_utf8(&chunks, total, &l.what)
+}
+
+/// The chunks joined and decoded as UTF-8 by the runtime's `TextDecoder` (fatal on bad bytes).
+fn decode_utf8(chunks: &Array, total: u64, what: &str) -> Result<JsValue> {
+    let all = js_sys::Uint8Array::new_with_length(u32::try_from(total).unwrap_or(u32::MAX));
+    let mut at = 0u32;
+    for c in chunks.iter() {
+        let c = js_sys::Uint8Array::new(&c);
+        all.set(&c, at);
+        at += c.length();
+    }
+    let decoder_class = get(&js_sys::global(), "TextDecoder")
+        .dyn_into::<Function>()
+        .map_err(|_| {
+            Error::new(
+                ErrorCode::Internal,
+                "this JavaScript runtime has no TextDecoder",
+            )
+        })?;
+    let opts = Object::new();
+    set(&opts, "fatal", &JsValue::TRUE);
+    let decoder = Reflect::construct(&decoder_class, &Array::of2(&"utf-8".into(), &opts))
+        .map_err(|_| Error::new(ErrorCode::Internal, "new TextDecoder() failed"))?;
+    call_method(&decoder, "decode", &Array::of1(&all)).map_err(|_| {
+        Error::new(
+            ErrorCode::UnexpectedResponse,
+            format!(
+                "{what}: the response body is not valid UTF-8 (JSON must be); it was not used."
+            ),
+        )
+    })
+}
+
+thread_local! {
+    /// One do-nothing rejection handler, made once.
+    static NOOP: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+}
+
+/// Marks a promise's rejection as handled (a cancelled body's promises reject by design).
+fn quiet(promise: &JsValue) {
+    NOOP.with(|f| {
+        let _ = Promise::resolve(promise).catch(f);
+    });
+}
+
+/// Cancels a response's body unread: the runtime stops the transfer.
+fn discard(raw: &JsValue) {
+    let body = get(raw, "body");
+    if body.is_object() && !get(&body, "locked").is_truthy() {
+        if let Ok(p) = call_method(&body, "cancel", &Array::new()) {
+            quiet(&p);
+        }
+    }
+}
+
+fn too_large(what: &str, max: u64) -> Error {
+    Error::new(
+        ErrorCode::UnexpectedResponse,
+        format!(
+            "{what}: the response body is larger than maxResponseBytes ({max} bytes); it was not read further. \
+             Raise maxResponseBytes if such answers are expected."
+        ),
+    )
 }
 
 impl HttpResponse for JsResponse {
@@ -91,6 +274,9 @@ impl HttpResponse for JsResponse {
     }
 }
 
+/// The default of `maxResponseBytes`: 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The JS host of a session.
 pub struct JsHost {
     fetch: Function,
@@ -108,6 +294,8 @@ pub struct JsHost {
     crypto_key: RefCell<Option<(Vec<u8>, JsValue)>>,
     /// The shared token store, when the user gave one.
     store: Option<JsValue>,
+    /// The most of a response body that is read (`maxResponseBytes`).
+    max_response_bytes: u64,
 }
 
 impl JsHost {
@@ -156,6 +344,7 @@ impl JsHost {
             web_crypto: true,
             crypto_key: RefCell::new(None),
             store: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 
@@ -171,6 +360,15 @@ impl JsHost {
         }
         self.ip_url = url;
         Ok(self)
+    }
+
+    /// The most of a response body that is read (`maxResponseBytes`, default 16 MiB); past it
+    /// the read stops with `UNEXPECTED_RESPONSE`.
+    pub fn with_max_response_bytes(mut self, max: Option<u64>) -> Self {
+        if let Some(m) = max {
+            self.max_response_bytes = m.max(1);
+        }
+        self
     }
 
     /// Whether RSA signatures may use the runtime's WebCrypto (default true).
@@ -333,9 +531,9 @@ impl Host for JsHost {
         if let Some(body) = &req.body {
             set(&init, "body", body);
         }
-        if req.manual_redirect {
-            set(&init, "redirect", &JsValue::from_str("manual"));
-        }
+        // Never follow a redirect: it would carry the signed headers to wherever it points.
+        set(&init, "redirect", &JsValue::from_str("manual"));
+        let started = js_sys::Date::now();
         // One controller aborts on our timeout or on the caller's signal, whichever comes first.
         let controller = Reflect::construct(&self.abort_controller, &Array::new())
             .map_err(|_| Error::new(ErrorCode::Internal, "new AbortController() failed"))?;
@@ -398,7 +596,60 @@ impl Host for JsHost {
         match result {
             Ok(raw) => {
                 let status = get(&raw, "status").as_f64().unwrap_or(0.0) as u16;
-                Ok(JsResponse { raw, status })
+                let what = format!("{} {}", req.method, strip_query(&req.url));
+                let refuse = |e: Error| {
+                    discard(&raw);
+                    Err(e)
+                };
+                let redirect = (300..400).contains(&status)
+                    || get(&raw, "type").as_string().as_deref() == Some("opaqueredirect");
+                if redirect && !req.manual_redirect {
+                    let to = call_method(
+                        &get(&raw, "headers"),
+                        "get",
+                        &Array::of1(&"location".into()),
+                    )
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .map(|l| format!(" to {}", location_origin(&l)))
+                    .unwrap_or_default();
+                    return refuse(
+                        Error::new(
+                            ErrorCode::HttpError,
+                            format!(
+                                "{what}: the server answered with a redirect{to} (HTTP {status}). ibkr-auth never \
+                                 follows a redirect, so signed headers never reach another place; check the base URL."
+                            ),
+                        )
+                        .with_http(status, None),
+                    );
+                }
+                let length = call_method(
+                    &get(&raw, "headers"),
+                    "get",
+                    &Array::of1(&"content-length".into()),
+                )
+                .ok()
+                .and_then(|v| v.as_string())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+                if length.is_some_and(|n| n > self.max_response_bytes) {
+                    return refuse(too_large(&what, self.max_response_bytes));
+                }
+                let limits = BodyLimits {
+                    deadline: started + req.timeout_ms as f64,
+                    timeout_ms: req.timeout_ms,
+                    max_bytes: self.max_response_bytes,
+                    caller,
+                    set_timeout: self.set_timeout.clone(),
+                    clear_timeout: self.clear_timeout.clone(),
+                    what,
+                };
+                Ok(JsResponse {
+                    raw,
+                    status,
+                    limits,
+                    text: RefCell::new(None),
+                })
             }
             Err(_) if timed_out.get() => Err(Error::new(
                 ErrorCode::Timeout,
@@ -507,17 +758,25 @@ impl Host for JsHost {
             let v = f.call0(&JsValue::UNDEFINED).map_err(failed)?;
             JsFuture::from(Promise::resolve(&v)).await.map_err(failed)?
         } else if let Some(url) = &self.ip_url {
-            let resp = self
-                .fetch
-                .call1(&JsValue::UNDEFINED, &JsValue::from_str(url))
-                .map_err(failed)?;
-            let resp = JsFuture::from(Promise::resolve(&resp))
-                .await
-                .map_err(failed)?;
-            let text = call_method(&resp, "text", &Array::new()).map_err(failed)?;
-            JsFuture::from(Promise::resolve(&text))
-                .await
-                .map_err(failed)?
+            // Through `fetch` above: its time limit, its size limit, no redirects.
+            let req = HttpRequest {
+                method: "GET".into(),
+                url: url.clone(),
+                headers: Vec::new(),
+                body: None,
+                signal: None,
+                timeout_ms: IP_LOOKUP_TIMEOUT_MS,
+                manual_redirect: false,
+            };
+            let resp = self.fetch(&req).await?;
+            if resp.status() != 200 {
+                return Err(Error::new(
+                    ErrorCode::HttpError,
+                    format!("looking up the public IP failed: HTTP {}.", resp.status()),
+                )
+                .with_http(resp.status(), None));
+            }
+            resp.text_js().await?
         } else {
             return Ok(None);
         };
@@ -543,11 +802,26 @@ impl Host for JsHost {
     }
 }
 
+/// The time limit of the public IP lookup by URL.
+const IP_LOOKUP_TIMEOUT_MS: u64 = 10_000;
+
 /// `{ ttlMs }`, the store calls' options.
 fn ttl_option(ttl_ms: u64) -> JsValue {
     let o = Object::new();
     set(&o, "ttlMs", &JsValue::from_f64(ttl_ms as f64));
     o.into()
+}
+
+/// Where a `Location` points, without its path or query (they may hold tokens).
+fn location_origin(location: &str) -> String {
+    match location.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            format!("{scheme}://{host}")
+        }
+        None => "a path on the same host".to_owned(),
+    }
 }
 
 fn strip_query(url: &str) -> &str {

@@ -148,7 +148,8 @@ fn common_options_for(
 ) -> Result<(JsHost, Options)> {
     let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?
         .with_native_crypto(o.opt_bool("nativeCrypto")?.unwrap_or(true))
-        .with_store(get(obj, "store"))?;
+        .with_store(get(obj, "store"))?
+        .with_max_response_bytes(o.opt_uint("maxResponseBytes", 1 << 40)?);
     if let Some(ms) = o.opt_uint("storeWaitMs", 3_600_000)? {
         opts.store.wait_ms = ms as f64;
     }

@@ -187,6 +187,10 @@ pub fn b64_decode_lenient(input: &str) -> Result<Vec<u8>, B64Error> {
     if pad > 2 {
         return Err(B64Error::BadLength);
     }
+    // Padding alone ("=", "==") is no value either (found by fuzzing: it decoded to nothing).
+    if unpadded.is_empty() {
+        return Err(B64Error::Empty);
+    }
     if let Some(pos) = unpadded
         .iter()
         .position(|&c| !(c.is_ascii_alphanumeric() || c == b'+' || c == b'/'))
@@ -246,6 +250,8 @@ mod tests {
         assert_eq!(b64_decode_lenient("aGVsbG8"), Ok(b"hello".to_vec()));
         assert_eq!(b64_decode_lenient("-_8="), b64_decode_lenient("+/8="));
         assert_eq!(b64_decode_lenient("   "), Err(B64Error::Empty));
+        assert_eq!(b64_decode_lenient(" == "), Err(B64Error::Empty));
+        assert_eq!(b64_decode_lenient("="), Err(B64Error::Empty));
         assert_eq!(b64_decode_lenient("ab*d"), Err(B64Error::BadChar(2)));
         assert_eq!(b64_decode_lenient("abcde"), Err(B64Error::BadLength));
         assert_eq!(b64_decode_lenient("ab===="), Err(B64Error::BadLength));

@@ -83,6 +83,7 @@ enum PemProblem {
     NotPem { looks_like_path: bool },
     Unterminated(String),
     BadBody(String),
+    DamagedBegin,
 }
 
 /// Reads every PEM block in `text`. Text outside the blocks is ignored. Without any
@@ -103,6 +104,12 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
             });
         };
         let label = after.get(..label_end).unwrap_or_default().trim().to_owned();
+        // A label is RFC 7468's: short printable ASCII, no "--". Anything else means the BEGIN
+        // line lost its closing dashes and the "label" ran into the body — which may be a key,
+        // and messages name labels (found by fuzzing: a key's base64 appeared in the error).
+        if !is_pem_label(&label) {
+            return Err(PemProblem::DamagedBegin);
+        }
         let body_and_rest = after.get(label_end + 5..).unwrap_or_default();
         let end_marker = format!("-----END {label}-----");
         let Some(end) = body_and_rest.find(&end_marker) else {
@@ -154,6 +161,16 @@ fn read_pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, PemProblem>
     Ok(blocks)
 }
 
+/// Whether `label` can be an RFC 7468 label: at most 64 printable ASCII characters (spaces
+/// allowed), no `--`, no `-` at either end.
+fn is_pem_label(label: &str) -> bool {
+    label.len() <= 64
+        && label.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && !label.contains("--")
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
 /// Decodes one block's base64 body with `pem-rfc7468` (constant-time base64), after re-framing it
 /// as strict RFC 7468 text: the lenient reading above (line endings, indentation, RFC 1421
 /// headers, any line width) is ours; decoding is the crate's. Every copy is wiped.
@@ -189,6 +206,11 @@ fn pem_problem_message(what: &str, problem: PemProblem, expected: &str) -> Strin
         PemProblem::Unterminated(label) => format!(
             "{what} has a '-----BEGIN {label}-----' line but no matching '-----END {label}-----' line: \
              the PEM text was cut off when it was copied."
+        ),
+        PemProblem::DamagedBegin => format!(
+            "{what} has a damaged '-----BEGIN' line (its label is not a PEM label, or its closing \
+             '-----' is missing): the PEM text was altered when it was copied. Copy it again from \
+             the original file."
         ),
         PemProblem::BadBody(label) => format!(
             "{what}: the body of the '{label}' PEM block is not valid base64, so the file is damaged. \

@@ -64,15 +64,28 @@ impl Oauth2Credentials {
 }
 
 /// The `access_token` of an OAuth 2.0 answer.
+/// It goes into an `Authorization` header, so it must be visible ASCII (RFC 6750's token68 and
+/// a little more); anything else is refused here rather than by the HTTP stack.
 fn token_field<'a>(v: &'a Value, what: &str) -> Result<&'a str> {
-    v.get("access_token")
+    let token = v
+        .get("access_token")
         .and_then(Value::as_str)
         .ok_or_else(|| {
             Error::new(
                 ErrorCode::HttpError,
                 format!("IBKR's {what} has no access_token."),
             )
-        })
+        })?;
+    if token.is_empty() || token.len() > 16 * 1024 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::new(
+            ErrorCode::UnexpectedResponse,
+            format!(
+                "IBKR's {what} has an access_token that cannot be a bearer token (empty, over 16 KiB, or with \
+                 spaces, control or non-ASCII characters); it was not used."
+            ),
+        ));
+    }
+    Ok(token)
 }
 
 impl AuthKind for Oauth2Credentials {

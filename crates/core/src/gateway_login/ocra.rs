@@ -168,12 +168,14 @@ fn parse_question(q: &str) -> Option<(QuestionFormat, u32)> {
 }
 
 fn parse_time_step(g: &str) -> Option<u64> {
-    let (n, unit) = g.split_at(g.len().checked_sub(1)?);
-    let n: u64 = n.parse().ok()?;
+    // The unit is the last character, whatever its width (found by fuzzing: a split by bytes
+    // panicked inside a multi-byte one).
+    let unit = g.chars().next_back()?;
+    let n: u64 = g.get(..g.len() - unit.len_utf8())?.parse().ok()?;
     match unit {
-        "S" if (1..=59).contains(&n) => Some(n),
-        "M" if (1..=59).contains(&n) => Some(n * 60),
-        "H" if (1..=48).contains(&n) => Some(n * 3600),
+        'S' if (1..=59).contains(&n) => Some(n),
+        'M' if (1..=59).contains(&n) => Some(n * 60),
+        'H' if (1..=48).contains(&n) => Some(n * 3600),
         _ => None,
     }
 }
@@ -236,6 +238,11 @@ fn question_hex(format: QuestionFormat, q: &str) -> Result<String> {
                     "the suite's question is numeric (QN): `question` must be decimal digits only."
                         .into(),
                 ));
+            }
+            // 128 bytes hold at most 309 decimal digits; longer ones are refused before the
+            // quadratic conversion (a gateway's challenge is outside input).
+            if q.trim_start_matches('0').len() > 309 {
+                return Err(arg("`question` is longer than OCRA's 128 bytes.".into()));
             }
             crate::keys::hex_minimal(&decimal_to_bytes(q))
         }

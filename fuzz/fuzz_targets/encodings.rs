@@ -1,0 +1,3 @@
+#![no_main]
+// `encodings` in src/entries.rs.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ibkr_auth_fuzz::entries::encodings(data));

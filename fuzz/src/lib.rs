@@ -1,0 +1,2 @@
+//! The fuzzing entry points of `ibkr-auth` (see `entries`).
+pub mod entries;
