@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-soak soak lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-soak
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -104,3 +104,14 @@ clean:
 bench: pkg
 	@scripts/setup.sh --redis
 	node --expose-gc bench/run.mjs
+
+# The fault soak: OAuth 1.0a, OAuth 2.0 and gateway sessions against the simulators under a seeded
+# schedule of faults, invariants checked at the end. test-soak: a short run by call count (part of
+# make test); soak: SOAK_S seconds (default 600), SOAK_SEED for a given schedule.
+SOAK_S ?= 600
+SOAK_SEED ?=
+test-soak: pkg
+	node --test tests/soak/
+
+soak: pkg
+	node --expose-gc tests/soak/soak.mjs --seconds $(SOAK_S) $(if $(SOAK_SEED),--seed $(SOAK_SEED))

@@ -6,8 +6,18 @@
 // in fixed-size tables; each order's outcome goes to the parent, which holds the simulator's
 // record. At the end: keep-alive stopped, sessions logged out, the heap sampled, the live
 // handles listed, the IPC channel closed — and the process must then exit on its own.
-import { ERROR_CODES, gatewayFetch, IbkrAuthError, IbkrSession } from '../../pkg/node.mjs';
 import { streamFor } from './prng.mjs';
+
+// A handle on the module's instance, to read the size of its linear memory (which only grows).
+const instances = [];
+const RealInstance = WebAssembly.Instance;
+WebAssembly.Instance = function Instance(module, imports) {
+  const inst = new RealInstance(module, imports);
+  instances.push(inst);
+  return inst;
+};
+const { ERROR_CODES, gatewayFetch, IbkrAuthError, IbkrSession } = await import('../../pkg/node.mjs');
+WebAssembly.Instance = RealInstance;
 
 const KINDS = ['oauth1', 'oauth2', 'gateway'];
 const ACCT = 'DU1234567';
@@ -47,7 +57,8 @@ process.on('message', (m) => {
 const heap = () => {
   globalThis.gc?.();
   const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss };
+  const wasm = instances.reduce((a, i) => a + (i.exports.memory?.buffer.byteLength ?? 0), 0);
+  return { heapUsed: m.heapUsed, external: m.external, wasm, rss: m.rss };
 };
 
 function fixedTables() {
@@ -164,7 +175,12 @@ async function run(cfg) {
     const body = { orders: [{ acctId: ACCT, conid: [265598, 8314, 272093][r.int(3)], side, quantity, orderType: 'MKT', tif: 'DAY', cOID }] };
     const s = sessions[k];
     const report = (result, stage, extra = {}) => process.send({ type: 'order', kind: k, cOID, stage, result, ...extra });
-    const placed = await call(k, 'order', () => s.request('POST', ORDERS_PATH, { body }));
+    let placed = await call(k, 'order', () => s.request('POST', ORDERS_PATH, { body }));
+    // The soak's own negative control: a client that sends an order again after an answer it
+    // could not trust, which the checks must catch.
+    if (cfg.sabotage === 'resendOrders' && !placed.ok && ['NETWORK', 'TIMEOUT', 'HTTP_ERROR'].includes(placed.error.code)) {
+      placed = await call(k, 'order', () => s.request('POST', ORDERS_PATH, { body }));
+    }
     if (!placed.ok) return report('error', 'place', { code: placed.error.code, status: placed.error.status });
     let answer = placed.value;
     if (Array.isArray(answer) && answer[0]?.id && answer[0]?.message) {
@@ -215,7 +231,7 @@ async function run(cfg) {
 
   await Promise.all(KINDS.flatMap((k) => Array.from({ length: concurrency }, () => lane(k))));
   samples.end = heap();
-  for (const k of keepAlives) k.stop();
+  for (const k of keepAlives.slice(cfg.sabotage === 'leaveTimer' ? 1 : 0)) k.stop();
   clearInterval(watchdog);
 
   // Quiet the simulators (queued faults dropped, the gateway logged in), then log out.

@@ -32,7 +32,8 @@ const REFUSED = new Set(['UNAUTHORIZED', 'GONE', 'NO_BRIDGE', 'RATE_LIMITED', 'C
 /**
  * Runs one soak. o: { seed, requests | seconds, concurrency (per session, default 4),
  * timeoutMs (default 2000), exitGraceMs (how long the client may take to exit after it is
- * done, default 30000) }. Returns { ok, checks: [{ name, ok, detail }], figures, seed }.
+ * done, default 30000), sabotage ('resendOrders' or 'leaveTimer': a client that breaks an
+ * invariant on purpose, to show the checks catch it) }. Returns { ok, checks: [{ name, ok, detail }], figures, seed }.
  */
 export async function runSoak(o) {
   const seed = (o.seed ?? Math.floor(Math.random() * 2 ** 31)) >>> 0;
@@ -69,7 +70,7 @@ export async function runSoak(o) {
   });
   const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   child.send({
-    type: 'start', seed, requests: o.requests, seconds: o.seconds, concurrency, timeoutMs,
+    type: 'start', seed, requests: o.requests, seconds: o.seconds, concurrency, timeoutMs, sabotage: o.sabotage,
     oauth1: sims.oauth1.clientConfig(), oauth2: sims.oauth2.clientConfig2(),
     gateway: { baseUrl: sims.gateway.baseUrl, origin: sims.gateway.origin, cert: GATEWAY_TLS.cert },
   });
@@ -194,7 +195,7 @@ export function report({ checks, figures }) {
   row('log warnings / errors', (k) => `${k.logWarn}/${k.logError}`);
   const h = f.heap;
   out.push(`  heap used (MB): ${mb(h.warm?.heapUsed)} at 10 %, ${mb(h.mid?.heapUsed)} at 55 %, ${mb(h.end?.heapUsed)} at the end; second half ${h.growthSecondHalf === null ? '?' : `${(h.growthSecondHalf / MB).toFixed(2)} MB`}`);
-  out.push(`  array buffers (wasm memory) (MB): ${mb(h.warm?.arrayBuffers)}, ${mb(h.mid?.arrayBuffers)}, ${mb(h.end?.arrayBuffers)}; rss ${mb(h.warm?.rss)}, ${mb(h.mid?.rss)}, ${mb(h.end?.rss)}`);
+  out.push(`  wasm memory (MB): ${mb(h.warm?.wasm)}, ${mb(h.mid?.wasm)}, ${mb(h.end?.wasm)}; rss ${mb(h.warm?.rss)}, ${mb(h.mid?.rss)}, ${mb(h.end?.rss)}`);
   out.push(`  client exit: code ${f.exit.code}${f.exit.signal ? ` signal ${f.exit.signal}` : ''}; timers at the end: ${f.exit.timersAtEnd?.length ?? '?'}`);
   for (const c of checks) out.push(`${c.ok ? 'PASS' : 'FAIL'} ${c.name}${c.detail && !c.ok ? ` — ${c.detail}` : ''}`);
   return out.join('\n');
