@@ -511,7 +511,12 @@ export class Simulator {
       this.brokerage = { authenticated: false, competing: false, connected: false };
       return send(200, { status: true });
     }
-    return this.portal.handle({ method, api, url, body: parsed, send, fault, entry });
+    const answer = this.portal.handle({ method, api, url, body: parsed, send, fault, entry });
+    // What an order or a reply that reached the sandbox was for (client order ids, the reply
+    // id), so a test can count how often each was sent past authentication, whatever came of it.
+    if (entry.kind === 'order') entry.refs = (Array.isArray(parsed?.orders) ? parsed.orders : []).map((o) => o?.cOID).filter(Boolean).map(String);
+    if (entry.kind === 'reply') entry.refs = [`reply:${api.split('/').pop()}`];
+    return answer;
   }
 
   // ---- OAuth 2.0 ---------------------------------------------------------------------------

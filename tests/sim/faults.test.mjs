@@ -89,3 +89,17 @@ test('faultCounts: the faults applied, by kind; each log entry names its fault',
   assert.deepEqual(gw.faultCounts(), { status: 2, drop: 1, delay: 1 });
   assert.deepEqual(gw.log.map((e) => e.fault ?? null), ['status', 'status', null, 'drop', 'delay']);
 });
+
+test('an order or a reply that reached the sandbox is logged with its cOID or reply id (refs), refused or not', async () => {
+  const gw = await gateway();
+  await call(gw, 'POST', ORDERS, ORDER('d1'));
+  await call(gw, 'POST', ORDERS, ORDER('d1')); // refused: the cOID is known
+  gw.fault({ kind: 'status', status: 401, path: ORDERS, method: 'POST' });
+  await call(gw, 'POST', ORDERS, ORDER('d2')); // stopped before the sandbox: no refs
+  const asked = await call(gw, 'POST', ORDERS, { orders: [{ conid: 265598, side: 'BUY', quantity: 600, orderType: 'MKT', cOID: 'd3' }] });
+  const replyId = asked.body[0].id;
+  assert.ok(replyId, JSON.stringify(asked.body));
+  await call(gw, 'POST', `/iserver/reply/${replyId}`, { confirmed: true });
+  assert.deepEqual(gw.log.map((e) => e.refs ?? null), [['d1'], ['d1'], null, ['d3'], [`reply:${replyId}`]]);
+  assert.deepEqual(gw.orders.map((o) => o.cOID), ['d1', 'd3']);
+});

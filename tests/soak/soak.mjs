@@ -105,6 +105,12 @@ function judge({ sims, orders, done, crash, exited, killedBy, seed, seconds, req
     for (const so of sims[k].orders) if (so.cOID) placed.set(so.cOID, [...(placed.get(so.cOID) ?? []), so]);
     const f = { orders: 0, ok: 0, refused: 0, ambiguous: 0, ambiguousPlaced: 0, placed: sims[k].orders.length };
     for (const [cOID, list] of placed) if (list.length > 1) problems.push(`${cOID}: placed ${list.length} times`);
+    // Sent twice: the same order (cOID) or reply reached the sandbox more than once, whether or
+    // not the simulator then refused the repeat (it refuses a known cOID and a used reply id).
+    const sends = new Map();
+    for (const e of sims[k].log) for (const ref of e.refs ?? []) sends.set(ref, (sends.get(ref) ?? 0) + 1);
+    for (const [ref, n] of sends) if (n > 1) problems.push(`${ref}: sent ${n} times`);
+    f.sends = [...sends.values()].reduce((a, n) => a + n, 0);
     for (const [cOID, m] of orders) {
       if (m.kind !== k) continue;
       f.orders++;
