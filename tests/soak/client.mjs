@@ -1,5 +1,6 @@
 // The soak's client process (forked by soak.mjs, which runs the simulators): one session of each
-// kind (OAuth 1.0a, OAuth 2.0, the gateway) with keep-alive on, each driven by `concurrency`
+// kind (OAuth 1.0a, OAuth 2.0, the gateway, and a fleet of two OAuth 1.0a sessions sharing a
+// token store) with keep-alive on, each driven by `concurrency`
 // lanes of calls — reads, tickles, status and orders (some with a question to confirm) — on a
 // seeded schedule of faults and events. Before a faulted call the fault is queued at the
 // simulator over IPC (and acknowledged), so it meets that call. What comes back is counted here
@@ -16,10 +17,10 @@ WebAssembly.Instance = function Instance(module, imports) {
   instances.push(inst);
   return inst;
 };
-const { ERROR_CODES, gatewayFetch, IbkrAuthError, IbkrSession } = await import('../../pkg/node.mjs');
+const { ERROR_CODES, gatewayFetch, IbkrAuthError, IbkrSession, memoryStore } = await import('../../pkg/node.mjs');
 WebAssembly.Instance = RealInstance;
 
-const KINDS = ['oauth1', 'oauth2', 'gateway'];
+const KINDS = ['oauth1', 'oauth2', 'gateway', 'fleet'];
 const ACCT = 'DU1234567';
 const ORDERS_PATH = `/iserver/account/${ACCT}/orders`;
 /** What a call does, by weight. */
@@ -34,6 +35,7 @@ const EVENTS = {
   oauth1: { expire: 3, skew: 2, brokerageLogout: 2 },
   oauth2: { expire: 3, skew: 2, brokerageLogout: 2 },
   gateway: { gatewayLogout: 2, brokerageLogout: 2 },
+  fleet: { expire: 3, skew: 2, brokerageLogout: 2 },
 };
 const P_FAULT = 0.1;
 const P_EVENT = 0.012;
@@ -76,14 +78,19 @@ async function run(cfg) {
     error(m) { stats[k].logs.error++; const l = stats[k].lastErrorLines; l.push(m); if (l.length > 5) l.shift(); },
   });
   const common = (k) => ({ pacing: false, timeoutMs, maxRetries: 2, logger: logger(k), clock: () => Date.now() + skew[k] });
+  // A list per kind: the fleet is two OAuth 1.0a sessions of one account sharing a token store,
+  // taking calls in turn.
+  const store = memoryStore();
   const sessions = {
-    oauth1: IbkrSession.oauth1({ ...cfg.oauth1, hosts: [cfg.oauth1.baseUrl], ...common('oauth1') }),
-    oauth2: IbkrSession.oauth2({ ...cfg.oauth2, hosts: [cfg.oauth2.baseUrl], ...common('oauth2') }),
-    gateway: IbkrSession.gateway({
+    oauth1: [IbkrSession.oauth1({ ...cfg.oauth1, hosts: [cfg.oauth1.baseUrl], ...common('oauth1') })],
+    oauth2: [IbkrSession.oauth2({ ...cfg.oauth2, hosts: [cfg.oauth2.baseUrl], ...common('oauth2') })],
+    gateway: [IbkrSession.gateway({
       baseUrl: cfg.gateway.baseUrl, fetch: gatewayFetch({ baseUrl: cfg.gateway.origin, certificate: cfg.gateway.cert }),
       statusPolls: 3, statusPollMs: 50, ...common('gateway'),
-    }),
+    })],
+    fleet: [0, 1].map(() => IbkrSession.oauth1({ ...cfg.fleet, hosts: [cfg.fleet.baseUrl], store, ...common('fleet') })),
   };
+  const sessionFor = (k, i) => sessions[k][i % sessions[k].length];
 
   // The budget: a number of calls per session, or a duration.
   const started = Date.now();
@@ -107,7 +114,7 @@ async function run(cfg) {
   }, 5000);
   watchdog.unref();
 
-  const keepAlives = KINDS.map((k) => sessions[k].keepAlive({ intervalMs: 1000 }));
+  const keepAlives = KINDS.flatMap((k) => sessions[k].map((s) => s.keepAlive({ intervalMs: 1000 })));
   const loggedOutUntil = { gateway: -1 };
 
   async function call(k, op, fn) {
@@ -173,7 +180,7 @@ async function run(cfg) {
     const side = r() < 0.5 ? 'BUY' : 'SELL';
     const quantity = r() < 0.25 ? 600 : 1 + r.int(5); // above 500: IBKR's size question (o383) first
     const body = { orders: [{ acctId: ACCT, conid: [265598, 8314, 272093][r.int(3)], side, quantity, orderType: 'MKT', tif: 'DAY', cOID }] };
-    const s = sessions[k];
+    const s = sessionFor(k, i);
     const report = (result, stage, extra = {}) => process.send({ type: 'order', kind: k, cOID, stage, result, ...extra });
     let placed = await call(k, 'order', () => s.request('POST', ORDERS_PATH, { body }));
     // The soak's own negative control: a client that sends an order again after an answer it
@@ -202,13 +209,15 @@ async function run(cfg) {
       loggedOutUntil.gateway = -1;
       await ask({ type: 'do', kind: k, action: 'gatewayLogin' });
     }
-    if (r() < P_FAULT) {
+    if (cfg.sabotage === 'resendOrders' && op === 'order' && r() < 0.2) {
+      await inject(k, 'processThenDrop', 'POST', ORDERS_PATH, r); // answers it cannot trust, often
+    } else if (r() < P_FAULT) {
       let name = r.pick(FAULTS);
       if (name === 'processThenFail' && op !== 'order') name = 'status5xx';
       const [method, path] = target(op);
       await inject(k, name, method, path, r);
     }
-    const s = sessions[k];
+    const s = sessionFor(k, i);
     switch (op) {
       case 'accounts': return call(k, op, () => s.request('GET', '/iserver/accounts'));
       case 'snapshot': return call(k, op, () => s.request('GET', '/iserver/marketdata/snapshot', { query: { conids: '265598,8314', fields: '31,84,86' } }));
@@ -237,7 +246,7 @@ async function run(cfg) {
   // Quiet the simulators (queued faults dropped, the gateway logged in), then log out.
   for (const k of KINDS) await ask({ type: 'do', kind: k, action: 'quiesce' });
   const logouts = {};
-  for (const k of KINDS) logouts[k] = (await call(k, 'logout', () => sessions[k].logout())).ok;
+  for (const k of KINDS) logouts[k] = (await call(k, 'logout', () => sessions[k][0].logout())).ok;
   // Let the last keep-alive round and the sockets settle, then list what is still alive.
   await new Promise((resolve) => setTimeout(resolve, 50));
   const timers = process.getActiveResourcesInfo().filter((t) => t === 'Timeout' || t === 'Immediate');

@@ -1,4 +1,5 @@
-// The fault soak: sessions of every kind (OAuth 1.0a, OAuth 2.0, the gateway) against the
+// The fault soak: sessions of every kind (OAuth 1.0a, OAuth 2.0, the gateway, a fleet of two
+// OAuth 1.0a sessions sharing a token store) against the
 // simulator, on a seeded schedule of faults — dropped connections, delays, answers that come
 // after the client gave up, stalls, connections dropped after the work was done, 5xx, 401, 410,
 // 429 with Retry-After, "no bridge" — and events: expired tokens, a skewed client clock, the
@@ -22,7 +23,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GATEWAY_TLS, generateKeys, Simulator } from '../../sim/server.mjs';
 
-const KINDS = ['oauth1', 'oauth2', 'gateway'];
+const KINDS = ['oauth1', 'oauth2', 'gateway', 'fleet'];
 const MB = 1024 * 1024;
 /** The bound on heap growth over the second half of a timed run. */
 export const HEAP_GROWTH_LIMIT = 16 * MB;
@@ -44,6 +45,7 @@ export async function runSoak(o) {
     oauth1: await new Simulator({ keys, rateLimits: false }).start(),
     oauth2: await new Simulator({ keys, rateLimits: false }).start(),
     gateway: await new Simulator({ keys, gateway: true, rateLimits: false }).start(),
+    fleet: await new Simulator({ keys, rateLimits: false }).start(),
   };
   sims.gateway.setLoggedIn(true);
   const orders = new Map(); // cOID → the client's outcome
@@ -71,7 +73,7 @@ export async function runSoak(o) {
   const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   child.send({
     type: 'start', seed, requests: o.requests, seconds: o.seconds, concurrency, timeoutMs, sabotage: o.sabotage,
-    oauth1: sims.oauth1.clientConfig(), oauth2: sims.oauth2.clientConfig2(),
+    oauth1: sims.oauth1.clientConfig(), oauth2: sims.oauth2.clientConfig2(), fleet: sims.fleet.clientConfig(),
     gateway: { baseUrl: sims.gateway.baseUrl, origin: sims.gateway.origin, cert: GATEWAY_TLS.cert },
   });
   // The child exits on its own once it is done; if it has not after the grace, a handle kept it.
@@ -147,7 +149,7 @@ function judge({ sims, orders, done, crash, exited, killedBy, seed, seconds, req
     const injected401 = log.filter((e) => e.fault === 'status' && e.status === 401).length;
     const injected410 = log.filter((e) => e.fault === 'gone').length;
     const ev = stats[k]?.events ?? {};
-    const handshakes = k === 'oauth1' ? sims[k].count('handshake') : k === 'oauth2' ? sims[k].count('sso-session') : 0;
+    const handshakes = k === 'oauth1' || k === 'fleet' ? sims[k].count('handshake') : k === 'oauth2' ? sims[k].count('sso-session') : 0;
     const bound = k === 'gateway' ? 0 : 1 + (ev.expire ?? 0) + (ev.skew ?? 0) + injected401 + injected410;
     const fig = figures.kinds[k];
     Object.assign(fig, {
