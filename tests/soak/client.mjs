@@ -222,7 +222,7 @@ async function run(cfg) {
       case 'accounts': return call(k, op, () => s.request('GET', '/iserver/accounts'));
       case 'snapshot': return call(k, op, () => s.request('GET', '/iserver/marketdata/snapshot', { query: { conids: '265598,8314', fields: '31,84,86' } }));
       case 'summary': return call(k, op, () => s.request('GET', `/portfolio/${ACCT}/summary`));
-      case 'orderList': return call(k, op, () => s.request('GET', '/iserver/account/orders'));
+      case 'orderList': return call(k, op, () => s.request('GET', '/iserver/account/orders', { query: { filters: 'Submitted,PreSubmitted' } }));
       case 'tickle': return call(k, op, () => s.tickle());
       case 'status': return call(k, op, () => s.status());
       default: return order(k, i, r);
