@@ -37,8 +37,8 @@ const EVENTS = {
   gateway: { gatewayLogout: 2, brokerageLogout: 2 },
   fleet: { expire: 3, skew: 2, brokerageLogout: 2 },
 };
-const P_FAULT = 0.1;
-const P_EVENT = 0.012;
+const P_FAULT = Number(process.env.SOAK_P_FAULT ?? 0.1);
+const P_EVENT = Number(process.env.SOAK_P_EVENT ?? 0.012);
 
 let nextAsk = 0;
 const waiting = new Map();
