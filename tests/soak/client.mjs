@@ -37,6 +37,8 @@ const EVENTS = {
   gateway: { gatewayLogout: 2, brokerageLogout: 2 },
   fleet: { expire: 3, skew: 2, brokerageLogout: 2 },
 };
+/** A handshake request (LST, OAuth 2.0 token or SSO session) in an error's message. */
+const HANDSHAKE_URL = /\/oauth\/live_session_token|\/oauth2\/api\/v1\/token|\/gw\/api\/v1\/sso-sessions/;
 const P_FAULT = Number(process.env.SOAK_P_FAULT ?? 0.1);
 const P_EVENT = Number(process.env.SOAK_P_EVENT ?? 0.012);
 
@@ -64,7 +66,7 @@ const heap = () => {
 };
 
 function fixedTables() {
-  return { calls: 0, ok: 0, errors: {}, untyped: 0, untypedSamples: [], events: {}, faults: {}, logs: { warn: 0, error: 0 }, lastErrorLines: [] };
+  return { calls: 0, ok: 0, handshakeFailures: 0, errors: {}, untyped: 0, untypedSamples: [], events: {}, faults: {}, logs: { warn: 0, error: 0 }, lastErrorLines: [] };
 }
 
 async function run(cfg) {
@@ -75,7 +77,13 @@ async function run(cfg) {
   const logger = (k) => ({
     debug() {}, info() {},
     warn() { stats[k].logs.warn++; },
-    error(m) { stats[k].logs.error++; const l = stats[k].lastErrorLines; l.push(m); if (l.length > 5) l.shift(); },
+    error(m) {
+      stats[k].logs.error++;
+      if (/TIMEOUT|NETWORK/.test(m) && HANDSHAKE_URL.test(m)) stats[k].handshakeFailures++;
+      const l = stats[k].lastErrorLines;
+      l.push(m);
+      if (l.length > 5) l.shift();
+    },
   });
   const common = (k) => ({ pacing: false, timeoutMs, maxRetries: 2, logger: logger(k), clock: () => Date.now() + skew[k] });
   // A list per kind: the fleet is two OAuth 1.0a sessions of one account sharing a token store,
@@ -129,6 +137,9 @@ async function run(cfg) {
     } catch (e) {
       if (e instanceof IbkrAuthError && codes.has(e.code)) {
         st.errors[e.code] = (st.errors[e.code] ?? 0) + 1;
+        // A handshake whose answer never came (a slow machine): the server may have made the
+        // token all the same, and the next call makes another.
+        if ((e.code === 'TIMEOUT' || e.code === 'NETWORK') && HANDSHAKE_URL.test(e.message)) st.handshakeFailures++;
       } else {
         st.untyped++;
         if (st.untypedSamples.length < 5) st.untypedSamples.push(`${op}: ${e?.name}: ${e?.code ?? ''} ${e?.message}`);
