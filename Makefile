@@ -14,7 +14,7 @@ WASM_OPT_FLAGS := -O3
 CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
 REMAP_PATHS := --config 'target.$(WASM_TARGET).rustflags=["--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo", "--remap-path-prefix=$(CURDIR)=/ibkr-auth"]'
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean audit test-hostile fuzz
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean audit test-hostile fuzz test-soak soak
 
 setup:
 	@scripts/setup.sh
@@ -45,7 +45,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes audit test-hostile
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes audit test-hostile test-soak
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -139,3 +139,14 @@ FUZZ_S ?= 60
 fuzz:
 	@scripts/setup.sh --fuzz
 	FUZZ_S=$(FUZZ_S) scripts/fuzz.sh
+
+# The fault soak: OAuth 1.0a, OAuth 2.0 and gateway sessions against the simulators under a seeded
+# schedule of faults, invariants checked at the end. test-soak: a short run by call count (part of
+# make test); soak: SOAK_S seconds (default 600), SOAK_SEED for a given schedule.
+SOAK_S ?= 600
+SOAK_SEED ?=
+test-soak: pkg
+	node --test tests/soak/
+
+soak: pkg
+	node --expose-gc tests/soak/soak.mjs --seconds $(SOAK_S) $(if $(SOAK_SEED),--seed $(SOAK_SEED))

@@ -289,9 +289,13 @@ export class Simulator {
 
   /**
    * Queues a fault for the next matching request(s).
-   * kind: 'status' (with status, body), 'gone' (410), 'delay' (ms, then normal), 'drop' (close the
-   * connection), 'badDhResponse', 'badLstSignature', 'processThenFail' (do the work, then 500),
-   * 'noBridge' (400 no bridge), 'competing' (another session takes over first).
+   * kind: 'status' (with status, body, headers, e.g. { 'retry-after': '1' }), 'gone' (410),
+   * 'delay' (ms, then normal), 'drop' (close the connection before any work), 'stall' (no work,
+   * no answer until the client closes the connection or `ms`, default 30 s, pass),
+   * 'processThenDrop' (do the work, then close the connection unanswered), 'badDhResponse',
+   * 'badLstSignature', 'processThenFail' (do the work, then 500), 'noBridge' (400 no bridge),
+   * 'competing' (another session takes over first). The log entry of a request a fault was
+   * applied to names it (`fault`); `faultCounts()` counts them by kind.
    */
   fault({ kind, path, method, times = 1, ...rest }) {
     this.faults.push({ kind, path, method, times, ...rest });
@@ -315,12 +319,30 @@ export class Simulator {
     return this.log.filter((e) => (kind === 'signed' ? e.signed : e.kind === kind)).length;
   }
 
+  /** How many requests each kind of fault was applied to so far: { kind: n }. */
+  faultCounts() {
+    const out = {};
+    for (const e of this.log) if (e.fault) out[e.fault] = (out[e.fault] ?? 0) + 1;
+    return out;
+  }
+
   #takeFault(method, path) {
     const i = this.faults.findIndex((f) => (!f.method || f.method === method) && (!f.path || (f.path instanceof RegExp ? f.path.test(path) : f.path === path)));
     if (i < 0) return null;
     const f = this.faults[i];
     if (--f.times <= 0) this.faults.splice(i, 1);
     return f;
+  }
+
+  /** A stalled server: nothing is processed and nothing answered until the client gives up
+   * (closes the connection), or `ms` has passed (then the connection is dropped). */
+  #stall(req, ms, entry) {
+    entry.status = -1;
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); req.socket.off('close', done); req.socket.destroy(); resolve(); };
+      const timer = setTimeout(done, ms);
+      req.socket.once('close', done);
+    });
   }
 
   async #handle(req, res) {
@@ -332,7 +354,12 @@ export class Simulator {
     res.setHeader('date', new Date(this.clock()).toUTCString());
     const entry = { method: req.method, path, status: 0, kind: 'other' };
     this.log.push(entry);
-    const send = (status, b, headers) => { entry.status = status; json(res, status, b, headers); };
+    const send = (status, b, headers) => {
+      // processThenDrop: the request was handled in full, then the connection drops unanswered.
+      if (entry.dropAnswer) { entry.status = -1; req.socket.destroy(); return; }
+      entry.status = status;
+      json(res, status, b, headers);
+    };
 
     if (this.tunnel && String(req.headers.host).toLowerCase() === 'api.ipify.org') {
       // The public-IP lookup a client makes before an OAuth 2.0 SSO session (proxy mode only).
@@ -350,9 +377,12 @@ export class Simulator {
     const api = path.slice('/v1/api'.length);
 
     const fault = this.#takeFault(req.method, api);
+    if (fault) entry.fault = fault.kind;
     if (fault?.kind === 'drop') { entry.status = -1; req.socket.destroy(); return; }
+    if (fault?.kind === 'stall') return this.#stall(req, fault.ms ?? 30_000, entry);
+    if (fault?.kind === 'processThenDrop') entry.dropAnswer = true;
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms ?? 1000));
-    if (fault?.kind === 'status') return send(fault.status, fault.body ?? { error: `injected ${fault.status}` });
+    if (fault?.kind === 'status') return send(fault.status, fault.body ?? { error: `injected ${fault.status}` }, fault.headers);
     if (fault?.kind === 'gone') return send(410, { error: 'gone' });
     if (fault?.kind === 'noBridge') return send(400, { error: 'no bridge', statusCode: 400 });
     if (fault?.kind === 'competing') this.setCompeting();
@@ -522,9 +552,13 @@ export class Simulator {
       this.ws.closeExpired();
       return send(200, { status: true });
     }
-    const out = this.portal.handle({ method, api, url, body: parsed, send, fault, entry });
+    const answer = this.portal.handle({ method, api, url, body: parsed, send, fault, entry });
     this.ws.ordersChanged();
-    return out;
+    // What an order or a reply that reached the sandbox was for (client order ids, the reply
+    // id), so a test can count how often each was sent past authentication, whatever came of it.
+    if (entry.kind === 'order') entry.refs = (Array.isArray(parsed?.orders) ? parsed.orders : []).map((o) => o?.cOID).filter(Boolean).map(String);
+    if (entry.kind === 'reply') entry.refs = [`reply:${api.split('/').pop()}`];
+    return answer;
   }
 
   // ---- OAuth 2.0 ---------------------------------------------------------------------------
