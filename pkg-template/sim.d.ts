@@ -43,6 +43,65 @@ export interface SimulatorOptions {
   gatewayLogin?: GatewayLoginOptions;
   /** The sandbox behind the business endpoints (sim/portal.mjs; sim/README.md lists them). */
   portal?: PortalOptions;
+  /** The WebSocket at /v1/api/ws (sim/ws.mjs; sim/README.md, "WebSocket"). */
+  ws?: WsOptions;
+}
+
+/** The simulated WebSocket's limits and timing (all on the simulator's clock except autoTickMs). */
+export interface WsOptions {
+  /** The largest message (or frame) a client may send; bigger closes 1009. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** No client frame for this long closes the socket 4002. Default 60 000. */
+  idleMs?: number;
+  /** A socket that opened without credentials must send a valid {"session"} within this. Default 5 000. */
+  authTimeoutMs?: number;
+  /** {"topic":"system","hb":…} this often. Default 10 000. */
+  heartbeatMs?: number;
+  /** Market data and P&L updates at most this often. Default 1 000. */
+  streamMs?: number;
+  /** A real timer calling tick() this often while sockets are open; false: only tick() (tests). Default 1 000. */
+  autoTickMs?: number | false;
+}
+
+/** The close codes the simulated WebSocket sends. */
+export declare const WS_CLOSE: {
+  readonly NORMAL: 1000; readonly GOING_AWAY: 1001; readonly PROTOCOL_ERROR: 1002; readonly UNSUPPORTED_DATA: 1003;
+  readonly INVALID_DATA: 1007; readonly POLICY: 1008; readonly TOO_BIG: 1009;
+  /** The session ended: expireTokens(), /logout, the LST or bearer ran out, the gateway logged out. */
+  readonly SESSION_EXPIRED: 4001;
+  /** No client message for idleMs. */
+  readonly IDLE: 4002;
+};
+
+/** The WebSocket's path under the simulator's origin. */
+export declare const WS_PATH: '/v1/api/ws';
+
+/** The simulator's WebSocket server (`sim.ws`). */
+export interface SimulatorWebSocket {
+  /** Serves a node:http 'upgrade' event: mount the simulator's WebSocket on another server. */
+  upgrade(
+    req: { method?: string; url?: string; headers: Record<string, string | string[] | undefined> },
+    socket: { write(data: string | Uint8Array): unknown; end(data?: string): unknown; destroy(): unknown; on(event: string, listener: (...args: any[]) => void): unknown },
+    head: Uint8Array,
+  ): void;
+  /** Moves heartbeats, streams, idle and auth deadlines, and expiry along the simulator's clock. */
+  tick(): void;
+  /** Closes every open socket (default 1001 "server shutting down"); returns how many. */
+  drop(code?: number, reason?: string): number;
+  /** Closes (4001) the sockets whose session is no longer live. */
+  closeExpired(): void;
+  /** Open sockets. */
+  readonly sockets: number;
+  /** Also GET /__sim/ws. */
+  state(): { sockets: number; authenticated: number; subscriptions: Array<{ md: number[]; orders: boolean; pnl: boolean }>; upgrades: number; refused: number };
+  /** What happened: upgrades, refusals, the closes sent and received, the client's messages. */
+  readonly stats: {
+    upgrades: number;
+    refused: Array<{ status: number; error: string }>;
+    closes: Array<{ code: number; reason: string }>;
+    clientCloses: Array<{ code: number | null; reason: string }>;
+    messages: string[];
+  };
 }
 
 /** The simulated brokerage: accounts, market data, order timing. */
@@ -130,8 +189,15 @@ export declare class Simulator {
   /** Gateway: ssodh/init leaves the session unauthenticated until a logout ("active but not authenticated"). */
   stuck: boolean;
   fault(f: SimulatorFault): void;
-  /** Expires every live session token (OAuth 1.0a) and SSO bearer token (OAuth 2.0) now. */
+  /** Expires every live session token (OAuth 1.0a) and SSO bearer token (OAuth 2.0) now; their
+   * WebSockets close 4001 "session expired". */
   expireTokens(): void;
+  /** The WebSocket at /v1/api/ws. */
+  readonly ws: SimulatorWebSocket;
+  /** Moves the WebSocket streams along the simulator's clock (also POST /__sim/ws/tick). */
+  wsTick(): void;
+  /** Closes every open WebSocket (default 1001 "server shutting down"; also POST /__sim/ws/drop {code?, reason?}); returns how many. */
+  dropWebSockets(code?: number, reason?: string): number;
   setCompeting(): void;
   /** How many requests of a kind: 'handshake', 'signed', 'rejected', 'order', 'init', 'tickle', … */
   count(kind: string): number;

@@ -289,20 +289,33 @@ export class Portal {
       const c = BY_CONID.get(conid);
       if (!c) return row;
       if (this.snapshotWarmup && !this.subscribed.has(conid)) { this.subscribed.add(conid); return row; }
-      const { last, bid, ask } = this.quote(conid, now);
-      const dayStart = Math.floor(now / 86_400_000) * 86_400_000;
-      const open = this.price(conid, dayStart);
-      const close = this.price(conid, dayStart - 1);
-      const samples = Array.from({ length: 25 }, (_, i) => this.price(conid, dayStart + ((now - dayStart) * i) / 24));
-      const values = {
-        31: last.toFixed(2), 55: c.symbol, 70: Math.max(...samples).toFixed(2), 71: Math.min(...samples).toFixed(2),
-        82: (last - close).toFixed(2), 83: (((last - close) / close) * 100).toFixed(2), 84: bid.toFixed(2), 85: '300', 86: ask.toFixed(2),
-        87: String(1_000_000 + Math.floor((now - dayStart) / 1000)), 88: '400', 6509: 'RpB', 7059: '100', 7295: open.toFixed(2), 7296: close.toFixed(2),
-      };
+      const values = this.fieldValues(conid, now);
       for (const f of fields) if (f in values) row[f] = values[f];
       return Object.assign(row, { _updated: now, server_id: `q${conids.indexOf(s)}`, 6119: `q${conids.indexOf(s)}` });
     }));
   }
+
+  /** A conid's market data fields at time t (IBKR's field ids, values as strings), for the
+   * snapshot and the WebSocket's smd stream; null for a conid outside the universe. */
+  fieldValues(conid, t = this.now()) {
+    const c = BY_CONID.get(conid);
+    if (!c) return null;
+    const { last, bid, ask } = this.quote(conid, t);
+    const dayStart = Math.floor(t / 86_400_000) * 86_400_000;
+    const open = this.price(conid, dayStart);
+    const close = this.price(conid, dayStart - 1);
+    const samples = Array.from({ length: 25 }, (_, i) => this.price(conid, dayStart + ((t - dayStart) * i) / 24));
+    return {
+      31: last.toFixed(2), 55: c.symbol, 70: Math.max(...samples).toFixed(2), 71: Math.min(...samples).toFixed(2),
+      82: (last - close).toFixed(2), 83: (((last - close) / close) * 100).toFixed(2), 84: bid.toFixed(2), 85: '300', 86: ask.toFixed(2),
+      87: String(1_000_000 + Math.floor((t - dayStart) / 1000)), 88: '400', 6509: 'RpB', 7059: '100', 7295: open.toFixed(2), 7296: close.toFixed(2),
+    };
+  }
+
+  // For the WebSocket (sim/ws.mjs): the order rows, P&L and the clock's effect on orders, as REST has them.
+  orderRow(o) { return this.#orderRow(o); }
+  pnl() { return this.#pnl(); }
+  advance() { this.#advance(); }
 
   #history(url, send, bad) {
     const conid = Number(url.searchParams.get('conid'));

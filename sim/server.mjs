@@ -12,6 +12,9 @@ import {
 } from './oauth.mjs';
 import { GatewayLogin } from './gateway-login.mjs';
 import { PORTAL_RATE_LIMITS, Portal } from './portal.mjs';
+import { WsServer } from './ws.mjs';
+
+export { WS_CLOSE, WS_PATH } from './ws.mjs';
 
 const here = new URL('.', import.meta.url);
 /** The simulated gateway's self-signed certificate (a throwaway test certificate). */
@@ -97,6 +100,8 @@ export class Simulator {
    *   api.ipify.org only, answering both itself with o.tls: for clients that hard-code
    *   https://api.ibkr.com (ibauth) or send their own Host (ibind); api.ipify.org answers the
    *   simulated public IP (oauth2.publicIp)
+   * @param {object} [o.ws] the WebSocket at /v1/api/ws (sim/ws.mjs): { maxMessageBytes, idleMs,
+   *   authTimeoutMs, heartbeatMs, streamMs, autoTickMs (1000; false: only tick() moves the streams) }
    */
   constructor(o = {}) {
     this.keys = o.keys ?? generateKeys();
@@ -126,6 +131,8 @@ export class Simulator {
     this.accessTokens2 = new Map();
     this.bearers = new Map();
     this.gateway = Boolean(o.gateway);
+    this.loginEpoch = 0;
+    this.ws = new WsServer(this, o.ws);
     this.loggedIn = false;
     this.stuck = false;
     this.gatewayIdleMs = o.gatewayIdleMs ?? 6 * 60 * 1000;
@@ -141,6 +148,29 @@ export class Simulator {
       this.tunnel = https.createServer(o.tls, handler); // never listens: fed the CONNECTed sockets
       this.server.on('connect', (req, socket, head) => this.#connect(req, socket, head));
     }
+    // The WebSocket (sim/ws.mjs), also through the proxy's tunnel (wss://api.ibkr.com/v1/api/ws).
+    this.server.on('upgrade', (req, socket, head) => this.ws.upgrade(req, socket, head));
+    this.tunnel?.on('upgrade', (req, socket, head) => this.ws.upgrade(req, socket, head));
+  }
+
+  #loggedIn = false;
+  /** Gateway: logged in. A new login is a new session (a new /tickle session value); a logout
+   * closes the WebSockets of the old one. */
+  get loggedIn() { return this.#loggedIn; }
+  set loggedIn(on) {
+    if (on && !this.#loggedIn) this.loginEpoch++;
+    this.#loggedIn = Boolean(on);
+    if (!on) this.ws?.closeExpired();
+  }
+
+  /** Moves the WebSocket streams along the simulator's clock (see sim/ws.mjs tick()). */
+  wsTick() {
+    this.ws.tick();
+  }
+
+  /** Closes every open WebSocket (default 1001 "server shutting down"); returns how many. */
+  dropWebSockets(code, reason) {
+    return this.ws.drop(code, reason);
   }
 
   /** CONNECT host:443 — for the hosts it plays only, then TLS with its own certificate. */
@@ -204,6 +234,7 @@ export class Simulator {
   }
 
   async close() {
+    this.ws.shutdown();
     for (const s of this.tunnels) s.destroy();
     this.server.closeAllConnections?.();
     await new Promise((resolve) => this.server.close(resolve));
@@ -219,6 +250,7 @@ export class Simulator {
   setPublicIp(ip) {
     this.oauth2.publicIp = ip;
     this.bearers.clear();
+    this.ws.closeExpired();
   }
 
   /** Gateway login: the steps counted ({ inits, completeAuths, twoFactors, dispatches, failures, successes, locked }). */
@@ -267,6 +299,7 @@ export class Simulator {
   expireTokens() {
     for (const t of this.tokens.values()) if (t.lst) t.expiresAt = this.clock() - 1;
     for (const b of this.bearers.values()) b.expiresAt = this.clock() - 1;
+    this.ws.closeExpired();
   }
 
   /** Makes another session take the brokerage session over. */
@@ -331,6 +364,7 @@ export class Simulator {
     if (auth.error) { entry.kind = 'rejected'; return send(401, ibkrError(401, auth.error)); }
     entry.kind = 'signed';
     entry.signed = true;
+    entry.auth = auth;
     // IBKR counts its limits per session: one access token (OAuth 1.0a), one OAuth 2.0 user.
     entry.session = auth.bearer ? `oauth2:${this.oauth2.credential ?? 'simuser'}` : `oauth1:${auth.token}`;
     const limited = this.#rateLimit(api, entry.session);
@@ -470,8 +504,12 @@ export class Simulator {
     }
     if (/^(GET|POST) \/tickle$/.test(route)) {
       entry.kind = 'tickle';
+      // IBKR's session value (the WebSocket's cookie `api=` or {"session"} message): one per
+      // credential, new when the LST or the bearer is renewed or the gateway logs in again.
+      const a = entry.auth;
+      const session = this.gateway ? this.ws.sessionFor('gateway', 'gateway') : this.ws.sessionFor(a?.bearer ? 'oauth2' : 'oauth1', a?.token);
       return send(200, {
-        session: hex(16), ssoExpires: 6 * 60 * 1000, collission: b.competing, userId: 1234567,
+        session, ssoExpires: 6 * 60 * 1000, collission: b.competing, userId: 1234567,
         hmds: { error: 'no bridge' }, iserver: { authStatus: { ...this.#status(), serverInfo: undefined } },
       });
     }
@@ -479,9 +517,12 @@ export class Simulator {
     if (route === 'POST /logout') {
       for (const t of this.tokens.values()) delete t.lst;
       this.brokerage = { authenticated: false, competing: false, connected: false };
+      this.ws.closeExpired();
       return send(200, { status: true });
     }
-    return this.portal.handle({ method, api, url, body: parsed, send, fault, entry });
+    const out = this.portal.handle({ method, api, url, body: parsed, send, fault, entry });
+    this.ws.ordersChanged();
+    return out;
   }
 
   // ---- OAuth 2.0 ---------------------------------------------------------------------------
@@ -634,6 +675,9 @@ export class Simulator {
     if (path === '/__sim/login' && req.method === 'POST') { this.setLoggedIn(o.loggedIn !== false); return send(200, { loggedIn: this.loggedIn }); }
     if (path === '/__sim/ip' && req.method === 'POST') { this.setPublicIp(o.ip); return send(200, { ip: o.ip }); }
     if (path === '/__sim/sms' && req.method === 'GET') return send(200, { code: this.lastSmsCode });
+    if (path === '/__sim/ws/drop' && req.method === 'POST') return send(200, { dropped: this.dropWebSockets(o.code, o.reason) });
+    if (path === '/__sim/ws/tick' && req.method === 'POST') { this.wsTick(); return send(200, this.ws.state()); }
+    if (path === '/__sim/ws' && req.method === 'GET') return send(200, this.ws.state());
     if (path === '/__sim/unlock' && req.method === 'POST') {
       if (!this.login) return send(404, { error: 'no gateway login configured' });
       this.login.unlock(o.username);
