@@ -321,6 +321,9 @@ export interface WebSocketOptions {
   /** Send the headers on the upgrade (default: true for the `ws` package and fetch, else false:
    *  the first message authenticates). */
   headers?: boolean;
+  /** Passed to the WebSocket constructor as its options (e.g. the `ws` package's `{ ca }` for the
+   *  gateway's self-signed certificate); the upgrade headers are added to it. */
+  socketOptions?: Record<string, unknown>;
   /** Subscriptions to send once authenticated, and after every reconnect. */
   subscriptions?: string[];
   /** The `tic` keep-alive message's interval (default 30000, at least 1000). */

@@ -8,7 +8,8 @@
 import { IbkrAuthError } from './errors.js';
 
 const bad = (msg) => new IbkrAuthError('INVALID_ARGUMENT', `websocket: ${msg}`);
-const isWsPackage = (WS) => typeof WS === 'function' && (typeof WS.createWebSocketStream === 'function' || typeof WS.WebSocketServer === 'function');
+// The `ws` package's class (its CommonJS export or its ESM default): it alone has terminate().
+const isWsPackage = (WS) => typeof WS === 'function' && typeof WS.prototype?.terminate === 'function' && typeof WS.prototype?.ping === 'function';
 const decoder = typeof TextDecoder === 'function' ? new TextDecoder() : null;
 
 /** A message's text: strings as they are; bytes (Buffer, ArrayBuffer, typed arrays) as UTF-8. */
@@ -45,6 +46,7 @@ export class IbkrStream {
   #WS;
   #fetch;
   #sendHeaders;
+  #socketOptions;
   #ticMs;
   #keepAliveMs;
   #subs = new Map();
@@ -88,6 +90,8 @@ export class IbkrStream {
     this.#WS = o.WebSocket;
     this.#fetch = o.WebSocket ? null : o.fetch;
     this.#sendHeaders = o.headers ?? isWsPackage(o.WebSocket);
+    if (o.socketOptions !== undefined && (typeof o.socketOptions !== 'object' || o.socketOptions === null)) throw bad('`socketOptions` must be an object (passed to the WebSocket constructor, e.g. the `ws` package\'s { ca }).');
+    this.#socketOptions = o.socketOptions;
     for (const k of ['ticMs', 'keepAliveMs']) {
       if (o[k] !== undefined && o[k] !== false && !(Number.isInteger(o[k]) && o[k] >= 1000)) throw bad(`\`${k}\` must be a whole number of milliseconds ≥ 1000${k === 'keepAliveMs' ? ', or false' : ''}.`);
     }
@@ -100,7 +104,7 @@ export class IbkrStream {
   }
 
   /** Whether a socket is open and IBKR confirmed it authenticated. */
-  get authenticated() { return Boolean(this.#state?.authenticated && !this.#closed); }
+  get authenticated() { return Boolean(this.#state?.authenticated && !this.#state.done && !this.#closed); }
 
   /** How many times the socket was reopened. */
   get reconnects() { return this.#reconnects; }
@@ -234,7 +238,8 @@ export class IbkrStream {
         st.ws.accept();
         this.#onOpen(st);
       } else {
-        st.ws = this.#sendHeaders ? new this.#WS(info.url, { headers: info.headers }) : new this.#WS(info.url);
+        const options = this.#sendHeaders ? { ...this.#socketOptions, headers: { ...this.#socketOptions?.headers, ...info.headers } } : this.#socketOptions;
+        st.ws = options ? new this.#WS(info.url, options) : new this.#WS(info.url);
         if ('binaryType' in st.ws) try { st.ws.binaryType = 'arraybuffer'; } catch { /* not settable */ }
         this.#wire(st);
       }
@@ -351,7 +356,8 @@ export class IbkrStream {
     if (d.refused) this.#refusals += 1;
     this.#emit('reconnecting', { attempt: this.#attempt, delayMs: d.delayMs, code: c.code, reason: c.reason });
     this.#attempt += 1;
-    this.#retryTimer = this.#timers.set(() => { if (!this.#closed) this.#connect(d.fresh, d.repair); }, d.delayMs);
+    if (d.delayMs === 0) this.#connect(d.fresh, d.repair);
+    else this.#retryTimer = this.#timers.set(() => { if (!this.#closed) this.#connect(d.fresh, d.repair); }, d.delayMs);
   }
 
   #fail(st, error) {
