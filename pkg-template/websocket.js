@@ -230,7 +230,9 @@ export class IbkrStream {
     this.#info = info;
     try {
       if (this.#fetch) {
-        const resp = await this.#fetch(info.url.replace(/^ws/i, 'http'), { headers: { ...info.headers, Upgrade: 'websocket' } });
+        // Called as a plain function: Workers' fetch refuses any other `this`.
+        const upgrade = this.#fetch;
+        const resp = await upgrade(info.url.replace(/^ws/i, 'http'), { headers: { ...info.headers, Upgrade: 'websocket' } });
         if (this.#state !== st) { resp.webSocket?.close?.(1000); return; }
         if (!resp.webSocket) return this.#closedWith(st, { code: 1006, reason: '', httpStatus: resp.status });
         st.ws = resp.webSocket;
