@@ -58,7 +58,7 @@ test-js: pkg
 	node --test tests/js/
 
 # The simulator's own checks (SRP vectors, TOTP/OCRA against the RFCs, the gateway login): no package needed.
-test-sim:
+test-sim: setup
 	node --test tests/sim/
 
 test-session: pkg

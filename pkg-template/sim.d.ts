@@ -94,7 +94,7 @@ export interface SimulatorWebSocket {
   readonly sockets: number;
   /** Also GET /__sim/ws. */
   state(): { sockets: number; authenticated: number; subscriptions: Array<{ md: number[]; orders: boolean; pnl: boolean }>; upgrades: number; refused: number };
-  /** What happened: upgrades, refusals, the closes sent and received, the client's messages. */
+  /** What happened: upgrades, refusals, the closes sent and received, the client's messages (a waiting socket's first message, which carries the session, is not kept). */
   readonly stats: {
     upgrades: number;
     refused: Array<{ status: number; error: string }>;

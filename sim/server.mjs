@@ -154,6 +154,8 @@ export class Simulator {
   }
 
   #loggedIn = false;
+  /** log entry → the request's verified credentials ({ token, bearer? }), for /tickle's session value. */
+  #authOf = new WeakMap();
   /** Gateway: logged in. A new login is a new session (a new /tickle session value); a logout
    * closes the WebSockets of the old one. */
   get loggedIn() { return this.#loggedIn; }
@@ -364,7 +366,7 @@ export class Simulator {
     if (auth.error) { entry.kind = 'rejected'; return send(401, ibkrError(401, auth.error)); }
     entry.kind = 'signed';
     entry.signed = true;
-    entry.auth = auth;
+    this.#authOf.set(entry, auth); // kept out of the log: the credentials are secrets
     // IBKR counts its limits per session: one access token (OAuth 1.0a), one OAuth 2.0 user.
     entry.session = auth.bearer ? `oauth2:${this.oauth2.credential ?? 'simuser'}` : `oauth1:${auth.token}`;
     const limited = this.#rateLimit(api, entry.session);
@@ -506,7 +508,7 @@ export class Simulator {
       entry.kind = 'tickle';
       // IBKR's session value (the WebSocket's cookie `api=` or {"session"} message): one per
       // credential, new when the LST or the bearer is renewed or the gateway logs in again.
-      const a = entry.auth;
+      const a = this.#authOf.get(entry);
       const session = this.gateway ? this.ws.sessionFor('gateway', 'gateway') : this.ws.sessionFor(a?.bearer ? 'oauth2' : 'oauth1', a?.token);
       return send(200, {
         session, ssoExpires: 6 * 60 * 1000, collission: b.competing, userId: 1234567,

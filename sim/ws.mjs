@@ -92,6 +92,7 @@ class Connection {
     this.brokerage = null;
     this.closeCode = null;
     this.closeReason = '';
+    this.id = crypto.randomBytes(4).toString('hex');
   }
 
   sendText(obj) {
@@ -107,7 +108,12 @@ class Connection {
     this.closeReason = reason;
     this.server.stats.closes.push({ code, reason });
     this.socket.write(encodeFrame(OP.CLOSE, closePayload(code, reason)));
-    this.timer = setTimeout(() => this.socket.destroy(), 2000);
+    // A client that never answers: end (flushing what was written), then drop the connection.
+    this.timer = setTimeout(() => {
+      this.socket.end();
+      this.timer = setTimeout(() => this.socket.destroy(), 5000);
+      this.timer.unref?.();
+    }, 5000);
     this.timer.unref?.();
   }
 
@@ -210,7 +216,8 @@ class Connection {
     if (opcode === OP.BINARY) return this.close(WS_CLOSE.UNSUPPORTED_DATA, 'binary messages are not supported: send text');
     let text;
     try { text = utf8.decode(payload); } catch { return this.close(WS_CLOSE.INVALID_DATA, 'text message is not valid UTF-8'); }
-    this.server.stats.messages.push(text);
+    // The first message of a waiting socket carries the session value: not kept.
+    this.server.stats.messages.push(this.auth ? text : '(the first message, not kept)');
     return this.server.onMessage(this, text);
   }
 }
@@ -419,7 +426,7 @@ export class WsServer {
     }
     if (this.sim.gateway && topic === 'tic') this.sim.lastActivity = this.now();
     switch (topic) {
-      case 'tic': return c.sendText({ topic: 'tic', alive: true, id: c.auth.session.slice(0, 8), lastAccessed: this.now() });
+      case 'tic': return c.sendText({ topic: 'tic', alive: true, id: c.id, lastAccessed: this.now() });
       case 'ech': return c.sendText({ topic: 'ech', hb: this.now() });
       case 'smd': return this.#subscribeMd(c, target, args);
       case 'umd': { const conid = Number(String(target ?? '').split('@')[0]); c.md.delete(conid); return undefined; }
@@ -437,6 +444,7 @@ export class WsServer {
     const fields = Array.isArray(args.fields) && args.fields.length ? args.fields.map(String) : ['31', '84', '86'];
     const sub = c.md.get(conid) ?? { fields: new Set(), sent: new Map(), last: -Infinity, conidEx: String(target) };
     for (const f of fields) if (MD_FIELDS.includes(f)) sub.fields.add(f);
+    sub.sent.clear(); // a (re)subscription gets every field once, then the changes
     c.md.set(conid, sub);
     this.#pushMd(c, conid, sub, true);
   }

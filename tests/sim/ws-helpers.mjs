@@ -134,18 +134,19 @@ export function clientFrame(opcode, payload = Buffer.alloc(0), { fin = true, mas
 }
 
 /**
- * Opens a WebSocket to `url` (ws:// or wss://, the gateway's certificate trusted). Resolves with
+ * Opens a WebSocket to `url` (ws:// or wss://, the gateway's certificate trusted; or over a
+ * connected `socket` given, e.g. a TLS tunnel through the proxy mode). Resolves with
  * { status, headers, body } for a refusal, or with a client: { status: 101, next(), send(),
  * write(), close(), ended } where next() resolves with the next event:
  * { type: 'text', text, json } | { type: 'close', code, reason } | { type: 'pong', payload } | { type: 'end' }.
  */
-export function wsOpen(url, { headers = {}, key = crypto.randomBytes(16).toString('base64'), version = '13' } = {}) {
+export function wsOpen(url, { headers = {}, key = crypto.randomBytes(16).toString('base64'), version = '13', socket: given } = {}) {
   const u = new URL(url);
   const secure = u.protocol === 'wss:';
   const port = Number(u.port || (secure ? 443 : 80));
-  const socket = secure
+  const socket = given ?? (secure
     ? tls.connect({ host: u.hostname, port, ca: GATEWAY_TLS.cert, checkServerIdentity: () => undefined })
-    : net.connect({ host: u.hostname, port });
+    : net.connect({ host: u.hostname, port }));
   const lines = [
     `GET ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, 'Upgrade: websocket', 'Connection: Upgrade',
     `Sec-WebSocket-Key: ${key}`, `Sec-WebSocket-Version: ${version}`,
@@ -237,4 +238,24 @@ export function wsOpen(url, { headers = {}, key = crypto.randomBytes(16).toStrin
 /** The simulator's ws:// (or wss://) URL. */
 export function wsUrl(sim, query = '') {
   return `${sim.origin.replace(/^http/, 'ws')}/v1/api/ws${query}`;
+}
+
+/** A TLS connection to `host`:443 through the simulator's proxy mode (CONNECT), trusting `ca`. */
+export function tunnel(sim, host, ca) {
+  return new Promise((resolve, reject) => {
+    const raw = net.connect({ host: '127.0.0.1', port: sim.server.address().port });
+    raw.once('error', reject);
+    raw.write(`CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\n\r\n`);
+    let head = '';
+    const onData = (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      raw.off('data', onData);
+      if (!/^HTTP\/1\.1 200/.test(head)) return reject(new Error(`CONNECT refused: ${head.split('\r\n')[0]}`));
+      const secure = tls.connect({ socket: raw, servername: host, ca }, () => resolve(secure));
+      secure.once('error', reject);
+      return undefined;
+    };
+    raw.on('data', onData);
+  });
 }

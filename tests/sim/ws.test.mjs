@@ -5,12 +5,16 @@
 // tick(); "nothing else was sent" is shown by a tic whose answer comes next.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
+import { testTls } from '../../sim/tls.mjs';
 import { WS_CLOSE } from '../../sim/ws.mjs';
-import { clientFrame, gatewayClient, oauth1Client, oauth2Client, request, wsOpen, wsUrl } from './ws-helpers.mjs';
+import { clientFrame, gatewayClient, oauth1Client, oauth2Client, request, tunnel, wsOpen, wsUrl } from './ws-helpers.mjs';
 
 const keys = generateKeys();
 const sims = [];
@@ -129,6 +133,7 @@ test('OAuth 1.0a first-message form: "waiting for session", then {"session"}; a 
   ws.send(JSON.stringify({ session }));
   await welcomed(ws);
   await tic(ws, now());
+  assert.deepEqual(sim.ws.stats.messages, ['(the first message, not kept)', 'tic'], 'the session value is not kept');
 
   const bad = await wsOpen(url, { headers: UA });
   assert.deepEqual(await bad.json(), { message: 'waiting for session' });
@@ -264,11 +269,10 @@ test('smd: every field first, then only the changed ones on the clock; umd stops
   assert.equal(next['31'], v1['31']);
   assert.equal('55' in next, false, 'an unchanged field is not repeated');
 
-  // Subscribing again adds fields: the new one is sent at once.
+  // Subscribing again adds fields, and sends every field once more.
   ws.send(`smd+${AAPL}+${JSON.stringify({ fields: ['7295'] })}`);
   const added = await ws.json();
-  assert.equal(added['7295'], v1['7295']);
-  assert.equal('31' in added, false);
+  assert.deepEqual([added['7295'], added['31'], added['55']], [v1['7295'], v1['31'], 'AAPL']);
 
   ws.send(`umd+${AAPL}+{}`);
   await tic(ws, now());
@@ -325,6 +329,26 @@ test('sor and spl follow the sandbox: an order placed over REST, its fill on the
   await client.call('POST', '/iserver/account/DU1234567/orders', { orders: [{ conid: AAPL, side: 'SELL', quantity: 1, orderType: 'MKT', tif: 'DAY' }] });
   tick(5000);
   await tic(ws, now());
+});
+
+test('sts follows the brokerage session: a competing session stops the streams until ssodh/init', opts, async () => {
+  const { sim, client, session, tick, now } = await oauth1();
+  const ws = await wsOpen(wsUrl(sim, `?oauth_token=${sim.accessToken}`), { headers: { ...UA, Cookie: `api=${session}` } });
+  await welcomed(ws);
+  ws.send(`smd+${AAPL}+{"fields":["31"]}`);
+  await ws.json();
+  sim.setCompeting();
+  tick(5000);
+  const sts = await ws.json();
+  assert.deepEqual([sts.topic, sts.args.authenticated, sts.args.competing], ['sts', false, true]);
+  tick(4000);
+  await tic(ws, now()); // no market data while the brokerage session is gone
+  await client.call('POST', '/iserver/auth/ssodh/init', { publish: true, compete: true });
+  tick(1000);
+  assert.deepEqual([(await ws.json()).topic, (await ws.json()).topic], ['system', 'sts'], 'the heartbeat (10 s), then the status');
+  const md = await ws.json();
+  assert.equal(md.topic, `smd+${AAPL}`);
+  assert.equal(md['31'], sim.portal.fieldValues(AAPL, now())['31']);
 });
 
 test('heartbeats every 10 s; a socket with no client message for 60 s is closed 4002', opts, async () => {
@@ -511,6 +535,25 @@ test('mounted on another server: sim.handle for HTTP and sim.ws.upgrade for the 
     sim.ws.shutdown();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  }
+});
+
+test('through the proxy mode: wss://api.ibkr.com/v1/api/ws over the CONNECT tunnel, with the simulator\'s test CA', opts, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-proxy-'));
+  try {
+    const tlsFiles = testTls(path.join(dir, 'tls'));
+    const { sim, now } = await start({ proxy: true, tls: tlsFiles });
+    const c = oauth2Client(sim);
+    await c.login();
+    await c.call('POST', '/iserver/auth/ssodh/init', { publish: true, compete: true });
+    const socket = await tunnel(sim, 'api.ibkr.com', tlsFiles.ca);
+    const ws = await wsOpen('wss://api.ibkr.com/v1/api/ws', { socket, headers: { ...UA, Authorization: `Bearer ${c.bearer}` } });
+    assert.equal(ws.status, 101);
+    await welcomed(ws);
+    await tic(ws, now());
+    assert.ok(sim.log.some((e) => e.method === 'CONNECT' && e.path === 'api.ibkr.com:443' && e.status === 200));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
