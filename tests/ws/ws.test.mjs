@@ -125,8 +125,20 @@ test('keep-alive on a controlled clock: tic every 30 s, the keep-alive round eve
   // 120 s passed on the simulator's clock with its idle limit at 60 s: the tics kept it open.
   assert.equal(stream.reconnects, 0);
   assert.equal(sim.ws.sockets, 1);
-  // Without tics (a suspended timer): the server closes for silence (4002), the stream reopens at once.
   stream.close();
+});
+
+test('no tic in time (a suspended timer): IBKR closes for silence (4002), the stream reopens at once', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { ticMs: 600_000, keepAliveMs: false });
+  const reconnecting = next(stream, 'reconnecting');
+  const opened = next(stream, 'open');
+  clock.advance(61_000);
+  sim.wsTick();
+  const r = await reconnecting;
+  assert.deepEqual([r.code, r.delayMs], [4002, 0]);
+  assert.equal((await opened).reconnected, true);
+  assert.equal(sim.ws.sockets, 1);
 });
 
 test('a drop: reconnect after the back-off, the subscriptions replayed', async () => {
@@ -203,6 +215,23 @@ test('a renewed token reopens the socket with the new session value (noticed at 
   assert.equal(sim.ws.sockets, 1);
 });
 
+test('a brokerage session taken away (sts not authenticated): repaired as keep-alive does, then reopened', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false, subscriptions: [`smd+${AAPL}+{"fields":["31"]}`] });
+  const inits = sim.count('init');
+  const reconnecting = next(stream, 'reconnecting');
+  const opened = next(stream, 'open');
+  sim.setCompeting();
+  sim.wsTick();
+  assert.equal((await reconnecting).reason, 'brokerage session not authenticated');
+  assert.equal((await opened).reconnected, true);
+  assert.equal(sim.count('init'), inits + 1, 'ssodh/init once');
+  const quote = nextTopic(stream, `smd+${AAPL}`);
+  clock.advance(1000);
+  sim.wsTick();
+  assert.ok((await quote)['31']);
+});
+
 test('back-off: 500 ms doubling (±25 %) while the socket cannot open, reset once authenticated', async () => {
   const { session, clock } = await setup('oauth1');
   let failures = 3;
@@ -240,7 +269,6 @@ test('refused twice with fresh session values: WS_UNAUTHENTICATED names the caus
     };
     const opts = form === 'upgrade' ? {} : { headers: false, socketOptions: { headers: { 'User-Agent': 'test-browser/1' } } };
     const pending = session.websocket({ WebSocket: Mangling, timers: clock, ...opts }).then(() => null, (e) => e);
-    await until(() => clock.pending() !== null || sim.ws.sockets >= 0, 'first refusal');
     // The first refusal is retried at once with a new value; the second is final.
     for (let i = 0; i < 5 && clock.pending() !== null; i++) clock.advance(clock.pending());
     let e = await Promise.race([pending, new Promise((r) => setImmediate(() => r('pending')))]);
