@@ -101,8 +101,7 @@ pub fn tickle_session(text: &str) -> Option<Zeroizing<String>> {
     let s = v.get("session")?.as_str()?;
     let plain = !s.is_empty()
         && s.len() <= 256
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     plain.then(|| Zeroizing::new(s.to_owned()))
 }
@@ -362,10 +361,10 @@ impl<H: Host> Session<H> {
             }
             Auth::OAuth2(_) => {
                 let token = self.token().await?;
-                if let Some(a) = self
-                    .inner
-                    .auth
-                    .authorization(self, &token, "GET", &url, self.now())?
+                if let Some(a) =
+                    self.inner
+                        .auth
+                        .authorization(self, &token, "GET", &url, self.now())?
                 {
                     headers.push(("Authorization".to_owned(), Zeroizing::new(a)));
                 }

@@ -650,7 +650,10 @@ impl IbkrSession {
             set("firstMessage", &JsValue::from_str(&info.first_message));
             set("generation", &JsValue::from_f64(info.generation as f64));
             set("ticMs", &JsValue::from_f64(websocket::TIC_MS as f64));
-            set("keepAliveMs", &JsValue::from_f64(websocket::KEEP_ALIVE_MS as f64));
+            set(
+                "keepAliveMs",
+                &JsValue::from_f64(websocket::KEEP_ALIVE_MS as f64),
+            );
             Ok(out.into())
         })
     }
@@ -670,14 +673,12 @@ impl IbkrSession {
     #[wasm_bindgen(js_name = "websocketClosed")]
     pub fn websocket_closed(&self, o: JsValue) -> JsResult<JsValue> {
         let opts = Opts::new("websocketClosed", &o)?;
-        let prepare_error = opts
-            .opt_string("prepareError")?
-            .map(|c| {
-                crate::error::ErrorCode::ALL
-                    .into_iter()
-                    .find(|k| k.as_str() == c)
-                    .unwrap_or(crate::error::ErrorCode::Internal)
-            });
+        let prepare_error = opts.opt_string("prepareError")?.map(|c| {
+            crate::error::ErrorCode::ALL
+                .into_iter()
+                .find(|k| k.as_str() == c)
+                .unwrap_or(crate::error::ErrorCode::Internal)
+        });
         let c = websocket::Closed {
             code: opts.opt_uint("code", 4999)?.unwrap_or(1006) as u16,
             reason: opts.opt_string("reason")?.unwrap_or_default(),
