@@ -14,7 +14,7 @@ WASM_OPT_FLAGS := -O3
 CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
 REMAP_PATHS := --config 'target.$(WASM_TARGET).rustflags=["--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo", "--remap-path-prefix=$(CURDIR)=/ibkr-auth"]'
 
-.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean audit test-hostile fuzz test-soak soak
+.PHONY: setup pkg demo demo-gateway walkthrough sim www www-dist bench test test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes lint clean audit test-hostile fuzz test-soak soak test-ws
 
 setup:
 	@scripts/setup.sh
@@ -45,7 +45,7 @@ www: www-dist
 walkthrough: pkg
 	node examples/handshake-walkthrough.mjs
 
-test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes audit test-hostile test-soak
+test: lint test-rust test-wasm test-js test-sim test-session test-cli test-browser test-www test-workerd test-stores test-fleet test-clients test-runtimes audit test-hostile test-soak test-ws
 	@echo "make test: all suites passed"
 
 lint: setup
@@ -117,6 +117,13 @@ test-runtimes: pkg
 audit: pkg
 	@scripts/setup.sh --audit
 	scripts/audit.sh
+
+# The streaming WebSocket against the simulator's, through the packed package: Node 20 with the
+# `ws` package, and Node 22's global WebSocket (setup.sh --node22 puts it in .tools/node22/).
+# Chromium's and workerd's streaming tests run in test-browser and test-workerd.
+test-ws: pkg
+	@scripts/setup.sh --node22
+	node --test tests/ws/
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results

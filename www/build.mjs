@@ -14,7 +14,7 @@ if (!fs.existsSync(path.join(pkg, 'browser.js'))) throw new Error('pkg/ is not b
 fs.rmSync(dist, { recursive: true, force: true });
 fs.mkdirSync(path.join(dist, 'pkg/glue'), { recursive: true });
 for (const f of fs.readdirSync(path.join(root, 'www/src'))) fs.copyFileSync(path.join(root, 'www/src', f), path.join(dist, f));
-for (const f of ['browser.js', 'errors.js', 'stores.js', 'glue/web.js', 'glue/ibkr_auth_bg.wasm']) fs.copyFileSync(path.join(pkg, f), path.join(dist, 'pkg', f));
+for (const f of ['browser.js', 'errors.js', 'stores.js', 'websocket.js', 'glue/web.js', 'glue/ibkr_auth_bg.wasm']) fs.copyFileSync(path.join(pkg, f), path.join(dist, 'pkg', f));
 
 fs.writeFileSync(path.join(dist, 'demo.json'), JSON.stringify(demoMaterial().page, null, 1));
 const size = fs.readdirSync(dist, { recursive: true }).filter((f) => fs.statSync(path.join(dist, f)).isFile()).length;

@@ -3,9 +3,13 @@
 // instantiated differs. scripts/build-pkg.mjs fails the build if a glue export is missing here.
 import init, { initSync, __setErrorClass } from './glue/web.js';
 import { IbkrAuthError, ERROR_CODES } from './errors.js';
+import { IbkrSession } from './glue/web.js';
+import { IbkrStream } from './websocket.js';
 await init();
 __setErrorClass(IbkrAuthError);
+IbkrStream.install(IbkrSession);
 export { IbkrAuthError, ERROR_CODES };
+export { IbkrStream } from './websocket.js';
 export { memoryStore, redisStore, kvStore, durableObjectStore, TokenStoreObject } from './stores.js';
 export {
   GatewayLogin,

@@ -10,7 +10,9 @@ const { gatewayFetch, gatewayCertificate } = require('./gateway.cjs');
 const { gatewayLogin, loginGuard } = require('./gateway-login.cjs')(glue);
 const { memoryStore, redisStore, kvStore, durableObjectStore, TokenStoreObject } = require('./stores.cjs');
 const { fileStore } = require('./file-store.cjs');
+const { IbkrStream } = require('./websocket.cjs');
 glue.__setErrorClass(IbkrAuthError);
+IbkrStream.install(glue.IbkrSession);
 module.exports = {
   IbkrAuthError,
   ERROR_CODES,
@@ -24,6 +26,7 @@ module.exports = {
   kvStore,
   durableObjectStore,
   TokenStoreObject,
+  IbkrStream,
   GatewayLogin: glue.GatewayLogin,
   IbkrSession: glue.IbkrSession,
   KeepAlive: glue.KeepAlive,

@@ -40,3 +40,4 @@ export const redisStore = api.redisStore;
 export const kvStore = api.kvStore;
 export const durableObjectStore = api.durableObjectStore;
 export const TokenStoreObject = api.TokenStoreObject;
+export const IbkrStream = api.IbkrStream;

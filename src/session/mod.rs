@@ -19,6 +19,7 @@
 //! | `brokerage.rs` | `ssodh/init`, status, tickle, validate, logout, reauthenticate, `ensure_authenticated`, keep-alive |
 //! | `url.rs` | the API base URLs: switching, the session's own URLs, resolving a call's target |
 //! | `clock.rs` | the server's clock from its `Date` header; OAuth timestamps |
+//! | [`websocket`] | the streaming WebSocket: its URL, headers and session value per kind, and what to do on each close |
 //! | [`pacing`], [`flight`], [`host`], [`http_date`], [`third_party`] | rate limits, single flight, the host trait, `Date` parsing, the third-party flow |
 
 mod auth;
@@ -33,6 +34,7 @@ pub mod recovery;
 pub mod third_party;
 mod token;
 mod url;
+pub mod websocket;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -147,6 +149,8 @@ struct State {
     pacer: Pacer,
     /// The public IP the current OAuth 2.0 session was made for (`auth/oauth2.rs`).
     session_ip: Option<String>,
+    /// The streaming WebSocket's session value and the token generation it is for (`websocket.rs`).
+    ws_session: Option<websocket::SessionValue>,
 }
 
 struct Inner<H: Host> {
@@ -245,6 +249,7 @@ impl<H: Host> Session<H> {
             clock: clock::Clock::default(),
             pacer: opts.pacer.clone(),
             session_ip: None,
+            ws_session: None,
         };
         Ok(Session {
             inner: Rc::new(Inner {

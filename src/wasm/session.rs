@@ -17,6 +17,7 @@ use crate::keys::PrivateKey;
 use crate::oauth1::request;
 use crate::session::pacing::{Limit, PathMatch};
 use crate::session::third_party::ThirdParty;
+use crate::session::websocket;
 use crate::session::{
     Auth, Call, Host, Level, Oauth1Credentials, Oauth1Inputs, Oauth2Credentials, Options, Pacer,
     Session,
@@ -617,6 +618,101 @@ impl IbkrSession {
                 generation: r.generation as f64,
             }))
         })
+    }
+
+    /// `websocketInfo({ fresh = false, repair = false }?)`: what to open IBKR's streaming
+    /// WebSocket with → `{ url, headers, cookie, session, firstMessage, generation, ticMs,
+    /// keepAliveMs }` (the session value, the cookie and for OAuth 2.0 the headers are secrets).
+    /// `fresh`: ask `/tickle` for the session value even if the token's is known; `repair`: make
+    /// sure the brokerage session is authenticated first.
+    #[wasm_bindgen(js_name = "websocketInfo")]
+    pub fn websocket_info(&self, o: JsValue) -> Promise {
+        let s = self.session.clone();
+        promise(async move {
+            let (mut fresh, mut repair) = (false, false);
+            if !(o.is_undefined() || o.is_null()) {
+                let opts = Opts::new("websocketInfo", &o)?;
+                fresh = opts.opt_bool("fresh")?.unwrap_or(false);
+                repair = opts.opt_bool("repair")?.unwrap_or(false);
+            }
+            let info = s.websocket_info(fresh, repair).await?;
+            let out = Object::new();
+            let set = |k: &str, v: &JsValue| {
+                let _ = Reflect::set(&out, &JsValue::from_str(k), v);
+            };
+            let headers = Object::new();
+            for (k, v) in &info.headers {
+                let _ = Reflect::set(&headers, &JsValue::from_str(k), &JsValue::from_str(v));
+            }
+            set("url", &JsValue::from_str(&info.url));
+            set("headers", &headers.into());
+            set("cookie", &JsValue::from_str(&info.cookie));
+            set("session", &JsValue::from_str(&info.session));
+            set("firstMessage", &JsValue::from_str(&info.first_message));
+            set("generation", &JsValue::from_f64(info.generation as f64));
+            set("ticMs", &JsValue::from_f64(websocket::TIC_MS as f64));
+            set(
+                "keepAliveMs",
+                &JsValue::from_f64(websocket::KEEP_ALIVE_MS as f64),
+            );
+            Ok(out.into())
+        })
+    }
+
+    /// `websocketCurrent(generation)`: whether the token of that generation is still the one in
+    /// use (`IbkrStream` reopens the socket with the new session value when it is not).
+    #[wasm_bindgen(js_name = "websocketCurrent")]
+    pub fn websocket_current(&self, generation: JsValue) -> bool {
+        generation
+            .as_f64()
+            .is_none_or(|g| self.session.websocket_current(g as u64))
+    }
+
+    /// `websocketClosed({ code, reason, opened, authenticated, httpStatus, attempt,
+    /// authRefusals, prepareError })`: what `IbkrStream` does after a close →
+    /// `{ action: "reconnect", delayMs, fresh, repair, refused }` or `{ action: "fail", error }`.
+    #[wasm_bindgen(js_name = "websocketClosed")]
+    pub fn websocket_closed(&self, o: JsValue) -> JsResult<JsValue> {
+        let opts = Opts::new("websocketClosed", &o)?;
+        let prepare_error = opts.opt_string("prepareError")?.map(|c| {
+            crate::error::ErrorCode::ALL
+                .into_iter()
+                .find(|k| k.as_str() == c)
+                .unwrap_or(crate::error::ErrorCode::Internal)
+        });
+        let c = websocket::Closed {
+            code: opts.opt_uint("code", 4999)?.unwrap_or(1006) as u16,
+            reason: opts.opt_string("reason")?.unwrap_or_default(),
+            opened: opts.opt_bool("opened")?.unwrap_or(false),
+            authenticated: opts.opt_bool("authenticated")?.unwrap_or(false),
+            http_status: opts.opt_uint("httpStatus", 999)?.map(|s| s as u16),
+            attempt: opts.opt_uint("attempt", 1_000_000)?.unwrap_or(0) as u32,
+            auth_refusals: opts.opt_uint("authRefusals", 1_000_000)?.unwrap_or(0) as u32,
+            prepare_error,
+        };
+        let out = Object::new();
+        let set = |k: &str, v: JsValue| {
+            let _ = Reflect::set(&out, &JsValue::from_str(k), &v);
+        };
+        match self.session.websocket_closed(&c) {
+            websocket::CloseAction::Reconnect {
+                delay_ms,
+                fresh,
+                repair,
+                refused,
+            } => {
+                set("action", "reconnect".into());
+                set("delayMs", JsValue::from_f64(delay_ms as f64));
+                set("fresh", fresh.into());
+                set("repair", repair.into());
+                set("refused", refused.into());
+            }
+            websocket::CloseAction::Fail(e) => {
+                set("action", "fail".into());
+                set("error", to_js(e));
+            }
+        }
+        Ok(out.into())
     }
 
     /// `keepAlive({ intervalMs = 60000 })`: tickles on a timer and repairs the brokerage

@@ -11,7 +11,8 @@ import { root } from './harness.mjs';
 test('make demo: a full session against the simulator succeeds step by step, secrets masked', () => {
   const r = spawnSync(process.execPath, [path.join(root, 'examples/demo.mjs')], { encoding: 'utf8', env: { ...process.env, IBKR_SIM_STATE: fs.mkdtempSync(path.join(os.tmpdir(), 'sim-')) } });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.equal((r.stdout.match(/^✓ \d\. /gm) ?? []).length, 8, r.stdout);
+  assert.equal((r.stdout.match(/^✓ \d\. /gm) ?? []).length, 9, r.stdout);
+  assert.match(r.stdout, /AAPL last \d+\.\d\d/);
   assert.match(r.stdout, /keys generated \(first run\)/);
   assert.match(r.stdout, /orders on the server: 1 \(sent exactly once\)/);
   assert.match(r.stdout, /2 handshakes, 1 rejected/);

@@ -88,7 +88,7 @@ test('package.json: exports map with types first, runtime conditions, no install
   assert.equal(JSON.parse(fs.readFileSync(path.join(project, 'node_modules/yaml/package.json'), 'utf8')).version, dev.yaml);
   const files = packed.files.map((f) => f.path);
   for (const f of ['README.md', 'LICENSE', 'index.d.ts', 'index.d.cts', 'node.cjs', 'node.mjs', 'browser.js',
-    'workerd.js', 'glue/ibkr_auth_bg.wasm', 'stores.js', 'stores.cjs', 'file-store.cjs']) assert.ok(files.includes(f), `tarball lacks ${f}`);
+    'workerd.js', 'glue/ibkr_auth_bg.wasm', 'stores.js', 'stores.cjs', 'websocket.js', 'websocket.cjs', 'file-store.cjs']) assert.ok(files.includes(f), `tarball lacks ${f}`);
   assert.equal(files.filter((f) => f.endsWith('.wasm')).length, 1, 'exactly one .wasm ships');
   // The only key material is the simulated gateway's throwaway certificate, with its README.
   assert.deepEqual(files.filter((f) => /\.pem$|PRIVATE KEY/.test(f)).sort(), ['sim/tls/gateway-cert.pem', 'sim/tls/gateway-key.pem']);

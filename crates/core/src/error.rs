@@ -57,11 +57,14 @@ pub enum ErrorCode {
     /// The server's reply is not what the protocol expects (malformed, a field missing, a value
     /// out of range, or a protocol this library does not speak).
     UnexpectedResponse,
+    /// The streaming WebSocket was refused or closed as unauthenticated again with a new
+    /// session value from `/tickle` (close 1008, or 401 on the upgrade).
+    WebSocketUnauthenticated,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidKey,
         ErrorCode::InvalidDhParams,
@@ -84,6 +87,7 @@ impl ErrorCode {
         ErrorCode::LockedOut,
         ErrorCode::AccountLocked,
         ErrorCode::UnexpectedResponse,
+        ErrorCode::WebSocketUnauthenticated,
     ];
 
     /// The stable string form, e.g. `"DECRYPT_FAILED"`.
@@ -111,6 +115,7 @@ impl ErrorCode {
             ErrorCode::LockedOut => "LOCKED_OUT",
             ErrorCode::AccountLocked => "ACCOUNT_LOCKED",
             ErrorCode::UnexpectedResponse => "UNEXPECTED_RESPONSE",
+            ErrorCode::WebSocketUnauthenticated => "WS_UNAUTHENTICATED",
         }
     }
 }
@@ -228,7 +233,7 @@ mod tests {
             );
         }
         assert_eq!(seen.len(), ErrorCode::ALL.len());
-        assert_eq!(seen.len(), 22);
+        assert_eq!(seen.len(), 23);
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub struct Oauth1Credentials {
     dh: DhParams,
 }
 
+impl Oauth1Credentials {
+    /// The access token (public: it travels in the streaming WebSocket's URL).
+    pub(crate) fn access_token(&self) -> &str {
+        &self.access_token
+    }
+}
+
 impl std::fmt::Debug for Oauth1Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Oauth1Credentials")

@@ -1,0 +1,375 @@
+// IBKR's streaming WebSocket (market data, orders, P&L), kept open and authenticated: the socket
+// object, its `tic` keep-alive, reconnects and the replay of subscriptions. What to authenticate
+// with and what to do on each close are the session's (Rust: src/session/websocket.rs, through
+// websocketInfo/websocketClosed/websocketCurrent), so every runtime decides alike. The socket comes
+// from the WebSocket constructor given (the global one of browsers, Node ≥ 22, Deno, Bun; the `ws`
+// package, which can send headers), or from a fetch upgrade (Cloudflare Workers). Nothing here logs:
+// the session's logger says what happens, without secrets.
+import { IbkrAuthError } from './errors.js';
+
+const bad = (msg) => new IbkrAuthError('INVALID_ARGUMENT', `websocket: ${msg}`);
+// The `ws` package's class (its CommonJS export or its ESM default): it alone has terminate().
+const isWsPackage = (WS) => typeof WS === 'function' && typeof WS.prototype?.terminate === 'function' && typeof WS.prototype?.ping === 'function';
+const decoder = typeof TextDecoder === 'function' ? new TextDecoder() : null;
+
+/** A message's text: strings as they are; bytes (Buffer, ArrayBuffer, typed arrays) as UTF-8. */
+function text(data) {
+  if (typeof data === 'string') return data;
+  if (decoder && (data instanceof ArrayBuffer || ArrayBuffer.isView(data))) return decoder.decode(data);
+  return String(data);
+}
+
+/** The key a subscription is kept under: `smd+265598+{…}` → `smd+265598`; `sor+{}` → `sor`. */
+function topicKey(message) {
+  const parts = message.split('+');
+  let n = parts.length;
+  while (n > 1 && parts[n - 1].trimStart().startsWith('{')) n -= 1;
+  return parts.slice(0, n).join('+');
+}
+
+/** Timers the stream uses; tests pass their own to run it on a controlled clock. */
+function timersOf(o) {
+  const t = o.timers ?? globalThis;
+  if (typeof t.setTimeout !== 'function' || typeof t.clearTimeout !== 'function') throw bad('`timers` must have setTimeout and clearTimeout.');
+  return { set: (fn, ms) => t.setTimeout(fn, ms), clear: (id) => t.clearTimeout(id) };
+}
+
+/**
+ * An authenticated streaming WebSocket to IBKR that stays so: `tic` every `ticMs`, the session's
+ * keep-alive round every `keepAliveMs` (with a shared store, one process of the fleet tickles),
+ * reopened with a new session value after a token renewal or a close (with back-off), and the
+ * subscriptions replayed. Made by `session.websocket({ WebSocket })`.
+ */
+export class IbkrStream {
+  #session;
+  #timers;
+  #WS;
+  #fetch;
+  #sendHeaders;
+  #socketOptions;
+  #ticMs;
+  #keepAliveMs;
+  #subs = new Map();
+  #listeners = new Map();
+  #consumers = new Set();
+  #state = null;
+  #info = null;
+  #attempt = 0;
+  #refusals = 0;
+  #reconnects = 0;
+  #ticTimer = null;
+  #keepAliveTimer = null;
+  #retryTimer = null;
+  #closed = false;
+  #failure = null;
+  #opened;
+
+  /** Adds `websocket(o)` to the session class (done by the package's entry files). */
+  static install(SessionClass) {
+    if (typeof SessionClass?.prototype?.websocketInfo !== 'function' || SessionClass.prototype.websocket) return;
+    Object.defineProperty(SessionClass.prototype, 'websocket', {
+      configurable: true,
+      writable: true,
+      value: function websocket(o) {
+        if (o != null && typeof o !== 'object') return Promise.reject(bad('the options must be an object.'));
+        if (!o || (o.WebSocket === undefined && o.fetch === undefined)) return this.websocketInfo(o ? { fresh: o.fresh, repair: o.repair } : undefined);
+        let stream;
+        try { stream = new IbkrStream(this, o); } catch (e) { return Promise.reject(e); }
+        return stream.#opened.then(() => stream);
+      },
+    });
+  }
+
+  constructor(session, o = {}) {
+    if (typeof session?.websocketInfo !== 'function') throw bad('needs an IbkrSession.');
+    this.#session = session;
+    this.#timers = timersOf(o);
+    if (o.WebSocket !== undefined && typeof o.WebSocket !== 'function') throw bad('`WebSocket` must be a WebSocket constructor (globalThis.WebSocket, or the `ws` package\'s default export).');
+    if (o.fetch !== undefined && typeof o.fetch !== 'function') throw bad('`fetch` must be a function (a fetch that upgrades, as Workers\' does).');
+    if (!o.WebSocket && !o.fetch) throw bad('pass `WebSocket` (a constructor) or, on Workers, `fetch`.');
+    this.#WS = o.WebSocket;
+    this.#fetch = o.WebSocket ? null : o.fetch;
+    this.#sendHeaders = o.headers ?? isWsPackage(o.WebSocket);
+    if (o.socketOptions !== undefined && (typeof o.socketOptions !== 'object' || o.socketOptions === null)) throw bad('`socketOptions` must be an object (passed to the WebSocket constructor, e.g. the `ws` package\'s { ca }).');
+    this.#socketOptions = o.socketOptions;
+    for (const k of ['ticMs', 'keepAliveMs']) {
+      if (o[k] !== undefined && o[k] !== false && !(Number.isInteger(o[k]) && o[k] >= 1000)) throw bad(`\`${k}\` must be a whole number of milliseconds ≥ 1000${k === 'keepAliveMs' ? ', or false' : ''}.`);
+    }
+    this.#ticMs = o.ticMs;
+    this.#keepAliveMs = o.keepAliveMs;
+    for (const s of o.subscriptions ?? []) this.subscribe(s);
+    this.#opened = new Promise((resolve, reject) => { this.#state = { resolve, reject, first: true }; });
+    this.#opened.catch(() => {});
+    this.#connect(false, false);
+  }
+
+  /** Whether a socket is open and IBKR confirmed it authenticated. */
+  get authenticated() { return Boolean(this.#state?.authenticated && !this.#state.done && !this.#closed); }
+
+  /** How many times the socket was reopened. */
+  get reconnects() { return this.#reconnects; }
+
+  /** The token generation the open socket's session value belongs to. */
+  get generation() { return this.#info?.generation; }
+
+  /** The subscription messages replayed after a reconnect. */
+  get subscriptions() { return [...this.#subs.values()]; }
+
+  /**
+   * Subscribes, e.g. `smd+265598+{"fields":["31","84","86"]}`, `sor+{}`, `spl+{}`: sent now if the
+   * socket is authenticated, and again after every reconnect. Returns the key `unsubscribe` takes.
+   */
+  subscribe(message) {
+    if (typeof message !== 'string' || !/^s[a-z]{2}\+/i.test(message)) throw bad('subscribe takes IBKR\'s message, e.g. smd+265598+{"fields":["31"]} or sor+{}.');
+    const key = topicKey(message);
+    this.#subs.set(key, message);
+    if (this.authenticated) this.#send(message);
+    return key;
+  }
+
+  /** Unsubscribes by key (`smd+265598`, `sor`) or IBKR's message (`umd+265598+{}`); no more replay. */
+  unsubscribe(keyOrMessage) {
+    if (typeof keyOrMessage !== 'string' || !keyOrMessage) throw bad('unsubscribe takes a key (smd+265598) or a message (umd+265598+{}).');
+    const isU = /^u[a-z]{2}(\+|$)/i.test(keyOrMessage);
+    const key = topicKey(keyOrMessage);
+    const sKey = isU ? `s${key.slice(1)}` : key;
+    const had = this.#subs.delete(sKey);
+    const message = isU ? keyOrMessage : `u${sKey.slice(1)}+{}`;
+    if (this.authenticated) this.#send(message);
+    return had;
+  }
+
+  /** Sends a message as it is (not replayed after a reconnect). */
+  send(message) {
+    if (typeof message !== 'string') throw bad('send takes a string.');
+    if (!this.authenticated) throw new IbkrAuthError('NETWORK', 'websocket: the socket is not open and authenticated now (reconnecting, or closed); subscribe() replays once it is.');
+    this.#send(message);
+  }
+
+  /** `on('message' | 'open' | 'reconnecting' | 'keepalive' | 'error' | 'close', fn)`. */
+  on(type, fn) {
+    if (typeof fn !== 'function') throw bad('on(type, listener) needs a function.');
+    if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
+    this.#listeners.get(type).add(fn);
+    return this;
+  }
+
+  off(type, fn) {
+    this.#listeners.get(type)?.delete(fn);
+    return this;
+  }
+
+  /** Closes the socket for good: no reconnect; iterators end. */
+  close(code = 1000, reason = 'closed by the client') {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopTimers();
+    this.#timers.clear(this.#retryTimer);
+    const st = this.#state;
+    this.#state = null;
+    try { st?.ws?.close(code, reason); } catch { /* already closed */ }
+    st?.reject?.(new IbkrAuthError('ABORTED', 'websocket: closed before it was authenticated.'));
+    this.#emit('close', { code, reason });
+    for (const c of this.#consumers) c.end();
+  }
+
+  /** Messages, parsed (JSON, else the text), as they come; ends on close(), throws if the stream fails. */
+  [Symbol.asyncIterator]() {
+    const queue = [];
+    let wake = null;
+    let done = false;
+    const consumer = {
+      push: (m) => { if (queue.length >= 10_000) queue.shift(); queue.push(m); wake?.(); },
+      end: () => { done = true; wake?.(); },
+    };
+    this.#consumers.add(consumer);
+    const finish = () => { this.#consumers.delete(consumer); done = true; return Promise.resolve({ done: true, value: undefined }); };
+    return {
+      next: async () => {
+        for (;;) {
+          if (queue.length) return { done: false, value: queue.shift() };
+          if (this.#failure) { finish(); throw this.#failure; }
+          if (done || this.#closed) return finish();
+          await new Promise((r) => { wake = r; });
+          wake = null;
+        }
+      },
+      return: finish,
+      [Symbol.asyncIterator]() { return this; },
+    };
+  }
+
+  #emit(type, value) {
+    for (const fn of this.#listeners.get(type) ?? []) {
+      try { fn(value); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  #send(message) {
+    try { this.#state?.ws?.send(message); } catch { /* the close handler reconnects */ }
+  }
+
+  #stopTimers() {
+    this.#timers.clear(this.#ticTimer);
+    this.#timers.clear(this.#keepAliveTimer);
+    this.#ticTimer = this.#keepAliveTimer = null;
+  }
+
+  /** Opens a socket: the session value (fresh/repair as decided), then the socket itself. */
+  async #connect(fresh, repair) {
+    const st = { ...this.#carry(), opened: false, authenticated: false, sentSession: false, httpStatus: undefined, ws: null, done: false };
+    this.#state = st;
+    let info;
+    try {
+      info = await this.#session.websocketInfo({ fresh, repair });
+    } catch (e) {
+      if (this.#state !== st) return;
+      return this.#closedWith(st, { code: 1006, reason: '', prepareError: e instanceof IbkrAuthError ? e.code : 'NETWORK' });
+    }
+    if (this.#state !== st) return;
+    this.#info = info;
+    try {
+      if (this.#fetch) {
+        // Called as a plain function: Workers' fetch refuses any other `this`.
+        const upgrade = this.#fetch;
+        const resp = await upgrade(info.url.replace(/^ws/i, 'http'), { headers: { ...info.headers, Upgrade: 'websocket' } });
+        if (this.#state !== st) { resp.webSocket?.close?.(1000); return; }
+        if (!resp.webSocket) return this.#closedWith(st, { code: 1006, reason: '', httpStatus: resp.status });
+        st.ws = resp.webSocket;
+        this.#wire(st);
+        st.ws.accept();
+        this.#onOpen(st);
+      } else {
+        const options = this.#sendHeaders ? { ...this.#socketOptions, headers: { ...this.#socketOptions?.headers, ...info.headers } } : this.#socketOptions;
+        st.ws = options ? new this.#WS(info.url, options) : new this.#WS(info.url);
+        if ('binaryType' in st.ws) try { st.ws.binaryType = 'arraybuffer'; } catch { /* not settable */ }
+        this.#wire(st);
+      }
+    } catch (e) {
+      if (this.#state !== st) return;
+      return this.#closedWith(st, { code: 1006, reason: '', prepareError: e instanceof IbkrAuthError ? e.code : undefined });
+    }
+  }
+
+  /** The first-open promise's handlers pass from one attempt to the next. */
+  #carry() {
+    const prev = this.#state;
+    return prev && !prev.authenticatedOnce ? { resolve: prev.resolve, reject: prev.reject, first: prev.first } : {};
+  }
+
+  #wire(st) {
+    const ws = st.ws;
+    const on = (type, fn) => ws.addEventListener(type, (ev) => { if (this.#state === st && !st.done) fn(ev); });
+    on('open', () => this.#onOpen(st));
+    on('message', (ev) => this.#onMessage(st, ev.data));
+    on('error', (ev) => {
+      const m = /Unexpected server response: (\d{3})/.exec(String(ev?.message ?? ev?.error?.message ?? ''));
+      if (m) st.httpStatus = Number(m[1]);
+    });
+    on('close', (ev) => this.#closedWith(st, { code: ev.code || 1006, reason: ev.reason ?? '' }));
+  }
+
+  #onOpen(st) {
+    st.opened = true;
+    // Where the upgrade could not carry the cookie, IBKR waits for the session message.
+    if (!this.#fetch && !this.#sendHeaders) this.#sendSession(st);
+  }
+
+  #sendSession(st) {
+    if (st.sentSession) return;
+    st.sentSession = true;
+    try { st.ws.send(this.#info.firstMessage); } catch { /* the close handler decides */ }
+  }
+
+  #onMessage(st, data) {
+    const raw = text(data);
+    let msg;
+    try { msg = JSON.parse(raw); } catch { msg = raw; }
+    if (msg && typeof msg === 'object') {
+      if (!st.authenticated && msg.message === 'waiting for session') this.#sendSession(st);
+      if (!st.authenticated && msg.topic === 'system' && msg.success !== undefined) this.#onAuthenticated(st);
+      if (msg.topic === 'sts' && msg.args?.authenticated === false) this.#reopen(st, { fresh: true, repair: true });
+    }
+    this.#emit('message', msg);
+    for (const c of this.#consumers) c.push(msg);
+  }
+
+  #onAuthenticated(st) {
+    st.authenticated = true;
+    st.authenticatedOnce = true;
+    this.#attempt = 0;
+    this.#refusals = 0;
+    for (const m of this.#subs.values()) this.#send(m);
+    this.#startTimers(st);
+    const reconnected = !st.first;
+    if (reconnected) this.#reconnects += 1;
+    st.resolve?.();
+    this.#emit('open', { generation: this.#info.generation, reconnected });
+  }
+
+  #startTimers(st) {
+    this.#stopTimers();
+    const ticMs = this.#ticMs ?? this.#info.ticMs;
+    const tic = () => {
+      if (this.#state !== st) return;
+      if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st, { fresh: false, repair: false, renewed: true });
+      this.#send('tic');
+      this.#ticTimer = this.#timers.set(tic, ticMs);
+    };
+    this.#ticTimer = this.#timers.set(tic, ticMs);
+    if (this.#keepAliveMs === false) return;
+    const keepAliveMs = this.#keepAliveMs ?? this.#info.keepAliveMs;
+    const round = async () => {
+      if (this.#state !== st) return;
+      try {
+        const result = await this.#session.keepAliveOnce({ intervalMs: keepAliveMs });
+        this.#emit('keepalive', result);
+      } catch (error) {
+        this.#emit('keepalive', { error });
+      }
+      if (this.#state !== st) return;
+      if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st, { fresh: false, repair: false, renewed: true });
+      this.#keepAliveTimer = this.#timers.set(round, keepAliveMs);
+    };
+    this.#keepAliveTimer = this.#timers.set(round, keepAliveMs);
+  }
+
+  /** Closes this socket ourselves and opens another (a renewed token, an unauthenticated brokerage session). */
+  #reopen(st, { fresh, repair, renewed = false }) {
+    if (this.#state !== st || st.done) return;
+    st.done = true;
+    this.#stopTimers();
+    try { st.ws?.close(1000, renewed ? 'token renewed' : 'reauthenticating'); } catch { /* gone */ }
+    this.#emit('reconnecting', { attempt: this.#attempt, delayMs: 0, code: 1000, reason: renewed ? 'token renewed' : 'brokerage session not authenticated' });
+    this.#connect(fresh, repair);
+  }
+
+  #closedWith(st, c) {
+    if (this.#state !== st || st.done) return;
+    st.done = true;
+    this.#stopTimers();
+    if (this.#closed) return;
+    const d = this.#session.websocketClosed({
+      code: c.code, reason: c.reason, opened: st.opened, authenticated: st.authenticated,
+      httpStatus: c.httpStatus ?? st.httpStatus, attempt: this.#attempt, authRefusals: this.#refusals,
+      prepareError: c.prepareError,
+    });
+    if (d.action === 'fail') return this.#fail(st, d.error);
+    if (d.refused) this.#refusals += 1;
+    this.#emit('reconnecting', { attempt: this.#attempt, delayMs: d.delayMs, code: c.code, reason: c.reason });
+    this.#attempt += 1;
+    if (d.delayMs === 0) this.#connect(d.fresh, d.repair);
+    else this.#retryTimer = this.#timers.set(() => { if (!this.#closed) this.#connect(d.fresh, d.repair); }, d.delayMs);
+  }
+
+  #fail(st, error) {
+    this.#failure = error;
+    this.#closed = true;
+    this.#state = null;
+    try { st.ws?.close(1000); } catch { /* gone */ }
+    st.reject?.(error);
+    if (!st.reject) this.#emit('error', error);
+    this.#emit('close', { code: 1008, reason: error.message });
+    for (const c of this.#consumers) c.end();
+  }
+}

@@ -1,0 +1,98 @@
+// Shared by the streaming WebSocket tests: one controlled clock for the simulator, the sessions,
+// the token store and the streams' timers; simulators per session kind; and waiting for events
+// (never for wall-clock time).
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { GATEWAY_TLS, generateKeys, Simulator } from '../../sim/server.mjs';
+
+export const T0 = Date.UTC(2026, 0, 5, 15, 0, 0);
+export const AAPL = 265598;
+const keys = generateKeys();
+
+/**
+ * A controlled clock: `now()`, timers (`setTimeout`/`clearTimeout`) that fire only when the
+ * test moves the clock with `advance(ms)` (due timers run in order; the test awaits what they
+ * start before moving on).
+ */
+export function controlledClock(start = T0) {
+  let now = start;
+  let next = 1;
+  const timers = new Map();
+  return {
+    now: () => now,
+    setTimeout(fn, ms) { const id = next++; timers.set(id, { at: now + Math.max(0, ms), fn }); return id; },
+    clearTimeout(id) { timers.delete(id); },
+    /** The delay of the earliest pending timer, or null. */
+    pending() { let min = null; for (const t of timers.values()) if (min === null || t.at < min) min = t.at; return min === null ? null : min - now; },
+    /** Moves the clock by `ms`, running the timers that fall due on the way. */
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        let due = null;
+        for (const [id, t] of timers) if (t.at <= end && (due === null || t.at < timers.get(due).at)) due = id;
+        if (due === null) break;
+        const t = timers.get(due);
+        timers.delete(due);
+        now = Math.max(now, t.at);
+        t.fn();
+      }
+      now = end;
+    },
+  };
+}
+
+/** A simulator on `clock` (its WebSocket moves only when the test ticks it), closed by `close()`. */
+export async function startSim(clock, o = {}) {
+  const secretHex = crypto.randomBytes(32).toString('hex');
+  const sim = await new Simulator({ keys, secretHex, rateLimits: false, clock: clock.now, gatewayIdleMs: 1e12, ...o, ws: { autoTickMs: false, ...o.ws } }).start();
+  return sim;
+}
+
+/** A logger that keeps every line. */
+export function capture() {
+  const lines = [];
+  const logger = Object.fromEntries(['debug', 'info', 'warn', 'error'].map((l) => [l, (m) => lines.push(`${l}: ${m}`)]));
+  return { lines, logger };
+}
+
+/** Session options per kind for `sim` (pacing off: the clock is the test's). */
+export function sessionFor(pkg, kind, sim, clock, o = {}) {
+  const common = { pacing: false, clock: clock.now, ...o };
+  if (kind === 'oauth1') return pkg.IbkrSession.oauth1({ ...sim.clientConfig(), ...common });
+  if (kind === 'oauth2') return pkg.IbkrSession.oauth2({ ...sim.clientConfig2(), ...common });
+  return pkg.IbkrSession.gateway({
+    baseUrl: sim.baseUrl, fetch: pkg.gatewayFetch({ baseUrl: sim.origin, certificate: GATEWAY_TLS.cert }),
+    statusPolls: 3, statusPollMs: 50, ...common,
+  });
+}
+
+export const gatewayCa = GATEWAY_TLS.cert;
+
+/** Resolves with the next `type` event of `stream` that passes `pred`. */
+export function next(stream, type, pred = () => true) {
+  return new Promise((resolve, reject) => {
+    const fn = (v) => { if (pred(v)) { stream.off(type, fn); stream.off('error', err); resolve(v); } };
+    const err = (e) => { stream.off(type, fn); stream.off('error', err); reject(e); };
+    stream.on(type, fn);
+    if (type !== 'error') stream.on('error', err);
+  });
+}
+
+/** The next message with this topic. */
+export const nextTopic = (stream, topic) => next(stream, 'message', (m) => m?.topic === topic);
+
+/** Polls `cond` (no clock: each turn yields to I/O) until it holds, at most `turns` times. */
+export async function until(cond, what, turns = 2000) {
+  for (let i = 0; i < turns; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+/** Secrets that must not appear in logs or errors. */
+export function assertNoSecrets(texts, secrets) {
+  for (const t of texts) for (const s of secrets.filter((x) => typeof x === 'string' && x.length >= 8)) {
+    assert.ok(!String(t).includes(s), `a secret leaked into: ${String(t).slice(0, 200)}`);
+  }
+}

