@@ -4,22 +4,13 @@ its throwaway CA) are the only configuration. Prints one JSON line per step; bet
 waits for "go" on stdin so the test can act on the simulator.
 """
 import asyncio
-import json
 import sys
 
 import httpx
 from ibauth import auth_from_yaml
+from steps import say, wait_for_test
 
 
-def say(step, **fields):
-    print(json.dumps({'step': step, **fields}), flush=True)
-
-
-def wait_for_test(what):
-    say('waiting', on=what)
-    line = sys.stdin.readline().strip()
-    if line != 'go':
-        raise SystemExit(f'expected "go", got {line!r}')
 
 
 async def signed_get(auth, path, params=None):

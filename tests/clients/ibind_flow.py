@@ -4,21 +4,11 @@ IBIND_* environment variables the test sets. Prints one JSON line per step; the 
 stdin carries commands from the test between steps ("go" lines), so the test can act on the
 simulator (expire the token) while the client waits.
 """
-import json
-import sys
 
 from ibind import IbkrClient
+from steps import say, wait_for_test
 
 
-def say(step, **fields):
-    print(json.dumps({'step': step, **fields}), flush=True)
-
-
-def wait_for_test(what):
-    say('waiting', on=what)
-    line = sys.stdin.readline().strip()
-    if line != 'go':
-        raise SystemExit(f'expected "go", got {line!r}')
 
 
 def main():

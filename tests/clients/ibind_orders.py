@@ -4,15 +4,12 @@ own question handling; its status; a modification that asks again; a declined qu
 cancellation; the live orders list. Configured only through the IBIND_* environment variables.
 Prints one JSON line per step; the test reads them.
 """
-import json
 
 from ibind import IbkrClient, OrderRequest, QuestionType
+from steps import say
 
 CONID = 265598
 
-
-def say(step, **fields):
-    print(json.dumps({'step': step, **fields}), flush=True)
 
 
 def main():

@@ -6,25 +6,15 @@ environment variables the test sets. Prints one JSON line per step; the test rea
 
 stdin carries "go" lines from the test, which moves the simulator's clock between steps.
 """
-import json
-import sys
 
 from ibind import IbkrClient, IbkrWsClient, OrderRequest, QueueSink, events
 from ibind.subscriptions import MarketDataSubscription, OrdersSubscription, PnlSubscription
 from ibind.support.py_utils import wait_until
+from steps import say, wait_for_test
 
 CONID = '265598'
 
 
-def say(step, **fields):
-    print(json.dumps({'step': step, **fields}), flush=True)
-
-
-def wait_for_test(what):
-    say('waiting', on=what)
-    line = sys.stdin.readline().strip()
-    if line != 'go':
-        raise SystemExit(f'expected "go", got {line!r}')
 
 
 def next_event(sink, event_type, timeout=15):

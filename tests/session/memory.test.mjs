@@ -9,16 +9,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 
-// Keep a handle on the instance the package creates, to read its memory afterwards.
-const instances = [];
-const RealInstance = WebAssembly.Instance;
-WebAssembly.Instance = function Instance(module, imports) {
-  const inst = new RealInstance(module, imports);
-  instances.push(inst);
-  return inst;
-};
+import { instances, release } from '../common/wasm-instances.mjs';
 const { IbkrSession, decryptAccessTokenSecret, dhRandom } = await import('../../pkg/node.mjs');
-WebAssembly.Instance = RealInstance;
+release();
 const { newSim } = await import('./helpers.mjs');
 
 const memory = () => {

@@ -9,16 +9,9 @@
 // handles listed, the IPC channel closed — and the process must then exit on its own.
 import { streamFor } from './prng.mjs';
 
-// A handle on the module's instance, to read the size of its linear memory (which only grows).
-const instances = [];
-const RealInstance = WebAssembly.Instance;
-WebAssembly.Instance = function Instance(module, imports) {
-  const inst = new RealInstance(module, imports);
-  instances.push(inst);
-  return inst;
-};
+import { instances, release } from '../common/wasm-instances.mjs';
 const { ERROR_CODES, gatewayFetch, IbkrAuthError, IbkrSession, memoryStore } = await import('../../pkg/node.mjs');
-WebAssembly.Instance = RealInstance;
+release();
 
 const KINDS = ['oauth1', 'oauth2', 'gateway', 'fleet'];
 const ACCT = 'DU1234567';

@@ -5,15 +5,9 @@
 // does not hide the client's.
 //
 // node --expose-gc tests/soak/growth.mjs [oauth1|oauth2|gateway] [get|post|error] [rounds] [calls]
-const instances = [];
-const RealInstance = WebAssembly.Instance;
-WebAssembly.Instance = function Instance(module, imports) {
-  const inst = new RealInstance(module, imports);
-  instances.push(inst);
-  return inst;
-};
+import { instances, release } from '../common/wasm-instances.mjs';
 const { IbkrSession, gatewayFetch } = await import('../../pkg/node.mjs');
-WebAssembly.Instance = RealInstance;
+release();
 const { GATEWAY_TLS, Simulator } = await import('../../sim/server.mjs');
 
 const [kind = 'oauth1', op = 'get', rounds = '8', calls = '16000'] = process.argv.slice(2);
