@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { freePort, packageModules } from './package-modules.mjs';
 import { installPackedPackage, root } from '../js/harness.mjs';
 import { controlledClock } from '../ws/helpers.mjs';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
@@ -72,14 +72,8 @@ export default {
 `);
 
 const modules = ['(name = "worker.js", esModule = embed "worker.js")'];
-for (const f of fs.readdirSync(path.join(dir, 'ibkr-auth'), { recursive: true })) {
-  const rel = `ibkr-auth/${f}`;
-  if (f.endsWith('.wasm')) modules.push(`(name = "${rel}", wasm = embed "${rel}")`);
-  else if (f.endsWith('.js')) modules.push(`(name = "${rel}", esModule = embed "${rel}")`);
-}
-const port = await new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
+modules.push(...packageModules(dir));
+const port = await freePort();
 fs.writeFileSync(path.join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ (name = "main", worker = .worker), (name = "loopback", network = (allow = ["local", "private"])) ],
