@@ -140,7 +140,7 @@ test-hostile: pkg
 	node --test tests/hostile/
 
 # Fuzzing with libFuzzer (nightly + cargo-fuzz, installed by setup.sh --fuzz): every target in
-# fuzz/ for FUZZ_S seconds (default 60). Crashes land in fuzz/regressions/, which `cargo test`
+# fuzz/ for FUZZ_S seconds (default 60). Crashes land in tests/fuzz/regressions/, which `cargo test`
 # replays (tests/fuzz_corpus.rs). Not part of `make test` (it is open-ended by nature).
 FUZZ_S ?= 60
 fuzz:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of every fuzz target (fuzz/corpus/<target>/) from the test vectors and
+"""Writes the seed corpus of every fuzz target (tests/fuzz/corpus/<target>/: the test keys are among them, so they live with the tests) from the test vectors and
 fixtures in tests/, plus hand-made hostile cases. Run again after changing it; the files are
 committed. Seeds are named by content; `make fuzz` adds what it finds under fuzz/work/ instead."""
 import base64, hashlib, json, os, re, shutil
@@ -177,11 +177,11 @@ session(2, 8, '', '200||{"RESULT":true}')
 session(2, 4, '', '500||', '200||{}')
 session(2, 0, 'https://localhost:5000/v1/api/one/two?a=b', '200||\u00e9\ufffd[')
 
-out = os.path.join(ROOT, 'fuzz', 'corpus')
+out = os.path.join(ROOT, 'tests', 'fuzz', 'corpus')
 shutil.rmtree(out, ignore_errors=True)
 for target, items in corpus.items():
     os.makedirs(os.path.join(out, target))
     for data in items:
         with open(os.path.join(out, target, hashlib.sha1(data).hexdigest()), 'wb') as f:
             f.write(data)
-print(f'{sum(len(v) for v in corpus.values())} seeds for {len(corpus)} targets in fuzz/corpus/')
+print(f'{sum(len(v) for v in corpus.values())} seeds for {len(corpus)} targets in tests/fuzz/corpus/')

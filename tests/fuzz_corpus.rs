@@ -1,5 +1,5 @@
-//! Replays the fuzzing corpus on stable Rust: every file under `fuzz/corpus/<target>/` and every
-//! saved crash under `fuzz/regressions/<target>/` goes through the same entry function the
+//! Replays the fuzzing corpus on stable Rust: every file under `tests/fuzz/corpus/<target>/` and every
+//! saved crash under `tests/fuzz/regressions/<target>/` goes through the same entry function the
 //! libFuzzer target calls (`fuzz/src/entries.rs`). Each must end without a panic, with typed
 //! errors and no secret in any message or log line (the entries assert that).
 #![cfg(not(target_arch = "wasm32"))]
@@ -21,7 +21,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 fn replay(kind: &str, must_exist: bool) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
+        .join("tests/fuzz")
         .join(kind);
     let mut failures = Vec::new();
     let mut count = 0;
@@ -29,7 +29,7 @@ fn replay(kind: &str, must_exist: bool) -> usize {
         let found = files(&root.join(name));
         assert!(
             !must_exist || !found.is_empty(),
-            "fuzz/{kind}/{name}/ has no files: run `python3 fuzz/make_seeds.py`"
+            "tests/fuzz/{kind}/{name}/ has no files: run `python3 fuzz/make_seeds.py`"
         );
         for file in found {
             let data = std::fs::read(&file).unwrap();
