@@ -4,7 +4,7 @@
 // owner is judged alive by its pid on this machine). Writes are atomic (a temporary file, fsync, rename; mode 0600), so a reader
 // sees the old file or the new one, never half of one, and a crash mid-write leaves only a
 // temporary file that is ignored. set, setIfAbsent and delete read-modify-write the file under
-// an exclusive lock file (<path>.lock, created with O_EXCL); a lock whose owner has died, or
+// an exclusive lock file (<path>.lock, hard-linked into place with its owner written); a lock whose owner has died, or
 // older than 10 s, is taken over. Within one process, operations on one file also queue.
 const node = (name) => require(`node:${name}`);
 const { IbkrAuthError } = require('./errors.cjs');
@@ -100,7 +100,33 @@ function alive(pid) {
   }
 }
 
-/** Takes `<file>.lock` (O_EXCL), waiting for a live owner, taking over a stale one; returns its release. */
+/**
+ * Creates `lockFile` holding `token`, or fails with EEXIST. The token is written to a private file
+ * first and hard-linked into place (link never replaces a file), so the lock appears whole: a
+ * process killed at any moment leaves no lock without an owner, and a dead owner's lock is taken
+ * over at once. A file system without hard links falls back to O_EXCL create, then write.
+ */
+async function create(lockFile, token) {
+  const fsp = node('fs/promises');
+  const own = `${lockFile}.${process.pid}.${node('crypto').randomBytes(6).toString('hex')}.new`;
+  try {
+    await fsp.writeFile(own, token, { encoding: 'utf8', mode: 0o600, flag: 'wx' });
+    await fsp.link(own, lockFile);
+    return;
+  } catch (e) {
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(errno(e))) throw e;
+  } finally {
+    await fsp.unlink(own).catch(() => {});
+  }
+  const fh = await fsp.open(lockFile, 'wx', 0o600);
+  try {
+    await fh.writeFile(token, 'utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Takes `<file>.lock`, waiting for a live owner, taking over a stale one; returns its release. */
 async function lock(file) {
   const fsp = node('fs/promises');
   const lockFile = `${file}.lock`;
@@ -108,12 +134,7 @@ async function lock(file) {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt += 1) {
     try {
-      const fh = await fsp.open(lockFile, 'wx', 0o600);
-      try {
-        await fh.writeFile(token, 'utf8');
-      } finally {
-        await fh.close();
-      }
+      await create(lockFile, token);
       return async () => {
         // Remove the lock only if it is still ours (it may have been taken over as stale).
         try {
@@ -133,7 +154,8 @@ async function lock(file) {
       throw e;
     }
     const [pid, at] = seen.split(' ').map(Number);
-    // An empty lock is one being written, or left by a crash between create and write: its age decides.
+    // A lock is linked into place with its owner written, so it is never empty; one that is
+    // (written by a file system without hard links, or by hand) is judged by its age alone.
     const age = Date.now() - (Number.isFinite(at) && at > 0 ? at : stat.mtimeMs);
     if ((seen !== '' && !alive(pid)) || age > STALE_LOCK_MS) {
       await takeOver(lockFile, seen);

@@ -392,7 +392,7 @@ export interface TokenStore {
 export declare function memoryStore(o?: { clock?: () => number }): TokenStore;
 
 /** Node only: one JSON file (mode 0600; atomic writes: temporary file, fsync, rename). set,
- *  setIfAbsent and delete run under the lock file `<path>.lock` (O_EXCL; one whose process died,
+ *  setIfAbsent and delete run under the lock file `<path>.lock` (created whole, naming its process; one whose process died,
  *  or older than 10 s, is taken over), so setIfAbsent is atomic across processes. */
 export declare function fileStore(path: string, o?: { clock?: () => number }): TokenStore;
 
