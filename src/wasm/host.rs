@@ -21,7 +21,16 @@ fn global_fn(name: &str) -> Option<Function> {
         .ok()
 }
 
-fn get(target: &JsValue, key: &str) -> JsValue {
+/// `target[key]`, or `undefined` when `target` is not an object (`Reflect.get` would throw).
+///
+/// Not throwing matters beyond speed: when an imported JS function throws, the binding's glue
+/// still claims an externref table slot for the return value that never came, and nothing frees
+/// it, so every caught exception leaks one slot (`tests/soak/growth.mjs` shows the table). Paths
+/// taken on every call must not rely on a caught exception.
+pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
+    if !(target.is_object() || target.is_function()) {
+        return JsValue::UNDEFINED;
+    }
     Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
@@ -695,22 +704,35 @@ impl Host for JsHost {
     }
 
     async fn sleep(&self, ms: u64) {
-        /// Clears the timer when the sleep is dropped unfinished (a store call's time limit that
-        /// was not needed), so no timer outlives what waited for it.
-        struct Timer<'a>(JsValue, &'a Function);
+        /// A sleep dropped unfinished (a store call's time limit that was not needed) clears its
+        /// timer, so no timer outlives what waited for it, and settles its promise itself: the
+        /// callbacks a `JsFuture` hangs on its promise, and the state they share, are freed only
+        /// when the promise settles, so a promise left pending would hold them for good.
+        struct Timer<'a> {
+            id: JsValue,
+            resolve: Function,
+            clear: &'a Function,
+        }
         impl Drop for Timer<'_> {
             fn drop(&mut self) {
-                let _ = self.1.call1(&JsValue::UNDEFINED, &self.0);
+                let _ = self.clear.call1(&JsValue::UNDEFINED, &self.id);
+                let _ = self.resolve.call0(&JsValue::UNDEFINED);
             }
         }
         let mut id = JsValue::UNDEFINED;
+        let mut resolve_fn = None;
         let promise = Promise::new(&mut |resolve, _| {
             id = self
                 .set_timeout
                 .call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(ms as f64))
                 .unwrap_or(JsValue::UNDEFINED);
+            resolve_fn = Some(resolve);
         });
-        let _timer = Timer(id, &self.clear_timeout);
+        let _timer = resolve_fn.map(|resolve| Timer {
+            id,
+            resolve,
+            clear: &self.clear_timeout,
+        });
         let _ = JsFuture::from(promise).await;
     }
 

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::args::Opts;
-use super::host::JsHost;
+use super::host::{get, JsHost};
 use super::{to_js, JsResult};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
@@ -25,10 +25,6 @@ use crate::session::{
 
 /// The Client Portal Gateway's default API base.
 const GATEWAY_BASE_URL: &str = "https://localhost:5000/v1/api";
-
-fn get(target: &JsValue, key: &str) -> JsValue {
-    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
 
 /// Runs `fut` as a Promise that rejects with an `IbkrAuthError`.
 fn promise<F>(fut: F) -> Promise
@@ -56,8 +52,16 @@ fn parse_json(text: &str) -> JsValue {
 /// A body as JSON (`null` when empty; the text itself when it is not JSON), parsed in JS: a body
 /// read with [`super::host::JsResponse::text_js`] never crosses into the module.
 fn parse_json_js(text: &JsValue) -> JsValue {
-    if js_sys::JsString::from(text.clone()).trim().length() == 0 {
+    let trimmed = js_sys::JsString::from(text.clone()).trim();
+    if trimmed.length() == 0 {
         return JsValue::NULL;
+    }
+    // Text that cannot start a JSON value is returned as it is, without JSON.parse throwing (a
+    // caught exception costs a slot of the module's table of JS values: see `host::get`).
+    let first = trimmed.char_code_at(0);
+    let json_start = |c: char| matches!(c, '{' | '[' | '"' | '-' | '0'..='9' | 't' | 'f' | 'n');
+    if !char::from_u32(first as u32).is_some_and(json_start) {
+        return text.clone();
     }
     let parse = get(&get(&js_sys::global(), "JSON"), "parse");
     parse

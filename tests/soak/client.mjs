@@ -55,8 +55,25 @@ const heap = () => {
   globalThis.gc?.();
   const m = process.memoryUsage();
   const wasm = instances.reduce((a, i) => a + (i.exports.memory?.buffer.byteLength ?? 0), 0);
-  return { heapUsed: m.heapUsed, external: m.external, wasm, rss: m.rss };
+  return { heapUsed: m.heapUsed, external: m.external, wasm, rss: m.rss, ...externrefs() };
 };
+
+/**
+ * The module's table of JS values it holds (wasm-bindgen's externref table): its length, and
+ * the slots holding a value. A freed slot holds null; a slot never freed keeps its value, even
+ * `undefined`, so a leak shows here as a count, whatever the machine's speed.
+ */
+function externrefs() {
+  let held = 0;
+  let slots = 0;
+  for (const i of instances) {
+    const t = i.exports.__wbindgen_externrefs;
+    if (!t) continue;
+    slots += t.length;
+    for (let j = 0; j < t.length; j++) if (t.get(j) !== null) held++;
+  }
+  return { tableSlots: slots, tableHeld: held };
+}
 
 function fixedTables() {
   return { calls: 0, ok: 0, handshakeFailures: 0, errors: {}, untyped: 0, untypedSamples: [], events: {}, faults: {}, logs: { warn: 0, error: 0 }, lastErrorLines: [] };
@@ -92,13 +109,13 @@ async function run(cfg) {
     fleet: [0, 1].map(() => IbkrSession.oauth1({ ...cfg.fleet, hosts: [cfg.fleet.baseUrl], store, ...common('fleet') })),
   };
   const sessionFor = (k, i) => sessions[k][i % sessions[k].length];
+  const samples = { start: heap() };
 
   // The budget: a number of calls per session, or a duration.
   const started = Date.now();
   const deadline = seconds ? started + seconds * 1000 : Infinity;
   const perSession = requests ? Math.ceil(requests / KINDS.length) : Infinity;
   const issued = Object.fromEntries(KINDS.map((k) => [k, 0]));
-  const samples = {};
   const progress = () => (seconds ? (Date.now() - started) / (seconds * 1000) : KINDS.reduce((a, k) => a + issued[k], 0) / (perSession * KINDS.length));
   const sampleAt = [['warm', 0.1], ['mid', 0.55]];
   const maybeSample = () => {
@@ -233,11 +250,15 @@ async function run(cfg) {
     }
   }
 
+  // The memory check's negative control: a client that builds a session every 20 calls and
+  // keeps it (each holds its fetch, clock and logger in the module).
+  const kept = [];
   async function lane(k) {
     for (;;) {
       if (issued[k] >= perSession || Date.now() >= deadline) return;
       const i = issued[k]++;
       maybeSample();
+      if (cfg.sabotage === 'keepSessions' && k === 'oauth1' && i % 20 === 0) kept.push(IbkrSession.oauth1({ ...cfg.oauth1, ...common('oauth1') }));
       await one(k, i);
     }
   }
@@ -254,6 +275,7 @@ async function run(cfg) {
   // Let the last keep-alive round and the sockets settle, then list what is still alive.
   await new Promise((resolve) => setTimeout(resolve, 50));
   const timers = process.getActiveResourcesInfo().filter((t) => t === 'Timeout' || t === 'Immediate');
+  samples.after = heap();
   process.send({
     type: 'done', stats, samples, logouts, hung, pending: pending.size, timersAtEnd: timers,
     resourcesAtEnd: process.getActiveResourcesInfo(), elapsedMs: Date.now() - started, issued,

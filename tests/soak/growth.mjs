@@ -16,6 +16,8 @@ if (kind === 'gateway') sim.setLoggedIn(true);
 const s = kind === 'oauth1' ? IbkrSession.oauth1({ ...sim.clientConfig(), pacing: false })
   : kind === 'oauth2' ? IbkrSession.oauth2({ ...sim.clientConfig2(), pacing: false })
     : IbkrSession.gateway({ baseUrl: sim.baseUrl, fetch: gatewayFetch({ baseUrl: sim.origin, certificate: GATEWAY_TLS.cert }), pacing: false });
+// Orders are never repeated, so the brokerage session is opened before the first one.
+if (kind !== 'gateway') await s.initBrokerage();
 let n = 0;
 const one = () => ({
   get: () => s.request('GET', '/iserver/accounts'),
@@ -30,15 +32,16 @@ for (let r = 1; r <= Number(rounds); r++) {
   globalThis.gc?.();
   const heap = process.memoryUsage().heapUsed / 1e6;
   const wasm = instances[0].exports.memory.buffer.byteLength / 1e6;
-  // wasm-bindgen's table of JS values held by the module: it grows when values are kept.
+  // wasm-bindgen's table of JS values held by the module (a free slot holds null): it grows
+  // when values are kept.
   const t = instances[0].exports.__wbindgen_externrefs;
   const kinds = {};
   let live = 0;
   for (let i = 0; i < (t?.length ?? 0); i++) {
     const v = t.get(i);
-    if (v === undefined) continue;
+    if (v === null) continue; // a free slot
     live++;
-    const what = v === null ? 'null' : typeof v === 'object' || typeof v === 'function' ? (v.constructor?.name ?? 'Object') : typeof v;
+    const what = v === undefined ? 'undefined' : typeof v === 'object' || typeof v === 'function' ? (v.constructor?.name ?? 'Object') : typeof v;
     kinds[what] = (kinds[what] ?? 0) + 1;
   }
   const table = `${t?.length ?? '?'} slots, ${live} live: ${Object.entries(kinds).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${k} ${n}`).join(', ')}`;

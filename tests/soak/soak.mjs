@@ -15,8 +15,11 @@
 // - handshakes (OAuth 1.0a LSTs, OAuth 2.0 SSO sessions) at most 1 + the expiries, 401s, 410s
 //   and clock jumps injected (+ handshakes the client gave up on, timed out on a slow machine:
 //   the simulator may have made those tokens all the same);
-// - memory flat: heap growth over the second half of the run (printed; asserted below a bound
-//   for runs given in seconds, which are long enough to mean something);
+// - memory flat: the JS values the module holds (its externref table) after the run, everything
+//   settled, no more than before the first call plus a constant — a count, the same on any
+//   machine, that a leak of one value per thousand calls exceeds in a short run; and heap growth
+//   over the second half of the run (printed; asserted below a bound for runs given in seconds,
+//   which are long enough to mean something);
 // - no timer left: after stopping keep-alive and logging out, the client process exits on its own.
 //
 // node --expose-gc tests/soak/soak.mjs [--seconds 600 | --requests 1500] [--seed n] [--concurrency 4]
@@ -28,13 +31,19 @@ const KINDS = ['oauth1', 'oauth2', 'gateway', 'fleet'];
 const MB = 1024 * 1024;
 /** The bound on heap growth over the second half of a timed run. */
 export const HEAP_GROWTH_LIMIT = 16 * MB;
+/**
+ * The bound on JS values the module holds after the run beyond those it held before the first
+ * call: what sessions create once on their first calls (about two per session), whatever the
+ * number of calls.
+ */
+export const HELD_GROWTH_LIMIT = 32;
 /** Codes of a call that was refused before any work was done: its order must not exist. */
 const REFUSED = new Set(['UNAUTHORIZED', 'GONE', 'NO_BRIDGE', 'RATE_LIMITED', 'CLOCK_SKEW']);
 
 /**
  * Runs one soak. o: { seed, requests | seconds, concurrency (per session, default 4),
  * timeoutMs (default 2000), exitGraceMs (how long the client may take to exit after it is
- * done, default 30000), sabotage ('resendOrders' or 'leaveTimer': a client that breaks an
+ * done, default 30000), sabotage ('resendOrders', 'leaveTimer' or 'keepSessions': a client that breaks an
  * invariant on purpose, to show the checks catch it) }. Returns { ok, checks: [{ name, ok, detail }], figures, seed }.
  */
 export async function runSoak(o) {
@@ -169,7 +178,11 @@ function judge({ sims, orders, done, crash, exited, killedBy, seed, seconds, req
   // Memory.
   const s = done?.samples ?? {};
   const growth = s.end && s.mid ? s.end.heapUsed - s.mid.heapUsed : null;
-  figures.heap = { warm: s.warm, mid: s.mid, end: s.end, growthSecondHalf: growth, limit: HEAP_GROWTH_LIMIT };
+  figures.heap = { start: s.start, after: s.after, warm: s.warm, mid: s.mid, end: s.end, growthSecondHalf: growth, limit: HEAP_GROWTH_LIMIT };
+  const held = s.after && s.start ? s.after.tableHeld - s.start.tableHeld : null;
+  figures.heap.heldGrowth = held;
+  check(`memory flat: JS values held by the module after the run at most ${HELD_GROWTH_LIMIT} more than before it`, held !== null && held <= HELD_GROWTH_LIMIT,
+    `${s.start?.tableHeld ?? '?'} before, ${s.after?.tableHeld ?? '?'} after`);
   if (seconds) check(`heap growth over the second half below ${HEAP_GROWTH_LIMIT / MB} MB`, growth !== null && growth < HEAP_GROWTH_LIMIT, `${growth === null ? '?' : (growth / MB).toFixed(2)} MB`);
 
   // No timer left: the client exited on its own.
@@ -208,6 +221,7 @@ export function report({ checks, figures }) {
   const h = f.heap;
   out.push(`  heap used (MB): ${mb(h.warm?.heapUsed)} at 10 %, ${mb(h.mid?.heapUsed)} at 55 %, ${mb(h.end?.heapUsed)} at the end; second half ${h.growthSecondHalf === null ? '?' : `${(h.growthSecondHalf / MB).toFixed(2)} MB`}`);
   out.push(`  wasm memory (MB): ${mb(h.warm?.wasm)}, ${mb(h.mid?.wasm)}, ${mb(h.end?.wasm)}; rss ${mb(h.warm?.rss)}, ${mb(h.mid?.rss)}, ${mb(h.end?.rss)}`);
+  out.push(`  JS values held by the module: ${h.start?.tableHeld ?? '?'} before the first call, ${h.after?.tableHeld ?? '?'} after the run (table ${h.after?.tableSlots ?? '?'} slots)`);
   out.push(`  client exit: code ${f.exit.code}${f.exit.signal ? ` signal ${f.exit.signal}` : ''}; timers at the end: ${f.exit.timersAtEnd?.length ?? '?'}`);
   for (const c of checks) out.push(`${c.ok ? 'PASS' : 'FAIL'} ${c.name}${c.detail && !c.ok ? ` — ${c.detail}` : ''}`);
   return out.join('\n');

@@ -1,8 +1,9 @@
 // The fault soak, short: 2,000 calls over the four session kinds on a fixed seed (a budget in
 // calls, not in time, so the run means the same on any machine), every invariant asserted but
-// the heap bound, whose figures are printed only. Then the negative controls: a client that sends
-// an order again after an answer it could not trust, and one that leaves its keep-alive timer
-// running, each must fail its check.
+// the heap bound, whose figures are printed only (the count of JS values the module holds is
+// asserted). Then the negative controls: a client that sends an order again after an answer it
+// could not trust, one whose sessions pile up, and one that leaves its keep-alive timer running,
+// each must fail its check.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { report, runSoak } from './soak.mjs';
@@ -28,6 +29,11 @@ test('2,000 calls under faults: no order twice, every call typed, handshakes bou
 test('the checks catch a client that sends an order twice', async () => {
   const r = await runSoak({ requests: 300, seed: 28, sabotage: 'resendOrders' });
   assert.deepEqual(failed(r), ['no order sent twice; the simulator\'s orders match the client\'s results'], report(r));
+});
+
+test('the checks catch a client whose sessions pile up in the module', async () => {
+  const r = await runSoak({ requests: 600, seed: 28, sabotage: 'keepSessions' });
+  assert.deepEqual(failed(r), [r.checks.find((c) => c.name.startsWith('memory flat')).name], report(r));
 });
 
 test('the checks catch a timer left running', async () => {
