@@ -100,6 +100,22 @@ test('the .wasm names its dependencies by neutral paths (the build remaps them)'
     'a remapped crate path (the check above is not looking at the right bytes otherwise)');
 });
 
+// The throwaway certificate must be a self-signed leaf for localhost: its key is public, so were it
+// a CA, trusting it would trust anything anyone signs with that key, for any name.
+function checkThrowawayCertificate(cert, key) {
+  assert.equal(cert.ca, false, 'the throwaway certificate must be a leaf (basicConstraints CA:FALSE), not a CA');
+  // Node 20 names the extended key usages keyUsage; later versions extKeyUsage.
+  assert.deepEqual(cert.extKeyUsage ?? cert.keyUsage, ['1.3.6.1.5.5.7.3.1'], 'extendedKeyUsage: serverAuth only');
+  assert.match(cert.subject, /^O=ibkr-auth simulator\nOU=throwaway test certificate[^\n]*\nCN=localhost$/);
+  assert.equal(cert.issuer, cert.subject, 'self-signed');
+  assert.ok(cert.verify(cert.publicKey), 'signed by its own key');
+  assert.equal(cert.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1');
+  // Its names: nothing a real service answers to.
+  assert.equal(cert.checkHost('api.ibkr.com'), undefined);
+  assert.equal(cert.checkHost('localhost'), 'localhost');
+  assert.ok(cert.checkPrivateKey(key), 'the shipped key is the certificate\'s');
+}
+
 test('no private key in the package but the simulator\'s throwaway one; the certificate is its own', () => {
   const keyBody = /-----BEGIN ([A-Z0-9 ]*)-----\s*[A-Za-z0-9+/=\s]{40,}-----END \1-----/g;
   const pemFiles = [];
@@ -115,14 +131,7 @@ test('no private key in the package but the simulator\'s throwaway one; the cert
     assert.ok(read(f).equals(fs.readFileSync(path.join(root, f))), `${f} differs from the repository's`);
   }
   const cert = new crypto.X509Certificate(read('sim/tls/gateway-cert.pem'));
-  assert.equal(cert.subject, 'CN=localhost');
-  assert.equal(cert.issuer, cert.subject, 'self-signed');
-  assert.equal(cert.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1');
-  // Its names: nothing a real service answers to.
-  assert.equal(cert.checkHost('api.ibkr.com'), undefined);
-  assert.equal(cert.checkHost('localhost'), 'localhost');
-  assert.ok(cert.checkPrivateKey(crypto.createPrivateKey(read('sim/tls/gateway-key.pem'))),
-    'the shipped key is the certificate\'s');
+  checkThrowawayCertificate(cert, crypto.createPrivateKey(read('sim/tls/gateway-key.pem')));
   assert.match(read('sim/tls/README.md').toString('utf8'), /throwaway/i);
 });
 
