@@ -120,7 +120,7 @@ export class Simulator {
     this.#addAccessToken(this.accessToken, o.secretHex ? Buffer.from(o.secretHex, 'hex') : crypto.randomBytes(32));
     this.requestTokens = new Map();
     this.nonces = new Map();
-    this.hits = new Map();
+    this.hits = new Map(); // `${session} ${rule}` → { ms, times }: the hits within the rule's window
     this.faults = [];
     this.brokerage = { authenticated: false, competing: false, connected: true };
     this.orders = [];
@@ -486,13 +486,23 @@ export class Simulator {
     const now = this.clock();
     const rules = this.rateLimits.filter(([re]) => re.test(api)).map(([re, n, ms]) => [`${session} ${re}`, n, ms]);
     if (this.globalLimit) rules.push([`${session} global`, ...this.globalLimit]);
+    this.#pruneHits(now);
     for (const [key, n, ms] of rules) {
-      const hits = (this.hits.get(key) ?? []).filter((t) => now - t < ms);
-      this.hits.set(key, hits);
+      const hits = (this.hits.get(key)?.times ?? []).filter((t) => now - t < ms);
+      this.hits.set(key, { ms, times: hits });
       if (hits.length >= n) return Math.max(1, Math.ceil((hits[0] + ms - now) / 1000));
     }
-    for (const [key] of rules) this.hits.get(key).push(now);
+    for (const [key] of rules) this.hits.get(key).times.push(now);
     return 0;
+  }
+
+  #hitsPrunedAt = -Infinity;
+
+  /** At most once a minute: forgets the counts whose window has passed (sessions that ended). */
+  #pruneHits(now) {
+    if (now - this.#hitsPrunedAt < 60_000) return;
+    this.#hitsPrunedAt = now;
+    for (const [key, { ms, times }] of this.hits) if (!times.length || now - times.at(-1) >= ms) this.hits.delete(key);
   }
 
   #status() {

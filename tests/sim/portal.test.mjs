@@ -308,6 +308,17 @@ test('IBKR\'s limits for pnl/partitioned and subaccounts (1 per 5 s) with the de
   for (let i = 0; i < 3; i++) assert.equal((await off.call('GET', '/iserver/account/pnl/partitioned')).status, 200);
 });
 
+test('rate-limit counts whose window has passed are forgotten (the simulator does not grow with ended sessions)', async () => {
+  const { sim, call, tick } = await sandbox({}, { rateLimits: true });
+  assert.equal((await call('GET', '/iserver/account/pnl/partitioned')).status, 200);
+  const pnl = [...sim.hits.keys()].filter((k) => k.includes('pnl'));
+  assert.equal(pnl.length, 1, 'the pnl rule counts its hit');
+  tick(61_000);
+  assert.equal((await call('GET', '/iserver/contract/265598/info')).status, 200);
+  assert.equal(sim.hits.has(pnl[0]), false, 'the pnl count, out of its 5 s window, was dropped');
+  assert.ok([...sim.hits.keys()].some((k) => k.endsWith(' global')), 'the count just made is kept');
+});
+
 test('the gateway\'s overall limit is IBKR\'s 10 requests a second (OAuth sessions get 50)', async () => {
   const { call, tick } = await sandbox({}, { rateLimits: true });
   for (let i = 0; i < 10; i++) assert.equal((await call('GET', '/iserver/contract/265598/info')).status, 200, `call ${i + 1}`);
