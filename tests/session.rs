@@ -949,3 +949,58 @@ fn refresh_renews_ahead_of_expiry_once_and_logout_clears_the_store() {
         .iter()
         .any(|(l, m)| *l == Level::Warn && m.contains("every process sharing the token store")));
 }
+
+#[test]
+fn a_handshake_answer_cut_short_is_unexpected_response() {
+    let f = fixture(|o| o.max_retries = 0);
+    let cut = "{\"diffie_hellman_response\":\"ab";
+    f.fault("/oauth/live_session_token", &[Fault::Status(200, cut)]);
+    let e = f.get("/portfolio/accounts").unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnexpectedResponse, "{e:?}");
+    assert!(
+        e.message()
+            .contains("the live session token request is not JSON")
+            && e.message().contains("cut short")
+            && e.message().contains("Retry"),
+        "{}",
+        e.message()
+    );
+    assert!(!e.message().contains("diffie_hellman_response"));
+    // The next call makes a new handshake, which succeeds.
+    f.mock.server.borrow_mut().authenticated = true;
+    f.get("/portfolio/accounts").unwrap();
+}
+
+#[test]
+fn a_tickle_or_status_answer_that_is_not_json_is_unexpected_response_not_a_repair() {
+    let f = fixture(|_| {}).warmed();
+    f.fault(
+        "/tickle",
+        &[Fault::Status(
+            200,
+            "{\"session\":\"abc\",\"iserver\":{\"authSt",
+        )],
+    );
+    let e = block_on(f.session.keep_alive_round(60_000)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
+    assert!(e.message().contains("POST /tickle"), "{}", e.message());
+    f.fault(
+        "/iserver/auth/status",
+        &[Fault::Status(200, "<html>Sign in</html>")],
+    );
+    let e = block_on(f.session.ensure_authenticated(false)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
+    assert!(
+        e.message().contains("POST /iserver/auth/status"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(
+        f.sent("/iserver/auth/ssodh/init"),
+        0,
+        "no repair on an answer that says nothing"
+    );
+    // The next round reads a whole answer again.
+    let r = block_on(f.session.keep_alive_round(60_000)).unwrap();
+    assert_eq!((r.authenticated, r.reinitialised), (true, false));
+}

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::auth::AuthKind;
+use super::auth::{json_answer, AuthKind};
 use super::{Call, Host, Level, Session};
 use crate::error::{Error, ErrorCode, Result};
 
@@ -24,18 +24,20 @@ pub struct KeepAliveReport {
     pub skipped: bool,
 }
 
-/// `(authenticated, competing)` from an `/iserver/auth/status` answer; both false when it is
-/// not JSON or lacks them.
-pub(crate) fn status_flags(text: &str) -> (bool, bool) {
-    let v = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+/// `(authenticated, competing)` from an `/iserver/auth/status` answer; both false when the JSON
+/// lacks them. A body that is not JSON (cut short, an HTML page) is `UNEXPECTED_RESPONSE`: it
+/// says nothing about the session, so it does not start a repair.
+pub(crate) fn status_flags(text: &str) -> Result<(bool, bool)> {
+    let v = json_answer(text, "POST /iserver/auth/status")?;
     let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-    (b("authenticated"), b("competing"))
+    Ok((b("authenticated"), b("competing")))
 }
 
 /// `(authenticated, competing)` from a `/tickle` answer: `iserver.authStatus`, and IBKR's
-/// `collission` (sic) flag counts as competing.
-pub(crate) fn tickle_flags(text: &str) -> (bool, bool) {
-    let v = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+/// `collission` (sic) flag counts as competing. Not JSON: `UNEXPECTED_RESPONSE`, as for the
+/// status.
+pub(crate) fn tickle_flags(text: &str) -> Result<(bool, bool)> {
+    let v = json_answer(text, "POST /tickle")?;
     let auth = v.pointer("/iserver/authStatus");
     let authenticated = auth
         .and_then(|a| a.get("authenticated"))
@@ -48,7 +50,7 @@ pub(crate) fn tickle_flags(text: &str) -> (bool, bool) {
         || v.get("collission")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    (authenticated, competing)
+    Ok((authenticated, competing))
 }
 
 impl<H: Host> Session<H> {
@@ -239,7 +241,7 @@ impl<H: Host> Session<H> {
     /// A competing session is taken over only with `compete`.
     pub async fn ensure_authenticated(&self, compete: bool) -> Result<String> {
         let status = self.status().await?;
-        let (authenticated, competing) = status_flags(&status);
+        let (authenticated, competing) = status_flags(&status)?;
         if authenticated && !competing {
             return Ok(status);
         }
@@ -269,7 +271,7 @@ impl<H: Host> Session<H> {
         }
         for _ in 0..self.inner.opts.auth_polls {
             let status = self.status().await?;
-            if status_flags(&status) == (true, false) {
+            if status_flags(&status)? == (true, false) {
                 self.log(Level::Info, "brokerage session authenticated");
                 return Ok(status);
             }
@@ -317,7 +319,7 @@ impl<H: Host> Session<H> {
             }
         }
         let text = self.tickle().await?;
-        let (authenticated, competing) = tickle_flags(&text);
+        let (authenticated, competing) = tickle_flags(&text)?;
         if authenticated && !competing {
             self.log(
                 Level::Debug,
@@ -383,29 +385,65 @@ mod tests {
 
     #[test]
     fn status_flags_read_authenticated_and_competing() {
+        let f = |t: &str| status_flags(t).ok();
         assert_eq!(
-            status_flags(r#"{"authenticated":true,"competing":false}"#),
-            (true, false)
+            f(r#"{"authenticated":true,"competing":false}"#),
+            Some((true, false))
         );
         assert_eq!(
-            status_flags(r#"{"authenticated":true,"competing":true}"#),
-            (true, true)
+            f(r#"{"authenticated":true,"competing":true}"#),
+            Some((true, true))
         );
-        assert_eq!(status_flags(r#"{"authenticated":"yes"}"#), (false, false));
-        assert_eq!(status_flags("not json"), (false, false));
-        assert_eq!(status_flags(""), (false, false));
+        assert_eq!(f(r#"{"authenticated":"yes"}"#), Some((false, false)));
+    }
+
+    /// What a body that is not JSON gives: the code, and a message naming the endpoint that
+    /// echoes nothing of the body.
+    fn not_json(r: Result<(bool, bool)>, endpoint: &str, body_part: &str) {
+        let Err(e) = r else {
+            unreachable!("not JSON was read as flags: {r:?}");
+        };
+        assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
+        assert!(e.message().contains(endpoint), "{}", e.message());
+        assert!(e.message().contains("Retry"), "{}", e.message());
+        assert!(!e.message().contains(body_part), "{}", e.message());
+    }
+
+    #[test]
+    fn a_status_answer_that_is_not_json_is_unexpected_response() {
+        let cut = r#"{"authenticated":true,"competing":fal"#;
+        not_json(status_flags(cut), "POST /iserver/auth/status", "competing");
+        not_json(
+            status_flags("<html>sign in</html>"),
+            "POST /iserver/auth/status",
+            "sign in",
+        );
+        not_json(
+            status_flags(""),
+            "POST /iserver/auth/status",
+            "authenticated",
+        );
+        let e = status_flags(cut).err().map(|e| e.message().to_owned());
+        assert!(e.is_some_and(|m| m.contains("cut short")));
     }
 
     #[test]
     fn tickle_flags_read_the_auth_status_and_the_collision() {
+        let f = |t: &str| tickle_flags(t).ok();
         let ok =
             r#"{"session":"x","iserver":{"authStatus":{"authenticated":true,"competing":false}}}"#;
-        assert_eq!(tickle_flags(ok), (true, false));
+        assert_eq!(f(ok), Some((true, false)));
         let competing = r#"{"iserver":{"authStatus":{"authenticated":true,"competing":true}}}"#;
-        assert_eq!(tickle_flags(competing), (true, true));
+        assert_eq!(f(competing), Some((true, true)));
         let collision = r#"{"collission":true,"iserver":{"authStatus":{"authenticated":true}}}"#;
-        assert_eq!(tickle_flags(collision), (true, true));
-        assert_eq!(tickle_flags(r#"{"authenticated":true}"#), (false, false));
-        assert_eq!(tickle_flags("<html>"), (false, false));
+        assert_eq!(f(collision), Some((true, true)));
+        assert_eq!(f(r#"{"authenticated":true}"#), Some((false, false)));
+    }
+
+    #[test]
+    fn a_tickle_answer_that_is_not_json_is_unexpected_response() {
+        let cut = r#"{"session":"5ec7e7a1b2","iserver":{"authStatus":{"authent"#;
+        not_json(tickle_flags(cut), "POST /tickle", "5ec7e7a1b2");
+        not_json(tickle_flags("<html>"), "POST /tickle", "<html>");
     }
 }

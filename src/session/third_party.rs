@@ -106,15 +106,7 @@ impl<H: Host> ThirdParty<H> {
             request::request_token_request(&self.base_url, ctx, callback, &self.signature_key)
         })?;
         let v = self.post(&signed, "the request_token request").await?;
-        v.get("oauth_token")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::HttpError,
-                    "IBKR's answer to request_token has no oauth_token.",
-                )
-            })
+        request_token_from(&v)
     }
 
     /// Step 2: where to send the user's browser.
@@ -134,18 +126,69 @@ impl<H: Host> ThirdParty<H> {
             )
         })?;
         let v = self.post(&signed, "the access_token request").await?;
-        let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let missing = |k: &str| {
-            Error::new(
-                ErrorCode::HttpError,
-                format!("IBKR's answer to access_token has no {k}."),
-            )
-        };
-        Ok(AccessToken {
-            access_token: field("oauth_token").ok_or_else(|| missing("oauth_token"))?,
-            access_token_secret: field("oauth_token_secret")
-                .ok_or_else(|| missing("oauth_token_secret"))?,
-            is_paper: v.get("is_paper").and_then(Value::as_bool).unwrap_or(false),
-        })
+        access_token_from(&v)
+    }
+}
+
+/// A string field of a third-party step's answer; its absence is a malformed answer.
+fn answer_field(v: &Value, step: &str, k: &str) -> Result<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+        Error::new(
+            ErrorCode::UnexpectedResponse,
+            format!(
+                "IBKR's answer to the {step} request has no {k}; it was not used. Retry the step; if it persists, \
+                 check that the base URL is the Web API's (…/v1/api)."
+            ),
+        )
+    })
+}
+
+/// The request token of step 1's answer.
+fn request_token_from(v: &Value) -> Result<String> {
+    answer_field(v, "request_token", "oauth_token")
+}
+
+/// The access token and its secret of step 3's answer.
+fn access_token_from(v: &Value) -> Result<AccessToken> {
+    Ok(AccessToken {
+        access_token: answer_field(v, "access_token", "oauth_token")?,
+        access_token_secret: answer_field(v, "access_token", "oauth_token_secret")?,
+        is_paper: v.get("is_paper").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_without_its_token_is_unexpected_response() {
+        let rt = request_token_from(&serde_json::json!({"oauth_callback_confirmed": "true"}))
+            .unwrap_err();
+        assert_eq!(rt.code(), ErrorCode::UnexpectedResponse);
+        assert!(
+            rt.message()
+                .contains("request_token request has no oauth_token"),
+            "{}",
+            rt.message()
+        );
+        let v = serde_json::json!({"oauth_token": "tok", "oauth_token_secret": "c2VjcmV0"});
+        assert_eq!(request_token_from(&v).ok().as_deref(), Some("tok"));
+        let at = access_token_from(&serde_json::json!({"oauth_token": "tok"})).unwrap_err();
+        assert_eq!(at.code(), ErrorCode::UnexpectedResponse);
+        assert!(
+            at.message().contains("has no oauth_token_secret"),
+            "{}",
+            at.message()
+        );
+        let ok = access_token_from(&v).unwrap();
+        assert_eq!(
+            (
+                ok.access_token.as_str(),
+                ok.access_token_secret.as_str(),
+                ok.is_paper
+            ),
+            ("tok", "c2VjcmV0", false)
+        );
     }
 }

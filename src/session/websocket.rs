@@ -320,7 +320,7 @@ impl<H: Host> Session<H> {
             Some(k) => k,
             None => {
                 let text = Zeroizing::new(self.tickle().await?);
-                let (authenticated, _) = tickle_flags(&text);
+                let (authenticated, _) = tickle_flags(&text)?;
                 let session = tickle_session(&text).ok_or_else(|| {
                     Error::new(
                         ErrorCode::UnexpectedResponse,

@@ -154,10 +154,16 @@ describe('bodies', () => {
     await rejects(session(h).liveSessionToken(), 'UNEXPECTED_RESPONSE');
   });
 
-  test('truncated JSON is HTTP_ERROR ("not JSON")', async () => {
-    const h = await lstServer((req, res) => json(res, 200, JSON.stringify(lstAnswer(req)).slice(0, 40)));
-    const e = await rejects(session(h).liveSessionToken(), 'HTTP_ERROR');
-    assert.match(e.message, /not JSON/);
+  test('truncated JSON is UNEXPECTED_RESPONSE, naming the request and echoing nothing of it', async () => {
+    let cut;
+    const h = await lstServer((req, res) => {
+      cut = JSON.stringify(lstAnswer(req)).slice(0, 40); // {"diffie_hellman_response":"<12 hex digits>
+      json(res, 200, cut);
+    });
+    const e = await rejects(session(h).liveSessionToken(), 'UNEXPECTED_RESPONSE');
+    assert.match(e.message, /live session token request is not JSON: .*cut short.*Retry/);
+    assert.equal(e.status, undefined, 'a malformed answer, not an HTTP failure');
+    assert.ok(!e.message.includes(cut.slice(-12)), 'the body is echoed');
   });
 
   test('JSON of the wrong shape is BAD_DH_RESPONSE', async () => {
@@ -220,6 +226,14 @@ describe('OAuth 2.0 answers', () => {
       const s = IbkrSession.oauth2({ ...sim.clientConfig2(), baseUrl: `${h.url}/v1/api`, pacing: false, maxRetries: 0 });
       await rejects(s.status(), 'UNEXPECTED_RESPONSE');
     }
+  });
+
+  test('a token answer cut short is UNEXPECTED_RESPONSE', async () => {
+    const h = await hostile((req, res) => json(res, 200, '{"access_token":"eyJhbGciOiJSUzI1NiJ9.e30","expi'));
+    const s = IbkrSession.oauth2({ ...sim.clientConfig2(), baseUrl: `${h.url}/v1/api`, pacing: false, maxRetries: 0 });
+    const e = await rejects(s.status(), 'UNEXPECTED_RESPONSE');
+    assert.match(e.message, /token request is not JSON: .*cut short/);
+    assert.ok(!e.message.includes('eyJhbGci'), 'the body is echoed');
   });
 });
 

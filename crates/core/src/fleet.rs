@@ -16,8 +16,8 @@
 //! The plaintext is small and fixed: generation (u64), expiry (ms since epoch, u64), the token
 //! (u16 length + bytes) and the OAuth 2.0 session's public IP (u8 length + bytes).
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::aead::{Aead, KeyInit, Nonce, Payload};
+use aes_gcm::Aes256Gcm;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -183,7 +183,7 @@ impl FleetAccount {
         let aad = self.key(Slot::Token);
         let sealed = cipher
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::<Aes256Gcm>::from(nonce),
                 Payload {
                     msg: &plain,
                     aad: aad.as_bytes(),
@@ -208,11 +208,12 @@ impl FleetAccount {
             return None;
         }
         let (nonce, body) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::<Aes256Gcm>::try_from(nonce).ok()?;
         let aad = self.key(Slot::Token);
         let plain = Zeroizing::new(
             cipher
                 .decrypt(
-                    Nonce::from_slice(nonce),
+                    &nonce,
                     Payload {
                         msg: body,
                         aad: aad.as_bytes(),
@@ -289,6 +290,15 @@ mod tests {
         assert_eq!(a.open(&a.seal(&with_ip).unwrap()), Some(with_ip));
         // A fresh nonce each time: the same token seals differently.
         assert_ne!(a.seal(&t).unwrap(), v);
+    }
+
+    #[test]
+    fn an_entry_sealed_by_an_independent_aes_gcm_opens() {
+        // Sealed outside this crate (Node's AES-256-GCM and HKDF, nonce 00 01 .. 0b) from the
+        // format's description: the key, the associated data and the layout are the documented ones.
+        let v = "v1.AAECAwQFBgcICQoLtl434ZvFlpG3aAPLT3ovAeDk5iXet-6mqUVrEy0ajrgfv2IoaBK3Te66CrSVg7gLSi1_KvcB6g";
+        assert_eq!(account(1).open(v), Some(token(42)));
+        assert_eq!(account(2).open(v), None);
     }
 
     #[test]

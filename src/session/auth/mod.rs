@@ -16,6 +16,8 @@ pub use oauth2::Oauth2Credentials;
 use super::recovery::mentions_timestamp;
 use super::token::Token;
 use super::{Host, Level, Session};
+use serde_json::Value;
+
 use crate::error::{Error, ErrorCode, Result};
 use crate::fleet::FleetAccount;
 use crate::keys::{PrivateKey, SecretBytes};
@@ -143,6 +145,27 @@ impl AuthKind for Auth {
     }
 }
 
+/// A 200 answer's body as JSON. A body that is not JSON, or is cut short inside it, is a
+/// malformed answer (`UNEXPECTED_RESPONSE`), not an HTTP failure: the message names `what` (the
+/// endpoint) and says what to do. Nothing of the body is echoed: a handshake answer carries key
+/// material.
+pub(crate) fn json_answer(text: &str, what: &str) -> Result<Value> {
+    serde_json::from_str::<Value>(text).map_err(|e| {
+        let how = if e.is_eof() {
+            "is not JSON: it ends inside the JSON (cut short, as by a connection dropped mid-answer)"
+        } else {
+            "is not JSON"
+        };
+        Error::new(
+            ErrorCode::UnexpectedResponse,
+            format!(
+                "IBKR's answer to {what} {how}; it was not used. Retry; if it persists, check that the base URL is \
+                 the Web API's (…/v1/api) and that no proxy between cuts or rewrites the answers."
+            ),
+        )
+    })
+}
+
 /// The error for a failed authentication step: the status names the code, `hint_401` the fix.
 pub(crate) fn auth_failure(status: u16, msg: Option<String>, what: &str, hint_401: &str) -> Error {
     let e = match status {
@@ -178,5 +201,70 @@ impl<H: Host> Session<H> {
         }
         self.log(Level::Debug, "RSA-SHA256 signature by the rsa crate");
         key.sign_sha256(text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The handshake answers as a connection dropped mid-body leaves them, and bodies that were
+    /// never JSON, for each endpoint that reads one.
+    #[test]
+    fn an_answer_that_is_not_json_is_unexpected_response_naming_the_endpoint() {
+        let cases = [
+            (
+                "the live session token request",
+                r#"{"diffie_hellman_response":"ab3f91c07d"#,
+            ),
+            (
+                "the OAuth 2.0 token request",
+                r#"{"access_token":"eyJhbGciOiJSUzI1NiJ9.e30","token_ty"#,
+            ),
+            ("the SSO-session request", r#"{"access_token":"#),
+            ("the request_token request", r#"{"oauth_token":"4f0c2a9d"#),
+            (
+                "the access_token request",
+                r#"{"oauth_token":"4f0c2a9d","oauth_token_secret":"c2Vj"#,
+            ),
+            (
+                "the SSO session check (GET /sso/validate)",
+                r#"{"RESULT":tr"#,
+            ),
+        ];
+        for (what, body) in cases {
+            let e = json_answer(body, what).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::UnexpectedResponse, "{what}");
+            let m = e.message();
+            assert!(
+                m.contains(&format!("IBKR's answer to {what} is not JSON")),
+                "{m}"
+            );
+            assert!(m.contains("cut short"), "{m}");
+            assert!(m.contains("Retry"), "{m}");
+            assert_eq!(e.status(), None, "not an HTTP failure: {m}");
+            // Nothing of the body: the values there are key material.
+            for secret in ["ab3f91c07d", "eyJhbGci", "4f0c2a9d", "c2Vj", "RESULT"] {
+                assert!(!m.contains(secret), "{m}");
+            }
+        }
+        for body in ["<html><body>Sign in</body></html>", "", "ok"] {
+            let e = json_answer(body, "the live session token request").unwrap_err();
+            assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
+            assert!(!e.message().contains("Sign in"), "{}", e.message());
+        }
+        // "" ends before any JSON: cut short too; "<html>" is not JSON from its first byte.
+        assert!(!json_answer("<html>", "x")
+            .unwrap_err()
+            .message()
+            .contains("cut short"));
+    }
+
+    #[test]
+    fn json_of_any_shape_is_read() {
+        let v = json_answer(r#"{"diffie_hellman_response":"ab"}"#, "x").unwrap();
+        assert_eq!(v["diffie_hellman_response"], "ab");
+        // The shape is each step's own check (BAD_DH_RESPONSE, no access_token, …).
+        assert!(json_answer("[]", "x").unwrap().is_array());
     }
 }

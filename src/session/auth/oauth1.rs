@@ -5,7 +5,7 @@
 use crate::fleet::FleetAccount;
 use serde_json::Value;
 
-use super::{auth_failure, AuthKind};
+use super::{auth_failure, json_answer, AuthKind};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{DhParams, PrivateKey, RawRsaDecrypt, SecretBytes};
 use crate::oauth1::{self, lst, request, DhSecret};
@@ -153,13 +153,7 @@ pub(crate) async fn post_oauth<H: Host>(
         return Err(auth_failure(status, msg, what, hint));
     }
     let text = resp.text().await?;
-    serde_json::from_str::<Value>(&text).ok().ok_or_else(|| {
-        Error::new(
-            ErrorCode::HttpError,
-            format!("IBKR's answer to {what} is not JSON."),
-        )
-        .with_http(status, None)
-    })
+    json_answer(&text, what)
 }
 
 impl AuthKind for Oauth1Credentials {

@@ -5,7 +5,7 @@
 use crate::fleet::FleetAccount;
 use serde_json::Value;
 
-use super::{auth_failure, AuthKind};
+use super::{auth_failure, json_answer, AuthKind};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{PrivateKey, SecretBytes};
 use crate::session::token::Token;
@@ -72,8 +72,11 @@ fn token_field<'a>(v: &'a Value, what: &str) -> Result<&'a str> {
         .and_then(Value::as_str)
         .ok_or_else(|| {
             Error::new(
-                ErrorCode::HttpError,
-                format!("IBKR's {what} has no access_token."),
+                ErrorCode::UnexpectedResponse,
+                format!(
+                    "IBKR's {what} has no access_token; it was not used. Retry; if it persists, check that the \
+                     base URL is the Web API's (…/v1/api)."
+                ),
             )
         })?;
     if token.is_empty() || token.len() > 16 * 1024 || !token.bytes().all(|b| b.is_ascii_graphic()) {
@@ -232,7 +235,11 @@ impl<H: Host> Session<H> {
         let (status, text, msg) = self
             .raw("GET", &format!("{base}/sso/validate"), auth.clone(), None)
             .await?;
-        let valid = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+        let valid = if status == 200 {
+            json_answer(&text, "the SSO session check (GET /sso/validate)")?
+        } else {
+            Value::Null
+        };
         if status != 200 || valid.get("RESULT").and_then(Value::as_bool) == Some(false) {
             return Err(auth_failure(
                 status.max(401),
@@ -303,13 +310,7 @@ impl<H: Host> Session<H> {
         if status != 200 {
             return Err(auth_failure(status, msg, what, hint));
         }
-        serde_json::from_str::<Value>(&text).ok().ok_or_else(|| {
-            Error::new(
-                ErrorCode::HttpError,
-                format!("IBKR's answer to {what} is not JSON."),
-            )
-            .with_http(status, None)
-        })
+        json_answer(&text, what)
     }
 
     /// OAuth 2.0 without a fixed IP: look the IP up again; if it changed, make a new session now.
@@ -337,5 +338,29 @@ impl<H: Host> Session<H> {
     async fn jwt(&self, input: String, key: &PrivateKey) -> Result<String> {
         let signature = self.sign_rsa_sha256(key, &input).await?;
         Ok(crate::oauth2::jwt_signed(&input, &signature))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_without_an_access_token_is_unexpected_response() {
+        for v in [
+            serde_json::json!({"token_type": "Bearer"}),
+            serde_json::json!({"access_token": 7}),
+        ] {
+            let e = token_field(&v, "token answer").unwrap_err();
+            assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
+            assert!(
+                e.message()
+                    .contains("IBKR's token answer has no access_token"),
+                "{}",
+                e.message()
+            );
+        }
+        let v = serde_json::json!({"access_token": "abc.def"});
+        assert_eq!(token_field(&v, "token answer").ok(), Some("abc.def"));
     }
 }
