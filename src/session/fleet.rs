@@ -480,7 +480,8 @@ impl Fleet {
 }
 
 /// Whether a failed handshake says something about the account that every process would meet
-/// (IBKR refused it, or its answer was wrong) — recorded for the fleet's back-off — rather than
+/// (IBKR refused it, or its answer was wrong or cut short: the fleet backs off rather than have
+/// every process retry at once) — recorded for the fleet's back-off — rather than
 /// about this process (its network, its configuration, an abort).
 fn concerns_the_account(e: &Error) -> bool {
     matches!(
@@ -490,6 +491,7 @@ fn concerns_the_account(e: &Error) -> bool {
             | ErrorCode::RateLimited
             | ErrorCode::Gone
             | ErrorCode::HttpError
+            | ErrorCode::UnexpectedResponse
             | ErrorCode::BadDhResponse
             | ErrorCode::LstSignatureMismatch
     )
@@ -498,6 +500,26 @@ fn concerns_the_account(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_or_cut_answer_concerns_the_account_a_local_failure_does_not() {
+        let e = |c| Error::new(c, "x");
+        for c in [
+            ErrorCode::UnexpectedResponse,
+            ErrorCode::BadDhResponse,
+            ErrorCode::Unauthorized,
+        ] {
+            assert!(concerns_the_account(&e(c)), "{c:?}");
+        }
+        for c in [
+            ErrorCode::Network,
+            ErrorCode::Timeout,
+            ErrorCode::Aborted,
+            ErrorCode::InvalidArgument,
+        ] {
+            assert!(!concerns_the_account(&e(c)), "{c:?}");
+        }
+    }
     use crate::session::host::{HttpRequest, HttpResponse};
     use futures_executor::block_on;
     use std::cell::RefCell;
