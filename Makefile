@@ -123,7 +123,7 @@ audit: pkg
 # Chromium's and workerd's streaming tests run in test-browser and test-workerd.
 test-ws: pkg
 	@scripts/setup.sh --node22
-	node --test tests/ws/
+	node --test --test-timeout=120000 tests/ws/
 
 clean:
 	rm -rf target/bindgen pkg www/dist test-results
@@ -137,7 +137,7 @@ bench: pkg
 # redirects to other hosts, out-of-range DH answers, bad LST signatures, hostile gateway replies),
 # and seeded mutations of the CLI's YAML/.env configuration.
 test-hostile: pkg
-	node --test tests/hostile/
+	node --test --test-timeout=120000 tests/hostile/
 
 # Fuzzing with libFuzzer (nightly + cargo-fuzz, installed by setup.sh --fuzz): every target in
 # fuzz/ for FUZZ_S seconds (default 60). Crashes land in tests/fuzz/regressions/, which `cargo test`

@@ -20,11 +20,14 @@ const xml = (inner) => `<?xml version="1.0" encoding="UTF-8"?>\n<ib_auth_res>\n$
 const tag = (name, value) => `<${name}>${xmlEscape(value)}</${name}>`;
 const eq = constantTimeEqual;
 
-function parseCookies(header) {
-  const out = {};
+/** A Cookie header as name → value (no prototype; the first of a repeated name wins, as it is the
+ * most specific one a browser sends). Shared with the WebSocket (sim/ws.mjs). */
+export function parseCookies(header) {
+  const out = Object.create(null);
   for (const part of String(header ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+    const name = i > 0 ? part.slice(0, i).trim() : '';
+    if (name && !(name in out)) out[name] = part.slice(i + 1).trim();
   }
   return out;
 }

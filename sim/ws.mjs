@@ -4,6 +4,7 @@
 // Authentication is checked as IBKR checks it for each kind of session (see sim/README.md,
 // "WebSocket"); the streams follow the sandbox (sim/portal.mjs) on the simulator's clock.
 import crypto from 'node:crypto';
+import { parseCookies } from './gateway-login.mjs';
 
 /** RFC 6455 section 1.3: the GUID the accept key is derived with. */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -52,12 +53,13 @@ function validCloseCode(c) {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function cookieValue(header, name) {
-  for (const part of String(header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
-  }
-  return undefined;
+/** How many entries each of `stats`' lists and the retired session values keep (the newest). */
+export const WS_HISTORY = 1000;
+
+/** Appends to a list that keeps only its newest `limit` entries. */
+function keepLast(list, item, limit) {
+  list.push(item);
+  if (list.length > limit) list.splice(0, list.length - limit);
 }
 
 /** The session value out of an `api` cookie: `<session>` (OAuth) or `{"session":"<session>"}` (what ibind sends to a gateway). */
@@ -81,6 +83,9 @@ class Connection {
     this.remote = remote;
     this.state = 'open'; // open | closing | closed
     this.buf = Buffer.alloc(0);
+    this.chunks = []; // what arrived since the buffer last held a whole frame
+    this.buffered = 0; // their bytes
+    this.need = 2; // the bytes the next frame needs at least, as far as its header tells
     this.fragments = null; // { opcode, parts: [], size }
     const now = server.now();
     this.openedAt = now;
@@ -106,7 +111,7 @@ class Connection {
     this.state = 'closing';
     this.closeCode = code;
     this.closeReason = reason;
-    this.server.stats.closes.push({ code, reason });
+    this.server.record('closes', { code, reason });
     this.socket.write(encodeFrame(OP.CLOSE, closePayload(code, reason)));
     // A client that never answers: end (flushing what was written), then drop the connection.
     this.timer = setTimeout(() => {
@@ -117,19 +122,29 @@ class Connection {
     this.timer.unref?.();
   }
 
+  /** Chunks are collected until the next frame can be complete, then joined once: a large frame
+   * arriving in many chunks is not copied again for each one. */
   onData(chunk) {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered < this.need) return;
+    this.buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
     while (this.state !== 'closed') {
       const frame = this.#parse();
       if (!frame) break;
-      if (frame.error) { this.close(frame.error[0], frame.error[1]); this.buf = Buffer.alloc(0); break; }
+      if (frame.error) { this.close(frame.error[0], frame.error[1]); this.buf = Buffer.alloc(0); this.need = 2; break; }
       this.#frame(frame);
     }
+    if (this.buf.length) { this.chunks = [this.buf]; this.buffered = this.buf.length; }
+    this.buf = Buffer.alloc(0);
   }
 
   /** One frame off the buffer, or null if it is not complete yet, or { error: [code, reason] }. */
   #parse() {
     const b = this.buf;
+    this.need = 2;
     if (b.length < 2) return null;
     const fin = (b[0] & 0x80) !== 0;
     const rsv = b[0] & 0x70;
@@ -143,11 +158,11 @@ class Connection {
     const control = opcode >= 0x8;
     if (control && (!fin || len > 125)) return { error: [WS_CLOSE.PROTOCOL_ERROR, 'control frames must be final and at most 125 bytes'] };
     if (len === 126) {
-      if (b.length < 4) return null;
+      if (b.length < 4) { this.need = 4; return null; }
       len = b.readUInt16BE(2);
       off = 4;
     } else if (len === 127) {
-      if (b.length < 10) return null;
+      if (b.length < 10) { this.need = 10; return null; }
       const big = b.readBigUInt64BE(2);
       if (big >> 63n) return { error: [WS_CLOSE.PROTOCOL_ERROR, 'payload length has the most significant bit set'] };
       len = big > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(big);
@@ -157,11 +172,12 @@ class Connection {
     if (len > max || (!control && this.fragments && this.fragments.size + len > max)) {
       return { error: [WS_CLOSE.TOO_BIG, `message too big: at most ${max} bytes`] };
     }
-    if (b.length < off + 4 + len) return null;
+    if (b.length < off + 4 + len) { this.need = off + 4 + len; return null; }
     const mask = b.subarray(off, off + 4);
     const payload = Buffer.from(b.subarray(off + 4, off + 4 + len));
     for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i & 3];
     this.buf = b.subarray(off + 4 + len);
+    this.need = 2;
     return { fin, opcode, payload };
   }
 
@@ -197,7 +213,7 @@ class Connection {
       // The client began: echo its code, then end the connection (the server closes TCP first).
       this.state = 'closing';
       this.closeCode = code;
-      this.server.stats.clientCloses.push({ code, reason: payload.length > 2 ? payload.subarray(2).toString('utf8') : '' });
+      this.server.record('clientCloses', { code, reason: payload.length > 2 ? payload.subarray(2).toString('utf8') : '' });
       this.socket.write(encodeFrame(OP.CLOSE, code === null ? Buffer.alloc(0) : closePayload(code)));
     }
     this.state = 'closed';
@@ -217,7 +233,7 @@ class Connection {
     let text;
     try { text = utf8.decode(payload); } catch { return this.close(WS_CLOSE.INVALID_DATA, 'text message is not valid UTF-8'); }
     // The first message of a waiting socket carries the session value: not kept.
-    this.server.stats.messages.push(this.auth ? text : '(the first message, not kept)');
+    this.server.record('messages', this.auth ? text : '(the first message, not kept)');
     return this.server.onMessage(this, text);
   }
 }
@@ -225,7 +241,8 @@ class Connection {
 /**
  * The WebSocket side of a Simulator. Options (`ws` in the Simulator's options):
  * { maxMessageBytes (1 MiB), idleMs (60 000), authTimeoutMs (5 000), heartbeatMs (10 000),
- *   streamMs (1 000: market data and P&L at most this often), autoTickMs (1 000 | false) }.
+ *   streamMs (1 000: market data and P&L at most this often), autoTickMs (1 000 | false),
+ *   history (WS_HISTORY: the newest entries kept in each of `stats`' lists) }.
  */
 export class WsServer {
   constructor(sim, o = {}) {
@@ -238,14 +255,29 @@ export class WsServer {
     this.autoTickMs = o.autoTickMs === undefined ? 1_000 : o.autoTickMs;
     this.connections = new Set();
     this.secret = crypto.randomBytes(32);
-    /** session value → { kind, cred } for every value /tickle handed out. */
+    this.history = o.history ?? WS_HISTORY;
+    /** session value → { kind, cred }: the current value of each live credential /tickle was called for. */
     this.issued = new Map();
-    /** What happened, for tests: upgrades refused, closes sent, client closes, messages received. */
-    this.stats = { upgrades: 0, refused: [], closes: [], clientCloses: [], messages: [] };
+    /** `${kind}\n${cred}` → that credential's value in `issued`. */
+    this.current = new Map();
+    /** session value → { kind, cred }: the newest `history` values whose credential was renewed or
+     * ended (so an old value is still told apart from one never issued). */
+    this.retired = new Map();
+    /**
+     * What happened, for tests: upgrades; the newest `history` refusals, closes sent, client closes
+     * and messages received; and in `counts`, how many of each there were in all.
+     */
+    this.stats = { upgrades: 0, refused: [], closes: [], clientCloses: [], messages: [], counts: { refused: 0, closes: 0, clientCloses: 0, messages: 0 } };
     this.interval = null;
   }
 
   now() { return this.sim.clock(); }
+
+  /** Counts an event and keeps it in its list of `stats` (the newest `history` of them). */
+  record(list, entry) {
+    this.stats.counts[list] += 1;
+    keepLast(this.stats[list], entry, this.history);
+  }
 
   /** Open connections. */
   get sockets() {
@@ -259,9 +291,51 @@ export class WsServer {
   sessionFor(kind, cred) {
     const epoch = this.#epoch(kind, cred);
     if (epoch === null) return crypto.randomBytes(16).toString('hex');
-    const value = crypto.createHmac('sha256', this.secret).update(`${kind}\n${cred}\n${epoch}`).digest('hex').slice(0, 32);
-    this.issued.set(value, { kind, cred });
+    const value = this.#value(kind, cred, epoch);
+    const key = `${kind}\n${cred}`;
+    const before = this.current.get(key);
+    if (before !== value) {
+      if (before !== undefined) this.#retire(before);
+      this.issued.set(value, { kind, cred });
+      this.current.set(key, value);
+    }
+    this.#pruneIssued();
     return value;
+  }
+
+  #value(kind, cred, epoch) {
+    return crypto.createHmac('sha256', this.secret).update(`${kind}\n${cred}\n${epoch}`).digest('hex').slice(0, 32);
+  }
+
+  /** Moves a value out of `issued` into the bounded `retired`. */
+  #retire(value) {
+    const s = this.issued.get(value);
+    if (!s) return;
+    this.issued.delete(value);
+    if (this.current.get(`${s.kind}\n${s.cred}`) === value) this.current.delete(`${s.kind}\n${s.cred}`);
+    this.retired.set(value, s);
+    for (const old of this.retired.keys()) {
+      if (this.retired.size <= this.history) break;
+      this.retired.delete(old);
+    }
+  }
+
+  #issuedPrunedAt = -Infinity;
+
+  /** At most once a minute: retires the values whose credential was renewed or ended. */
+  #pruneIssued() {
+    const now = this.now();
+    if (now - this.#issuedPrunedAt < 60_000) return;
+    this.#issuedPrunedAt = now;
+    for (const [value, { kind, cred }] of [...this.issued]) {
+      const epoch = this.#epoch(kind, cred);
+      if (epoch === null || this.#value(kind, cred, epoch) !== value) this.#retire(value);
+    }
+  }
+
+  /** What a session value was issued for, current or retired. */
+  #lookup(value) {
+    return this.issued.get(value) ?? this.retired.get(value);
   }
 
   /** What identifies the credential's current life, or null if it is not alive. */
@@ -282,14 +356,13 @@ export class WsServer {
 
   /** Whether a session value is the current one of a live credential: null if so, else why not. */
   #checkSession(value, want = {}) {
-    const s = this.issued.get(value);
+    const s = this.#lookup(value);
     if (!s) return 'unknown session';
     if (want.kind && s.kind !== want.kind) return `a ${s.kind} session on a ${want.kind} connection`;
     if (want.cred && s.cred !== want.cred) return 'the session belongs to another credential';
     const epoch = this.#epoch(s.kind, s.cred);
     if (epoch === null) return 'the session has expired';
-    const current = crypto.createHmac('sha256', this.secret).update(`${s.kind}\n${s.cred}\n${epoch}`).digest('hex').slice(0, 32);
-    if (current !== value) return 'stale session: the credential was renewed; call /tickle again';
+    if (this.#value(s.kind, s.cred, epoch) !== value || !this.issued.has(value)) return 'stale session: the credential was renewed; call /tickle again';
     return null;
   }
 
@@ -302,7 +375,7 @@ export class WsServer {
     const refuse = (status, error, extra = '') => {
       entry.status = status;
       entry.kind = 'ws-rejected';
-      this.stats.refused.push({ status, error });
+      this.record('refused', { status, error });
       const body = JSON.stringify({ error, statusCode: status });
       const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 426: 'Upgrade Required' }[status];
       socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
@@ -347,7 +420,7 @@ export class WsServer {
   #authenticateUpgrade(req, url) {
     const sim = this.sim;
     const h = req.headers;
-    const cookie = sessionFromCookie(cookieValue(h.cookie, 'api'));
+    const cookie = sessionFromCookie(parseCookies(h.cookie).api);
     if (sim.gateway) {
       if (!sim.loggedIn) return { error: 'not logged in: log in to the gateway first' };
       if (cookie === undefined) return { kind: 'gateway' };
@@ -377,7 +450,7 @@ export class WsServer {
     }
     if (cookie !== undefined) {
       // A session cookie without the oauth_token or a bearer: only an OAuth 2.0 session stands alone.
-      const s = this.issued.get(cookie);
+      const s = this.#lookup(cookie);
       if (s?.kind === 'oauth1') return { error: 'oauth_token query parameter required with an OAuth 1.0a session' };
       const why = this.#checkSession(cookie, { kind: 'oauth2' });
       return why ? { error: `invalid session cookie: ${why}` } : { kind: 'oauth2', cred: s.cred, session: cookie };
@@ -409,7 +482,7 @@ export class WsServer {
       let msg;
       try { msg = JSON.parse(text); } catch { msg = null; }
       if (!msg || typeof msg.session !== 'string') return c.close(WS_CLOSE.POLICY, 'invalid session: expected {"session":"<value from /tickle>"} first');
-      const s = this.issued.get(msg.session);
+      const s = this.#lookup(msg.session);
       const want = this.sim.gateway ? { kind: 'gateway' } : c.oauthToken ? { kind: 'oauth1', cred: c.oauthToken } : { kind: 'oauth2' };
       if (!this.sim.gateway && !c.oauthToken && s?.kind === 'oauth1') return c.close(WS_CLOSE.POLICY, 'invalid session: an OAuth 1.0a session needs ?oauth_token= on the URL');
       const why = this.#checkSession(msg.session, want);
@@ -553,7 +626,7 @@ export class WsServer {
       subscriptions: [...this.connections].filter((c) => c.state === 'open').map((c) => ({
         md: [...c.md.keys()], orders: Boolean(c.orders), pnl: Boolean(c.pnl),
       })),
-      upgrades: this.stats.upgrades, refused: this.stats.refused.length,
+      upgrades: this.stats.upgrades, refused: this.stats.counts.refused,
     };
   }
 

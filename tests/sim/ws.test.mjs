@@ -611,3 +611,62 @@ test('the ws package as a client: the first-message form (a browser\'s way) and 
   const r = queued(refused);
   assert.deepEqual(await r.next(), { type: 'refused', status: 401 });
 });
+
+test('framing: a large frame arriving in many small chunks, and a header split byte by byte, read as one message each', opts, async () => {
+  const { sim, ws, now } = await authed();
+  // 300 000 bytes (a 64-bit length) written 1 000 bytes at a time, then a tic right behind it.
+  const text = `smd+${AAPL}+${JSON.stringify({ fields: ['31'], pad: 'y'.repeat(300_000) })}`;
+  const bytes = Buffer.concat([clientFrame(0x1, text), clientFrame(0x1, 'tic')]);
+  for (let i = 0; i < bytes.length; i += 1000) {
+    ws.write(bytes.subarray(i, i + 1000));
+    if (i % 50_000 === 0) await new Promise((r) => setImmediate(r));
+  }
+  assert.equal((await ws.json()).topic, `smd+${AAPL}`);
+  assert.equal((await ws.json()).topic, 'tic');
+  // A 16-bit-length frame one byte at a time.
+  const mid = clientFrame(0x1, `ech+${'z'.repeat(200)}`);
+  for (const b of mid) { ws.write(Buffer.from([b])); await new Promise((r) => setImmediate(r)); }
+  assert.deepEqual(await ws.json(), { topic: 'ech', hb: now() });
+  assert.deepEqual(sim.ws.stats.messages, [text, 'tic', `ech+${'z'.repeat(200)}`]);
+});
+
+test('stats keep the newest `history` entries and count them all; renewed session values are retired, boundedly', opts, async () => {
+  const { sim, ws, client, session, now } = await authed({ ws: { history: 3 } });
+  for (let i = 0; i < 20; i += 1) ws.send(`ech+${i}`);
+  for (let i = 0; i < 20; i += 1) assert.equal((await ws.json()).topic, 'ech');
+  assert.deepEqual(sim.ws.stats.messages, ['ech+17', 'ech+18', 'ech+19']);
+  assert.equal(sim.ws.stats.counts.messages, 20);
+  const url = wsUrl(sim, `?oauth_token=${sim.accessToken}`);
+  for (let i = 0; i < 5; i += 1) assert.equal((await wsOpen(url, { headers: UA, version: '12' })).status, 426);
+  assert.equal(sim.ws.stats.refused.length, 3);
+  assert.equal(sim.ws.stats.counts.refused, 5);
+  assert.equal(sim.ws.state().refused, 5);
+  sim.ws.drop();
+  await closedWith(ws, WS_CLOSE.GOING_AWAY);
+
+  // Each new LST renews the session value: only the current one stays issued, the old ones are
+  // retired (still "stale", not "unknown") up to `history` of them.
+  const values = [session];
+  for (let i = 0; i < 5; i += 1) {
+    await client.handshake();
+    values.push((await client.call('POST', '/tickle')).body.session);
+  }
+  assert.equal(new Set(values).size, 6);
+  assert.deepEqual([...sim.ws.issued.keys()], [values[5]]);
+  assert.deepEqual([...sim.ws.retired.keys()], values.slice(2, 5));
+  const refusal = async (v) => (await wsOpen(url, { headers: { ...UA, Cookie: `api=${v}` } })).body.error;
+  assert.match(await refusal(values[4]), /stale session/);
+  assert.match(await refusal(values[0]), /unknown session/, 'retired past `history`: forgotten');
+  assert.equal((await wsOpen(url, { headers: { ...UA, Cookie: `api=${values[5]}` } })).status, 101);
+  assert.equal(now(), T0, 'no clock moved: the renewal alone retired them');
+});
+
+test('stats: the default history is 1000 entries per list', opts, async () => {
+  const { sim, ws } = await authed();
+  assert.equal(sim.ws.history, 1000);
+  for (let i = 0; i < 1100; i += 1) ws.send(`ech+${i}`);
+  for (let i = 0; i < 1100; i += 1) await ws.json();
+  assert.equal(sim.ws.stats.messages.length, 1000);
+  assert.equal(sim.ws.stats.messages.at(-1), 'ech+1099');
+  assert.equal(sim.ws.stats.counts.messages, 1100);
+});

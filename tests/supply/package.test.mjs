@@ -116,17 +116,46 @@ function checkThrowawayCertificate(cert, key) {
   assert.ok(cert.checkPrivateKey(key), 'the shipped key is the certificate\'s');
 }
 
+/**
+ * Signs of a private key in a file's text: a PEM private key's BEGIN line, with or without a body
+ * after it (so also one in a JS string with `\n` escapes, or cut short), and a JWK's private
+ * exponent (`"d":"…"`, JSON or a JS literal).
+ */
+function privateKeyMarks(text) {
+  const marks = [];
+  for (const m of text.matchAll(/-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/g)) marks.push(m[1]);
+  for (const m of text.matchAll(/["']d["']\s*:\s*["']([A-Za-z0-9_-]{16,})/g)) marks.push(`JWK d ${m[1].slice(0, 4)}…`);
+  return marks;
+}
+
+test('the private-key scan finds keys without a PEM body too: escaped in a JS string, cut short, a JWK', () => {
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
+  const jwk = privateKey.export({ format: 'jwk' });
+  assert.deepEqual(privateKeyMarks(pem), ['PRIVATE KEY']);
+  assert.deepEqual(privateKeyMarks(`const k = ${JSON.stringify(pem)};`), ['PRIVATE KEY'], 'in a JS string with \\n escapes');
+  assert.deepEqual(privateKeyMarks("x = '-----BEGIN RSA PRIVATE KEY-----' + body;"), ['RSA PRIVATE KEY'], 'no body after the marker');
+  assert.deepEqual(privateKeyMarks('-----BEGIN ENCRYPTED PRIVATE KEY-----'), ['ENCRYPTED PRIVATE KEY']);
+  assert.equal(privateKeyMarks(JSON.stringify(jwk)).length, 1, 'a JWK private key (JSON)');
+  assert.equal(privateKeyMarks(`const k = { kty: 'EC', 'd': '${jwk.d}' };`).length, 1, 'a JWK private key (a JS literal)');
+  assert.deepEqual(privateKeyMarks(JSON.stringify({ ...jwk, d: undefined })), [], 'a public JWK is not one');
+  assert.deepEqual(privateKeyMarks('-----BEGIN PUBLIC KEY-----\nMFkw'), []);
+});
+
 test('no private key in the package but the simulator\'s throwaway one; the certificate is its own', () => {
   const keyBody = /-----BEGIN ([A-Z0-9 ]*)-----\s*[A-Za-z0-9+/=\s]{40,}-----END \1-----/g;
   const pemFiles = [];
+  const marked = [];
   for (const f of files) {
     const text = read(f).toString('latin1');
     for (const m of text.matchAll(keyBody)) pemFiles.push(`${f}: ${m[1]}`);
+    for (const m of privateKeyMarks(text)) marked.push(`${f}: ${m}`);
   }
   assert.deepEqual(pemFiles.sort(), [
     'sim/tls/gateway-cert.pem: CERTIFICATE',
     'sim/tls/gateway-key.pem: PRIVATE KEY',
   ]);
+  assert.deepEqual(marked.sort(), ['sim/tls/gateway-key.pem: PRIVATE KEY'], 'a private key (marker or JWK) outside the throwaway key file');
   for (const f of THROWAWAY_TLS) {
     assert.ok(read(f).equals(fs.readFileSync(path.join(root, f))), `${f} differs from the repository's`);
   }

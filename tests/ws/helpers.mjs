@@ -1,6 +1,7 @@
 // Shared by the streaming WebSocket tests: one controlled clock for the simulator, the sessions,
 // the token store and the streams' timers; simulators per session kind; and waiting for events
-// (never for wall-clock time).
+// (never for wall-clock time: the only real timer is a generous safety bound, there to fail a
+// test that would otherwise hang).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { GATEWAY_TLS, generateKeys, Simulator } from '../../sim/server.mjs';
@@ -68,11 +69,20 @@ export function sessionFor(pkg, kind, sim, clock, o = {}) {
 
 export const gatewayCa = GATEWAY_TLS.cert;
 
-/** Resolves with the next `type` event of `stream` that passes `pred`. */
-export function next(stream, type, pred = () => true) {
+/**
+ * The wall-clock bound on waiting for an event or a condition: no test waits this long when it
+ * works (real localhost TCP/TLS and the wasm module take milliseconds); it only turns a hang
+ * into a failure.
+ */
+export const SAFETY_MS = 30_000;
+
+/** Resolves with the next `type` event of `stream` that passes `pred`; rejects after `timeoutMs`. */
+export function next(stream, type, pred = () => true, { timeoutMs = SAFETY_MS } = {}) {
   return new Promise((resolve, reject) => {
-    const fn = (v) => { if (pred(v)) { stream.off(type, fn); stream.off('error', err); resolve(v); } };
-    const err = (e) => { stream.off(type, fn); stream.off('error', err); reject(e); };
+    const done = () => { clearTimeout(timer); stream.off(type, fn); stream.off('error', err); };
+    const fn = (v) => { if (pred(v)) { done(); resolve(v); } };
+    const err = (e) => { done(); reject(e); };
+    const timer = setTimeout(() => { done(); reject(new Error(`no '${type}' event within ${timeoutMs} ms`)); }, timeoutMs);
     stream.on(type, fn);
     if (type !== 'error') stream.on('error', err);
   });
@@ -81,13 +91,19 @@ export function next(stream, type, pred = () => true) {
 /** The next message with this topic. */
 export const nextTopic = (stream, topic) => next(stream, 'message', (m) => m?.topic === topic);
 
-/** Polls `cond` (no clock: each turn yields to I/O) until it holds, at most `turns` times. */
-export async function until(cond, what, turns = 2000) {
-  for (let i = 0; i < turns; i++) {
+/**
+ * Waits until `cond` holds, checking it after each turn of the event loop (so I/O runs between
+ * checks; after the first hundred turns, every 5 ms rather than spinning). Fails only when
+ * `timeoutMs` of wall-clock time pass first — a safety bound, not a limit on the machine's speed.
+ * (A number as the third argument, the former turn count, is ignored.)
+ */
+export async function until(cond, what, { timeoutMs = SAFETY_MS } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; ; i++) {
     if (await cond()) return;
-    await new Promise((r) => setImmediate(r));
+    if (Date.now() > deadline) assert.fail(`never happened within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => (i < 100 ? setImmediate(r) : setTimeout(r, 5)));
   }
-  assert.fail(`never happened: ${what}`);
 }
 
 /** Secrets that must not appear in logs or errors. */
