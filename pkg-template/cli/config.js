@@ -17,15 +17,33 @@ export class ConfigError extends Error {}
  * ignored: a place to define anchors. Returns { flatKey: { value, line, name, weak } }, `name` the
  * key as written (`gateway.url`) and `line` the line it is on; null and empty values are left out.
  */
+/** What a `yaml` error code means, in words that quote nothing from the file. */
+const YAML_ERRORS = {
+  TAB_AS_INDENT: 'Tabs are not allowed as indentation; indent with spaces',
+  DUPLICATE_KEY: 'Map keys must be unique; this key is set twice',
+  BAD_INDENT: 'the indentation does not match the lines around it',
+  BLOCK_AS_IMPLICIT_KEY: 'a block cannot be a key; check the indentation and the colon',
+  MULTILINE_IMPLICIT_KEY: 'a key cannot span lines; check for a missing colon or quote',
+  MISSING_CHAR: 'a character is missing (a closing quote, bracket, comma or the space after a colon)',
+  UNEXPECTED_TOKEN: 'unexpected text here; quote a value that holds special characters (| > : # \' ")',
+  BAD_SCALAR_START: 'a value cannot start with this character unless it is quoted',
+  BAD_DQ_ESCAPE: 'an invalid escape sequence in a double-quoted value; use single quotes for backslashes',
+  BLOCK_IN_FLOW: 'a block value inside [ ] or { }',
+  BAD_ALIAS: 'an alias (*name) whose anchor (&name) is not defined before it',
+  TAG_RESOLVE_FAILED: 'a tag (!name) that is not known; remove it or quote the value',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  RESOURCE_EXHAUSTION: 'aliases expand too far',
+};
+
 export function parseYaml(text, file) {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, merge: true, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
-    // The message is the parser's own, with the position; the line itself is not quoted, as it
-    // may hold a secret.
+    // The position and what is wrong, from the parser's error code; never the parser's message,
+    // which may quote the text it stumbled on (a secret, as often as not).
     const e = doc.errors[0];
     const { line, col } = lineCounter.linePos(e.pos[0]);
-    throw new ConfigError(`${file}:${line}:${col}: this is not valid YAML: ${e.message}`);
+    throw new ConfigError(`${file}:${line}:${col}: this is not valid YAML: ${YAML_ERRORS[e.code] ?? `${String(e.code).toLowerCase().replaceAll('_', ' ')}`}.`);
   }
   const lineOf = (node) => (node?.range ? lineCounter.linePos(node.range[0]).line : 1);
   const out = Object.create(null);
