@@ -153,7 +153,12 @@ export class IbkrStream {
     this.#send(message);
   }
 
-  /** `on('message' | 'open' | 'reconnecting' | 'keepalive' | 'error' | 'close', fn)`. */
+  /**
+   * `on('message' | 'open' | 'reconnecting' | 'keepalive' | 'error' | 'close', fn)`. `error`: the
+   * stream gave up (`close` follows), or a listener threw (INTERNAL, `cause` what it threw; the
+   * stream goes on). A listener that throws while no `error` listener is on is thrown again as an
+   * uncaught exception (in Node that ends the process, as with a throwing EventEmitter listener).
+   */
   on(type, fn) {
     if (typeof fn !== 'function') throw bad('on(type, listener) needs a function.');
     if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
