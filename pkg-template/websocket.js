@@ -394,7 +394,7 @@ export class IbkrStream {
   /**
    * `sts` says the brokerage session is not authenticated: closes this socket ourselves and opens
    * another with a new session value once the session is repaired. The pause is the session's
-   * back-off for the how-manieth such reopen in a row it is (websocketClosed, which logs it), so a
+   * back-off for the number of such reopens in a row (websocketClosed, which logs it), so a
    * login elsewhere that takes the session after every repair does not make a loop; the count
    * starts again once a socket stays authenticated for a tic interval.
    */
