@@ -329,9 +329,11 @@ export interface WebSocketOptions {
   socketOptions?: Record<string, unknown>;
   /** Subscriptions to send once authenticated, and after every reconnect. */
   subscriptions?: string[];
-  /** The `tic` keep-alive message's interval (default 30000, at least 1000). */
+  /** The `tic` keep-alive message's interval: a whole number of milliseconds ≥ 1000 (default
+   *  30000); anything else (false too) is INVALID_ARGUMENT. */
   ticMs?: number;
-  /** The keep-alive round's interval (keepAliveOnce; default 60000), or false for none. */
+  /** The keep-alive round's interval (keepAliveOnce): a whole number of milliseconds ≥ 1000
+   *  (default 60000), or false for none. */
   keepAliveMs?: number | false;
   /** setTimeout/clearTimeout to use (tests pass a controlled clock's). */
   timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void };
@@ -348,8 +350,12 @@ export type WebSocketDecision =
 
 /** An authenticated streaming WebSocket that stays so: `tic` every ticMs, the keep-alive round
  *  every keepAliveMs, reopened (with back-off, a new session value, the brokerage session
- *  repaired) after a token renewal or a close, the subscriptions replayed. It fails, with
- *  WS_UNAUTHENTICATED, only when IBKR refuses it twice in a row with fresh session values. */
+ *  repaired) after a token renewal, a close or `sts` saying the brokerage session is not
+ *  authenticated (those reopens in a row back off too), the subscriptions replayed. It fails,
+ *  with WS_UNAUTHENTICATED, when IBKR refuses it twice in a row with fresh session values, or
+ *  with INTERNAL on an unexpected throw inside it. A listener that throws does not stop it: the
+ *  `error` listeners get an INTERNAL error whose `cause` is what was thrown; with none, it is
+ *  thrown again as an uncaught exception. Topics are matched whatever their case. */
 export declare class IbkrStream implements AsyncIterable<unknown> {
   private constructor();
   readonly authenticated: boolean;
@@ -367,6 +373,7 @@ export declare class IbkrStream implements AsyncIterable<unknown> {
   on(type: 'open', fn: (e: { generation: number; reconnected: boolean }) => void): this;
   on(type: 'reconnecting', fn: (e: { attempt: number; delayMs: number; code: number; reason: string }) => void): this;
   on(type: 'keepalive', fn: (e: { authenticated: boolean; reinitialised: boolean; skipped: boolean } | { error: IbkrAuthError }) => void): this;
+  /** The stream gave up (then `close`), or a listener threw (INTERNAL, `cause` what it threw; the stream goes on). */
   on(type: 'error', fn: (e: IbkrAuthError) => void): this;
   on(type: 'close', fn: (e: { code: number; reason: string }) => void): this;
   off(type: string, fn: (...a: any[]) => void): this;

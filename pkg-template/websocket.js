@@ -4,7 +4,8 @@
 // websocketInfo/websocketClosed/websocketCurrent), so every runtime decides alike. The socket comes
 // from the WebSocket constructor given (the global one of browsers, Node ≥ 22, Deno, Bun; the `ws`
 // package, which can send headers), or from a fetch upgrade (Cloudflare Workers). Nothing here logs:
-// the session's logger says what happens, without secrets.
+// the session's logger says what happens (each close and `sts` reopen, through websocketClosed),
+// without secrets; a reopen after a token renewal shows as the `reconnecting` event only.
 import { IbkrAuthError } from './errors.js';
 
 const bad = (msg) => new IbkrAuthError('INVALID_ARGUMENT', `websocket: ${msg}`);
@@ -19,12 +20,17 @@ function text(data) {
   return String(data);
 }
 
-/** The key a subscription is kept under: `smd+265598+{…}` → `smd+265598`; `sor+{}` → `sor`. */
+/**
+ * The key a subscription is kept under: `smd+265598+{…}` → `smd+265598`; `sor+{}` → `sor`. The
+ * topic (its first three letters) is lower-cased, as IBKR's topics are, so `SMD+1` and `smd+1`
+ * are one subscription and `umd+1` / `UMD+1` remove it.
+ */
 function topicKey(message) {
   const parts = message.split('+');
   let n = parts.length;
   while (n > 1 && parts[n - 1].trimStart().startsWith('{')) n -= 1;
-  return parts.slice(0, n).join('+');
+  const key = parts.slice(0, n).join('+');
+  return key.slice(0, 3).toLowerCase() + key.slice(3);
 }
 
 /** Timers the stream uses; tests pass their own to run it on a controlled clock. */
@@ -56,6 +62,7 @@ export class IbkrStream {
   #info = null;
   #attempt = 0;
   #refusals = 0;
+  #stsReopens = 0;
   #reconnects = 0;
   #ticTimer = null;
   #keepAliveTimer = null;
@@ -92,15 +99,15 @@ export class IbkrStream {
     this.#sendHeaders = o.headers ?? isWsPackage(o.WebSocket);
     if (o.socketOptions !== undefined && (typeof o.socketOptions !== 'object' || o.socketOptions === null)) throw bad('`socketOptions` must be an object (passed to the WebSocket constructor, e.g. the `ws` package\'s { ca }).');
     this.#socketOptions = o.socketOptions;
-    for (const k of ['ticMs', 'keepAliveMs']) {
-      if (o[k] !== undefined && o[k] !== false && !(Number.isInteger(o[k]) && o[k] >= 1000)) throw bad(`\`${k}\` must be a whole number of milliseconds ≥ 1000${k === 'keepAliveMs' ? ', or false' : ''}.`);
-    }
+    const ms = (v) => Number.isInteger(v) && v >= 1000;
+    if (o.ticMs !== undefined && !ms(o.ticMs)) throw bad('`ticMs` must be a whole number of milliseconds ≥ 1000 (how often `tic` is sent; leave it out for 30000).');
+    if (o.keepAliveMs !== undefined && o.keepAliveMs !== false && !ms(o.keepAliveMs)) throw bad('`keepAliveMs` must be a whole number of milliseconds ≥ 1000 (leave it out for 60000), or false for no keep-alive round.');
     this.#ticMs = o.ticMs;
     this.#keepAliveMs = o.keepAliveMs;
     for (const s of o.subscriptions ?? []) this.subscribe(s);
     this.#opened = new Promise((resolve, reject) => { this.#state = { resolve, reject, first: true }; });
     this.#opened.catch(() => {});
-    this.#connect(false, false);
+    this.#run(this.#connect(false, false));
   }
 
   /** Whether a socket is open and IBKR confirmed it authenticated. */
@@ -146,7 +153,12 @@ export class IbkrStream {
     this.#send(message);
   }
 
-  /** `on('message' | 'open' | 'reconnecting' | 'keepalive' | 'error' | 'close', fn)`. */
+  /**
+   * `on('message' | 'open' | 'reconnecting' | 'keepalive' | 'error' | 'close', fn)`. `error`: the
+   * stream gave up (`close` follows), or a listener threw (INTERNAL, `cause` what it threw; the
+   * stream goes on). A listener that throws while no `error` listener is on is thrown again as an
+   * uncaught exception (in Node that ends the process, as with a throwing EventEmitter listener).
+   */
   on(type, fn) {
     if (typeof fn !== 'function') throw bad('on(type, listener) needs a function.');
     if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
@@ -176,22 +188,24 @@ export class IbkrStream {
   /** Messages, parsed (JSON, else the text), as they come; ends on close(), throws if the stream fails. */
   [Symbol.asyncIterator]() {
     const queue = [];
-    let wake = null;
+    const waiters = []; // one per pending next(): concurrent calls each get their own message
     let done = false;
+    const wakeAll = () => { for (const w of waiters.splice(0)) w(); };
     const consumer = {
-      push: (m) => { if (queue.length >= 10_000) queue.shift(); queue.push(m); wake?.(); },
-      end: () => { done = true; wake?.(); },
+      push: (m) => { if (queue.length >= 10_000) queue.shift(); queue.push(m); waiters.shift()?.(); },
+      end: () => { done = true; wakeAll(); },
     };
-    this.#consumers.add(consumer);
-    const finish = () => { this.#consumers.delete(consumer); done = true; return Promise.resolve({ done: true, value: undefined }); };
+    // Made after the stream ended: it ends at once and is not kept.
+    if (!this.#closed) this.#consumers.add(consumer);
+    else done = true;
+    const finish = () => { this.#consumers.delete(consumer); done = true; wakeAll(); return Promise.resolve({ done: true, value: undefined }); };
     return {
       next: async () => {
         for (;;) {
           if (queue.length) return { done: false, value: queue.shift() };
           if (this.#failure) { finish(); throw this.#failure; }
           if (done || this.#closed) return finish();
-          await new Promise((r) => { wake = r; });
-          wake = null;
+          await new Promise((r) => { waiters.push(r); });
         }
       },
       return: finish,
@@ -199,10 +213,36 @@ export class IbkrStream {
     };
   }
 
+  /**
+   * Calls the listeners of `type`. One that throws does not stop the others nor the stream: its
+   * error goes to the `error` listeners as an IbkrAuthError INTERNAL whose `cause` is what it
+   * threw; with no `error` listener (or when an `error` listener throws) it is thrown again
+   * outside the stream, as an uncaught exception (which ends a Node process, as a throwing
+   * EventEmitter listener would).
+   */
   #emit(type, value) {
     for (const fn of this.#listeners.get(type) ?? []) {
-      try { fn(value); } catch (e) { queueMicrotask(() => { throw e; }); }
+      try { fn(value); } catch (e) { this.#listenerThrew(type, e); }
     }
+  }
+
+  #listenerThrew(type, e) {
+    const errorListeners = this.#listeners.get('error');
+    if (type === 'error' || !errorListeners?.size) { queueMicrotask(() => { throw e; }); return; }
+    const error = new IbkrAuthError('INTERNAL', `websocket: a '${type}' listener threw (${e?.name ?? typeof e}); the stream goes on. Fix the listener; \`cause\` is what it threw.`, { cause: e });
+    this.#emit('error', error);
+  }
+
+  /** Runs an async step of the stream: what it throws fails the stream instead of going unhandled. */
+  #run(promise) {
+    promise.catch((e) => this.#crash(e));
+  }
+
+  /** Something threw where nothing should (the session's methods, a runtime's socket): the stream fails with it. */
+  #crash(e) {
+    if (this.#closed) return;
+    const error = e instanceof IbkrAuthError ? e : new IbkrAuthError('INTERNAL', `websocket: the stream stopped on an unexpected ${e?.name ?? typeof e}; open a new one (and please report it).`);
+    this.#fail(this.#state ?? {}, error);
   }
 
   #send(message) {
@@ -259,7 +299,10 @@ export class IbkrStream {
 
   #wire(st) {
     const ws = st.ws;
-    const on = (type, fn) => ws.addEventListener(type, (ev) => { if (this.#state === st && !st.done) fn(ev); });
+    const on = (type, fn) => ws.addEventListener(type, (ev) => {
+      if (this.#state !== st || st.done) return;
+      try { fn(ev); } catch (e) { this.#crash(e); }
+    });
     on('open', () => this.#onOpen(st));
     on('message', (ev) => this.#onMessage(st, ev.data));
     on('error', (ev) => {
@@ -288,7 +331,7 @@ export class IbkrStream {
     if (msg && typeof msg === 'object') {
       if (!st.authenticated && msg.message === 'waiting for session') this.#sendSession(st);
       if (!st.authenticated && msg.topic === 'system' && msg.success !== undefined) this.#onAuthenticated(st);
-      if (msg.topic === 'sts' && msg.args?.authenticated === false) this.#reopen(st, { fresh: true, repair: true });
+      if (msg.topic === 'sts' && msg.args?.authenticated === false) this.#reauthenticate(st);
     }
     this.#emit('message', msg);
     for (const c of this.#consumers) c.push(msg);
@@ -312,7 +355,11 @@ export class IbkrStream {
     const ticMs = this.#ticMs ?? this.#info.ticMs;
     const tic = () => {
       if (this.#state !== st) return;
-      if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st, { fresh: false, repair: false, renewed: true });
+      try {
+        if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st);
+      } catch (e) { return this.#crash(e); }
+      // The socket stayed authenticated for a tic interval: `sts` reopens start the back-off anew.
+      this.#stsReopens = 0;
       this.#send('tic');
       this.#ticTimer = this.#timers.set(tic, ticMs);
     };
@@ -328,20 +375,48 @@ export class IbkrStream {
         this.#emit('keepalive', { error });
       }
       if (this.#state !== st) return;
-      if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st, { fresh: false, repair: false, renewed: true });
-      this.#keepAliveTimer = this.#timers.set(round, keepAliveMs);
+      if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st);
+      this.#keepAliveTimer = this.#timers.set(() => this.#run(round()), keepAliveMs);
     };
-    this.#keepAliveTimer = this.#timers.set(round, keepAliveMs);
+    this.#keepAliveTimer = this.#timers.set(() => this.#run(round()), keepAliveMs);
   }
 
-  /** Closes this socket ourselves and opens another (a renewed token, an unauthenticated brokerage session). */
-  #reopen(st, { fresh, repair, renewed = false }) {
+  /** The token was renewed: closes this socket ourselves and opens another at once, with the new token's session value. */
+  #reopen(st) {
     if (this.#state !== st || st.done) return;
     st.done = true;
     this.#stopTimers();
-    try { st.ws?.close(1000, renewed ? 'token renewed' : 'reauthenticating'); } catch { /* gone */ }
-    this.#emit('reconnecting', { attempt: this.#attempt, delayMs: 0, code: 1000, reason: renewed ? 'token renewed' : 'brokerage session not authenticated' });
-    this.#connect(fresh, repair);
+    try { st.ws?.close(1000, 'token renewed'); } catch { /* gone */ }
+    this.#emit('reconnecting', { attempt: this.#attempt, delayMs: 0, code: 1000, reason: 'token renewed' });
+    this.#retry(0, false, false);
+  }
+
+  /**
+   * `sts` says the brokerage session is not authenticated: closes this socket ourselves and opens
+   * another with a new session value once the session is repaired. The pause is the session's
+   * back-off for the number of such reopens in a row (websocketClosed, which logs it), so a
+   * login elsewhere that takes the session after every repair does not make a loop; the count
+   * starts again once a socket stays authenticated for a tic interval.
+   */
+  #reauthenticate(st) {
+    if (this.#state !== st || st.done) return;
+    st.done = true;
+    this.#stopTimers();
+    const reason = 'brokerage session not authenticated';
+    try { st.ws?.close(1000, 'reauthenticating'); } catch { /* gone */ }
+    const attempt = this.#stsReopens;
+    const d = this.#session.websocketClosed({ code: 1000, reason, opened: true, authenticated: st.authenticated, attempt });
+    if (d.action === 'fail') return this.#fail(st, d.error);
+    this.#stsReopens += 1;
+    this.#emit('reconnecting', { attempt, delayMs: d.delayMs, code: 1000, reason });
+    this.#retry(d.delayMs, true, true);
+  }
+
+  /** Opens again after `delayMs` (at once for 0) unless the stream was closed meanwhile. */
+  #retry(delayMs, fresh, repair) {
+    const go = () => { if (!this.#closed) this.#run(this.#connect(fresh, repair)); };
+    if (delayMs === 0) go();
+    else this.#retryTimer = this.#timers.set(go, delayMs);
   }
 
   #closedWith(st, c) {
@@ -358,17 +433,19 @@ export class IbkrStream {
     if (d.refused) this.#refusals += 1;
     this.#emit('reconnecting', { attempt: this.#attempt, delayMs: d.delayMs, code: c.code, reason: c.reason });
     this.#attempt += 1;
-    if (d.delayMs === 0) this.#connect(d.fresh, d.repair);
-    else this.#retryTimer = this.#timers.set(() => { if (!this.#closed) this.#connect(d.fresh, d.repair); }, d.delayMs);
+    this.#retry(d.delayMs, d.fresh, d.repair);
   }
 
   #fail(st, error) {
     this.#failure = error;
     this.#closed = true;
     this.#state = null;
+    this.#stopTimers();
+    this.#timers.clear(this.#retryTimer);
     try { st.ws?.close(1000); } catch { /* gone */ }
-    st.reject?.(error);
-    if (!st.reject) this.#emit('error', error);
+    // Before the first authenticated socket the opening promise rejects; after it, `error`.
+    if (st.reject && !st.authenticatedOnce) st.reject(error);
+    else this.#emit('error', error);
     this.#emit('close', { code: 1008, reason: error.message });
     for (const c of this.#consumers) c.end();
   }

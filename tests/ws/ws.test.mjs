@@ -223,13 +223,50 @@ test('a brokerage session taken away (sts not authenticated): repaired as keep-a
   const opened = next(stream, 'open');
   sim.setCompeting();
   sim.wsTick();
-  assert.equal((await reconnecting).reason, 'brokerage session not authenticated');
+  const r = await reconnecting;
+  assert.equal(r.reason, 'brokerage session not authenticated');
+  assert.ok(r.delayMs >= 375 && r.delayMs <= 625, `first back-off ${r.delayMs}`);
+  clock.advance(r.delayMs);
   assert.equal((await opened).reconnected, true);
   assert.equal(sim.count('init'), inits + 1, 'ssodh/init once');
   const quote = nextTopic(stream, `smd+${AAPL}`);
   clock.advance(1000);
   sim.wsTick();
   assert.ok((await quote)['31']);
+});
+
+test('the brokerage session taken again after every repair: the sts reopens back off, and start anew once a socket stays authenticated', async () => {
+  const { session, sim, clock, log } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false });
+  // Another login takes the brokerage session right after each repair.
+  let competing = true;
+  stream.on('open', () => { if (competing) sim.setCompeting(); });
+  sim.setCompeting();
+  const delays = [];
+  for (let i = 0; i < 4; i++) {
+    const reconnecting = next(stream, 'reconnecting');
+    const opened = next(stream, 'open');
+    sim.wsTick();
+    const r = await reconnecting;
+    assert.equal(r.reason, 'brokerage session not authenticated');
+    delays.push(r.delayMs);
+    if (i === 3) competing = false;
+    clock.advance(r.delayMs);
+    await opened;
+  }
+  const bounds = [[375, 625], [750, 1250], [1500, 2500], [3000, 5000]];
+  delays.forEach((d, i) => assert.ok(d >= bounds[i][0] && d <= bounds[i][1], `sts reopen ${i}: ${d} ms (${delays})`));
+  assert.equal(log.lines.filter((l) => /WebSocket closed \(1000 brokerage session not authenticated\); reconnecting in \d+ ms/.test(l)).length, 4, log.lines.join('\n'));
+  // The last repair held: a tic interval later the count starts again.
+  const tic = nextTopic(stream, 'tic');
+  clock.advance(30_000);
+  await tic;
+  const again = next(stream, 'reconnecting');
+  sim.setCompeting();
+  sim.wsTick();
+  const r = await again;
+  assert.ok(r.delayMs >= 375 && r.delayMs <= 625, `after a steady tic interval: ${r.delayMs}`);
+  assert.equal(r.attempt, 0);
 });
 
 test('back-off: 500 ms doubling (±25 %) while the socket cannot open, reset once authenticated', async () => {
@@ -318,7 +355,102 @@ test('bad options are typed', async () => {
   const { session } = await setup('oauth1');
   await assert.rejects(session.websocket({ WebSocket: 42 }), (e) => e.code === 'INVALID_ARGUMENT' && /constructor/.test(e.message));
   await assert.rejects(session.websocket({ WebSocket, ticMs: 5 }), (e) => e.code === 'INVALID_ARGUMENT');
+  // false turns only the keep-alive round off; a tic interval must be a number of milliseconds.
+  for (const ticMs of [false, '30000', -30_000, Infinity, Number.NaN]) {
+    await assert.rejects(session.websocket({ WebSocket, ticMs }), (e) => e.code === 'INVALID_ARGUMENT' && /`ticMs` must be a whole number of milliseconds ≥ 1000/.test(e.message), String(ticMs));
+  }
+  for (const keepAliveMs of [true, '60000', -1, 999]) {
+    await assert.rejects(session.websocket({ WebSocket, keepAliveMs }), (e) => e.code === 'INVALID_ARGUMENT' && /`keepAliveMs`.*or false/.test(e.message), String(keepAliveMs));
+  }
   await assert.rejects(session.websocket('x'), (e) => e.code === 'INVALID_ARGUMENT');
+});
+
+test('topics are matched whatever their case: SMD+… subscribed, removed by smd/UMD', async () => {
+  const { session, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false });
+  assert.equal(stream.subscribe(`SMD+${AAPL}+{"fields":["31"]}`), `smd+${AAPL}`);
+  assert.equal(stream.unsubscribe(`smd+${AAPL}`), true);
+  assert.deepEqual(stream.subscriptions, []);
+  stream.subscribe(`SMD+${AAPL}+{"fields":["31"]}`);
+  assert.equal(stream.unsubscribe(`UMD+${AAPL}+{}`), true);
+  assert.deepEqual(stream.subscriptions, []);
+  stream.subscribe('Sor+{}');
+  stream.subscribe('sor+{}');
+  assert.deepEqual(stream.subscriptions, ['sor+{}'], 'one subscription per topic');
+  stream.close();
+});
+
+test('async iteration: concurrent next() calls each get a message; an iterator made after close() ends at once', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false });
+  const it = stream[Symbol.asyncIterator]();
+  const a = it.next();
+  const b = it.next();
+  stream.subscribe('sor+{}'); // answered at once with the orders
+  stream.subscribe('spl+{}'); // answered at the next tick
+  clock.advance(1000);
+  sim.wsTick();
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.done, false);
+  assert.equal(rb.done, false);
+  assert.notEqual(ra.value, rb.value);
+  const c = it.next();
+  stream.close();
+  assert.deepEqual(await c, { done: true, value: undefined });
+  const late = stream[Symbol.asyncIterator]();
+  assert.deepEqual(await late.next(), { done: true, value: undefined });
+});
+
+test('a listener that throws: the error listeners get INTERNAL with it as the cause, and the stream goes on', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false, subscriptions: [`smd+${AAPL}+{"fields":["31"]}`] });
+  const boom = new Error('listener bug');
+  let thrown = 0;
+  stream.on('message', () => { if (thrown++ === 0) throw boom; });
+  const errors = [];
+  stream.on('error', (e) => errors.push(e));
+  // (not nextTopic: its wait rejects on an error event)
+  const quote = new Promise((resolve) => stream.on('message', (m) => { if (m?.topic === `smd+${AAPL}`) resolve(m); }));
+  clock.advance(1000);
+  sim.wsTick();
+  await quote;
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 'INTERNAL');
+  assert.equal(errors[0].cause, boom);
+  assert.match(errors[0].message, /a 'message' listener threw/);
+  assert.equal(stream.authenticated, true);
+  stream.close();
+});
+
+test('the session throwing inside the stream (a tic, a keep-alive round): the stream fails with error, nothing goes unhandled', async () => {
+  const unhandled = [];
+  const onUnhandled = (e) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    for (const where of ['tic', 'keep-alive']) {
+      const { session, clock } = await setup('oauth1');
+      // The same session, but its websocketCurrent throws (a wasm-bindgen object's methods
+      // reach its pointer through the prototype).
+      const failing = Object.create(session);
+      const broken = new pkg.IbkrAuthError('INTERNAL', 'websocketCurrent broke');
+      failing.websocketCurrent = () => { throw broken; };
+      const stream = await failing.websocket({ WebSocket, timers: clock, ...(where === 'tic' ? { keepAliveMs: false } : { ticMs: 600_000 }) });
+      streams.push(stream);
+      const failed = new Promise((resolve) => stream.on('error', resolve));
+      const closed = new Promise((resolve) => stream.on('close', resolve));
+      const it = stream[Symbol.asyncIterator]();
+      assert.doesNotThrow(() => clock.advance(where === 'tic' ? 30_000 : 60_000));
+      assert.equal(await failed, broken);
+      assert.equal((await closed).code, 1008);
+      await assert.rejects(it.next(), (e) => e === broken);
+      assert.equal(stream.authenticated, false);
+      assert.equal(clock.pending(), null, `${where}: no timer left`);
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
 });
 
 // Node ≥ 22's global WebSocket (no upgrade headers: the first-message form), when setup.sh
