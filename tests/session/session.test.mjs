@@ -3,6 +3,8 @@
 // path, no duplicate order under any fault, the third-party flow, keep-alive, and no secret in
 // any log line or error.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { decryptAccessTokenSecret, IbkrSession, OAuth1ThirdParty } from '../../pkg/node.mjs';
@@ -405,6 +407,30 @@ describe('keep-alive', () => {
     const n = sim.count('tickle');
     await new Promise((r) => setTimeout(r, 1200));
     assert.equal(sim.count('tickle'), n, 'stopped');
+  });
+
+  test('a discarded handle, collected, neither crashes the process nor stops the timer', async () => {
+    const sim = await newSim();
+    await session(sim).initBrokerage();
+    // A child process with --expose-gc: the handle is thrown away, collected and finalised,
+    // and the timer must go on tickling without an uncaught error.
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', `
+      import { IbkrSession } from ${JSON.stringify(new URL('../../pkg/node.mjs', import.meta.url).href)};
+      process.on('uncaughtException', (e) => { console.log('UNCAUGHT ' + e.message); process.exit(3); });
+      const s = IbkrSession.oauth1({ ...${JSON.stringify(sim.clientConfig())}, pacing: false });
+      (() => { s.keepAlive({ intervalMs: 1000 }); })();
+      for (let i = 0; i < 8; i += 1) { globalThis.gc(); await new Promise((r) => setTimeout(r, 400)); }
+      console.log('OK');
+      process.exit(0);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const [code] = await once(child, 'exit');
+    clearTimeout(timer);
+    assert.equal(out.trim(), 'OK');
+    assert.equal(code, 0);
+    assert.ok(sim.count('tickle') >= 2, `tickles: ${sim.count('tickle')}`);
   });
 });
 
