@@ -156,6 +156,22 @@ describe('recovery', () => {
     await rejects(s.request('GET', '/iserver/accounts', { signal: AbortSignal.abort() }), 'ABORTED');
   });
 
+  test('a fetch that ignores its signal and never settles: TIMEOUT and ABORTED all the same', async () => {
+    const sim = await newSim();
+    let hang = false;
+    const fetch = (url, init) => (hang ? new Promise(() => {}) : globalThis.fetch(url, init));
+    const s = session(sim, { timeoutMs: 200, maxRetries: 0, fetch });
+    await s.initBrokerage();
+    hang = true;
+    const within = (p, ms) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`still pending after ${ms} ms`)), ms).unref())]);
+    let t0 = Date.now();
+    await within(rejects(s.request('GET', '/iserver/accounts'), 'TIMEOUT'), 10_000);
+    assert.ok(Date.now() - t0 >= 190, `${Date.now() - t0} ms`);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await within(rejects(s.request('GET', '/iserver/accounts', { signal: controller.signal }), 'ABORTED'), 10_000);
+  });
+
   test('a bad DH response and a wrong LST signature are typed errors', async () => {
     const sim = await newSim();
     sim.fault({ kind: 'badDhResponse', path: '/oauth/live_session_token' });
