@@ -696,6 +696,23 @@ fn a_websocket_session_value_is_labelled_with_the_token_it_came_with() {
 }
 
 #[test]
+fn bases_are_kept_trimmed_and_without_a_trailing_slash() {
+    let f = fixture(|o| {
+        o.base_urls = vec![
+            " https://api.ibkr.com/v1/api/ ".into(),
+            "https://1.api.ibkr.com/v1/api/".into(),
+        ];
+    });
+    assert_eq!(f.session.base_url(), "https://api.ibkr.com/v1/api");
+    f.mock.server.borrow_mut().authenticated = true;
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.sent("/portfolio/accounts"), 1);
+    f.fault("/portfolio/accounts", &[Fault::Status(410, "{}")]);
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.session.base_url(), "https://1.api.ibkr.com/v1/api");
+}
+
+#[test]
 fn pacing_spaces_tickles_a_second_apart() {
     let f = fixture(|o| o.pacer = Pacer::ibkr()).warmed();
     let t0 = f.mock.clock.get();
