@@ -4,7 +4,7 @@
 
 use super::{Call, Host, Level, Session};
 use crate::encoding::pct_encode;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::oauth1;
 
 /// API base URLs (`Options::base_urls`, plus any set at run time) and the one in use.
@@ -204,7 +204,7 @@ mod tests {
 
     fn base_error(url: &str) -> String {
         let e = check_base(url).unwrap_err();
-        assert_eq!(e.code(), ErrorCode::InvalidArgument, "{url}");
+        assert_eq!(e.code(), crate::error::ErrorCode::InvalidArgument, "{url}");
         e.message().to_owned()
     }
 

@@ -666,10 +666,16 @@ impl IbkrSession {
     /// `websocketCurrent(generation)`: whether the token of that generation is still the one in
     /// use (`IbkrStream` reopens the socket with the new session value when it is not).
     #[wasm_bindgen(js_name = "websocketCurrent")]
-    pub fn websocket_current(&self, generation: JsValue) -> bool {
-        generation
-            .as_f64()
-            .is_none_or(|g| self.session.websocket_current(g as u64))
+    pub fn websocket_current(&self, generation: JsValue) -> JsResult<bool> {
+        match generation.as_f64() {
+            Some(g) if g.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&g) => {
+                Ok(self.session.websocket_current(g as u64))
+            }
+            _ => Err(Error::invalid_argument(
+                "websocketCurrent: generation must be a whole number: pass the generation websocketInfo() returned.",
+            )
+            .into()),
+        }
     }
 
     /// `websocketClosed({ code, reason, opened, authenticated, httpStatus, attempt,

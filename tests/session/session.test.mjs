@@ -406,6 +406,14 @@ describe('fetch() and authorize()', () => {
   });
 });
 
+test('websocketCurrent takes only a whole generation', () => {
+  const s = IbkrSession.gateway({ baseUrl: 'https://127.0.0.1:5000/v1/api', pacing: false });
+  assert.equal(s.websocketCurrent(0), true, 'no token yet: nothing is stale');
+  for (const bad of [undefined, null, '3', Number.NaN, -1, 1.5, Infinity]) {
+    assert.throws(() => s.websocketCurrent(bad), (e) => e.code === 'INVALID_ARGUMENT' && /whole number/.test(e.message), String(bad));
+  }
+});
+
 describe('keep-alive', () => {
   test('tickles, repairs a competing session, and stops', async () => {
     const sim = await newSim();
