@@ -279,7 +279,8 @@ impl Mock {
                 ok("{\"authenticated\":true,\"competing\":false,\"connected\":true}".into(), headers)
             }
             "/iserver/auth/status" => ok(format!("{{\"authenticated\":{},\"competing\":false}}", s.authenticated), headers),
-            "/tickle" => ok(format!("{{\"session\":\"abc\",\"iserver\":{{\"authStatus\":{{\"authenticated\":{},\"competing\":false}}}}}}", s.authenticated), headers),
+            // The session value belongs to the live session token it was asked with.
+            "/tickle" => ok(format!("{{\"session\":\"abc{}\",\"iserver\":{{\"authStatus\":{{\"authenticated\":{},\"competing\":false}}}}}}", s.handshakes, s.authenticated), headers),
             p if p.starts_with("/iserver/") && !s.authenticated => Ok(Resp { status: 400, body: "{\"error\":\"no bridge\"}".into(), headers }),
             _ => ok("{\"ok\":true}".into(), headers),
         }
@@ -669,6 +670,46 @@ fn keep_alive_reinitialises_an_unauthenticated_session() {
     let r = block_on(f.session.keep_alive_round(60_000)).unwrap();
     assert_eq!((r.authenticated, r.reinitialised), (true, false));
     assert_eq!(f.mock.server.borrow().inits, 1);
+}
+
+#[test]
+fn a_websocket_session_value_is_labelled_with_the_token_it_came_with() {
+    let f = fixture(|_| {}).warmed();
+    assert_eq!(f.handshakes(), 1);
+    // The tickle (token 1) finds the brokerage session unauthenticated; the repair's status call
+    // gets a 401 and so a new token (2): token 1's value must not pass for token 2's.
+    f.mock.server.borrow_mut().authenticated = false;
+    f.fault(
+        "/iserver/auth/status",
+        &[Fault::Status(401, "{\"error\":\"expired\"}")],
+    );
+    let info = block_on(f.session.websocket_info(false, false)).unwrap();
+    assert_eq!(f.handshakes(), 2);
+    assert_eq!(info.session.as_str(), "abc2");
+    assert!(f.session.websocket_current(info.generation));
+    // Cached for that token: no further tickle.
+    let tickles = f.sent("/tickle");
+    let again = block_on(f.session.websocket_info(false, false)).unwrap();
+    assert_eq!(again.session.as_str(), "abc2");
+    assert_eq!(again.generation, info.generation);
+    assert_eq!(f.sent("/tickle"), tickles);
+}
+
+#[test]
+fn bases_are_kept_trimmed_and_without_a_trailing_slash() {
+    let f = fixture(|o| {
+        o.base_urls = vec![
+            " https://api.ibkr.com/v1/api/ ".into(),
+            "https://1.api.ibkr.com/v1/api/".into(),
+        ];
+    });
+    assert_eq!(f.session.base_url(), "https://api.ibkr.com/v1/api");
+    f.mock.server.borrow_mut().authenticated = true;
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.sent("/portfolio/accounts"), 1);
+    f.fault("/portfolio/accounts", &[Fault::Status(410, "{}")]);
+    f.get("/portfolio/accounts").unwrap();
+    assert_eq!(f.session.base_url(), "https://1.api.ibkr.com/v1/api");
 }
 
 #[test]

@@ -114,8 +114,23 @@ impl Bases {
 
 /// A base URL: absolute `http(s)`, and no whitespace or control character inside it (found by
 /// fuzzing: a base with a form feed before its trailing `/` was used to send, but was not
-/// recognised as the session's own when the URL came back).
+/// recognised as the session's own when the URL came back). No user name or password (they
+/// would reach logs and error messages) and no query or fragment (paths are appended to the
+/// base). The messages never repeat the URL.
 pub(crate) fn check_base(url: &str) -> Result<()> {
+    let trimmed = url.trim();
+    let after_scheme = trimmed.find("://").map_or(trimmed, |i| &trimmed[i + 3..]);
+    let authority = after_scheme.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(Error::invalid_argument(
+            "baseUrl has a user name or password in it (user:password@host): pass the API base URL without them, such as https://api.ibkr.com/v1/api.",
+        ));
+    }
+    if trimmed.contains(['?', '#']) {
+        return Err(Error::invalid_argument(
+            "baseUrl has a query (?) or fragment (#) in it: pass the API base URL alone, such as https://api.ibkr.com/v1/api; give query parameters with each call.",
+        ));
+    }
     oauth1::base::split_url(url)?;
     if url
         .trim()
@@ -186,6 +201,56 @@ impl<H: Host> Session<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn base_error(url: &str) -> String {
+        let e = check_base(url).unwrap_err();
+        assert_eq!(e.code(), crate::error::ErrorCode::InvalidArgument, "{url}");
+        e.message().to_owned()
+    }
+
+    #[test]
+    fn a_base_is_checked() {
+        for ok in [
+            "https://api.ibkr.com/v1/api",
+            "https://api.ibkr.com/v1/api/",
+            " http://127.0.0.1:5000/v1/api ",
+            "https://api.ibkr.com/v1/api\t",
+        ] {
+            assert!(check_base(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://api.ibkr.com/v1/api\u{c}/",
+            "https://api.ibkr.com/v1 /api",
+            "https://api.ibkr.com/v1\t/api",
+            "api.ibkr.com/v1/api",
+        ] {
+            base_error(bad);
+        }
+    }
+
+    #[test]
+    fn a_base_with_a_password_query_or_fragment_is_refused_without_echoing_it() {
+        for bad in [
+            "https://user:s3cr3tpw@api.ibkr.com/v1/api",
+            "https://user@api.ibkr.com/v1/api",
+            " https://user:s3cr3tpw@api.ibkr.com ",
+        ] {
+            let m = base_error(bad);
+            assert!(m.contains("user name or password"), "{m}");
+            assert!(!m.contains("s3cr3tpw") && !m.contains("user@"), "{m}");
+        }
+        for bad in [
+            "https://api.ibkr.com/v1/api?x=1",
+            "https://api.ibkr.com/v1/api#s3cr3tpw",
+            "https://api.ibkr.com?x=1",
+        ] {
+            let m = base_error(bad);
+            assert!(m.contains("query (?) or fragment (#)"), "{m}");
+            assert!(!m.contains("s3cr3tpw"), "{m}");
+        }
+        // An '@' in the path is not userinfo.
+        assert!(check_base("https://api.ibkr.com/v1/@api").is_ok());
+    }
 
     fn bases() -> Bases {
         Bases::new(vec![

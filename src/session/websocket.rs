@@ -319,29 +319,45 @@ impl<H: Host> Session<H> {
         let (generation, session) = match known {
             Some(k) => k,
             None => {
-                let text = Zeroizing::new(self.tickle().await?);
-                let (authenticated, _) = tickle_flags(&text)?;
-                let session = tickle_session(&text).ok_or_else(|| {
-                    Error::new(
-                        ErrorCode::UnexpectedResponse,
-                        "POST /tickle answered without a session value; the streaming WebSocket needs it. Is the API base the Web API's (…/v1/api)?",
-                    )
-                })?;
-                if !authenticated && !repair {
-                    self.log(
-                        Level::Warn,
-                        "WebSocket: the brokerage session is not authenticated; repairing it first",
-                    );
-                    self.ensure_authenticated(self.inner.opts.compete).await?;
-                }
-                // The tickle may have made a new token (after a 401): the value is that one's.
-                let generation = self
-                    .inner
-                    .state
-                    .borrow()
-                    .tokens
-                    .current_generation()
-                    .unwrap_or(token.generation);
+                let generation_now = || {
+                    self.inner
+                        .state
+                        .borrow()
+                        .tokens
+                        .current_generation()
+                        .unwrap_or(token.generation)
+                };
+                // At most two tickles: a repair that makes a new token (a 401 on the way) makes
+                // the first value that of the old token, so it is asked for again once.
+                let mut repaired = repair;
+                let (generation, session) = loop {
+                    let text = Zeroizing::new(self.tickle().await?);
+                    // The tickle may have made a new token (after a 401): the value is that one's.
+                    let generation = generation_now();
+                    let (authenticated, _) = tickle_flags(&text)?;
+                    let session = tickle_session(&text).ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::UnexpectedResponse,
+                            "POST /tickle answered without a session value; the streaming WebSocket needs it. Is the API base the Web API's (…/v1/api)?",
+                        )
+                    })?;
+                    if !authenticated && !repaired {
+                        self.log(
+                            Level::Warn,
+                            "WebSocket: the brokerage session is not authenticated; repairing it first",
+                        );
+                        self.ensure_authenticated(self.inner.opts.compete).await?;
+                        repaired = true;
+                        if generation_now() != generation {
+                            self.log(
+                                Level::Debug,
+                                "WebSocket: the repair made a new token; asking /tickle for its session value",
+                            );
+                            continue;
+                        }
+                    }
+                    break (generation, session);
+                };
                 self.inner.state.borrow_mut().ws_session = Some(SessionValue {
                     generation,
                     value: session.clone(),

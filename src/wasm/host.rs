@@ -1,8 +1,7 @@
 //! The session's [`Host`] over JavaScript: the injected (or global) `fetch`, `AbortController`
 //! for timeouts and the caller's signal, `setTimeout` for sleeping, the injected clock and logger.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -119,25 +118,12 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
             .map_err(|e| network(&e));
     }
     let reader = call_method(&body, "getReader", &Array::new()).map_err(|e| network(&e))?;
-    // One promise that rejects when the time is up or the caller aborts.
-    let mut reject_fn = JsValue::UNDEFINED;
-    let stop = Promise::new(&mut |_, reject| reject_fn = reject.into());
-    let remaining = (l.deadline - js_sys::Date::now()).max(0.0);
-    let timer = l
-        .set_timeout
-        .call2(
-            &JsValue::UNDEFINED,
-            &reject_fn,
-            &JsValue::from_f64(remaining),
-        )
-        .unwrap_or(JsValue::UNDEFINED);
-    if let Some(sig) = &l.caller {
-        let _ = call_method(
-            sig,
-            "addEventListener",
-            &Array::of2(&"abort".into(), &reject_fn),
-        );
-    }
+    let stop = Stop::new(
+        &l.set_timeout,
+        &l.clear_timeout,
+        l.deadline - js_sys::Date::now(),
+        l.caller.as_ref(),
+    );
     let chunks = Array::new();
     let mut total: u64 = 0;
     let outcome: Result<()> = loop {
@@ -145,31 +131,23 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
             Ok(p) => p,
             Err(e) => break Err(network(&e)),
         };
-        let step = JsFuture::from(Promise::race(&Array::of2(&read, &stop))).await;
-        let chunk = match step {
+        let chunk = match stop.race(&read).await {
             Ok(c) => c,
             Err(e) => {
-                break Err(
-                    if l.caller
-                        .as_ref()
-                        .is_some_and(|s| get(s, "aborted").is_truthy())
-                    {
-                        Error::new(
-                            ErrorCode::Aborted,
-                            "the request was aborted by the caller's signal.",
-                        )
-                    } else if js_sys::Date::now() >= l.deadline || e.is_undefined() {
-                        Error::new(
+                break Err(match stop.why(&e) {
+                    Some(Stopped::Aborted) => Error::new(
+                        ErrorCode::Aborted,
+                        "the request was aborted by the caller's signal.",
+                    ),
+                    Some(Stopped::Timeout) => Error::new(
                         ErrorCode::Timeout,
                         format!(
                             "{}: the response body did not arrive within {} ms (timeoutMs covers the whole response).",
                             l.what, l.timeout_ms
                         ),
-                    )
-                    } else {
-                        network(&e)
-                    },
-                )
+                    ),
+                    None => network(&e),
+                })
             }
         };
         if get(&chunk, "done").is_truthy() {
@@ -182,14 +160,7 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
         }
         chunks.push(&value);
     };
-    let _ = l.clear_timeout.call1(&JsValue::UNDEFINED, &timer);
-    if let Some(sig) = &l.caller {
-        let _ = call_method(
-            sig,
-            "removeEventListener",
-            &Array::of2(&"abort".into(), &reject_fn),
-        );
-    }
+    drop(stop);
     if let Err(e) = outcome {
         // Stop the transfer: cancelling both branches of the clone cancels the body itself, and
         // the runtime drops the connection (aborting the request instead would leave the
@@ -201,6 +172,116 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
         return Err(e);
     }
     decode_utf8(&chunks, total, &l.what)
+}
+
+/// Why a [`Stop`] ended a wait.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stopped {
+    Timeout,
+    Aborted,
+}
+
+/// A promise that rejects when the time is up or the caller's signal aborts, whichever comes
+/// first, raced against a promise that the runtime or an injected function might never settle
+/// (a `fetch` that ignores its signal, a body that stalls). No closure: the timer and the abort
+/// listener are the promise's own `reject`, bound to a reason compared by identity.
+///
+/// Dropped, it clears its timer, removes its listener and rejects the promise itself: a
+/// `JsFuture` frees its callbacks only when its promise settles, so every race run against it
+/// settles at the latest then (the same reason as [`JsHost::sleep`]'s guard).
+struct Stop<'a> {
+    promise: Promise,
+    /// What the timer and the caller's abort reject with.
+    reason: JsValue,
+    /// `reject` bound to `reason`.
+    reject: JsValue,
+    timer: JsValue,
+    caller: Option<JsValue>,
+    clear_timeout: &'a Function,
+}
+
+impl<'a> Stop<'a> {
+    fn new(
+        set_timeout: &Function,
+        clear_timeout: &'a Function,
+        ms: f64,
+        caller: Option<&JsValue>,
+    ) -> Stop<'a> {
+        let reason: JsValue = Object::new().into();
+        let mut reject = JsValue::UNDEFINED;
+        let promise = Promise::new(&mut |_, r| {
+            reject = r.bind1(&JsValue::UNDEFINED, &reason).into();
+        });
+        // Rejected on drop even when no race was run against it: never an unhandled rejection.
+        quiet(&promise);
+        let timer = set_timeout
+            .call2(
+                &JsValue::UNDEFINED,
+                &reject,
+                &JsValue::from_f64(ms.max(0.0)),
+            )
+            .unwrap_or(JsValue::UNDEFINED);
+        let caller = caller.cloned();
+        if let Some(sig) = &caller {
+            if get(sig, "aborted").is_truthy() {
+                let _ = reject
+                    .unchecked_ref::<Function>()
+                    .call0(&JsValue::UNDEFINED);
+            } else {
+                let _ = call_method(
+                    sig,
+                    "addEventListener",
+                    &Array::of2(&"abort".into(), &reject),
+                );
+            }
+        }
+        Stop {
+            promise,
+            reason,
+            reject,
+            timer,
+            caller,
+            clear_timeout,
+        }
+    }
+
+    /// Waits for `p` or for the stop, whichever settles first.
+    fn race(&self, p: &JsValue) -> JsFuture {
+        JsFuture::from(Promise::race(&Array::of2(p, &self.promise)))
+    }
+
+    /// Whether the rejection `e` of a race means the caller aborted or the time ran out (`None`:
+    /// `p` itself rejected).
+    fn why(&self, e: &JsValue) -> Option<Stopped> {
+        if self
+            .caller
+            .as_ref()
+            .is_some_and(|s| get(s, "aborted").is_truthy())
+        {
+            Some(Stopped::Aborted)
+        } else if *e == self.reason {
+            Some(Stopped::Timeout)
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        let _ = self.clear_timeout.call1(&JsValue::UNDEFINED, &self.timer);
+        if let Some(sig) = &self.caller {
+            let _ = call_method(
+                sig,
+                "removeEventListener",
+                &Array::of2(&"abort".into(), &self.reject),
+            );
+        }
+        let _ = self
+            .reject
+            .unchecked_ref::<Function>()
+            .call0(&JsValue::UNDEFINED);
+    }
 }
 
 /// The chunks joined and decoded as UTF-8 by the runtime's `TextDecoder` (fatal on bad bytes).
@@ -543,7 +624,8 @@ impl Host for JsHost {
         // Never follow a redirect: it would carry the signed headers to wherever it points.
         set(&init, "redirect", &JsValue::from_str("manual"));
         let started = js_sys::Date::now();
-        // One controller aborts on our timeout or on the caller's signal, whichever comes first.
+        // The fetch gets a signal of its own, aborted when the time is up or the caller aborts;
+        // the race against `Stop` ends the wait even for a fetch that ignores its signal.
         let controller = Reflect::construct(&self.abort_controller, &Array::new())
             .map_err(|_| Error::new(ErrorCode::Internal, "new AbortController() failed"))?;
         set(&init, "signal", &get(&controller, "signal"));
@@ -556,52 +638,29 @@ impl Host for JsHost {
                 ));
             }
         }
-        let timed_out = Rc::new(Cell::new(false));
-        let on_timeout = {
-            let (flag, controller) = (timed_out.clone(), controller.clone());
-            Closure::<dyn FnMut()>::new(move || {
-                flag.set(true);
-                let _ = call_method(&controller, "abort", &Array::new());
-            })
-        };
-        let on_abort = {
-            let controller = controller.clone();
-            Closure::<dyn FnMut()>::new(move || {
-                let _ = call_method(&controller, "abort", &Array::new());
-            })
-        };
-        let timer = self
-            .set_timeout
-            .call2(
-                &JsValue::UNDEFINED,
-                on_timeout.as_ref(),
-                &JsValue::from_f64(req.timeout_ms as f64),
-            )
-            .unwrap_or(JsValue::UNDEFINED);
-        if let Some(sig) = &caller {
-            let _ = call_method(
-                sig,
-                "addEventListener",
-                &Array::of2(&"abort".into(), on_abort.as_ref()),
-            );
-        }
+        let stop = Stop::new(
+            &self.set_timeout,
+            &self.clear_timeout,
+            req.timeout_ms as f64,
+            caller.as_ref(),
+        );
         let result =
             match self
                 .fetch
                 .call2(&JsValue::UNDEFINED, &JsValue::from_str(&req.url), &init)
             {
-                Ok(p) => JsFuture::from(Promise::resolve(&p)).await,
+                Ok(p) => stop.race(&p).await,
                 Err(e) => Err(e),
             };
-        let _ = self.clear_timeout.call1(&JsValue::UNDEFINED, &timer);
-        if let Some(sig) = &caller {
-            let _ = call_method(
-                sig,
-                "removeEventListener",
-                &Array::of2(&"abort".into(), on_abort.as_ref()),
-            );
+        let stopped = match &result {
+            Err(e) => stop.why(e),
+            Ok(_) => None,
+        };
+        drop(stop);
+        if stopped.is_some() {
+            // Tell a fetch that honours its signal to give up too.
+            let _ = call_method(&controller, "abort", &Array::new());
         }
-        drop((on_timeout, on_abort));
         match result {
             Ok(raw) => {
                 let status = get(&raw, "status").as_f64().unwrap_or(0.0) as u16;
@@ -660,7 +719,7 @@ impl Host for JsHost {
                     text: RefCell::new(None),
                 })
             }
-            Err(_) if timed_out.get() => Err(Error::new(
+            Err(_) if stopped == Some(Stopped::Timeout) => Err(Error::new(
                 ErrorCode::Timeout,
                 format!(
                     "{} {}: no answer within {} ms (timeoutMs).",
@@ -669,16 +728,10 @@ impl Host for JsHost {
                     req.timeout_ms
                 ),
             )),
-            Err(_)
-                if caller
-                    .as_ref()
-                    .is_some_and(|s| get(s, "aborted").is_truthy()) =>
-            {
-                Err(Error::new(
-                    ErrorCode::Aborted,
-                    "the request was aborted by the caller's signal.",
-                ))
-            }
+            Err(_) if stopped == Some(Stopped::Aborted) => Err(Error::new(
+                ErrorCode::Aborted,
+                "the request was aborted by the caller's signal.",
+            )),
             Err(e) => Err(Error::new(
                 ErrorCode::Network,
                 format!(

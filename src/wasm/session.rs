@@ -666,10 +666,16 @@ impl IbkrSession {
     /// `websocketCurrent(generation)`: whether the token of that generation is still the one in
     /// use (`IbkrStream` reopens the socket with the new session value when it is not).
     #[wasm_bindgen(js_name = "websocketCurrent")]
-    pub fn websocket_current(&self, generation: JsValue) -> bool {
-        generation
-            .as_f64()
-            .is_none_or(|g| self.session.websocket_current(g as u64))
+    pub fn websocket_current(&self, generation: JsValue) -> JsResult<bool> {
+        match generation.as_f64() {
+            Some(g) if g.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&g) => {
+                Ok(self.session.websocket_current(g as u64))
+            }
+            _ => Err(Error::invalid_argument(
+                "websocketCurrent: generation must be a whole number: pass the generation websocketInfo() returned.",
+            )
+            .into()),
+        }
     }
 
     /// `websocketClosed({ code, reason, opened, authenticated, httpStatus, attempt,
@@ -747,10 +753,14 @@ impl IbkrSession {
             .ok_or_else(|| {
                 Error::invalid_argument("keepAlive needs setInterval, which this runtime lacks.")
             })?;
+        // The timer owns the callback: a handle that is thrown away and collected must neither
+        // stop the keep-alive nor leave the timer calling a freed closure. The closure is freed
+        // once the interval is cleared and the JS function collected.
+        let tick = tick.into_js_value();
         let id = set_interval
             .call2(
                 &JsValue::UNDEFINED,
-                tick.as_ref(),
+                &tick,
                 &JsValue::from_f64(interval as f64),
             )
             .map_err(|_| Error::invalid_argument("keepAlive: setInterval failed."))?;
@@ -758,31 +768,30 @@ impl IbkrSession {
             Level::Info,
             &format!("keep-alive: tickling every {} s", interval / 1000),
         );
-        Ok(KeepAlive {
-            id,
-            tick: Some(tick),
-        })
+        Ok(KeepAlive { id: Some(id) })
     }
 }
 
-/// The handle `keepAlive()` returns.
+/// The handle `keepAlive()` returns. Dropping or discarding it does not stop the timer: only
+/// `stop()` does.
 #[wasm_bindgen]
 pub struct KeepAlive {
-    id: JsValue,
-    tick: Option<Closure<dyn FnMut()>>,
+    id: Option<JsValue>,
 }
 
 #[wasm_bindgen]
 impl KeepAlive {
     /// Stops the timer. A tickle already under way finishes on its own.
     pub fn stop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
         if let Some(clear) = Reflect::get(&js_sys::global(), &"clearInterval".into())
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok())
         {
-            let _ = clear.call1(&JsValue::UNDEFINED, &self.id);
+            let _ = clear.call1(&JsValue::UNDEFINED, &id);
         }
-        self.tick = None;
     }
 }
 

@@ -3,6 +3,8 @@
 // path, no duplicate order under any fault, the third-party flow, keep-alive, and no secret in
 // any log line or error.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { decryptAccessTokenSecret, IbkrSession, OAuth1ThirdParty } from '../../pkg/node.mjs';
@@ -152,6 +154,22 @@ describe('recovery', () => {
     setTimeout(() => controller.abort(), 50);
     await rejects(s.request('GET', '/iserver/accounts', { signal: controller.signal }), 'ABORTED');
     await rejects(s.request('GET', '/iserver/accounts', { signal: AbortSignal.abort() }), 'ABORTED');
+  });
+
+  test('a fetch that ignores its signal and never settles: TIMEOUT and ABORTED all the same', async () => {
+    const sim = await newSim();
+    let hang = false;
+    const fetch = (url, init) => (hang ? new Promise(() => {}) : globalThis.fetch(url, init));
+    const s = session(sim, { timeoutMs: 200, maxRetries: 0, fetch });
+    await s.initBrokerage();
+    hang = true;
+    const within = (p, ms) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`still pending after ${ms} ms`)), ms).unref())]);
+    let t0 = Date.now();
+    await within(rejects(s.request('GET', '/iserver/accounts'), 'TIMEOUT'), 10_000);
+    assert.ok(Date.now() - t0 >= 190, `${Date.now() - t0} ms`);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await within(rejects(s.request('GET', '/iserver/accounts', { signal: controller.signal }), 'ABORTED'), 10_000);
   });
 
   test('a bad DH response and a wrong LST signature are typed errors', async () => {
@@ -388,6 +406,14 @@ describe('fetch() and authorize()', () => {
   });
 });
 
+test('websocketCurrent takes only a whole generation', () => {
+  const s = IbkrSession.gateway({ baseUrl: 'https://127.0.0.1:5000/v1/api', pacing: false });
+  assert.equal(s.websocketCurrent(0), true, 'no token yet: nothing is stale');
+  for (const bad of [undefined, null, '3', Number.NaN, -1, 1.5, Infinity]) {
+    assert.throws(() => s.websocketCurrent(bad), (e) => e.code === 'INVALID_ARGUMENT' && /whole number/.test(e.message), String(bad));
+  }
+});
+
 describe('keep-alive', () => {
   test('tickles, repairs a competing session, and stops', async () => {
     const sim = await newSim();
@@ -405,6 +431,30 @@ describe('keep-alive', () => {
     const n = sim.count('tickle');
     await new Promise((r) => setTimeout(r, 1200));
     assert.equal(sim.count('tickle'), n, 'stopped');
+  });
+
+  test('a discarded handle, collected, neither crashes the process nor stops the timer', async () => {
+    const sim = await newSim();
+    await session(sim).initBrokerage();
+    // A child process with --expose-gc: the handle is thrown away, collected and finalised,
+    // and the timer must go on tickling without an uncaught error.
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', `
+      import { IbkrSession } from ${JSON.stringify(new URL('../../pkg/node.mjs', import.meta.url).href)};
+      process.on('uncaughtException', (e) => { console.log('UNCAUGHT ' + e.message); process.exit(3); });
+      const s = IbkrSession.oauth1({ ...${JSON.stringify(sim.clientConfig())}, pacing: false });
+      (() => { s.keepAlive({ intervalMs: 1000 }); })();
+      for (let i = 0; i < 8; i += 1) { globalThis.gc(); await new Promise((r) => setTimeout(r, 400)); }
+      console.log('OK');
+      process.exit(0);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const [code] = await once(child, 'exit');
+    clearTimeout(timer);
+    assert.equal(out.trim(), 'OK');
+    assert.equal(code, 0);
+    assert.ok(sim.count('tickle') >= 2, `tickles: ${sim.count('tickle')}`);
   });
 });
 
