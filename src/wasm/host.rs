@@ -207,6 +207,35 @@ impl<'a> Stop<'a> {
         ms: f64,
         caller: Option<&JsValue>,
     ) -> Stop<'a> {
+        let mut stop = Stop::on_drop(clear_timeout);
+        stop.timer = set_timeout
+            .call2(
+                &JsValue::UNDEFINED,
+                &stop.reject,
+                &JsValue::from_f64(ms.max(0.0)),
+            )
+            .unwrap_or(JsValue::UNDEFINED);
+        stop.caller = caller.cloned();
+        if let Some(sig) = &stop.caller {
+            if get(sig, "aborted").is_truthy() {
+                let _ = stop
+                    .reject
+                    .unchecked_ref::<Function>()
+                    .call0(&JsValue::UNDEFINED);
+            } else {
+                let _ = call_method(
+                    sig,
+                    "addEventListener",
+                    &Array::of2(&"abort".into(), &stop.reject),
+                );
+            }
+        }
+        stop
+    }
+
+    /// A stop with no timer and no signal: it ends a wait only when dropped (a wait whose time
+    /// limit is kept by the caller, who drops the future when it passes).
+    fn on_drop(clear_timeout: &'a Function) -> Stop<'a> {
         let reason: JsValue = Object::new().into();
         let mut reject = JsValue::UNDEFINED;
         let promise = Promise::new(&mut |_, r| {
@@ -214,33 +243,12 @@ impl<'a> Stop<'a> {
         });
         // Rejected on drop even when no race was run against it: never an unhandled rejection.
         quiet(&promise);
-        let timer = set_timeout
-            .call2(
-                &JsValue::UNDEFINED,
-                &reject,
-                &JsValue::from_f64(ms.max(0.0)),
-            )
-            .unwrap_or(JsValue::UNDEFINED);
-        let caller = caller.cloned();
-        if let Some(sig) = &caller {
-            if get(sig, "aborted").is_truthy() {
-                let _ = reject
-                    .unchecked_ref::<Function>()
-                    .call0(&JsValue::UNDEFINED);
-            } else {
-                let _ = call_method(
-                    sig,
-                    "addEventListener",
-                    &Array::of2(&"abort".into(), &reject),
-                );
-            }
-        }
         Stop {
             promise,
             reason,
             reject,
-            timer,
-            caller,
+            timer: JsValue::UNDEFINED,
+            caller: None,
             clear_timeout,
         }
     }
@@ -514,7 +522,10 @@ impl JsHost {
         Ok(self)
     }
 
-    /// Calls the store's method `name`; a throw or rejection is a `NETWORK` error.
+    /// Calls the store's method `name`; a throw or rejection is a `NETWORK` error. The time limit
+    /// is the fleet's, which drops this future when it passes: the wait is raced against a
+    /// [`Stop`] that settles on that drop, so a store promise that never settles (a client
+    /// queueing commands while offline) holds nothing of this module once given up.
     async fn store_call(&self, name: &str, args: &Array) -> Result<JsValue> {
         let store = self
             .store
@@ -522,7 +533,8 @@ impl JsHost {
             .ok_or_else(|| Error::new(ErrorCode::Internal, "a store call without a store"))?;
         let failed = |e: JsValue| Error::new(ErrorCode::Network, error_text(&e));
         let v = call_method(store, name, args).map_err(failed)?;
-        JsFuture::from(Promise::resolve(&v)).await.map_err(failed)
+        let stop = Stop::on_drop(&self.clear_timeout);
+        stop.race(&v).await.map_err(failed)
     }
 
     /// The fetch function, for requests that are not the session's (passed through untouched).
