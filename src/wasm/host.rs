@@ -75,7 +75,10 @@ struct BodyLimits {
 
 /// A response from `fetch`. The body is read through `clone()`, so the original stays unread for
 /// the caller; it is read in chunks, at most `maxResponseBytes` of it, within what is left of the
-/// request's `timeoutMs`, and decoded as strict UTF-8. The text is kept: a second read is free.
+/// request's `timeoutMs`, and decoded as strict UTF-8. A response with no body stream is read
+/// whole by `arrayBuffer()` within the same time, then refused if it is over `maxResponseBytes`
+/// (an object with only `text()`: by it, its length checked, decoded as the object does).
+/// The text is kept: a second read is free.
 pub struct JsResponse {
     /// The `Response` object itself.
     pub raw: JsValue,
@@ -108,22 +111,51 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
             ),
         )
     };
+    let stopped = |stop: &Stop, e: &JsValue| match stop.why(e) {
+        Some(Stopped::Aborted) => Error::new(
+            ErrorCode::Aborted,
+            "the request was aborted by the caller's signal.",
+        ),
+        Some(Stopped::Timeout) => Error::new(
+            ErrorCode::Timeout,
+            format!(
+                "{}: the response body did not arrive within {} ms (timeoutMs covers the whole response).",
+                l.what, l.timeout_ms
+            ),
+        ),
+        None => network(e),
+    };
     let clone = call_method(raw, "clone", &Array::new()).map_err(|e| network(&e))?;
     let body = get(&clone, "body");
-    if body.is_null() || body.is_undefined() {
-        // No stream (a 204, or a fetch that gives none): the runtime's own reading.
-        let p = call_method(&clone, "text", &Array::new()).map_err(|e| network(&e))?;
-        return JsFuture::from(Promise::resolve(&p))
-            .await
-            .map_err(|e| network(&e));
-    }
-    let reader = call_method(&body, "getReader", &Array::new()).map_err(|e| network(&e))?;
     let stop = Stop::new(
         &l.set_timeout,
         &l.clear_timeout,
         l.deadline - js_sys::Date::now(),
         l.caller.as_ref(),
     );
+    if body.is_null() || body.is_undefined() {
+        // No stream (a 204, or a fetch that gives none): the runtime reads the whole body at
+        // once, so the size is checked after the read; the deadline and the strict decoding
+        // are the same as for a stream.
+        // A response-like object with only `text()` is read by it, checked by its length (at
+        // most its size in UTF-8 bytes).
+        let bytes = get(&clone, "arrayBuffer").is_function();
+        let method = if bytes { "arrayBuffer" } else { "text" };
+        let p = call_method(&clone, method, &Array::new()).map_err(|e| network(&e))?;
+        let read = stop.race(&p).await.map_err(|e| stopped(&stop, &e))?;
+        drop(stop);
+        let size = if bytes { "byteLength" } else { "length" };
+        let total = get(&read, size).as_f64().unwrap_or(0.0) as u64;
+        if total > l.max_bytes {
+            return Err(too_large(&l.what, l.max_bytes));
+        }
+        return if bytes {
+            decode_utf8(&Array::of1(&read), total, &l.what)
+        } else {
+            Ok(read)
+        };
+    }
+    let reader = call_method(&body, "getReader", &Array::new()).map_err(|e| network(&e))?;
     let chunks = Array::new();
     let mut total: u64 = 0;
     let outcome: Result<()> = loop {
@@ -133,28 +165,13 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
         };
         let chunk = match stop.race(&read).await {
             Ok(c) => c,
-            Err(e) => {
-                break Err(match stop.why(&e) {
-                    Some(Stopped::Aborted) => Error::new(
-                        ErrorCode::Aborted,
-                        "the request was aborted by the caller's signal.",
-                    ),
-                    Some(Stopped::Timeout) => Error::new(
-                        ErrorCode::Timeout,
-                        format!(
-                            "{}: the response body did not arrive within {} ms (timeoutMs covers the whole response).",
-                            l.what, l.timeout_ms
-                        ),
-                    ),
-                    None => network(&e),
-                })
-            }
+            Err(e) => break Err(stopped(&stop, &e)),
         };
         if get(&chunk, "done").is_truthy() {
             break Ok(());
         }
         let value = get(&chunk, "value");
-        total += get(&value, "byteLength").as_f64().unwrap_or(0.0) as u64;
+        total = total.saturating_add(get(&value, "byteLength").as_f64().unwrap_or(0.0) as u64);
         if total > l.max_bytes {
             break Err(too_large(&l.what, l.max_bytes));
         }
@@ -294,12 +311,24 @@ impl Drop for Stop<'_> {
 
 /// The chunks joined and decoded as UTF-8 by the runtime's `TextDecoder` (fatal on bad bytes).
 fn decode_utf8(chunks: &Array, total: u64, what: &str) -> Result<JsValue> {
-    let all = js_sys::Uint8Array::new_with_length(u32::try_from(total).unwrap_or(u32::MAX));
+    // `maxResponseBytes` is at most 2^30, so `total` fits; the checks keep a chunk list that
+    // disagrees with it from ever writing past the end.
+    let too_long = || {
+        Error::new(
+            ErrorCode::UnexpectedResponse,
+            format!("{what}: the response body changed size while it was read; it was not used."),
+        )
+    };
+    let all = js_sys::Uint8Array::new_with_length(u32::try_from(total).map_err(|_| too_long())?);
     let mut at = 0u32;
     for c in chunks.iter() {
         let c = js_sys::Uint8Array::new(&c);
+        let end = at.checked_add(c.length()).ok_or_else(too_long)?;
+        if end > all.length() {
+            return Err(too_long());
+        }
         all.set(&c, at);
-        at += c.length();
+        at = end;
     }
     let decoder_class = get(&js_sys::global(), "TextDecoder")
         .dyn_into::<Function>()
@@ -681,7 +710,8 @@ impl Host for JsHost {
                     discard(&raw);
                     Err(e)
                 };
-                let redirect = (300..400).contains(&status)
+                // 300 and 304 (Not Modified) are answers, not redirects.
+                let redirect = matches!(status, 301 | 302 | 303 | 307 | 308)
                     || get(&raw, "type").as_string().as_deref() == Some("opaqueredirect");
                 if redirect && !req.manual_redirect {
                     let to = call_method(
