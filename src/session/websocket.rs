@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use super::auth::{Auth, AuthKind};
 use super::brokerage::tickle_flags;
+use super::url::without_query;
 use super::{Host, Level, Session};
 use crate::encoding::pct_encode;
 use crate::error::{Error, ErrorCode, Result};
@@ -55,7 +56,7 @@ pub struct WsInfo {
 impl std::fmt::Debug for WsInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsInfo")
-            .field("url", &redact_url(&self.url))
+            .field("url", &without_query(&self.url))
             .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
@@ -87,11 +88,6 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     head.eq_ignore_ascii_case(prefix)
         .then(|| s.get(prefix.len()..))
         .flatten()
-}
-
-/// A URL without its query (the part that may carry the access token), for logs.
-pub fn redact_url(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
 }
 
 /// The `session` field of a `/tickle` answer, if it is there and plain (letters, digits, `-`,
@@ -393,7 +389,7 @@ impl<H: Host> Session<H> {
             Level::Debug,
             &format!(
                 "WebSocket: {} (token generation {generation})",
-                redact_url(&url)
+                without_query(&url)
             ),
         );
         Ok(WsInfo {
@@ -457,7 +453,6 @@ mod tests {
             ws_url("ftp://x").unwrap_err().code(),
             ErrorCode::InvalidArgument
         );
-        assert_eq!(redact_url("wss://h/ws?oauth_token=abc"), "wss://h/ws");
     }
 
     #[test]

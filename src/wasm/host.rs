@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::PrivateKey;
+use crate::session::url::{origin, without_query};
 use crate::session::{Host, HttpRequest, HttpResponse, Level};
 use zeroize::Zeroizing;
 
@@ -705,7 +706,7 @@ impl Host for JsHost {
         match result {
             Ok(raw) => {
                 let status = get(&raw, "status").as_f64().unwrap_or(0.0) as u16;
-                let what = format!("{} {}", req.method, strip_query(&req.url));
+                let what = format!("{} {}", req.method, without_query(&req.url));
                 let refuse = |e: Error| {
                     discard(&raw);
                     Err(e)
@@ -766,7 +767,7 @@ impl Host for JsHost {
                 format!(
                     "{} {}: no answer within {} ms (timeoutMs).",
                     req.method,
-                    strip_query(&req.url),
+                    without_query(&req.url),
                     req.timeout_ms
                 ),
             )),
@@ -779,7 +780,7 @@ impl Host for JsHost {
                 format!(
                     "{} {}: {}",
                     req.method,
-                    strip_query(&req.url),
+                    without_query(&req.url),
                     error_text(&e)
                 ),
             )),
@@ -931,16 +932,5 @@ fn ttl_option(ttl_ms: u64) -> JsValue {
 
 /// Where a `Location` points, without its path or query (they may hold tokens).
 fn location_origin(location: &str) -> String {
-    match location.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            format!("{scheme}://{host}")
-        }
-        None => "a path on the same host".to_owned(),
-    }
-}
-
-fn strip_query(url: &str) -> &str {
-    url.split_once('?').map_or(url, |(before, _)| before)
+    origin(location.trim()).unwrap_or_else(|| "a path on the same host".to_owned())
 }
