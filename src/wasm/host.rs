@@ -405,6 +405,10 @@ impl HttpResponse for JsResponse {
 /// The default of `maxResponseBytes`: 16 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The most `maxResponseBytes` may be: 1 GiB (a body is assembled in one `Uint8Array`, whose
+/// length the module counts in 32 bits).
+pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 1 << 30;
+
 /// The JS host of a session.
 pub struct JsHost {
     fetch: Function,
@@ -494,7 +498,7 @@ impl JsHost {
     /// the read stops with `UNEXPECTED_RESPONSE`.
     pub fn with_max_response_bytes(mut self, max: Option<u64>) -> Self {
         if let Some(m) = max {
-            self.max_response_bytes = m.max(1);
+            self.max_response_bytes = m.clamp(1, MAX_RESPONSE_BYTES_LIMIT);
         }
         self
     }

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::args::Opts;
-use super::host::{get, JsHost};
+use super::host::{get, JsHost, MAX_RESPONSE_BYTES_LIMIT};
 use super::{to_js, JsResult};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
@@ -154,7 +154,7 @@ fn common_options_for(
     let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?
         .with_native_crypto(o.opt_bool("nativeCrypto")?.unwrap_or(true))
         .with_store(get(obj, "store"))?
-        .with_max_response_bytes(o.opt_uint("maxResponseBytes", 1 << 40)?);
+        .with_max_response_bytes(o.opt_uint("maxResponseBytes", MAX_RESPONSE_BYTES_LIMIT)?);
     if let Some(ms) = o.opt_uint("storeWaitMs", 3_600_000)? {
         opts.store.wait_ms = ms as f64;
     }
