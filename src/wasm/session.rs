@@ -684,12 +684,20 @@ impl IbkrSession {
     #[wasm_bindgen(js_name = "websocketClosed")]
     pub fn websocket_closed(&self, o: JsValue) -> JsResult<JsValue> {
         let opts = Opts::new("websocketClosed", &o)?;
-        let prepare_error = opts.opt_string("prepareError")?.map(|c| {
-            crate::error::ErrorCode::ALL
-                .into_iter()
-                .find(|k| k.as_str() == c)
-                .unwrap_or(crate::error::ErrorCode::Internal)
-        });
+        let prepare_error = match opts.opt_string("prepareError")? {
+            None => None,
+            Some(c) => Some(
+                crate::error::ErrorCode::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == c)
+                    .ok_or_else(|| {
+                        let c: String = c.chars().take(40).collect();
+                        Error::invalid_argument(format!(
+                            "websocketClosed: `prepareError` {c:?} is not an error code; pass the `code` of the IbkrAuthError that preparing the socket threw."
+                        ))
+                    })?,
+            ),
+        };
         let c = websocket::Closed {
             code: opts.opt_uint("code", 4999)?.unwrap_or(1006) as u16,
             reason: opts.opt_string("reason")?.unwrap_or_default(),
