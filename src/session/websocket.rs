@@ -163,9 +163,11 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
     (base * (0.75 + 0.5 * jitter.clamp(0.0, 1.0))).round() as u64
 }
 
-/// Whether the close says the socket was not (or no longer) authenticated.
+/// Whether the close refused the socket's authentication: a 401 or 403 on the upgrade, or a
+/// 1008 (policy violation) before IBKR confirmed the socket authenticated. A 1008 on a socket
+/// already authenticated says its session ended, as 4001 does; it is not counted as a refusal.
 fn is_refusal(c: &Closed) -> bool {
-    matches!(c.http_status, Some(401 | 403)) || c.code == 1008
+    matches!(c.http_status, Some(401 | 403)) || (c.code == 1008 && !c.authenticated)
 }
 
 /// What to do when the socket closed (the host's `close()` excepted: that ends the stream).
@@ -226,9 +228,10 @@ pub fn decide_close(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction
         };
     }
     match c.code {
-        // The session ended on the server (an expired token, a logout): a new token and session
-        // value, the brokerage session repaired, at once.
-        4001 => CloseAction::Reconnect {
+        // The session ended on the server (an expired token, a logout; a 1008 on an
+        // authenticated socket): a new token and session value, the brokerage session
+        // repaired, at once.
+        4001 | 1008 => CloseAction::Reconnect {
             delay_ms: if c.attempt == 0 { 0 } else { backoff },
             fresh: true,
             repair: true,
@@ -588,6 +591,35 @@ mod tests {
             panic!("expected a failure");
         };
         assert!(e.message().contains("HTTP 401 on the upgrade"), "{e:?}");
+    }
+
+    #[test]
+    fn a_1008_on_an_authenticated_socket_is_a_session_that_ended_not_a_refusal() {
+        // However many refusals came before, it does not end the stream, nor count as one.
+        let c = Closed {
+            code: 1008,
+            reason: "session ended".into(),
+            auth_refusals: MAX_AUTH_REFUSALS - 1,
+            ..closed(1008)
+        };
+        assert_eq!(
+            decide_close(&c, 0.5, ""),
+            CloseAction::Reconnect {
+                delay_ms: 0,
+                fresh: true,
+                repair: true,
+                refused: false
+            }
+        );
+        // Before the socket was confirmed authenticated, the same close is a refusal.
+        let refused = Closed {
+            authenticated: false,
+            ..c
+        };
+        assert!(matches!(
+            decide_close(&refused, 0.5, ""),
+            CloseAction::Fail(_)
+        ));
     }
 
     #[test]
