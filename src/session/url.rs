@@ -341,8 +341,14 @@ mod tests {
             o("https://u:secret@h.example:8443/x").as_deref(),
             Some("https://h.example:8443")
         );
-        assert_eq!(o("https://h.example?t=1").as_deref(), Some("https://h.example"));
-        assert_eq!(o("https://h.example#f").as_deref(), Some("https://h.example"));
+        assert_eq!(
+            o("https://h.example?t=1").as_deref(),
+            Some("https://h.example")
+        );
+        assert_eq!(
+            o("https://h.example#f").as_deref(),
+            Some("https://h.example")
+        );
         // Paths on the same host, even one whose query holds "://".
         assert_eq!(o("/v1/api/x"), None);
         assert_eq!(o("x?next=https://h"), None);

@@ -19,7 +19,7 @@
 use zeroize::Zeroizing;
 
 use super::auth::{Auth, AuthKind};
-use super::brokerage::tickle_flags;
+use super::brokerage::{tickle_answer, tickle_flags_of};
 use super::url::without_query;
 use super::{Host, Level, Session};
 use crate::encoding::pct_encode;
@@ -90,10 +90,9 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .flatten()
 }
 
-/// The `session` field of a `/tickle` answer, if it is there and plain (letters, digits, `-`,
-/// `_`, `.`: it goes into a cookie and a JSON string unescaped).
-pub fn tickle_session(text: &str) -> Option<Zeroizing<String>> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+/// The `session` field of a `/tickle` answer (parsed), if it is there and plain (letters,
+/// digits, `-`, `_`, `.`: it goes into a cookie and a JSON string unescaped).
+pub fn tickle_session(v: &serde_json::Value) -> Option<Zeroizing<String>> {
     let s = v.get("session")?.as_str()?;
     let plain = !s.is_empty()
         && s.len() <= 256
@@ -333,8 +332,9 @@ impl<H: Host> Session<H> {
                     let text = Zeroizing::new(self.tickle().await?);
                     // The tickle may have made a new token (after a 401): the value is that one's.
                     let generation = generation_now();
-                    let (authenticated, _) = tickle_flags(&text)?;
-                    let session = tickle_session(&text).ok_or_else(|| {
+                    let answer = tickle_answer(&text)?;
+                    let (authenticated, _) = tickle_flags_of(&answer);
+                    let session = tickle_session(&answer).ok_or_else(|| {
                         Error::new(
                             ErrorCode::UnexpectedResponse,
                             "POST /tickle answered without a session value; the streaming WebSocket needs it. Is the API base the Web API's (…/v1/api)?",
@@ -460,6 +460,11 @@ mod tests {
 
     #[test]
     fn the_session_value_is_read_from_the_tickle_and_must_be_plain() {
+        let tickle_session = |t: &str| {
+            serde_json::from_str(t)
+                .ok()
+                .and_then(|v| super::tickle_session(&v))
+        };
         let v = tickle_session(r#"{"session":"0123abcd","iserver":{}}"#).unwrap();
         assert_eq!(v.as_str(), "0123abcd");
         assert!(tickle_session(r#"{"session":"a\"b"}"#).is_none());

@@ -112,7 +112,8 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
             ),
         )
     };
-    let stopped = |stop: &Stop, e: &JsValue| match stop.why(e) {
+    let stopped = |stop: &Stop, e: &JsValue| {
+        match stop.why(e) {
         Some(Stopped::Aborted) => Error::new(
             ErrorCode::Aborted,
             "the request was aborted by the caller's signal.",
@@ -125,6 +126,7 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
             ),
         ),
         None => network(e),
+    }
     };
     let clone = call_method(raw, "clone", &Array::new()).map_err(|e| network(&e))?;
     let body = get(&clone, "body");
