@@ -153,7 +153,8 @@ export interface Common {
   /** Per request, headers and body together (a body that stalls is TIMEOUT). Default 15000. */
   timeoutMs?: number;
   /** The most of a response body that is read; past it the request fails with
-   *  UNEXPECTED_RESPONSE and the transfer is cut. Default 16777216 (16 MiB). */
+   *  UNEXPECTED_RESPONSE and the transfer is cut. Default 16777216 (16 MiB); at most
+   *  1073741824 (1 GiB), more is INVALID_ARGUMENT. */
   maxResponseBytes?: number;
   /** Start a new handshake this long before the token expires. Default 600000. */
   refreshMarginMs?: number;

@@ -37,7 +37,16 @@ pub(crate) fn status_flags(text: &str) -> Result<(bool, bool)> {
 /// `collission` (sic) flag counts as competing. Not JSON: `UNEXPECTED_RESPONSE`, as for the
 /// status.
 pub(crate) fn tickle_flags(text: &str) -> Result<(bool, bool)> {
-    let v = json_answer(text, "POST /tickle")?;
+    Ok(tickle_flags_of(&tickle_answer(text)?))
+}
+
+/// A `/tickle` answer parsed (not JSON: `UNEXPECTED_RESPONSE`).
+pub(crate) fn tickle_answer(text: &str) -> Result<Value> {
+    json_answer(text, "POST /tickle")
+}
+
+/// [`tickle_flags`] of an answer already parsed.
+pub(crate) fn tickle_flags_of(v: &Value) -> (bool, bool) {
     let auth = v.pointer("/iserver/authStatus");
     let authenticated = auth
         .and_then(|a| a.get("authenticated"))
@@ -50,7 +59,7 @@ pub(crate) fn tickle_flags(text: &str) -> Result<(bool, bool)> {
         || v.get("collission")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    Ok((authenticated, competing))
+    (authenticated, competing)
 }
 
 impl<H: Host> Session<H> {

@@ -33,7 +33,7 @@ pub mod pacing;
 pub mod recovery;
 pub mod third_party;
 mod token;
-mod url;
+pub(crate) mod url;
 pub mod websocket;
 
 use std::cell::RefCell;

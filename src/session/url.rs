@@ -144,14 +144,26 @@ pub(crate) fn check_base(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// `scheme://host[:port]` of a base URL.
-pub(crate) fn origin(base: &str) -> String {
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let end = base
-        .get(start..)
-        .and_then(|r| r.find('/'))
-        .map_or(base.len(), |j| start + j);
-    base.get(..end).unwrap_or(base).to_owned()
+/// Where a URL points: `scheme://host[:port]`, or `//host[:port]` for a scheme-relative one;
+/// never its user name or password, path, query or fragment (they may hold secrets). `None`
+/// for a path on the same host.
+pub(crate) fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if !scheme.contains(['/', '?', '#']) => (scheme, rest),
+        _ => ("", url.strip_prefix("//")?),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(if scheme.is_empty() {
+        format!("//{host}")
+    } else {
+        format!("{scheme}://{host}")
+    })
+}
+
+/// A URL without its query (the part that may carry a token), for logs and messages.
+pub(crate) fn without_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(before, _)| before)
 }
 
 impl<H: Host> Session<H> {
@@ -177,7 +189,9 @@ impl<H: Host> Session<H> {
 
     /// `scheme://host[:port]` of the current API base (OAuth 2.0's endpoints live there too).
     pub(crate) fn origin(&self) -> String {
-        origin(&self.base_url())
+        let base = self.base_url();
+        // A base is absolute (`check_base`), so it always has an origin.
+        origin(&base).unwrap_or(base)
     }
 
     /// The URL for a call on the current base, and the path used for pacing.
@@ -311,10 +325,40 @@ mod tests {
 
     #[test]
     fn origin_is_scheme_host_and_port() {
+        let o = |u: &str| origin(u);
         assert_eq!(
-            origin("https://localhost:5000/v1/api"),
-            "https://localhost:5000"
+            o("https://localhost:5000/v1/api").as_deref(),
+            Some("https://localhost:5000")
         );
-        assert_eq!(origin("https://api.ibkr.com"), "https://api.ibkr.com");
+        assert_eq!(
+            o("https://api.ibkr.com").as_deref(),
+            Some("https://api.ibkr.com")
+        );
+        // Scheme-relative: another host, not a path.
+        assert_eq!(o("//other.host/x?t=1").as_deref(), Some("//other.host"));
+        // Never a user name or password, a query or a fragment.
+        assert_eq!(
+            o("https://u:secret@h.example:8443/x").as_deref(),
+            Some("https://h.example:8443")
+        );
+        assert_eq!(
+            o("https://h.example?t=1").as_deref(),
+            Some("https://h.example")
+        );
+        assert_eq!(
+            o("https://h.example#f").as_deref(),
+            Some("https://h.example")
+        );
+        // Paths on the same host, even one whose query holds "://".
+        assert_eq!(o("/v1/api/x"), None);
+        assert_eq!(o("x?next=https://h"), None);
+        assert_eq!(o("/x?next=https://h"), None);
+    }
+
+    #[test]
+    fn without_query_keeps_what_is_before_the_query() {
+        assert_eq!(without_query("wss://h/ws?oauth_token=abc"), "wss://h/ws");
+        assert_eq!(without_query("https://h/a?b?c"), "https://h/a");
+        assert_eq!(without_query("https://h/a"), "https://h/a");
     }
 }

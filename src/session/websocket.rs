@@ -19,7 +19,8 @@
 use zeroize::Zeroizing;
 
 use super::auth::{Auth, AuthKind};
-use super::brokerage::tickle_flags;
+use super::brokerage::{tickle_answer, tickle_flags_of};
+use super::url::without_query;
 use super::{Host, Level, Session};
 use crate::encoding::pct_encode;
 use crate::error::{Error, ErrorCode, Result};
@@ -55,7 +56,7 @@ pub struct WsInfo {
 impl std::fmt::Debug for WsInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsInfo")
-            .field("url", &redact_url(&self.url))
+            .field("url", &without_query(&self.url))
             .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
@@ -89,15 +90,9 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .flatten()
 }
 
-/// A URL without its query (the part that may carry the access token), for logs.
-pub fn redact_url(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
-}
-
-/// The `session` field of a `/tickle` answer, if it is there and plain (letters, digits, `-`,
-/// `_`, `.`: it goes into a cookie and a JSON string unescaped).
-pub fn tickle_session(text: &str) -> Option<Zeroizing<String>> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+/// The `session` field of a `/tickle` answer (parsed), if it is there and plain (letters,
+/// digits, `-`, `_`, `.`: it goes into a cookie and a JSON string unescaped).
+pub fn tickle_session(v: &serde_json::Value) -> Option<Zeroizing<String>> {
     let s = v.get("session")?.as_str()?;
     let plain = !s.is_empty()
         && s.len() <= 256
@@ -167,9 +162,11 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
     (base * (0.75 + 0.5 * jitter.clamp(0.0, 1.0))).round() as u64
 }
 
-/// Whether the close says the socket was not (or no longer) authenticated.
+/// Whether the close refused the socket's authentication: a 401 or 403 on the upgrade, or a
+/// 1008 (policy violation) before IBKR confirmed the socket authenticated. A 1008 on a socket
+/// already authenticated says its session ended, as 4001 does; it is not counted as a refusal.
 fn is_refusal(c: &Closed) -> bool {
-    matches!(c.http_status, Some(401 | 403)) || c.code == 1008
+    matches!(c.http_status, Some(401 | 403)) || (c.code == 1008 && !c.authenticated)
 }
 
 /// What to do when the socket closed (the host's `close()` excepted: that ends the stream).
@@ -230,9 +227,10 @@ pub fn decide_close(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction
         };
     }
     match c.code {
-        // The session ended on the server (an expired token, a logout): a new token and session
-        // value, the brokerage session repaired, at once.
-        4001 => CloseAction::Reconnect {
+        // The session ended on the server (an expired token, a logout; a 1008 on an
+        // authenticated socket): a new token and session value, the brokerage session
+        // repaired, at once.
+        4001 | 1008 => CloseAction::Reconnect {
             delay_ms: if c.attempt == 0 { 0 } else { backoff },
             fresh: true,
             repair: true,
@@ -334,8 +332,9 @@ impl<H: Host> Session<H> {
                     let text = Zeroizing::new(self.tickle().await?);
                     // The tickle may have made a new token (after a 401): the value is that one's.
                     let generation = generation_now();
-                    let (authenticated, _) = tickle_flags(&text)?;
-                    let session = tickle_session(&text).ok_or_else(|| {
+                    let answer = tickle_answer(&text)?;
+                    let (authenticated, _) = tickle_flags_of(&answer);
+                    let session = tickle_session(&answer).ok_or_else(|| {
                         Error::new(
                             ErrorCode::UnexpectedResponse,
                             "POST /tickle answered without a session value; the streaming WebSocket needs it. Is the API base the Web API's (…/v1/api)?",
@@ -393,7 +392,7 @@ impl<H: Host> Session<H> {
             Level::Debug,
             &format!(
                 "WebSocket: {} (token generation {generation})",
-                redact_url(&url)
+                without_query(&url)
             ),
         );
         Ok(WsInfo {
@@ -457,11 +456,15 @@ mod tests {
             ws_url("ftp://x").unwrap_err().code(),
             ErrorCode::InvalidArgument
         );
-        assert_eq!(redact_url("wss://h/ws?oauth_token=abc"), "wss://h/ws");
     }
 
     #[test]
     fn the_session_value_is_read_from_the_tickle_and_must_be_plain() {
+        let tickle_session = |t: &str| {
+            serde_json::from_str(t)
+                .ok()
+                .and_then(|v| super::tickle_session(&v))
+        };
         let v = tickle_session(r#"{"session":"0123abcd","iserver":{}}"#).unwrap();
         assert_eq!(v.as_str(), "0123abcd");
         assert!(tickle_session(r#"{"session":"a\"b"}"#).is_none());
@@ -593,6 +596,35 @@ mod tests {
             panic!("expected a failure");
         };
         assert!(e.message().contains("HTTP 401 on the upgrade"), "{e:?}");
+    }
+
+    #[test]
+    fn a_1008_on_an_authenticated_socket_is_a_session_that_ended_not_a_refusal() {
+        // However many refusals came before, it does not end the stream, nor count as one.
+        let c = Closed {
+            code: 1008,
+            reason: "session ended".into(),
+            auth_refusals: MAX_AUTH_REFUSALS - 1,
+            ..closed(1008)
+        };
+        assert_eq!(
+            decide_close(&c, 0.5, ""),
+            CloseAction::Reconnect {
+                delay_ms: 0,
+                fresh: true,
+                repair: true,
+                refused: false
+            }
+        );
+        // Before the socket was confirmed authenticated, the same close is a refusal.
+        let refused = Closed {
+            authenticated: false,
+            ..c
+        };
+        assert!(matches!(
+            decide_close(&refused, 0.5, ""),
+            CloseAction::Fail(_)
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::PrivateKey;
+use crate::session::url::{origin, without_query};
 use crate::session::{Host, HttpRequest, HttpResponse, Level};
 use zeroize::Zeroizing;
 
@@ -75,7 +76,10 @@ struct BodyLimits {
 
 /// A response from `fetch`. The body is read through `clone()`, so the original stays unread for
 /// the caller; it is read in chunks, at most `maxResponseBytes` of it, within what is left of the
-/// request's `timeoutMs`, and decoded as strict UTF-8. The text is kept: a second read is free.
+/// request's `timeoutMs`, and decoded as strict UTF-8. A response with no body stream is read
+/// whole by `arrayBuffer()` within the same time, then refused if it is over `maxResponseBytes`
+/// (an object with only `text()`: by it, its length checked, decoded as the object does).
+/// The text is kept: a second read is free.
 pub struct JsResponse {
     /// The `Response` object itself.
     pub raw: JsValue,
@@ -108,22 +112,53 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
             ),
         )
     };
+    let stopped = |stop: &Stop, e: &JsValue| {
+        match stop.why(e) {
+        Some(Stopped::Aborted) => Error::new(
+            ErrorCode::Aborted,
+            "the request was aborted by the caller's signal.",
+        ),
+        Some(Stopped::Timeout) => Error::new(
+            ErrorCode::Timeout,
+            format!(
+                "{}: the response body did not arrive within {} ms (timeoutMs covers the whole response).",
+                l.what, l.timeout_ms
+            ),
+        ),
+        None => network(e),
+    }
+    };
     let clone = call_method(raw, "clone", &Array::new()).map_err(|e| network(&e))?;
     let body = get(&clone, "body");
-    if body.is_null() || body.is_undefined() {
-        // No stream (a 204, or a fetch that gives none): the runtime's own reading.
-        let p = call_method(&clone, "text", &Array::new()).map_err(|e| network(&e))?;
-        return JsFuture::from(Promise::resolve(&p))
-            .await
-            .map_err(|e| network(&e));
-    }
-    let reader = call_method(&body, "getReader", &Array::new()).map_err(|e| network(&e))?;
     let stop = Stop::new(
         &l.set_timeout,
         &l.clear_timeout,
         l.deadline - js_sys::Date::now(),
         l.caller.as_ref(),
     );
+    if body.is_null() || body.is_undefined() {
+        // No stream (a 204, or a fetch that gives none): the runtime reads the whole body at
+        // once, so the size is checked after the read; the deadline and the strict decoding
+        // are the same as for a stream.
+        // A response-like object with only `text()` is read by it, checked by its length (at
+        // most its size in UTF-8 bytes).
+        let bytes = get(&clone, "arrayBuffer").is_function();
+        let method = if bytes { "arrayBuffer" } else { "text" };
+        let p = call_method(&clone, method, &Array::new()).map_err(|e| network(&e))?;
+        let read = stop.race(&p).await.map_err(|e| stopped(&stop, &e))?;
+        drop(stop);
+        let size = if bytes { "byteLength" } else { "length" };
+        let total = get(&read, size).as_f64().unwrap_or(0.0) as u64;
+        if total > l.max_bytes {
+            return Err(too_large(&l.what, l.max_bytes));
+        }
+        return if bytes {
+            decode_utf8(&Array::of1(&read), total, &l.what)
+        } else {
+            Ok(read)
+        };
+    }
+    let reader = call_method(&body, "getReader", &Array::new()).map_err(|e| network(&e))?;
     let chunks = Array::new();
     let mut total: u64 = 0;
     let outcome: Result<()> = loop {
@@ -133,28 +168,13 @@ async fn read_body(raw: &JsValue, l: &BodyLimits) -> Result<JsValue> {
         };
         let chunk = match stop.race(&read).await {
             Ok(c) => c,
-            Err(e) => {
-                break Err(match stop.why(&e) {
-                    Some(Stopped::Aborted) => Error::new(
-                        ErrorCode::Aborted,
-                        "the request was aborted by the caller's signal.",
-                    ),
-                    Some(Stopped::Timeout) => Error::new(
-                        ErrorCode::Timeout,
-                        format!(
-                            "{}: the response body did not arrive within {} ms (timeoutMs covers the whole response).",
-                            l.what, l.timeout_ms
-                        ),
-                    ),
-                    None => network(&e),
-                })
-            }
+            Err(e) => break Err(stopped(&stop, &e)),
         };
         if get(&chunk, "done").is_truthy() {
             break Ok(());
         }
         let value = get(&chunk, "value");
-        total += get(&value, "byteLength").as_f64().unwrap_or(0.0) as u64;
+        total = total.saturating_add(get(&value, "byteLength").as_f64().unwrap_or(0.0) as u64);
         if total > l.max_bytes {
             break Err(too_large(&l.what, l.max_bytes));
         }
@@ -207,6 +227,35 @@ impl<'a> Stop<'a> {
         ms: f64,
         caller: Option<&JsValue>,
     ) -> Stop<'a> {
+        let mut stop = Stop::on_drop(clear_timeout);
+        stop.timer = set_timeout
+            .call2(
+                &JsValue::UNDEFINED,
+                &stop.reject,
+                &JsValue::from_f64(ms.max(0.0)),
+            )
+            .unwrap_or(JsValue::UNDEFINED);
+        stop.caller = caller.cloned();
+        if let Some(sig) = &stop.caller {
+            if get(sig, "aborted").is_truthy() {
+                let _ = stop
+                    .reject
+                    .unchecked_ref::<Function>()
+                    .call0(&JsValue::UNDEFINED);
+            } else {
+                let _ = call_method(
+                    sig,
+                    "addEventListener",
+                    &Array::of2(&"abort".into(), &stop.reject),
+                );
+            }
+        }
+        stop
+    }
+
+    /// A stop with no timer and no signal: it ends a wait only when dropped (a wait whose time
+    /// limit is kept by the caller, who drops the future when it passes).
+    fn on_drop(clear_timeout: &'a Function) -> Stop<'a> {
         let reason: JsValue = Object::new().into();
         let mut reject = JsValue::UNDEFINED;
         let promise = Promise::new(&mut |_, r| {
@@ -214,33 +263,12 @@ impl<'a> Stop<'a> {
         });
         // Rejected on drop even when no race was run against it: never an unhandled rejection.
         quiet(&promise);
-        let timer = set_timeout
-            .call2(
-                &JsValue::UNDEFINED,
-                &reject,
-                &JsValue::from_f64(ms.max(0.0)),
-            )
-            .unwrap_or(JsValue::UNDEFINED);
-        let caller = caller.cloned();
-        if let Some(sig) = &caller {
-            if get(sig, "aborted").is_truthy() {
-                let _ = reject
-                    .unchecked_ref::<Function>()
-                    .call0(&JsValue::UNDEFINED);
-            } else {
-                let _ = call_method(
-                    sig,
-                    "addEventListener",
-                    &Array::of2(&"abort".into(), &reject),
-                );
-            }
-        }
         Stop {
             promise,
             reason,
             reject,
-            timer,
-            caller,
+            timer: JsValue::UNDEFINED,
+            caller: None,
             clear_timeout,
         }
     }
@@ -286,12 +314,24 @@ impl Drop for Stop<'_> {
 
 /// The chunks joined and decoded as UTF-8 by the runtime's `TextDecoder` (fatal on bad bytes).
 fn decode_utf8(chunks: &Array, total: u64, what: &str) -> Result<JsValue> {
-    let all = js_sys::Uint8Array::new_with_length(u32::try_from(total).unwrap_or(u32::MAX));
+    // `maxResponseBytes` is at most 2^30, so `total` fits; the checks keep a chunk list that
+    // disagrees with it from ever writing past the end.
+    let too_long = || {
+        Error::new(
+            ErrorCode::UnexpectedResponse,
+            format!("{what}: the response body changed size while it was read; it was not used."),
+        )
+    };
+    let all = js_sys::Uint8Array::new_with_length(u32::try_from(total).map_err(|_| too_long())?);
     let mut at = 0u32;
     for c in chunks.iter() {
         let c = js_sys::Uint8Array::new(&c);
+        let end = at.checked_add(c.length()).ok_or_else(too_long)?;
+        if end > all.length() {
+            return Err(too_long());
+        }
         all.set(&c, at);
-        at += c.length();
+        at = end;
     }
     let decoder_class = get(&js_sys::global(), "TextDecoder")
         .dyn_into::<Function>()
@@ -366,6 +406,10 @@ impl HttpResponse for JsResponse {
 
 /// The default of `maxResponseBytes`: 16 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The most `maxResponseBytes` may be: 1 GiB (a body is assembled in one `Uint8Array`, whose
+/// length the module counts in 32 bits).
+pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 1 << 30;
 
 /// The JS host of a session.
 pub struct JsHost {
@@ -456,7 +500,7 @@ impl JsHost {
     /// the read stops with `UNEXPECTED_RESPONSE`.
     pub fn with_max_response_bytes(mut self, max: Option<u64>) -> Self {
         if let Some(m) = max {
-            self.max_response_bytes = m.max(1);
+            self.max_response_bytes = m.clamp(1, MAX_RESPONSE_BYTES_LIMIT);
         }
         self
     }
@@ -514,7 +558,10 @@ impl JsHost {
         Ok(self)
     }
 
-    /// Calls the store's method `name`; a throw or rejection is a `NETWORK` error.
+    /// Calls the store's method `name`; a throw or rejection is a `NETWORK` error. The time limit
+    /// is the fleet's, which drops this future when it passes: the wait is raced against a
+    /// [`Stop`] that settles on that drop, so a store promise that never settles (a client
+    /// queueing commands while offline) holds nothing of this module once given up.
     async fn store_call(&self, name: &str, args: &Array) -> Result<JsValue> {
         let store = self
             .store
@@ -522,7 +569,8 @@ impl JsHost {
             .ok_or_else(|| Error::new(ErrorCode::Internal, "a store call without a store"))?;
         let failed = |e: JsValue| Error::new(ErrorCode::Network, error_text(&e));
         let v = call_method(store, name, args).map_err(failed)?;
-        JsFuture::from(Promise::resolve(&v)).await.map_err(failed)
+        let stop = Stop::on_drop(&self.clear_timeout);
+        stop.race(&v).await.map_err(failed)
     }
 
     /// The fetch function, for requests that are not the session's (passed through untouched).
@@ -664,12 +712,13 @@ impl Host for JsHost {
         match result {
             Ok(raw) => {
                 let status = get(&raw, "status").as_f64().unwrap_or(0.0) as u16;
-                let what = format!("{} {}", req.method, strip_query(&req.url));
+                let what = format!("{} {}", req.method, without_query(&req.url));
                 let refuse = |e: Error| {
                     discard(&raw);
                     Err(e)
                 };
-                let redirect = (300..400).contains(&status)
+                // 300 and 304 (Not Modified) are answers, not redirects.
+                let redirect = matches!(status, 301 | 302 | 303 | 307 | 308)
                     || get(&raw, "type").as_string().as_deref() == Some("opaqueredirect");
                 if redirect && !req.manual_redirect {
                     let to = call_method(
@@ -724,7 +773,7 @@ impl Host for JsHost {
                 format!(
                     "{} {}: no answer within {} ms (timeoutMs).",
                     req.method,
-                    strip_query(&req.url),
+                    without_query(&req.url),
                     req.timeout_ms
                 ),
             )),
@@ -737,7 +786,7 @@ impl Host for JsHost {
                 format!(
                     "{} {}: {}",
                     req.method,
-                    strip_query(&req.url),
+                    without_query(&req.url),
                     error_text(&e)
                 ),
             )),
@@ -889,16 +938,5 @@ fn ttl_option(ttl_ms: u64) -> JsValue {
 
 /// Where a `Location` points, without its path or query (they may hold tokens).
 fn location_origin(location: &str) -> String {
-    match location.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            format!("{scheme}://{host}")
-        }
-        None => "a path on the same host".to_owned(),
-    }
-}
-
-fn strip_query(url: &str) -> &str {
-    url.split_once('?').map_or(url, |(before, _)| before)
+    origin(location.trim()).unwrap_or_else(|| "a path on the same host".to_owned())
 }

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::args::Opts;
-use super::host::{get, JsHost};
+use super::host::{get, JsHost, MAX_RESPONSE_BYTES_LIMIT};
 use super::{to_js, JsResult};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
@@ -154,7 +154,7 @@ fn common_options_for(
     let host = JsHost::new(get(obj, "fetch"), get(obj, "clock"), get(obj, "logger"))?
         .with_native_crypto(o.opt_bool("nativeCrypto")?.unwrap_or(true))
         .with_store(get(obj, "store"))?
-        .with_max_response_bytes(o.opt_uint("maxResponseBytes", 1 << 40)?);
+        .with_max_response_bytes(o.opt_uint("maxResponseBytes", MAX_RESPONSE_BYTES_LIMIT)?);
     if let Some(ms) = o.opt_uint("storeWaitMs", 3_600_000)? {
         opts.store.wait_ms = ms as f64;
     }
@@ -684,12 +684,20 @@ impl IbkrSession {
     #[wasm_bindgen(js_name = "websocketClosed")]
     pub fn websocket_closed(&self, o: JsValue) -> JsResult<JsValue> {
         let opts = Opts::new("websocketClosed", &o)?;
-        let prepare_error = opts.opt_string("prepareError")?.map(|c| {
-            crate::error::ErrorCode::ALL
-                .into_iter()
-                .find(|k| k.as_str() == c)
-                .unwrap_or(crate::error::ErrorCode::Internal)
-        });
+        let prepare_error = match opts.opt_string("prepareError")? {
+            None => None,
+            Some(c) => Some(
+                crate::error::ErrorCode::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == c)
+                    .ok_or_else(|| {
+                        let c: String = c.chars().take(40).collect();
+                        Error::invalid_argument(format!(
+                            "websocketClosed: `prepareError` {c:?} is not an error code; pass the `code` of the IbkrAuthError that preparing the socket threw."
+                        ))
+                    })?,
+            ),
+        };
         let c = websocket::Closed {
             code: opts.opt_uint("code", 4999)?.unwrap_or(1006) as u16,
             reason: opts.opt_string("reason")?.unwrap_or_default(),

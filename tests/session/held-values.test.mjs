@@ -86,3 +86,32 @@ test('the gateway: no JS value is kept per call', async () => {
   const { before, after } = await steady(s, true);
   assert.equal(after, before);
 });
+
+test('a store whose promises never settle: the store counts as down, and no JS value is kept per timed-out call', async () => {
+  let now = Date.now();
+  const clock = () => now;
+  const sim = await newSim({ clock });
+  let calls = 0;
+  const hang = () => { calls++; return new Promise(() => {}); };
+  const store = { get: hang, set: hang, setIfAbsent: hang, delete: hang };
+  const warnings = [];
+  const logger = { debug() {}, info() {}, warn: (m) => warnings.push(m), error() {} };
+  const s = IbkrSession.oauth1({ ...sim.clientConfig(), store, storeTimeoutMs: 20, clock, logger, pacing: false });
+  kept.push(s);
+  await s.initBrokerage();
+  // Each keep-alive round past the store's 5 s pause asks it for the tickle lease, which times out.
+  const round2 = async () => {
+    now += 6_000;
+    const before = calls;
+    const r = await s.keepAliveOnce();
+    assert.equal(r.skipped, false);
+    assert.ok(calls > before, 'the round asked the store');
+  };
+  for (let i = 0; i < 3; i++) await round2();
+  const before = held();
+  for (let i = 0; i < 30; i++) await round2();
+  assert.equal(held(), before);
+  // Degraded as documented: one warning for the outage, the session working on its own token.
+  assert.equal(warnings.filter((m) => /token store did not/.test(m)).length, 1, warnings.join('\n'));
+  assert.ok((await s.request('GET', '/iserver/accounts')).accounts);
+});
