@@ -52,6 +52,8 @@ before(async () => {
     served.push(url.pathname);
     return res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' }).end(fs.readFileSync(file));
   });
+  // The simulator's WebSocket on this origin too (/v1/api/ws).
+  server.on('upgrade', (req, socket, head) => sim.ws.upgrade(req, socket, head));
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${server.address().port}`;
   sim.mountedAt(base);
@@ -88,7 +90,7 @@ test('the bundle passes the conformance suite and runs OAuth 1.0a and 2.0 sessio
   assert.deepEqual(r.failures, []);
   assert.ok(r.passed > 150, `only ${r.passed} checks ran`);
   assert.deepEqual(r.sessions, {
-    oauth1: { authenticated: true, accounts: ['DU1234567'], tickleAuthenticated: true, oauthHeader: true, portfolioAccounts: ['DU1234567'] },
+    oauth1: { authenticated: true, accounts: ['DU1234567'], tickleAuthenticated: true, oauthHeader: true, portfolioAccounts: ['DU1234567'], stream: { authenticated: true, quote: true } },
     oauth2: { accounts: ['DU1234567'], authenticated: true },
     refused: { isIbkrAuthError: true, code: 'UNAUTHORIZED', status: 401 },
   });

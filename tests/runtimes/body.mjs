@@ -2,7 +2,9 @@
 // Deno, Bun, and an esbuild bundle in headless Chromium): the conformance suite of
 // tests/js/conformance.mjs (vectors, bad-input table, WebCrypto as the independent RSA verifier),
 // then an OAuth 1.0a and an OAuth 2.0 session against the simulator the test started on
-// 127.0.0.1. Only standard APIs (fetch, WebCrypto); it returns plain data for the test to assert.
+// 127.0.0.1, the OAuth 1.0a one also streaming a quote over the runtime's global WebSocket where
+// it has one (Node ≥ 22, Deno, Bun, browsers). Only standard APIs (fetch, WebCrypto, WebSocket);
+// it returns plain data for the test to assert.
 import { runConformance, webCryptoVerifyRsa } from './conformance.mjs';
 
 /**
@@ -26,6 +28,7 @@ export async function runAll(api, input) {
     const status = await s.initBrokerage();
     const accounts = (await s.request('GET', '/iserver/accounts')).accounts;
     const tickle = await s.tickle();
+    const stream = await streamOneQuote(api, s);
     // The signed headers for another client, then that client's own request with them.
     const url = `${input.oauth1.baseUrl}/portfolio/accounts`;
     const headers = await s.authorize('GET', url);
@@ -37,6 +40,7 @@ export async function runAll(api, input) {
       tickleAuthenticated: tickle.iserver?.authStatus?.authenticated ?? null,
       oauthHeader: /^OAuth realm="[^"]+", /.test(headers.Authorization ?? headers.authorization ?? ''),
       portfolioAccounts: Array.isArray(viaHeaders) ? viaHeaders.map((a) => a.id ?? a.accountId) : viaHeaders,
+      stream,
     };
   });
 
@@ -60,4 +64,30 @@ export async function runAll(api, input) {
   });
 
   return { passed: conformance.passed, failures: conformance.failures, sessions };
+}
+
+/**
+ * Opens the session's stream with the global WebSocket, subscribes to a quote and waits for it
+ * (the simulator streams on its own timer); 'no global WebSocket' where there is none (Node 20).
+ * The safety timer only turns a hang into a result; nothing is judged by time.
+ */
+async function streamOneQuote(api, s) {
+  if (typeof globalThis.WebSocket !== 'function') return 'no global WebSocket';
+  let stream;
+  let timer;
+  try {
+    stream = await s.websocket({ WebSocket: globalThis.WebSocket, subscriptions: ['smd+265598+{"fields":["31"]}'] });
+    const authenticated = stream.authenticated;
+    const quote = await new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('no quote within 30 s')), 30_000);
+      stream.on('message', (m) => { if (m?.topic === 'smd+265598' && m['31'] !== undefined) resolve(m); });
+      stream.on('error', reject);
+    });
+    return { authenticated, quote: typeof quote['31'] === 'string' || typeof quote['31'] === 'number' };
+  } catch (e) {
+    return { error: `${e?.name}: ${e?.code ?? ''} ${e?.message}` };
+  } finally {
+    clearTimeout(timer);
+    stream?.close();
+  }
 }
