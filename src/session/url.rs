@@ -132,11 +132,7 @@ pub(crate) fn check_base(url: &str) -> Result<()> {
         ));
     }
     oauth1::base::split_url(url)?;
-    if url
-        .trim()
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
+    if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::invalid_argument(
             "baseUrl has a space or a control character in it: pass an API base URL such as https://api.ibkr.com/v1/api.",
         ));

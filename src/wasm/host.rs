@@ -208,7 +208,7 @@ enum Stopped {
 ///
 /// Dropped, it clears its timer, removes its listener and rejects the promise itself: a
 /// `JsFuture` frees its callbacks only when its promise settles, so every race run against it
-/// settles at the latest then (the same reason as [`JsHost::sleep`]'s guard).
+/// settles at the latest then.
 struct Stop<'a> {
     promise: Promise,
     /// What the timer and the caller's abort reject with.
@@ -806,36 +806,11 @@ impl Host for JsHost {
     }
 
     async fn sleep(&self, ms: u64) {
-        /// A sleep dropped unfinished (a store call's time limit that was not needed) clears its
-        /// timer, so no timer outlives what waited for it, and settles its promise itself: the
-        /// callbacks a `JsFuture` hangs on its promise, and the state they share, are freed only
-        /// when the promise settles, so a promise left pending would hold them for good.
-        struct Timer<'a> {
-            id: JsValue,
-            resolve: Function,
-            clear: &'a Function,
-        }
-        impl Drop for Timer<'_> {
-            fn drop(&mut self) {
-                let _ = self.clear.call1(&JsValue::UNDEFINED, &self.id);
-                let _ = self.resolve.call0(&JsValue::UNDEFINED);
-            }
-        }
-        let mut id = JsValue::UNDEFINED;
-        let mut resolve_fn = None;
-        let promise = Promise::new(&mut |resolve, _| {
-            id = self
-                .set_timeout
-                .call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(ms as f64))
-                .unwrap_or(JsValue::UNDEFINED);
-            resolve_fn = Some(resolve);
-        });
-        let _timer = resolve_fn.map(|resolve| Timer {
-            id,
-            resolve,
-            clear: &self.clear_timeout,
-        });
-        let _ = JsFuture::from(promise).await;
+        // A [`Stop`] with only its timer: its promise settles when the time is up, and a sleep
+        // dropped unfinished (a store call's time limit that was not needed) clears the timer
+        // and settles the promise itself, so nothing outlives it.
+        let stop = Stop::new(&self.set_timeout, &self.clear_timeout, ms as f64, None);
+        let _ = JsFuture::from(stop.promise.clone()).await;
     }
 
     fn has_store(&self) -> bool {
