@@ -17,7 +17,7 @@
 //   the simulator may have made those tokens all the same);
 // - memory flat: the JS values the module holds (its externref table) after the run, everything
 //   settled, no more than before the first call plus a constant — a count, the same on any
-//   machine, that a leak of one value per thousand calls exceeds in a short run; and heap growth
+//   machine, that a leak of one value per fifty calls exceeds in the 2,000-call run; and heap growth
 //   over the second half of the run (printed; asserted below a bound for runs given in seconds,
 //   which are long enough to mean something);
 // - no timer left: after stopping keep-alive and logging out, the client process exits on its own.
