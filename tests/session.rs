@@ -961,6 +961,37 @@ fn a_fleet_initialises_the_brokerage_session_once_and_tickles_once_per_interval(
 }
 
 #[test]
+fn a_repair_finished_by_another_process_before_this_one_takes_the_lease_is_not_repeated() {
+    let (f, others) = fleet(2);
+    let sessions = all_sessions(&f, &others);
+    assert!(block_on(join_all(
+        sessions.iter().map(|s| s.init_brokerage(true, true))
+    ))
+    .iter()
+    .all(Result::is_ok));
+    assert_eq!(f.mock.server.borrow().inits, 1);
+    // This process reads the status while the brokerage session is down; another process
+    // repairs it before this one takes the repair lease (the stale answer is the fault).
+    f.fault(
+        "/iserver/auth/status",
+        &[Fault::Status(
+            200,
+            "{\"authenticated\":false,\"competing\":false}",
+        )],
+    );
+    block_on(others[0].ensure_authenticated(true)).unwrap();
+    assert_eq!(
+        f.mock.server.borrow().inits,
+        1,
+        "under the lease the status is asked again: authenticated, so no second ssodh/init"
+    );
+    // Still down when asked under the lease: repaired.
+    f.mock.server.borrow_mut().authenticated = false;
+    block_on(others[0].ensure_authenticated(true)).unwrap();
+    assert_eq!(f.mock.server.borrow().inits, 2);
+}
+
+#[test]
 fn refresh_renews_ahead_of_expiry_once_and_logout_clears_the_store() {
     let (f, others) = fleet(2);
     let r = block_on(f.session.refresh(3_600_000.0)).unwrap();

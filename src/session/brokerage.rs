@@ -146,6 +146,21 @@ impl<H: Host> Session<H> {
                 .await
             {
                 Ok(true) => {
+                    if force {
+                        // A repair: another process may have finished one between this one's
+                        // status and its lease. Under the lease nobody else repairs, so an
+                        // authenticated status now means there is nothing left to do.
+                        if let Ok(status) = Box::pin(self.status()).await {
+                            if matches!(status_flags(&status), Ok((true, false))) {
+                                fleet.release(host, Slot::BrokerageLease).await;
+                                self.log(
+                                    Level::Debug,
+                                    "brokerage session already repaired by another process of the fleet",
+                                );
+                                return Ok(Some(status));
+                            }
+                        }
+                    }
                     let r = self.init_brokerage_now(compete, publish).await;
                     if r.is_ok() {
                         let _ = fleet.set(host, Slot::Brokerage, &marker, ttl).await;
