@@ -2,19 +2,15 @@
 // `redis-server` (or a file), against the simulator, through the packed package. What counts is
 // what the simulator saw: how many handshakes, inits and tickles the whole fleet made.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
 import { startRedis } from '../stores/redis-server.mjs';
+import { killWorkers, startWorker } from './processes.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const workers = new Set();
 let redis;
 let admin;
 let sim;
@@ -30,7 +26,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const w of workers) w.kill();
+  killWorkers();
   await admin?.quit().catch(() => {});
   await redis?.stop();
   await sim?.close();
@@ -40,26 +36,8 @@ let prefixes = 0;
 /** A store namespace of its own for each test (the account, hence its keys, is the same). */
 const fresh = () => ({ kind: 'redis', url: redis.url, prefix: `t${++prefixes}:` });
 
-/** Starts a worker process; `send(cmd)` resolves to its answer. */
-async function worker({ config = cfg, store, options = {} }) {
-  const child = spawn(process.execPath, [path.join(here, 'worker.mjs'), JSON.stringify({ config, store, options })], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const waiting = [];
-  const lines = readline.createInterface({ input: child.stdout });
-  lines.on('line', (l) => waiting.shift()?.resolve(JSON.parse(l)));
-  child.on('exit', () => { for (const w of waiting.splice(0)) w.reject(new Error('the worker exited')); });
-  const next = () => new Promise((resolve, reject) => waiting.push({ resolve, reject }));
-  const w = {
-    child,
-    send: (cmd) => { const p = next(); child.stdin.write(`${JSON.stringify(cmd)}\n`); return p; },
-    kill: () => { child.kill('SIGKILL'); workers.delete(w); },
-    exit: async () => { await w.send({ cmd: 'exit' }).catch(() => {}); workers.delete(w); },
-  };
-  workers.add(w);
-  assert.equal((await next()).ready, true);
-  return w;
-}
+/** Starts a worker process (processes.mjs); `send(cmd)` resolves to its answer. */
+const worker = ({ config = cfg, store, options = {} }) => startWorker({ config, store, options });
 
 async function fleet(n, o) {
   return Promise.all(Array.from({ length: n }, () => worker(o)));

@@ -8,7 +8,8 @@ import { GATEWAY_TLS, generateKeys, Simulator } from '../../sim/server.mjs';
 
 export const T0 = Date.UTC(2026, 0, 5, 15, 0, 0);
 export const AAPL = 265598;
-const keys = generateKeys();
+// Made on first use: a worker process that only wants the clock does not pay for RSA keys.
+let keys;
 
 /**
  * A controlled clock: `now()`, timers (`setTimeout`/`clearTimeout`) that fire only when the
@@ -44,6 +45,7 @@ export function controlledClock(start = T0) {
 
 /** A simulator on `clock` (its WebSocket moves only when the test ticks it), closed by `close()`. */
 export async function startSim(clock, o = {}) {
+  keys ??= generateKeys();
   const secretHex = crypto.randomBytes(32).toString('hex');
   const sim = await new Simulator({ keys, secretHex, rateLimits: false, clock: clock.now, gatewayIdleMs: 1e12, ...o, ws: { autoTickMs: false, ...o.ws } }).start();
   return sim;
