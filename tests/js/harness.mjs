@@ -43,12 +43,13 @@ export function installPackedPackage(name = 'scratch') {
   return { project, tarball, packed: packed[0], installed: path.join(project, 'node_modules/ibkr-auth') };
 }
 
-/** Debian's headless Chromium through playwright-core, with the flags this closed network needs. */
-export async function launchChromium() {
+/** Debian's headless Chromium through playwright-core, with the flags this closed network needs
+ * (and `args`, a test's own, after them). */
+export async function launchChromium({ args = [] } = {}) {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
+      '--disable-component-update', '--disable-sync', '--disable-quic', ...args],
   });
 }
