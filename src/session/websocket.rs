@@ -190,7 +190,7 @@ pub fn decide_close(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction
             },
             other => CloseAction::Fail(Error::new(
                 other,
-                format!("the streaming WebSocket cannot reconnect: getting its session value (POST /tickle) failed with {other}. {what_to_check}"),
+                format!("the streaming WebSocket cannot reconnect: preparing it (the token, the brokerage session's status, POST /tickle for its session value) failed with {other}. {what_to_check}"),
             )),
         };
     }
@@ -643,10 +643,15 @@ mod tests {
             decide_close(&c(ErrorCode::NoBridge), 0.5, ""),
             CloseAction::Reconnect { repair: true, .. }
         ));
-        let CloseAction::Fail(e) = decide_close(&c(ErrorCode::Unauthorized), 0.5, "") else {
+        let CloseAction::Fail(e) = decide_close(&c(ErrorCode::Unauthorized), 0.5, "Log in.") else {
             panic!("expected a failure");
         };
         assert_eq!(e.code(), ErrorCode::Unauthorized);
+        // Any step of preparing the socket may have failed, not only the tickle: all are named.
+        assert!(e
+            .message()
+            .contains("the token, the brokerage session's status, POST /tickle"));
+        assert!(e.message().ends_with("Log in."), "{}", e.message());
     }
 
     #[test]
