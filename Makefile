@@ -91,7 +91,8 @@ test-stores: pkg
 	node --test tests/stores/
 
 # A fleet of processes sharing one token: worker processes over a redis-server (or a file), each
-# also streaming (stream.test.mjs, on one controlled clock), and the examples in examples/fleet/ (a Lambda refresher, a Node server, a Worker's cron in miniflare).
+# also streaming (stream.test.mjs, on one controlled clock), and the examples in examples/fleet/
+# (a Lambda refresher, a Node server, a Worker's cron in miniflare).
 test-fleet: pkg
 	@scripts/setup.sh --redis
 	node --test tests/fleet/
