@@ -33,6 +33,16 @@ function topicKey(message) {
   return key.slice(0, 3).toLowerCase() + key.slice(3);
 }
 
+/** How many messages an async iterator may hold unread before it is ended. */
+const ITERATOR_BACKLOG = 10_000;
+
+/** Closes a socket, whatever state it is in; one that refuses the code or reason is closed without them. */
+function closeSocket(ws, code, reason) {
+  if (!ws) return;
+  try { ws.close(code, reason); return; } catch { /* refused the arguments, or already closed */ }
+  try { ws.close(); } catch { /* already closed */ }
+}
+
 /** Timers the stream uses; tests pass their own to run it on a controlled clock. */
 function timersOf(o) {
   const t = o.timers ?? globalThis;
@@ -68,6 +78,8 @@ export class IbkrStream {
   #keepAliveTimer = null;
   #retryTimer = null;
   #closed = false;
+  #streamed = false;
+  #unlisten = null;
   #failure = null;
   #opened;
 
@@ -79,7 +91,9 @@ export class IbkrStream {
       writable: true,
       value: function websocket(o) {
         if (o != null && typeof o !== 'object') return Promise.reject(bad('the options must be an object.'));
-        if (!o || (o.WebSocket === undefined && o.fetch === undefined)) return this.websocketInfo(o ? { fresh: o.fresh, repair: o.repair } : undefined);
+        // Only without the keys is it a request for the details (which hold secrets): a key given
+        // empty (`globalThis.WebSocket` on Node 20) is a mistake, named by the constructor.
+        if (!o || !('WebSocket' in o || 'fetch' in o)) return this.websocketInfo(o ? { fresh: o.fresh, repair: o.repair } : undefined);
         let stream;
         try { stream = new IbkrStream(this, o); } catch (e) { return Promise.reject(e); }
         return stream.#opened.then(() => stream);
@@ -93,7 +107,7 @@ export class IbkrStream {
     this.#timers = timersOf(o);
     if (o.WebSocket !== undefined && typeof o.WebSocket !== 'function') throw bad('`WebSocket` must be a WebSocket constructor (globalThis.WebSocket, or the `ws` package\'s default export).');
     if (o.fetch !== undefined && typeof o.fetch !== 'function') throw bad('`fetch` must be a function (a fetch that upgrades, as Workers\' does).');
-    if (!o.WebSocket && !o.fetch) throw bad('pass `WebSocket` (a constructor) or, on Workers, `fetch`.');
+    if (!o.WebSocket && !o.fetch) throw bad(`no WebSocket constructor: \`WebSocket\` is ${o.WebSocket === null ? 'null' : typeof o.WebSocket}. Node 20 has no global WebSocket: pass the \`ws\` package's default export (on Workers, pass \`fetch\`). Leave both out to get only the URL, headers and cookie.`);
     this.#WS = o.WebSocket;
     this.#fetch = o.WebSocket ? null : o.fetch;
     this.#sendHeaders = o.headers ?? isWsPackage(o.WebSocket);
@@ -104,9 +118,16 @@ export class IbkrStream {
     if (o.keepAliveMs !== undefined && o.keepAliveMs !== false && !ms(o.keepAliveMs)) throw bad('`keepAliveMs` must be a whole number of milliseconds ≥ 1000 (leave it out for 60000), or false for no keep-alive round.');
     this.#ticMs = o.ticMs;
     this.#keepAliveMs = o.keepAliveMs;
+    if (o.signal !== undefined && (typeof o.signal?.addEventListener !== 'function' || typeof o.signal.aborted !== 'boolean')) throw bad('`signal` must be an AbortSignal.');
+    if (o.signal?.aborted) throw new IbkrAuthError('ABORTED', 'websocket: the signal was aborted before the stream opened.');
     for (const s of o.subscriptions ?? []) this.subscribe(s);
     this.#opened = new Promise((resolve, reject) => { this.#state = { resolve, reject, first: true }; });
     this.#opened.catch(() => {});
+    if (o.signal) {
+      const onAbort = () => this.close(1000, 'aborted');
+      o.signal.addEventListener('abort', onAbort, { once: true });
+      this.#unlisten = () => o.signal.removeEventListener('abort', onAbort);
+    }
     this.#run(this.#connect(false, false));
   }
 
@@ -171,28 +192,49 @@ export class IbkrStream {
     return this;
   }
 
-  /** Closes the socket for good: no reconnect; iterators end. */
+  /**
+   * Closes the socket for good: no reconnect; iterators end. `code`: 1000 or 3000–4999 (what
+   * browsers accept); `reason`: at most 123 bytes of UTF-8.
+   */
   close(code = 1000, reason = 'closed by the client') {
     if (this.#closed) return;
+    if (!(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))) throw bad('close(code, reason): the code must be 1000 or 3000–4999.');
+    if (typeof reason !== 'string' || new TextEncoder().encode(reason).length > 123) throw bad('close(code, reason): the reason must be a string of at most 123 bytes (UTF-8).');
     this.#closed = true;
+    this.#unlisten?.();
     this.#stopTimers();
     this.#timers.clear(this.#retryTimer);
     const st = this.#state;
     this.#state = null;
-    try { st?.ws?.close(code, reason); } catch { /* already closed */ }
+    closeSocket(st?.ws, code, reason);
     st?.reject?.(new IbkrAuthError('ABORTED', 'websocket: closed before it was authenticated.'));
     this.#emit('close', { code, reason });
     for (const c of this.#consumers) c.end();
   }
 
-  /** Messages, parsed (JSON, else the text), as they come; ends on close(), throws if the stream fails. */
+  /**
+   * Messages, parsed (JSON, else the text), as they come; ends on close(), throws if the stream
+   * fails. An iterator that falls ITERATOR_BACKLOG messages behind is ended with ABORTED (after
+   * the messages it holds) rather than drop any unseen; the stream and its listeners go on.
+   */
   [Symbol.asyncIterator]() {
     const queue = [];
     const waiters = []; // one per pending next(): concurrent calls each get their own message
     let done = false;
+    let overflow = null;
     const wakeAll = () => { for (const w of waiters.splice(0)) w(); };
     const consumer = {
-      push: (m) => { if (queue.length >= 10_000) queue.shift(); queue.push(m); waiters.shift()?.(); },
+      push: (m) => {
+        if (overflow) return;
+        if (queue.length >= ITERATOR_BACKLOG) {
+          overflow = new IbkrAuthError('ABORTED', `websocket: this iterator fell ${ITERATOR_BACKLOG} messages behind and was ended, so that none is lost unseen (the stream goes on). Read faster, or take messages with on('message').`);
+          this.#consumers.delete(consumer);
+          wakeAll();
+          return;
+        }
+        queue.push(m);
+        waiters.shift()?.();
+      },
       end: () => { done = true; wakeAll(); },
     };
     // Made after the stream ended: it ends at once and is not kept.
@@ -203,6 +245,7 @@ export class IbkrStream {
       next: async () => {
         for (;;) {
           if (queue.length) return { done: false, value: queue.shift() };
+          if (overflow) { finish(); throw overflow; }
           if (this.#failure) { finish(); throw this.#failure; }
           if (done || this.#closed) return finish();
           await new Promise((r) => { waiters.push(r); });
@@ -281,7 +324,15 @@ export class IbkrStream {
         this.#onOpen(st);
       } else {
         const options = this.#sendHeaders ? { ...this.#socketOptions, headers: { ...this.#socketOptions?.headers, ...info.headers } } : this.#socketOptions;
-        st.ws = options ? new this.#WS(info.url, options) : new this.#WS(info.url);
+        try {
+          st.ws = options ? new this.#WS(info.url, options) : new this.#WS(info.url);
+        } catch (e) {
+          // Thrown at once, not a failed connection: the URL or the options cannot work here
+          // (a bad URL; ws:// from an https page; an option the constructor refuses). Named by
+          // the error's name only: its message may quote the URL, which holds the access token.
+          const where = info.url.split('?')[0];
+          return this.#fail(st, new IbkrAuthError('INVALID_ARGUMENT', `websocket: the WebSocket constructor threw ${e?.name ?? typeof e} for ${where}. Check the API base URL (a page served over https needs an https base, so wss://) and socketOptions.`));
+        }
         if ('binaryType' in st.ws) try { st.ws.binaryType = 'arraybuffer'; } catch { /* not settable */ }
         this.#wire(st);
       }
@@ -340,7 +391,7 @@ export class IbkrStream {
   #onAuthenticated(st) {
     st.authenticated = true;
     st.authenticatedOnce = true;
-    this.#attempt = 0;
+    this.#streamed = true;
     this.#refusals = 0;
     for (const m of this.#subs.values()) this.#send(m);
     this.#startTimers(st);
@@ -358,7 +409,10 @@ export class IbkrStream {
       try {
         if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st);
       } catch (e) { return this.#crash(e); }
-      // The socket stayed authenticated for a tic interval: `sts` reopens start the back-off anew.
+      // The socket stayed authenticated for a tic interval: reconnects and `sts` reopens start
+      // the back-off anew (not on authentication alone: a server that closes each socket right
+      // after it authenticates must not make a loop without back-off).
+      this.#attempt = 0;
       this.#stsReopens = 0;
       this.#send('tic');
       this.#ticTimer = this.#timers.set(tic, ticMs);
@@ -386,7 +440,7 @@ export class IbkrStream {
     if (this.#state !== st || st.done) return;
     st.done = true;
     this.#stopTimers();
-    try { st.ws?.close(1000, 'token renewed'); } catch { /* gone */ }
+    closeSocket(st.ws, 1000, 'token renewed');
     this.#emit('reconnecting', { attempt: this.#attempt, delayMs: 0, code: 1000, reason: 'token renewed' });
     this.#retry(0, false, false);
   }
@@ -403,9 +457,9 @@ export class IbkrStream {
     st.done = true;
     this.#stopTimers();
     const reason = 'brokerage session not authenticated';
-    try { st.ws?.close(1000, 'reauthenticating'); } catch { /* gone */ }
+    closeSocket(st.ws, 1000, 'reauthenticating');
     const attempt = this.#stsReopens;
-    const d = this.#session.websocketClosed({ code: 1000, reason, opened: true, authenticated: st.authenticated, attempt });
+    const d = this.#session.websocketClosed({ code: 1000, reason, opened: true, authenticated: st.authenticated, attempt, streamed: this.#streamed });
     if (d.action === 'fail') return this.#fail(st, d.error);
     this.#stsReopens += 1;
     this.#emit('reconnecting', { attempt, delayMs: d.delayMs, code: 1000, reason });
@@ -427,7 +481,7 @@ export class IbkrStream {
     const d = this.#session.websocketClosed({
       code: c.code, reason: c.reason, opened: st.opened, authenticated: st.authenticated,
       httpStatus: c.httpStatus ?? st.httpStatus, attempt: this.#attempt, authRefusals: this.#refusals,
-      prepareError: c.prepareError,
+      prepareError: c.prepareError, streamed: this.#streamed,
     });
     if (d.action === 'fail') return this.#fail(st, d.error);
     if (d.refused) this.#refusals += 1;
@@ -439,10 +493,11 @@ export class IbkrStream {
   #fail(st, error) {
     this.#failure = error;
     this.#closed = true;
+    this.#unlisten?.();
     this.#state = null;
     this.#stopTimers();
     this.#timers.clear(this.#retryTimer);
-    try { st.ws?.close(1000); } catch { /* gone */ }
+    closeSocket(st.ws, 1000);
     // Before the first authenticated socket the opening promise rejects; after it, `error`.
     if (st.reject && !st.authenticatedOnce) st.reject(error);
     else this.#emit('error', error);

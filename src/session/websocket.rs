@@ -35,6 +35,10 @@ pub const KEEP_ALIVE_MS: u64 = 60_000;
 pub const MAX_BACKOFF_MS: u64 = 30_000;
 /// Refusals of the socket in a row, each with a new session value, before giving up.
 pub const MAX_AUTH_REFUSALS: u32 = 2;
+/// Attempts at a stream's first socket before giving up (the back-off between them adds up to
+/// about 15 s). Once a socket of the stream has authenticated, it reconnects for as long as it
+/// is open.
+pub const MAX_OPEN_ATTEMPTS: u32 = 6;
 
 /// What the host needs to open an authenticated socket. Holds secrets (the session value, and
 /// for OAuth 2.0 the bearer in `headers`): never log it.
@@ -129,12 +133,17 @@ pub struct Closed {
     pub authenticated: bool,
     /// The HTTP status of a refused upgrade, where the runtime tells it (Node's `ws`, Workers).
     pub http_status: Option<u16>,
-    /// Reconnects since the last authenticated socket.
+    /// Reconnects since a socket last stayed authenticated for a `tic` interval (not merely
+    /// authenticated: a server that closes each socket right after it authenticates must not
+    /// make a loop without back-off).
     pub attempt: u32,
     /// Refusals in a row (each after a new session value).
     pub auth_refusals: u32,
     /// Getting the session value failed with this code (no socket was opened).
     pub prepare_error: Option<ErrorCode>,
+    /// A socket of this stream has authenticated before: it is a reconnect of a stream that
+    /// worked, not its first open.
+    pub streamed: bool,
 }
 
 /// What to do after a close.
@@ -171,12 +180,38 @@ fn is_refusal(c: &Closed) -> bool {
 
 /// What to do when the socket closed (the host's `close()` excepted: that ends the stream).
 /// `what_to_check` is the kind's hint for the error message.
+///
+/// A stream's first socket gets [`MAX_OPEN_ATTEMPTS`]: then it gives up with the last failure's
+/// code (`NETWORK` for a close), so that opening a stream to a host it cannot reach ends.
 pub fn decide_close(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction {
+    match decide(c, jitter, what_to_check) {
+        CloseAction::Reconnect { .. } if !c.streamed && c.attempt + 1 >= MAX_OPEN_ATTEMPTS => {
+            CloseAction::Fail(Error::new(
+                c.prepare_error.unwrap_or(ErrorCode::Network),
+                format!(
+                    "the streaming WebSocket could not be opened: {MAX_OPEN_ATTEMPTS} attempts in a row failed (the last: {}). Check that the API base URL is right and reachable from here (its /ws path too, through any proxy). {what_to_check}",
+                    what_happened(c)
+                ),
+            ))
+        }
+        action => action,
+    }
+}
+
+fn decide(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction {
     let backoff = backoff_ms(c.attempt, jitter);
     if let Some(code) = c.prepare_error {
         // The session value could not be had: transient failures are retried, IBKR's verdicts
-        // on the credentials are not.
+        // on the credentials are not. An answer that is not what IBKR sends (a proxy's or a
+        // maintenance page) ends a first open, where it most likely means a wrong base URL; a
+        // stream that worked retries it.
         return match code {
+            ErrorCode::UnexpectedResponse if c.streamed => CloseAction::Reconnect {
+                delay_ms: backoff,
+                fresh: true,
+                repair: false,
+                refused: false,
+            },
             ErrorCode::Network
             | ErrorCode::Timeout
             | ErrorCode::RateLimited
@@ -255,15 +290,20 @@ pub fn decide_close(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction
     }
 }
 
-/// One line for the log about a close and the decision (no secret: codes, reasons, delays).
-pub fn describe(c: &Closed, action: &CloseAction) -> String {
-    let what = match (c.prepare_error, c.http_status) {
+/// What happened to the socket, for the log and errors (no secret: codes and IBKR's reasons).
+fn what_happened(c: &Closed) -> String {
+    match (c.prepare_error, c.http_status) {
         (Some(code), _) => format!("could not get its session value ({code})"),
         (None, Some(s)) if !c.opened => format!("upgrade refused with HTTP {s}"),
         _ if !c.opened => "could not open".to_owned(),
         _ if c.reason.is_empty() => format!("closed ({})", c.code),
         _ => format!("closed ({} {})", c.code, c.reason),
-    };
+    }
+}
+
+/// One line for the log about a close and the decision (no secret: codes, reasons, delays).
+pub fn describe(c: &Closed, action: &CloseAction) -> String {
+    let what = what_happened(c);
     match action {
         CloseAction::Fail(e) => format!("WebSocket {what}; giving up: {}", e.code()),
         CloseAction::Reconnect {
@@ -625,6 +665,83 @@ mod tests {
             decide_close(&refused, 0.5, ""),
             CloseAction::Fail(_)
         ));
+    }
+
+    #[test]
+    fn a_first_open_gives_up_after_its_attempts_a_stream_that_worked_never_does() {
+        let never = |attempt, prepare_error| Closed {
+            code: 1006,
+            opened: false,
+            authenticated: false,
+            attempt,
+            prepare_error,
+            ..Closed::default()
+        };
+        for attempt in 0..MAX_OPEN_ATTEMPTS - 1 {
+            assert!(
+                matches!(
+                    decide_close(&never(attempt, None), 0.5, ""),
+                    CloseAction::Reconnect { .. }
+                ),
+                "{attempt}"
+            );
+        }
+        let CloseAction::Fail(e) = decide_close(&never(MAX_OPEN_ATTEMPTS - 1, None), 0.5, "Hint.")
+        else {
+            panic!("the first open must end");
+        };
+        assert_eq!(e.code(), ErrorCode::Network);
+        assert!(
+            e.message()
+                .contains("6 attempts in a row failed (the last: could not open)")
+                && e.message().ends_with("Hint."),
+            "{}",
+            e.message()
+        );
+        // The last failure's own code when the session value could not be had.
+        let CloseAction::Fail(e) = decide_close(
+            &never(MAX_OPEN_ATTEMPTS - 1, Some(ErrorCode::Timeout)),
+            0.5,
+            "",
+        ) else {
+            panic!("the first open must end");
+        };
+        assert_eq!(e.code(), ErrorCode::Timeout);
+        // A stream that has authenticated before reconnects however long it takes.
+        let c = Closed {
+            streamed: true,
+            ..never(500, None)
+        };
+        assert!(matches!(
+            decide_close(&c, 0.5, ""),
+            CloseAction::Reconnect {
+                delay_ms: MAX_BACKOFF_MS,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_answer_that_is_not_ibkrs_ends_a_first_open_and_is_retried_by_a_stream_that_worked() {
+        let c = |streamed| Closed {
+            code: 1006,
+            prepare_error: Some(ErrorCode::UnexpectedResponse),
+            attempt: 1,
+            streamed,
+            ..Closed::default()
+        };
+        assert!(
+            matches!(decide_close(&c(false), 0.5, ""), CloseAction::Fail(e) if e.code() == ErrorCode::UnexpectedResponse)
+        );
+        assert_eq!(
+            decide_close(&c(true), 0.5, ""),
+            CloseAction::Reconnect {
+                delay_ms: 1000,
+                fresh: true,
+                repair: false,
+                refused: false
+            }
+        );
     }
 
     #[test]

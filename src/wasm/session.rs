@@ -679,7 +679,7 @@ impl IbkrSession {
     }
 
     /// `websocketClosed({ code, reason, opened, authenticated, httpStatus, attempt,
-    /// authRefusals, prepareError })`: what `IbkrStream` does after a close →
+    /// authRefusals, prepareError, streamed })`: what `IbkrStream` does after a close →
     /// `{ action: "reconnect", delayMs, fresh, repair, refused }` or `{ action: "fail", error }`.
     #[wasm_bindgen(js_name = "websocketClosed")]
     pub fn websocket_closed(&self, o: JsValue) -> JsResult<JsValue> {
@@ -707,6 +707,7 @@ impl IbkrSession {
             attempt: opts.opt_uint("attempt", 1_000_000)?.unwrap_or(0) as u32,
             auth_refusals: opts.opt_uint("authRefusals", 1_000_000)?.unwrap_or(0) as u32,
             prepare_error,
+            streamed: opts.opt_bool("streamed")?.unwrap_or(false),
         };
         let out = Object::new();
         let set = |k: &str, v: JsValue| {

@@ -163,6 +163,8 @@ test('Chromium, gateway: the browser\'s WebSocket over wss, quotes, a drop and r
 
   // The gateway's login ends (its session closes the socket, 4001): reopening needs a logged-in
   // gateway, so the stream gives up with a typed error that says to log in again.
+  // (After a tic interval authenticated, so that the reconnect is at once, not after a back-off.)
+  await p.evaluate(() => window.__ws.clock.advance(30_000));
   sim.setLoggedIn(false);
   await waitFor(() => window.__ws.events.some((e) => e.type === 'error' || e.type === 'close'));
   await waitFor(() => window.__ws.events.some((e) => e.type === 'close'));

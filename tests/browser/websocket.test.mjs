@@ -94,7 +94,9 @@ for (const kind of ['oauth1', 'oauth2']) {
     await waitFor(() => window.__ws.events.some((e) => e.type === 'open'));
     // The replayed subscription's first message carries every field again.
     await quotes(2);
-    // Expired tokens: 4001; a new token and session value at once.
+    // The socket stays authenticated for a tic interval (the back-off starts anew); then the
+    // tokens expire: 4001; a new token and session value at once.
+    await p.evaluate(() => window.__ws.clock.advance(30_000));
     sim.expireTokens();
     await waitFor(() => window.__ws.events.filter((e) => e.type === 'open').length >= 2);
     const opens = (await events()).filter((e) => e.type === 'open');

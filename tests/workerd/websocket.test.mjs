@@ -55,6 +55,8 @@ export default {
       clock.advance(r.delayMs);
       out.steps.push({ open: (await opened).reconnected });
       out.steps.push({ replayed: (await q)['31'] });
+      // A tic interval authenticated (the back-off starts anew); then the tokens expire: at once.
+      clock.advance(30000);
       opened = once(stream, 'open');
       await hook('/__sim/expire');
       out.steps.push({ generation: (await opened).generation });
@@ -133,7 +135,9 @@ for (const kind of ['oauth1', 'oauth2']) {
     assert.ok(r.steps[4].generation >= 2);
     assert.equal(r.reconnects, 2);
     if (kind === 'oauth1') assert.equal(sim.count('handshake'), handshakes + 2);
-    // The upgrade carried the cookie: no socket waited for a {"session"} message.
+    // The upgrade carried the credentials: nothing refused, and no {"session"} first message was
+    // sent (a socket that had to wait for one would have sent it).
     assert.deepEqual(sim.ws.stats.refused, []);
+    assert.deepEqual(sim.ws.stats.messages.filter((m) => m === '(the first message, not kept)'), []);
   });
 }

@@ -46,7 +46,9 @@ for (const kind of ['oauth1', 'oauth2', 'gateway']) {
     sim.wsTick();
     assert.ok((await quote)['31']);
     if (kind !== 'gateway') {
-      // Expired tokens: 4001, a new token and session value, at once.
+      // The socket stays authenticated for a tic interval (the back-off starts anew); then the
+      // tokens expire: 4001, a new token and session value, at once.
+      clock.advance(30_000);
       opened = next(stream, 'open');
       const g = stream.generation;
       sim.expireTokens();

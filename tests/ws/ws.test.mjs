@@ -84,6 +84,8 @@ for (const kind of ['oauth1', 'oauth2', 'gateway']) {
     });
     assert.equal(stream.authenticated, true);
     assert.equal(sim.ws.sockets, 1);
+    // The upgrade's headers authenticated it: no {"session"} first message was sent.
+    assert.deepEqual(sim.ws.stats.messages.filter((m) => m === '(the first message, not kept)'), []);
     const quote = nextTopic(stream, `smd+${AAPL}`);
     clock.advance(1000);
     sim.wsTick();
@@ -269,7 +271,7 @@ test('the brokerage session taken again after every repair: the sts reopens back
   assert.equal(r.attempt, 0);
 });
 
-test('back-off: 500 ms doubling (±25 %) while the socket cannot open, reset once authenticated', async () => {
+test('back-off: 500 ms doubling (±25 %) while the socket cannot open, then authenticated', async () => {
   const { session, clock } = await setup('oauth1');
   let failures = 3;
   // The network is down for three attempts: a port nothing listens on.
@@ -307,12 +309,12 @@ test('refused twice with fresh session values: WS_UNAUTHENTICATED names the caus
     const opts = form === 'upgrade' ? {} : { headers: false, socketOptions: { headers: { 'User-Agent': 'test-browser/1' } } };
     const pending = session.websocket({ WebSocket: Mangling, timers: clock, ...opts }).then(() => null, (e) => e);
     // The first refusal is retried at once with a new value; the second is final.
-    for (let i = 0; i < 5 && clock.pending() !== null; i++) clock.advance(clock.pending());
-    let e = await Promise.race([pending, new Promise((r) => setImmediate(() => r('pending')))]);
-    for (let i = 0; e === 'pending' && i < 2000; i++) {
+    let e = 'pending';
+    await until(async () => {
       if (clock.pending() !== null) clock.advance(clock.pending());
       e = await Promise.race([pending, new Promise((r) => setImmediate(() => r('pending')))]);
-    }
+      return e !== 'pending';
+    }, 'the stream gave up');
     assert.ok(e instanceof pkg.IbkrAuthError, String(e));
     assert.equal(e.code, 'WS_UNAUTHENTICATED');
     assert.match(e.message, form === 'upgrade' ? /HTTP 401 on the upgrade/ : /close 1008 \(invalid session/);
@@ -363,6 +365,130 @@ test('bad options are typed', async () => {
     await assert.rejects(session.websocket({ WebSocket, keepAliveMs }), (e) => e.code === 'INVALID_ARGUMENT' && /`keepAliveMs`.*or false/.test(e.message), String(keepAliveMs));
   }
   await assert.rejects(session.websocket('x'), (e) => e.code === 'INVALID_ARGUMENT');
+  // A key given empty (globalThis.WebSocket on Node 20) is a mistake, not a request for the
+  // details (which hold the session value).
+  await assert.rejects(session.websocket({ WebSocket: undefined }), (e) => e.code === 'INVALID_ARGUMENT' && /no WebSocket constructor: `WebSocket` is undefined.*`ws` package/.test(e.message));
+  await assert.rejects(session.websocket({ fetch: undefined }), (e) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(session.websocket({ WebSocket, signal: {} }), (e) => e.code === 'INVALID_ARGUMENT' && /AbortSignal/.test(e.message));
+});
+
+test('a WebSocket constructor that throws at once (a bad URL, ws:// from an https page): INVALID_ARGUMENT at once, no token', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const tickles = sim.count('tickle');
+  const Refusing = class { constructor(url) { throw new DOMException(`The URL '${url}' cannot be opened from here`, 'SecurityError'); } };
+  const e = await session.websocket({ WebSocket: Refusing, timers: clock }).then(() => null, (x) => x);
+  assert.ok(e instanceof pkg.IbkrAuthError, String(e));
+  assert.equal(e.code, 'INVALID_ARGUMENT');
+  assert.match(e.message, /the WebSocket constructor threw SecurityError for ws:\/\/127\.0\.0\.1:\d+\/v1\/api\/ws\. Check the API base URL/);
+  assert.equal(sim.count('tickle') - tickles, 1, 'one attempt, not a retry loop');
+  assert.equal(clock.pending(), null, 'no retry scheduled');
+  assertNoSecrets([e.message], [sim.clientConfig().accessToken, (await session.websocketInfo()).session]);
+});
+
+test('a first open that never gets a socket gives up after 6 attempts with NETWORK; a signal ends it sooner', async () => {
+  const { session, clock } = await setup('oauth1');
+  // A port nothing listens on.
+  const Nowhere = class extends WebSocket { constructor(url, o) { super('ws://127.0.0.1:9/v1/api/ws', o); } };
+  const pending = session.websocket({ WebSocket: Nowhere, timers: clock }).then(() => null, (x) => x);
+  const delays = [];
+  for (let i = 0; i < 5; i++) {
+    await until(() => clock.pending() !== null, `retry ${i} scheduled`);
+    delays.push(clock.pending());
+    clock.advance(clock.pending());
+  }
+  const e = await pending;
+  assert.ok(e instanceof pkg.IbkrAuthError, String(e));
+  assert.equal(e.code, 'NETWORK');
+  assert.match(e.message, /could not be opened: 6 attempts in a row failed \(the last: could not open\)\. Check that the API base URL/);
+  assert.equal(delays.length, 5);
+  assert.equal(clock.pending(), null, 'no retry left');
+
+  // An AbortSignal: aborted while retrying, the opening promise rejects with ABORTED.
+  const ac = new AbortController();
+  const aborted = session.websocket({ WebSocket: Nowhere, timers: clock, signal: ac.signal }).then(() => null, (x) => x);
+  await until(() => clock.pending() !== null, 'the first retry scheduled');
+  ac.abort();
+  assert.equal((await aborted)?.code, 'ABORTED');
+  assert.equal(clock.pending(), null, 'no retry left after the abort');
+  // Aborted already: refused at once.
+  await assert.rejects(session.websocket({ WebSocket, timers: clock, signal: AbortSignal.abort() }), (x) => x.code === 'ABORTED');
+});
+
+test('a signal aborted after the stream opened closes it', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const ac = new AbortController();
+  const stream = await open(session, clock, { signal: ac.signal, keepAliveMs: false });
+  const closed = next(stream, 'close');
+  ac.abort();
+  assert.deepEqual(await closed, { code: 1000, reason: 'aborted' });
+  assert.equal(stream.authenticated, false);
+  await until(() => sim.ws.sockets === 0, 'the socket closed');
+  assert.equal(clock.pending(), null);
+});
+
+test('close(code, reason) the socket would refuse: INVALID_ARGUMENT, and the stream stays open until a valid close', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false });
+  assert.throws(() => stream.close(1000, 'x'.repeat(124)), (e) => e.code === 'INVALID_ARGUMENT' && /123 bytes/.test(e.message));
+  assert.throws(() => stream.close(1000, 'é'.repeat(62)), (e) => e.code === 'INVALID_ARGUMENT', '124 bytes of UTF-8');
+  for (const code of [1001, 1006, 2999, 5000, 3000.5]) assert.throws(() => stream.close(code), (e) => e.code === 'INVALID_ARGUMENT' && /1000 or 3000–4999/.test(e.message), String(code));
+  assert.equal(stream.authenticated, true);
+  assert.equal(sim.ws.sockets, 1);
+  stream.close(4000, 'é'.repeat(61));
+  assert.equal(stream.authenticated, false);
+  await until(() => sim.ws.sockets === 0, 'the socket closed');
+  assert.deepEqual(sim.ws.stats.clientCloses.at(-1)?.code, 4000);
+});
+
+test('a server that closes every socket right after it authenticates (4001): the reopens back off, and start anew after a steady tic interval', async () => {
+  const { session, sim, clock } = await setup('oauth1');
+  const stream = await open(session, clock, { keepAliveMs: false });
+  clock.advance(30_000); // a steady tic interval
+  const delays = [];
+  for (let i = 0; i < 4; i++) {
+    const reconnecting = next(stream, 'reconnecting');
+    const opened = next(stream, 'open');
+    sim.dropWebSockets(4001, 'session expired');
+    const r = await reconnecting;
+    delays.push(r.delayMs);
+    clock.advance(r.delayMs);
+    await opened;
+  }
+  assert.equal(delays[0], 0, 'the first at once');
+  const bounds = [[750, 1250], [1500, 2500], [3000, 5000]];
+  delays.slice(1).forEach((d, i) => assert.ok(d >= bounds[i][0] && d <= bounds[i][1], `reopen ${i + 1}: ${d} ms`));
+  // Authenticated for a tic interval: the next 4001 is at once again.
+  clock.advance(30_000);
+  const reconnecting = next(stream, 'reconnecting');
+  sim.dropWebSockets(4001, 'session expired');
+  assert.equal((await reconnecting).delayMs, 0);
+});
+
+test('an iterator that falls 10,000 messages behind ends with ABORTED after what it holds; the stream and its listeners go on', async () => {
+  const { session, clock } = await setup('oauth1');
+  // A socket the test drives: it authenticates as IBKR's does, then floods.
+  let socket;
+  const Driven = class extends EventTarget {
+    constructor() { super(); socket = this; this.sent = []; queueMicrotask(() => this.dispatchEvent(new Event('open'))); }
+    send(m) { this.sent.push(m); if (m.startsWith('{"session"')) this.deliver({ topic: 'system', success: 'user' }); }
+    close() { this.dispatchEvent(Object.assign(new Event('close'), { code: 1000, reason: '' })); }
+    deliver(o) { this.dispatchEvent(Object.assign(new Event('message'), { data: JSON.stringify(o) })); }
+  };
+  const stream = await session.websocket({ WebSocket: Driven, timers: clock, keepAliveMs: false });
+  streams.push(stream);
+  let heard = 0;
+  stream.on('message', (m) => { if (m?.topic === 'x') heard++; });
+  const it = stream[Symbol.asyncIterator]();
+  for (let n = 0; n <= 10_000; n++) socket.deliver({ topic: 'x', n });
+  for (let n = 0; n < 10_000; n++) assert.equal((await it.next()).value.n, n);
+  await assert.rejects(it.next(), (e) => e.code === 'ABORTED' && /fell 10000 messages behind/.test(e.message));
+  assert.equal(heard, 10_001);
+  assert.equal(stream.authenticated, true);
+  // An iterator made since is fed as before.
+  const fresh = stream[Symbol.asyncIterator]();
+  socket.deliver({ topic: 'x', n: 'after' });
+  assert.equal((await fresh.next()).value.n, 'after');
+  stream.close();
 });
 
 test('topics are matched whatever their case: SMD+… subscribed, removed by smd/UMD', async () => {
