@@ -36,7 +36,7 @@ try {
     () => session.request('POST', `/iserver/account/${account}/orders`, { body: { orders: [order] } }),
     (r) => [`order ${r[0].order_id}: ${r[0].order_status} — BUY 1 AAPL LMT 190.00`, `orders on the server: ${sim.orders.length} (sent exactly once)`]);
   await step('Keep-alive (POST /tickle)', () => session.tickle(),
-    (t) => [`session ${t.session.slice(0, 4)}… (secret: it authenticates the WebSocket), authenticated: ${t.iserver.authStatus.authenticated}`]);
+    (t) => [`a session value of ${t.session.length} characters (a secret: it authenticates the WebSocket, so it is not shown), authenticated: ${t.iserver.authStatus.authenticated}`]);
   await step('Streaming quotes (WebSocket /v1/api/ws: oauth_token, cookie api=<the /tickle session>)', async () => {
     const stream = await session.websocket({ WebSocket, subscriptions: ['smd+265598+{"fields":["31","84","86"]}'] });
     const quotes = [];

@@ -338,11 +338,16 @@ export interface WebSocketOptions {
   keepAliveMs?: number | false;
   /** setTimeout/clearTimeout to use (tests pass a controlled clock's). */
   timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void };
+  /** Aborting closes the stream (before its first socket authenticated: the promise rejects
+   *  with ABORTED; already aborted: at once). */
+  signal?: AbortSignal;
 }
 
 export interface WebSocketClose {
   code: number; reason?: string; opened?: boolean; authenticated?: boolean; httpStatus?: number;
   attempt?: number; authRefusals?: number; prepareError?: IbkrAuthErrorCode;
+  /** A socket of the stream has authenticated before (the first open gets 6 attempts). */
+  streamed?: boolean;
 }
 
 export type WebSocketDecision =
@@ -352,11 +357,17 @@ export type WebSocketDecision =
 /** An authenticated streaming WebSocket that stays so: `tic` every ticMs, the keep-alive round
  *  every keepAliveMs, reopened (with back-off, a new session value, the brokerage session
  *  repaired) after a token renewal, a close or `sts` saying the brokerage session is not
- *  authenticated (those reopens in a row back off too), the subscriptions replayed. It fails,
- *  with WS_UNAUTHENTICATED, when IBKR refuses it twice in a row with fresh session values, or
+ *  authenticated (reopens in a row back off, counted anew once a socket stays authenticated for
+ *  a tic interval), the subscriptions replayed. It fails (the opening promise rejects, or
+ *  `error` then `close` with code 1008) with WS_UNAUTHENTICATED when IBKR refuses it twice in a
+ *  row with fresh session values; with INVALID_ARGUMENT when the WebSocket constructor throws;
+ *  with the last failure's code (NETWORK, TIMEOUT, …) when its first socket could not be had in
+ *  6 attempts; with the code of an error that is not transient while getting a session value
+ *  (UNAUTHORIZED, CLOCK_SKEW, … and UNEXPECTED_RESPONSE before it first authenticated); or
  *  with INTERNAL on an unexpected throw inside it. A listener that throws does not stop it: the
  *  `error` listeners get an INTERNAL error whose `cause` is what was thrown; with none, it is
- *  thrown again as an uncaught exception. Topics are matched whatever their case. */
+ *  thrown again as an uncaught exception. Topics are matched whatever their case. An async
+ *  iterator that falls 10000 messages behind is ended with ABORTED after the ones it holds. */
 export declare class IbkrStream implements AsyncIterable<unknown> {
   private constructor();
   readonly authenticated: boolean;
@@ -378,6 +389,8 @@ export declare class IbkrStream implements AsyncIterable<unknown> {
   on(type: 'error', fn: (e: IbkrAuthError) => void): this;
   on(type: 'close', fn: (e: { code: number; reason: string }) => void): this;
   off(type: string, fn: (...a: any[]) => void): this;
+  /** For good. `code` 1000 (default) or 3000–4999, `reason` at most 123 bytes of UTF-8; else
+   *  INVALID_ARGUMENT (and the stream stays open). */
   close(code?: number, reason?: string): void;
   [Symbol.asyncIterator](): AsyncIterator<any>;
 }
