@@ -17,6 +17,7 @@ import { installPackedPackage, launchChromium } from '../js/harness.mjs';
 import { assertNoSecrets, controlledClock } from '../ws/helpers.mjs';
 import { GATEWAY_TLS, generateKeys, Simulator } from '../../sim/server.mjs';
 import { testTls } from '../../sim/tls.mjs';
+import { streamPage } from './ws-page.mjs';
 
 const { installed } = installPackedPackage('browser-gw-ws');
 const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
@@ -138,23 +139,11 @@ test('Chromium, gateway: the browser\'s WebSocket over wss, quotes, a drop and r
   assert.match(started.value, /^[0-9a-f]{32}$/);
   assert.equal(sim.ws.sockets, 1);
 
-  const events = () => p.evaluate(() => window.__ws.events);
-  const waitFor = (fn, arg) => p.waitForFunction(fn, arg, { timeout: 20_000 })
-    .catch(async (e) => { throw new Error(`${e.message}\nevents: ${JSON.stringify(await events())}\nlog: ${await p.evaluate(() => window.__log.join('\n'))}\n${problems.join('\n')}`); });
-  const quotes = async (n) => { sim.wsTick(); await waitFor((k) => window.__ws.events.filter((e) => e.type === 'quote').length >= k, n); };
+  const { events, waitFor, quotes, dropAndReopen } = streamPage(p, sim, problems);
   await quotes(1);
 
   // A drop (1001): the reconnect waits for the page's clock, then the subscription is replayed.
-  sim.dropWebSockets();
-  await waitFor(() => window.__ws.events.some((e) => e.type === 'reconnecting'));
-  const r = (await events()).find((e) => e.type === 'reconnecting');
-  assert.equal(r.code, 1001);
-  assert.ok(r.delayMs >= 375 && r.delayMs <= 625, String(r.delayMs));
-  // Nothing reopens before the clock moves (the back-off is on the page's clock, not the wall's).
-  assert.equal((await events()).some((e) => e.type === 'open'), false);
-  assert.equal(sim.ws.sockets, 0);
-  await p.evaluate((ms) => window.__ws.clock.advance(ms), r.delayMs);
-  await waitFor(() => window.__ws.events.some((e) => e.type === 'open'));
+  await dropAndReopen();
   const opened = (await events()).find((e) => e.type === 'open');
   assert.equal(opened.reconnected, true);
   assert.equal(await p.evaluate(() => window.__ws.stream.authenticated), true);

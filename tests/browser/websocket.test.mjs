@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { installPackedPackage, launchChromium } from '../js/harness.mjs';
 import { controlledClock } from '../ws/helpers.mjs';
+import { streamPage } from './ws-page.mjs';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
 
 const { installed } = installPackedPackage('browser-ws');
@@ -79,19 +80,10 @@ for (const kind of ['oauth1', 'oauth2']) {
     await p.waitForFunction(() => typeof window.__start === 'function');
     const started = await p.evaluate(([k, c]) => window.__start(k, c), [kind, JSON.parse(JSON.stringify(cfg))]);
     assert.deepEqual(started, { authenticated: true, generation: 1, isStream: true });
-    const events = () => p.evaluate(() => window.__ws.events);
-    const waitFor = (fn, arg) => p.waitForFunction(fn, arg, { timeout: 20_000 })
-      .catch(async (e) => { throw new Error(`${e.message}\nevents: ${JSON.stringify(await events())}\nlog: ${await p.evaluate(() => window.__log.join('\\n'))}\n${problems.join('\n')}`); });
-    const quotes = async (n) => { sim.wsTick(); await waitFor((k) => window.__ws.events.filter((e) => e.type === 'quote').length >= k, n); };
+    const { events, waitFor, quotes, dropAndReopen } = streamPage(p, sim, problems);
     await quotes(1);
     // A drop: the reconnect waits for the page's clock, then the subscription is replayed.
-    sim.dropWebSockets();
-    await waitFor(() => window.__ws.events.some((e) => e.type === 'reconnecting'));
-    const r = (await events()).find((e) => e.type === 'reconnecting');
-    assert.equal(r.code, 1001);
-    assert.ok(r.delayMs >= 375 && r.delayMs <= 625, String(r.delayMs));
-    await p.evaluate((ms) => window.__ws.clock.advance(ms), r.delayMs);
-    await waitFor(() => window.__ws.events.some((e) => e.type === 'open'));
+    await dropAndReopen();
     // The replayed subscription's first message carries every field again.
     await quotes(2);
     // The socket stays authenticated for a tic interval (the back-off starts anew); then the
