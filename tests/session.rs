@@ -989,6 +989,31 @@ fn a_repair_finished_by_another_process_before_this_one_takes_the_lease_is_not_r
     f.mock.server.borrow_mut().authenticated = false;
     block_on(others[0].ensure_authenticated(true)).unwrap();
     assert_eq!(f.mock.server.borrow().inits, 2);
+    // "No bridge" to the status asked under the lease: repaired at once (that status call does
+    // not start a repair of its own, which would wait for this very lease).
+    f.fault(
+        "/iserver/auth/status",
+        &[
+            Fault::Status(200, "{\"authenticated\":false,\"competing\":false}"),
+            Fault::Status(400, "{\"error\":\"no bridge\"}"),
+        ],
+    );
+    let before = f.mock.clock.get();
+    block_on(others[0].ensure_authenticated(true)).unwrap();
+    assert_eq!(f.mock.server.borrow().inits, 3);
+    assert!(
+        f.mock.clock.get() - before < 1000.0,
+        "no wait for a lease: {} ms",
+        f.mock.clock.get() - before
+    );
+    // "No bridge" to another call is repaired whatever the status would say: a status that is
+    // not the evidence is not asked again.
+    f.fault(
+        "/iserver/accounts",
+        &[Fault::Status(400, "{\"error\":\"no bridge\"}")],
+    );
+    block_on(others[0].request(Call::new("GET", "/iserver/accounts"))).unwrap();
+    assert_eq!(f.mock.server.borrow().inits, 4);
 }
 
 #[test]

@@ -62,6 +62,17 @@ pub(crate) fn tickle_flags_of(v: &Value) -> (bool, bool) {
     (authenticated, competing)
 }
 
+/// What [`Session::fleet_init`] is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Init {
+    /// `ssodh/init` once per token for the fleet (the marker says whether it was done).
+    Once,
+    /// Again, whatever the marker says: IBKR answered "no bridge".
+    Repair,
+    /// Again: the status said the brokerage session is not authenticated.
+    RepairSeenInStatus,
+}
+
 impl<H: Host> Session<H> {
     pub(crate) async fn json_call(
         &self,
@@ -78,7 +89,7 @@ impl<H: Host> Session<H> {
     pub async fn init_brokerage(&self, compete: bool, publish: bool) -> Result<String> {
         if let Some(fleet) = &self.inner.fleet {
             if fleet.available(&self.inner.host) {
-                if let Some(text) = self.fleet_init(fleet, compete, publish, false).await? {
+                if let Some(text) = self.fleet_init(fleet, compete, publish, Init::Once).await? {
                     return Ok(text);
                 }
             }
@@ -88,11 +99,22 @@ impl<H: Host> Session<H> {
 
     /// The repair of a brokerage session IBKR dropped ("no bridge", or not authenticated in
     /// keep-alive): `ssodh/init` again, whatever the fleet's marker says, but by one process of
-    /// the fleet at a time (the others answer with the status once it is done).
-    pub(crate) async fn repair_brokerage(&self, compete: bool) -> Result<String> {
+    /// the fleet at a time (the others answer with the status once it is done). `seen_in_status`:
+    /// the status said so (not a "no bridge" answer), so the process that takes the repair lease
+    /// asks the status again first: another process may have repaired it in between.
+    pub(crate) async fn repair_brokerage(
+        &self,
+        compete: bool,
+        seen_in_status: bool,
+    ) -> Result<String> {
         if let Some(fleet) = &self.inner.fleet {
             if fleet.available(&self.inner.host) {
-                if let Some(text) = self.fleet_init(fleet, compete, true, true).await? {
+                let mode = if seen_in_status {
+                    Init::RepairSeenInStatus
+                } else {
+                    Init::Repair
+                };
+                if let Some(text) = self.fleet_init(fleet, compete, true, mode).await? {
                     return Ok(text);
                 }
             }
@@ -112,7 +134,7 @@ impl<H: Host> Session<H> {
     }
 
     /// `ssodh/init` once for the fleet: `Some(text)` when it was done here or by another
-    /// process (`force`: even if the marker says it was done for this token); `None` when the
+    /// process (a repair: even if the marker says it was done for this token); `None` when the
     /// store does not answer or the other process did not finish within the store's wait (the
     /// caller does it itself). The init lease has the store's lease TTL.
     async fn fleet_init(
@@ -120,8 +142,9 @@ impl<H: Host> Session<H> {
         fleet: &super::fleet::Fleet,
         compete: bool,
         publish: bool,
-        force: bool,
+        mode: Init,
     ) -> Result<Option<String>> {
+        let force = mode != Init::Once;
         use crate::fleet::Slot;
         let host = &self.inner.host;
         let (marker, ttl) = self.brokerage_marker(fleet).await?;
@@ -146,11 +169,14 @@ impl<H: Host> Session<H> {
                 .await
             {
                 Ok(true) => {
-                    if force {
-                        // A repair: another process may have finished one between this one's
-                        // status and its lease. Under the lease nobody else repairs, so an
-                        // authenticated status now means there is nothing left to do.
-                        if let Ok(status) = Box::pin(self.status()).await {
+                    if mode == Init::RepairSeenInStatus {
+                        // Another process may have finished a repair between this one's status
+                        // and its lease. Under the lease nobody else repairs, so an authenticated
+                        // status now means there is nothing left to do. (Asked without the
+                        // "no bridge" repair, which would wait for this very lease.)
+                        let mut call = Call::new("POST", "/iserver/auth/status");
+                        call.no_bridge_repair = false;
+                        if let Ok(status) = Box::pin(self.json_call(call, true)).await {
                             if matches!(status_flags(&status), Ok((true, false))) {
                                 fleet.release(host, Slot::BrokerageLease).await;
                                 self.log(
@@ -276,7 +302,7 @@ impl<H: Host> Session<H> {
                  compete: true to take it over; that session will be disconnected.",
             ));
         }
-        if let Err(e) = self.repair_brokerage(compete).await {
+        if let Err(e) = self.repair_brokerage(compete, true).await {
             self.log(
                 Level::Warn,
                 &format!(

@@ -115,6 +115,9 @@ pub struct Call<V> {
     pub signal: Option<V>,
     /// Override whether the request may be repeated; `None`: GET, HEAD and OPTIONS may.
     pub idempotent: Option<bool>,
+    /// A "no bridge" answer starts the brokerage repair (true, the default); false for the
+    /// repair's own calls.
+    pub(crate) no_bridge_repair: bool,
 }
 
 impl<V> Call<V> {
@@ -128,6 +131,7 @@ impl<V> Call<V> {
             body: None,
             signal: None,
             idempotent: None,
+            no_bridge_repair: true,
         }
     }
 
@@ -399,7 +403,10 @@ impl<H: Host> Session<H> {
     /// handshake, or a network error that cannot be retried. What to do after each send is
     /// [`recovery::decide`]'s; this loop only does it.
     pub async fn send(&self, call: Call<H::Value>) -> Result<H::Response> {
-        let mut retries = Retries::default();
+        let mut retries = Retries {
+            init_brokerage: !call.no_bridge_repair,
+            ..Retries::default()
+        };
         loop {
             let (url, path) = self.resolve(&call)?;
             let token = self.pace(&path).await?;
@@ -486,7 +493,8 @@ impl<H: Host> Session<H> {
                             call.method
                         ),
                     );
-                    self.repair_brokerage(self.inner.opts.compete).await?;
+                    self.repair_brokerage(self.inner.opts.compete, false)
+                        .await?;
                     if action == Action::InitBrokerageAndReturn {
                         return Ok(resp);
                     }
