@@ -280,8 +280,9 @@ export declare class IbkrSession {
   keepAliveOnce(o?: { intervalMs?: number }): Promise<{ authenticated: boolean; reinitialised: boolean; skipped: boolean }>;
   /** Tickles every intervalMs (default 60000) and re-initialises an unauthenticated or competing session. */
   keepAlive(o?: { intervalMs?: number }): KeepAlive;
-  /** IBKR's streaming WebSocket. Without `WebSocket` or `fetch`: what to open it with
-   *  (WebSocketInfo). With them: an opened, authenticated IbkrStream that stays so. */
+  /** IBKR's streaming WebSocket. With no options, or only `fresh`/`repair`: what to open it with
+   *  (WebSocketInfo, secrets included). With `WebSocket` or `fetch`: an opened, authenticated
+   *  IbkrStream that stays so. */
   websocket(o?: { fresh?: boolean; repair?: boolean }): Promise<WebSocketInfo>;
   websocket(o: WebSocketOptions): Promise<IbkrStream>;
   /** What to open the streaming WebSocket with. `fresh`: ask /tickle for the session value even if
@@ -316,12 +317,23 @@ export interface WebSocketInfo {
   keepAliveMs: number;
 }
 
-export interface WebSocketOptions {
-  /** A WebSocket constructor: globalThis.WebSocket (browsers, Node ≥ 22, Deno, Bun) or the `ws`
-   *  package's default export (Node 20; it sends the cookie and User-Agent as headers). */
-  WebSocket?: new (url: string, o?: unknown) => unknown;
-  /** Workers: a fetch that upgrades (`fetch(url, { headers: { Upgrade: 'websocket' } })`). */
-  fetch?: (url: string, init: { headers: Record<string, string> }) => Promise<{ status: number; webSocket?: unknown }>;
+/** What `websocket()` opens the socket with: a WebSocket constructor, or (Workers) a fetch that
+ *  upgrades. Stream options without either are INVALID_ARGUMENT. */
+export type WebSocketOptions = WebSocketStreamOptions & (
+  | {
+    /** A WebSocket constructor: globalThis.WebSocket (browsers, Node ≥ 22, Deno, Bun) or the `ws`
+     *  package's default export (Node 20; it sends the cookie and User-Agent as headers). */
+    // (Any second parameter: the DOM's takes protocols, the `ws` package's protocols or options.)
+    WebSocket: new (url: string, ...rest: any[]) => unknown;
+    fetch?: undefined;
+  }
+  | {
+    WebSocket?: undefined;
+    /** Workers: a fetch that upgrades (`fetch(url, { headers: { Upgrade: 'websocket' } })`). */
+    fetch: (url: string, init: { headers: Record<string, string> }) => Promise<{ status: number; webSocket?: unknown }>;
+  });
+
+export interface WebSocketStreamOptions {
   /** Send the headers on the upgrade (default: true for the `ws` package and fetch, else false:
    *  the first message authenticates). */
   headers?: boolean;
@@ -330,8 +342,9 @@ export interface WebSocketOptions {
   socketOptions?: Record<string, unknown>;
   /** Subscriptions to send once authenticated, and after every reconnect. */
   subscriptions?: string[];
-  /** The `tic` keep-alive message's interval: a whole number of milliseconds ≥ 1000 (default
-   *  30000); anything else (false too) is INVALID_ARGUMENT. */
+  /** The `tic` keep-alive message's interval: a whole number of milliseconds from 1000 to 55000
+   *  (default 30000; IBKR closes a socket silent for a minute); anything else (false too) is
+   *  INVALID_ARGUMENT. */
   ticMs?: number;
   /** The keep-alive round's interval (keepAliveOnce): a whole number of milliseconds ≥ 1000
    *  (default 60000), or false for none. */

@@ -91,9 +91,10 @@ export class IbkrStream {
       writable: true,
       value: function websocket(o) {
         if (o != null && typeof o !== 'object') return Promise.reject(bad('the options must be an object.'));
-        // Only without the keys is it a request for the details (which hold secrets): a key given
-        // empty (`globalThis.WebSocket` on Node 20) is a mistake, named by the constructor.
-        if (!o || !('WebSocket' in o || 'fetch' in o)) return this.websocketInfo(o ? { fresh: o.fresh, repair: o.repair } : undefined);
+        // Only no options, or `fresh`/`repair` alone, ask for the details (which hold secrets).
+        // Any stream option without a socket to use (`WebSocket: globalThis.WebSocket` on Node
+        // 20, `subscriptions` alone) is a mistake, named by the constructor.
+        if (!o || Object.keys(o).every((k) => k === 'fresh' || k === 'repair')) return this.websocketInfo(o ? { fresh: o.fresh, repair: o.repair } : undefined);
         let stream;
         try { stream = new IbkrStream(this, o); } catch (e) { return Promise.reject(e); }
         return stream.#opened.then(() => stream);
@@ -107,14 +108,15 @@ export class IbkrStream {
     this.#timers = timersOf(o);
     if (o.WebSocket !== undefined && typeof o.WebSocket !== 'function') throw bad('`WebSocket` must be a WebSocket constructor (globalThis.WebSocket, or the `ws` package\'s default export).');
     if (o.fetch !== undefined && typeof o.fetch !== 'function') throw bad('`fetch` must be a function (a fetch that upgrades, as Workers\' does).');
-    if (!o.WebSocket && !o.fetch) throw bad(`no WebSocket constructor: \`WebSocket\` is ${o.WebSocket === null ? 'null' : typeof o.WebSocket}. Node 20 has no global WebSocket: pass the \`ws\` package's default export (on Workers, pass \`fetch\`). Leave both out to get only the URL, headers and cookie.`);
+    if (!o.WebSocket && !o.fetch) throw bad(`no WebSocket constructor: \`WebSocket\` is ${o.WebSocket === null ? 'null' : typeof o.WebSocket}. Node 20 has no global WebSocket: pass the \`ws\` package's default export (on Workers, pass \`fetch\`). For only the URL, headers and cookie, pass no options (or just \`fresh\`).`);
     this.#WS = o.WebSocket;
     this.#fetch = o.WebSocket ? null : o.fetch;
     this.#sendHeaders = o.headers ?? isWsPackage(o.WebSocket);
     if (o.socketOptions !== undefined && (typeof o.socketOptions !== 'object' || o.socketOptions === null)) throw bad('`socketOptions` must be an object (passed to the WebSocket constructor, e.g. the `ws` package\'s { ca }).');
     this.#socketOptions = o.socketOptions;
     const ms = (v) => Number.isInteger(v) && v >= 1000;
-    if (o.ticMs !== undefined && !ms(o.ticMs)) throw bad('`ticMs` must be a whole number of milliseconds ≥ 1000 (how often `tic` is sent; leave it out for 30000).');
+    // Under IBKR's minute of silence, with room for a late timer.
+    if (o.ticMs !== undefined && !(ms(o.ticMs) && o.ticMs <= 55_000)) throw bad('`ticMs` must be a whole number of milliseconds from 1000 to 55000 (how often `tic` is sent; IBKR closes a socket silent for a minute; leave it out for 30000).');
     if (o.keepAliveMs !== undefined && o.keepAliveMs !== false && !ms(o.keepAliveMs)) throw bad('`keepAliveMs` must be a whole number of milliseconds ≥ 1000 (leave it out for 60000), or false for no keep-alive round.');
     this.#ticMs = o.ticMs;
     this.#keepAliveMs = o.keepAliveMs;

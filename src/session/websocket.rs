@@ -182,12 +182,18 @@ fn is_refusal(c: &Closed) -> bool {
 /// `what_to_check` is the kind's hint for the error message.
 ///
 /// A stream's first socket gets [`MAX_OPEN_ATTEMPTS`]: then it gives up with the last failure's
-/// code (`NETWORK` for a close), so that opening a stream to a host it cannot reach ends.
+/// code (`WS_UNAUTHENTICATED` for a refusal, `NETWORK` for another close), so that opening a
+/// stream to a host it cannot reach ends.
 pub fn decide_close(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction {
     match decide(c, jitter, what_to_check) {
         CloseAction::Reconnect { .. } if !c.streamed && c.attempt + 1 >= MAX_OPEN_ATTEMPTS => {
+            let code = match c.prepare_error {
+                Some(code) => code,
+                None if is_refusal(c) => ErrorCode::WebSocketUnauthenticated,
+                None => ErrorCode::Network,
+            };
             CloseAction::Fail(Error::new(
-                c.prepare_error.unwrap_or(ErrorCode::Network),
+                code,
                 format!(
                     "the streaming WebSocket could not be opened: {MAX_OPEN_ATTEMPTS} attempts in a row failed (the last: {}). Check that the API base URL is right and reachable from here (its /ws path too, through any proxy). {what_to_check}",
                     what_happened(c)
@@ -707,6 +713,14 @@ mod tests {
             panic!("the first open must end");
         };
         assert_eq!(e.code(), ErrorCode::Timeout);
+        // A refusal (its first in a row, so not yet the refusals' own end) as the last failure.
+        let refused = Closed {
+            http_status: Some(401),
+            ..never(MAX_OPEN_ATTEMPTS - 1, None)
+        };
+        assert!(
+            matches!(decide_close(&refused, 0.5, ""), CloseAction::Fail(e) if e.code() == ErrorCode::WebSocketUnauthenticated)
+        );
         // A stream that has authenticated before reconnects however long it takes.
         let c = Closed {
             streamed: true,

@@ -132,7 +132,9 @@ test('keep-alive on a controlled clock: tic every 30 s, the keep-alive round eve
 
 test('no tic in time (a suspended timer): IBKR closes for silence (4002), the stream reopens at once', async () => {
   const { session, sim, clock } = await setup('oauth1');
-  const stream = await open(session, clock, { ticMs: 600_000, keepAliveMs: false });
+  // A suspended timer: the tic's timer (30 s) never runs; every other timer does.
+  const suspended = { ...clock, setTimeout: (fn, ms) => clock.setTimeout(ms === 30_000 ? () => {} : fn, ms) };
+  const stream = await open(session, clock, { timers: suspended, keepAliveMs: false });
   const reconnecting = next(stream, 'reconnecting');
   const opened = next(stream, 'open');
   clock.advance(61_000);
@@ -358,8 +360,9 @@ test('bad options are typed', async () => {
   await assert.rejects(session.websocket({ WebSocket: 42 }), (e) => e.code === 'INVALID_ARGUMENT' && /constructor/.test(e.message));
   await assert.rejects(session.websocket({ WebSocket, ticMs: 5 }), (e) => e.code === 'INVALID_ARGUMENT');
   // false turns only the keep-alive round off; a tic interval must be a number of milliseconds.
-  for (const ticMs of [false, '30000', -30_000, Infinity, Number.NaN]) {
-    await assert.rejects(session.websocket({ WebSocket, ticMs }), (e) => e.code === 'INVALID_ARGUMENT' && /`ticMs` must be a whole number of milliseconds ≥ 1000/.test(e.message), String(ticMs));
+  // Over 55 s, IBKR would close the socket for silence before each tic.
+  for (const ticMs of [false, '30000', -30_000, Infinity, Number.NaN, 55_001, 90_000]) {
+    await assert.rejects(session.websocket({ WebSocket, ticMs }), (e) => e.code === 'INVALID_ARGUMENT' && /`ticMs` must be a whole number of milliseconds from 1000 to 55000/.test(e.message), String(ticMs));
   }
   for (const keepAliveMs of [true, '60000', -1, 999]) {
     await assert.rejects(session.websocket({ WebSocket, keepAliveMs }), (e) => e.code === 'INVALID_ARGUMENT' && /`keepAliveMs`.*or false/.test(e.message), String(keepAliveMs));
@@ -369,6 +372,10 @@ test('bad options are typed', async () => {
   // details (which hold the session value).
   await assert.rejects(session.websocket({ WebSocket: undefined }), (e) => e.code === 'INVALID_ARGUMENT' && /no WebSocket constructor: `WebSocket` is undefined.*`ws` package/.test(e.message));
   await assert.rejects(session.websocket({ fetch: undefined }), (e) => e.code === 'INVALID_ARGUMENT');
+  // Stream options without a socket to use are a mistake too; `fresh` alone asks for the details.
+  await assert.rejects(session.websocket({ subscriptions: ['sor+{}'] }), (e) => e.code === 'INVALID_ARGUMENT' && /no WebSocket constructor/.test(e.message));
+  await assert.rejects(session.websocket({ signal: new AbortController().signal }), (e) => e.code === 'INVALID_ARGUMENT');
+  assert.equal(typeof (await session.websocket({ fresh: true })).session, 'string');
   await assert.rejects(session.websocket({ WebSocket, signal: {} }), (e) => e.code === 'INVALID_ARGUMENT' && /AbortSignal/.test(e.message));
 });
 
@@ -438,6 +445,22 @@ test('close(code, reason) the socket would refuse: INVALID_ARGUMENT, and the str
   assert.equal(stream.authenticated, false);
   await until(() => sim.ws.sockets === 0, 'the socket closed');
   assert.deepEqual(sim.ws.stats.clientCloses.at(-1)?.code, 4000);
+});
+
+test('a socket that refuses close(code, reason) anyway is closed without them', async () => {
+  const { session, clock } = await setup('oauth1');
+  let socket;
+  // Authenticates as IBKR's does, and throws on any close with arguments (a stricter runtime).
+  const Strict = class extends EventTarget {
+    constructor() { super(); socket = this; this.closes = []; queueMicrotask(() => this.dispatchEvent(new Event('open'))); }
+    send(m) { if (m.startsWith('{"session"')) this.dispatchEvent(Object.assign(new Event('message'), { data: '{"topic":"system","success":"user"}' })); }
+    close(...args) { if (args.length) throw new DOMException('refused', 'InvalidAccessError'); this.closes.push(args); }
+  };
+  const stream = await session.websocket({ WebSocket: Strict, timers: clock, keepAliveMs: false });
+  stream.close(4000, 'done');
+  assert.deepEqual(socket.closes, [[]]);
+  assert.equal(stream.authenticated, false);
+  assert.equal(clock.pending(), null);
 });
 
 test('a server that closes every socket right after it authenticates (4001): the reopens back off, and start anew after a steady tic interval', async () => {
@@ -560,12 +583,12 @@ test('the session throwing inside the stream (a tic, a keep-alive round): the st
       const failing = Object.create(session);
       const broken = new pkg.IbkrAuthError('INTERNAL', 'websocketCurrent broke');
       failing.websocketCurrent = () => { throw broken; };
-      const stream = await failing.websocket({ WebSocket, timers: clock, ...(where === 'tic' ? { keepAliveMs: false } : { ticMs: 600_000 }) });
+      const stream = await failing.websocket({ WebSocket, timers: clock, ...(where === 'tic' ? { keepAliveMs: false } : { keepAliveMs: 1000 }) });
       streams.push(stream);
       const failed = new Promise((resolve) => stream.on('error', resolve));
       const closed = new Promise((resolve) => stream.on('close', resolve));
       const it = stream[Symbol.asyncIterator]();
-      assert.doesNotThrow(() => clock.advance(where === 'tic' ? 30_000 : 60_000));
+      assert.doesNotThrow(() => clock.advance(where === 'tic' ? 30_000 : 1000));
       assert.equal(await failed, broken);
       assert.equal((await closed).code, 1008);
       await assert.rejects(it.next(), (e) => e === broken);

@@ -42,5 +42,11 @@ const notACode: IbkrAuthErrorCode = 'NOT_A_CODE';
 baseString({ method: 'GET', url: 'u', params: { nested: { a: 1 } } });
 // @ts-expect-error: oauth1 needs its keys
 IbkrSession.oauth1({ consumerKey: 'K', accessToken: 't' });
+// @ts-expect-error: stream options need a WebSocket constructor or a fetch to open the socket with
+export const noSocket = oauth2.websocket({ subscriptions: ['sor+{}'] });
+// @ts-expect-error: a stream's tic interval is a number of milliseconds
+export const ticOff = oauth2.websocket({ WebSocket, ticMs: false });
+export const details = oauth2.websocket({ fresh: true }).then((i) => i.url);
+export const streamed = oauth2.websocket({ WebSocket, subscriptions: ['sor+{}'], signal: AbortSignal.timeout(1000) }).then((s) => s.reconnects);
 
 export const used = [header, base, codes, code, notACode];
