@@ -1101,3 +1101,23 @@ fn a_tickle_or_status_answer_that_is_not_json_is_unexpected_response_not_a_repai
     let r = block_on(f.session.keep_alive_round(60_000)).unwrap();
     assert_eq!((r.authenticated, r.reinitialised), (true, false));
 }
+
+#[test]
+fn ssodh_init_answered_no_bridge_is_an_error_not_a_repair_of_itself() {
+    // Alone and in a fleet: the repair's own call does not start another repair (which would
+    // recurse, or wait for the lease this process holds).
+    for fleet_of in [1, 2] {
+        let (f, _others) = if fleet_of == 1 {
+            (fixture(|_| {}), vec![])
+        } else {
+            fleet(fleet_of)
+        };
+        let no_bridge = Fault::Status(400, "{\"error\":\"no bridge\"}");
+        f.fault("/iserver/auth/ssodh/init", &vec![no_bridge; 50]);
+        let before = f.mock.clock.get();
+        let e = block_on(f.session.init_brokerage(true, true)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NoBridge, "{e:?}");
+        assert_eq!(f.sent("/iserver/auth/ssodh/init"), 1, "fleet of {fleet_of}");
+        assert!(f.mock.clock.get() - before < 1000.0, "fleet of {fleet_of}");
+    }
+}

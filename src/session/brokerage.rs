@@ -226,6 +226,9 @@ impl<H: Host> Session<H> {
     /// `ssodh/init` now, by this process.
     async fn init_brokerage_now(&self, compete: bool, publish: bool) -> Result<String> {
         let mut call = Call::new("POST", "/iserver/auth/ssodh/init");
+        // The repair itself: a "no bridge" answer to it is its error, not another repair (which
+        // recursed for as long as the server said so).
+        call.no_bridge_repair = false;
         call.body = Some(
             self.inner
                 .host
