@@ -12,6 +12,7 @@ const bad = (msg) => new IbkrAuthError('INVALID_ARGUMENT', `websocket: ${msg}`);
 // The `ws` package's class (its CommonJS export or its ESM default): it alone has terminate().
 const isWsPackage = (WS) => typeof WS === 'function' && typeof WS.prototype?.terminate === 'function' && typeof WS.prototype?.ping === 'function';
 const decoder = typeof TextDecoder === 'function' ? new TextDecoder() : null;
+const encoder = new TextEncoder();
 
 /** A message's text: strings as they are; bytes (Buffer, ArrayBuffer, typed arrays) as UTF-8. */
 function text(data) {
@@ -78,6 +79,7 @@ export class IbkrStream {
   #keepAliveTimer = null;
   #retryTimer = null;
   #closed = false;
+  /** A socket of this stream has authenticated: the opening promise is settled; later opens are reconnects. */
   #streamed = false;
   #unlisten = null;
   #failure = null;
@@ -123,7 +125,7 @@ export class IbkrStream {
     if (o.signal !== undefined && (typeof o.signal?.addEventListener !== 'function' || typeof o.signal.aborted !== 'boolean')) throw bad('`signal` must be an AbortSignal.');
     if (o.signal?.aborted) throw new IbkrAuthError('ABORTED', 'websocket: the signal was aborted before the stream opened.');
     for (const s of o.subscriptions ?? []) this.subscribe(s);
-    this.#opened = new Promise((resolve, reject) => { this.#state = { resolve, reject, first: true }; });
+    this.#opened = new Promise((resolve, reject) => { this.#state = { resolve, reject }; });
     this.#opened.catch(() => {});
     if (o.signal) {
       const onAbort = () => this.close(1000, 'aborted');
@@ -201,7 +203,7 @@ export class IbkrStream {
   close(code = 1000, reason = 'closed by the client') {
     if (this.#closed) return;
     if (!(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))) throw bad('close(code, reason): the code must be 1000 or 3000–4999.');
-    if (typeof reason !== 'string' || new TextEncoder().encode(reason).length > 123) throw bad('close(code, reason): the reason must be a string of at most 123 bytes (UTF-8).');
+    if (typeof reason !== 'string' || encoder.encode(reason).length > 123) throw bad('close(code, reason): the reason must be a string of at most 123 bytes (UTF-8).');
     this.#closed = true;
     this.#unlisten?.();
     this.#stopTimers();
@@ -344,10 +346,10 @@ export class IbkrStream {
     }
   }
 
-  /** The first-open promise's handlers pass from one attempt to the next. */
+  /** The first-open promise's handlers pass from one attempt to the next, until a socket authenticates. */
   #carry() {
     const prev = this.#state;
-    return prev && !prev.authenticatedOnce ? { resolve: prev.resolve, reject: prev.reject, first: prev.first } : {};
+    return prev && !this.#streamed ? { resolve: prev.resolve, reject: prev.reject } : {};
   }
 
   #wire(st) {
@@ -392,12 +394,11 @@ export class IbkrStream {
 
   #onAuthenticated(st) {
     st.authenticated = true;
-    st.authenticatedOnce = true;
+    const reconnected = this.#streamed;
     this.#streamed = true;
     this.#refusals = 0;
     for (const m of this.#subs.values()) this.#send(m);
     this.#startTimers(st);
-    const reconnected = !st.first;
     if (reconnected) this.#reconnects += 1;
     st.resolve?.();
     this.#emit('open', { generation: this.#info.generation, reconnected });
@@ -501,7 +502,7 @@ export class IbkrStream {
     this.#timers.clear(this.#retryTimer);
     closeSocket(st.ws, 1000);
     // Before the first authenticated socket the opening promise rejects; after it, `error`.
-    if (st.reject && !st.authenticatedOnce) st.reject(error);
+    if (st.reject && !this.#streamed) st.reject(error);
     else this.#emit('error', error);
     this.#emit('close', { code: 1008, reason: error.message });
     for (const c of this.#consumers) c.end();
