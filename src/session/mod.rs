@@ -235,14 +235,9 @@ impl<H: Host> Session<H> {
         for b in &opts.base_urls {
             url::check_base(b)?;
         }
-        // Kept the way `set_base_url` keeps one: trimmed, without a trailing '/'.
-        let base_urls: Vec<String> = opts
-            .base_urls
-            .iter()
-            .map(|b| b.trim().trim_end_matches('/').to_owned())
-            .collect();
+        let bases = url::Bases::new(&opts.base_urls);
         let fleet = if host.has_store() {
-            let account = auth.fleet_account(&base_urls.first().cloned().unwrap_or_default())?;
+            let account = auth.fleet_account(&bases.current())?;
             let handshake_ms = opts.timeout_ms.saturating_mul(auth.handshake_requests());
             Some(fleet::Fleet::new(
                 account,
@@ -254,7 +249,7 @@ impl<H: Host> Session<H> {
         };
         let state = State {
             tokens: token::Cache::default(),
-            bases: url::Bases::new(base_urls),
+            bases,
             clock: clock::Clock::default(),
             pacer: opts.pacer.clone(),
             session_ip: None,

@@ -7,7 +7,13 @@ use crate::encoding::pct_encode;
 use crate::error::{Error, Result};
 use crate::oauth1;
 
-/// API base URLs (`Options::base_urls`, plus any set at run time) and the one in use.
+/// A base URL as it is kept: trimmed, without a trailing `/`.
+pub(crate) fn clean(base: &str) -> &str {
+    base.trim().trim_end_matches('/')
+}
+
+/// API base URLs (`Options::base_urls`, plus any set at run time) and the one in use. Every
+/// entry is kept [`clean`], so nothing that reads them trims again.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Bases {
     list: Vec<String>,
@@ -16,8 +22,11 @@ pub(crate) struct Bases {
 
 impl Bases {
     /// The given bases, the first in use.
-    pub(crate) fn new(list: Vec<String>) -> Self {
-        Bases { list, index: 0 }
+    pub(crate) fn new(list: &[String]) -> Self {
+        Bases {
+            list: list.iter().map(|b| clean(b).to_owned()).collect(),
+            index: 0,
+        }
     }
 
     /// The base in use.
@@ -25,13 +34,10 @@ impl Bases {
         self.list.get(self.index).cloned().unwrap_or_default()
     }
 
-    /// Makes `url` (trimmed, without a trailing `/`) the base in use, adding it if it is new.
-    pub(crate) fn select(&mut self, url: &str) {
-        let i = match self
-            .list
-            .iter()
-            .position(|b| b.trim_end_matches('/').eq_ignore_ascii_case(url))
-        {
+    /// Makes `url` the base in use, adding it (clean) if it is new; returns it as kept.
+    pub(crate) fn select(&mut self, url: &str) -> String {
+        let url = clean(url);
+        let i = match self.list.iter().position(|b| b.eq_ignore_ascii_case(url)) {
             Some(i) => i,
             None => {
                 self.list.push(url.to_owned());
@@ -39,6 +45,7 @@ impl Bases {
             }
         };
         self.index = i;
+        self.current()
     }
 
     /// Moves to the next base (after a 410), when there is more than one; returns it.
@@ -56,8 +63,7 @@ impl Bases {
     /// runs on every signature.
     pub(crate) fn own_prefix(&self, url: &str) -> Option<usize> {
         let url = url.trim();
-        self.list.iter().find_map(|b| {
-            let base = b.trim().trim_end_matches('/');
+        self.list.iter().find_map(|base| {
             let head = url.get(..base.len())?;
             let rest = url.get(base.len()..)?;
             (head.eq_ignore_ascii_case(base)
@@ -91,7 +97,7 @@ impl Bases {
         } else {
             format!("/{rel}")
         };
-        let mut url = format!("{}{}", self.current().trim_end_matches('/'), rel);
+        let mut url = format!("{}{}", self.current(), rel);
         if !query.is_empty() {
             url.push(if url.contains('?') { '&' } else { '?' });
             for (i, (k, v)) in query.iter().enumerate() {
@@ -172,8 +178,7 @@ impl<H: Host> Session<H> {
     /// token stays; if the new host refuses it, the usual 401 recovery makes a new one.
     pub fn set_base_url(&self, url: &str) -> Result<()> {
         check_base(url)?;
-        let url = url.trim().trim_end_matches('/').to_owned();
-        self.inner.state.borrow_mut().bases.select(&url);
+        let url = self.inner.state.borrow_mut().bases.select(url);
         self.log(Level::Info, &format!("API base is now {url}"));
         Ok(())
     }
@@ -263,9 +268,9 @@ mod tests {
     }
 
     fn bases() -> Bases {
-        Bases::new(vec![
+        Bases::new(&[
             "https://api.ibkr.com/v1/api".into(),
-            "https://1.api.ibkr.com/v1/api/".into(),
+            " https://1.api.ibkr.com/v1/api/".into(),
         ])
     }
 
@@ -306,17 +311,18 @@ mod tests {
     #[test]
     fn advancing_wraps_and_selecting_adds_once() {
         let mut b = bases();
+        // Kept clean: trimmed, without the trailing '/'.
         assert_eq!(
             b.advance().as_deref(),
-            Some("https://1.api.ibkr.com/v1/api/")
+            Some("https://1.api.ibkr.com/v1/api")
         );
         assert_eq!(b.advance().as_deref(), Some("https://api.ibkr.com/v1/api"));
-        b.select("https://1.api.ibkr.com/v1/api");
-        assert_eq!(b.current(), "https://1.api.ibkr.com/v1/api/");
-        b.select("https://2.api.ibkr.com/v1/api");
+        b.select(" https://1.API.ibkr.com/v1/api/ ");
+        assert_eq!(b.current(), "https://1.api.ibkr.com/v1/api");
+        b.select("https://2.api.ibkr.com/v1/api/");
         assert_eq!(b.current(), "https://2.api.ibkr.com/v1/api");
         assert_eq!(b.list.len(), 3);
-        assert_eq!(Bases::new(vec!["https://a/b".into()]).advance(), None);
+        assert_eq!(Bases::new(&["https://a/b".into()]).advance(), None);
     }
 
     #[test]
