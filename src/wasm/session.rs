@@ -56,12 +56,21 @@ fn parse_json_js(text: &JsValue) -> JsValue {
     if trimmed.length() == 0 {
         return JsValue::NULL;
     }
-    // Text that cannot start a JSON value is returned as it is, without JSON.parse throwing (a
-    // caught exception costs a slot of the module's table of JS values: see `host::get`).
-    let first = trimmed.char_code_at(0);
-    let json_start = |c: char| matches!(c, '{' | '[' | '"' | '-' | '0'..='9' | 't' | 'f' | 'n');
-    if !char::from_u32(first as u32).is_some_and(json_start) {
-        return text.clone();
+    // Text that is not JSON is returned as it is without JSON.parse throwing, where that is
+    // cheap to tell (a caught exception costs a slot of the module's table of JS values: see
+    // `host::get`): a value must start with one of `{["-0123456789`, or be a literal whole.
+    let first = char::from_u32(trimmed.char_code_at(0) as u32).unwrap_or('\0');
+    match first {
+        '{' | '[' | '"' | '-' | '0'..='9' => {}
+        't' | 'f' | 'n' => {
+            return match String::from(trimmed).as_str() {
+                "true" => JsValue::TRUE,
+                "false" => JsValue::FALSE,
+                "null" => JsValue::NULL,
+                _ => text.clone(),
+            }
+        }
+        _ => return text.clone(),
     }
     let parse = get(&get(&js_sys::global(), "JSON"), "parse");
     parse

@@ -23,10 +23,14 @@ function held() {
   return n;
 }
 
-/** A fetch that answers `/plain` with a text body (not JSON) and passes the rest on. */
-const withPlain = (inner) => (url, init) => (String(url).endsWith('/plain')
-  ? Promise.resolve(new Response('plain text, not JSON', { headers: { 'content-type': 'text/plain' } }))
-  : inner(url, init));
+/** Text bodies (not JSON; one that starts as a JSON literal would; a literal) by path. */
+const PLAIN = { '/plain': 'plain text, not JSON', '/notfound': 'not found', '/literal': ' true ' };
+
+/** A fetch that answers the PLAIN paths with their text bodies and passes the rest on. */
+const withPlain = (inner) => (url, init) => {
+  const body = PLAIN[new URL(String(url)).pathname.replace('/v1/api', '')];
+  return body === undefined ? inner(url, init) : Promise.resolve(new Response(body, { headers: { 'content-type': 'text/plain' } }));
+};
 
 /** One round of calls of every shape on `s`; `order` says whether orders go to this session. */
 async function round(s, i, order) {
@@ -35,6 +39,8 @@ async function round(s, i, order) {
     s.request('GET', '/iserver/marketdata/snapshot', { query: { conids: '265598', fields: '31' } }),
     s.request('GET', '/iserver/no-such-endpoint'),
     s.request('GET', '/plain'),
+    s.request('GET', '/notfound'),
+    s.request('GET', '/literal'),
     s.request('GET', '/iserver/accounts', { signal: new AbortController().signal }),
     s.status(),
     s.tickle(),
@@ -45,6 +51,8 @@ async function round(s, i, order) {
   assert.equal(outcomes[2].status, 'rejected');
   assert.equal(outcomes[2].reason.code, 'HTTP_ERROR');
   assert.equal(outcomes[3].value, 'plain text, not JSON');
+  assert.equal(outcomes[4].value, 'not found');
+  assert.equal(outcomes[5].value, true);
   return outcomes;
 }
 
