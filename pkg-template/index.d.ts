@@ -361,6 +361,8 @@ export interface WebSocketClose {
   attempt?: number; authRefusals?: number; prepareError?: IbkrAuthErrorCode;
   /** A socket of the stream has authenticated before (the first open gets 6 attempts). */
   streamed?: boolean;
+  /** IBKR's `sts` said the brokerage session is not authenticated; the socket was closed to reopen. */
+  brokerageLost?: boolean;
 }
 
 export type WebSocketDecision =

@@ -73,7 +73,6 @@ export class IbkrStream {
   #info = null;
   #attempt = 0;
   #refusals = 0;
-  #stsReopens = 0;
   #reconnects = 0;
   #ticTimer = null;
   #keepAliveTimer = null;
@@ -412,11 +411,10 @@ export class IbkrStream {
       try {
         if (!this.#session.websocketCurrent(this.#info.generation)) return this.#reopen(st);
       } catch (e) { return this.#crash(e); }
-      // The socket stayed authenticated for a tic interval: reconnects and `sts` reopens start
-      // the back-off anew (not on authentication alone: a server that closes each socket right
-      // after it authenticates must not make a loop without back-off).
+      // The socket stayed authenticated for a tic interval: reopens start the back-off anew (not
+      // on authentication alone: a server that closes each socket right after it authenticates,
+      // or a login elsewhere that takes the session after each repair, must not make a loop).
       this.#attempt = 0;
-      this.#stsReopens = 0;
       this.#send('tic');
       this.#ticTimer = this.#timers.set(tic, ticMs);
     };
@@ -449,24 +447,14 @@ export class IbkrStream {
   }
 
   /**
-   * `sts` says the brokerage session is not authenticated: closes this socket ourselves and opens
-   * another with a new session value once the session is repaired. The pause is the session's
-   * back-off for the number of such reopens in a row (websocketClosed, which logs it), so a
-   * login elsewhere that takes the session after every repair does not make a loop; the count
-   * starts again once a socket stays authenticated for a tic interval.
+   * `sts` says the brokerage session is not authenticated: closes this socket ourselves; what
+   * follows is the session's decision for a lost brokerage session (websocketClosed: repaired,
+   * a new session value, after the back-off), as for any close.
    */
   #reauthenticate(st) {
     if (this.#state !== st || st.done) return;
-    st.done = true;
-    this.#stopTimers();
-    const reason = 'brokerage session not authenticated';
     closeSocket(st.ws, 1000, 'reauthenticating');
-    const attempt = this.#stsReopens;
-    const d = this.#session.websocketClosed({ code: 1000, reason, opened: true, authenticated: st.authenticated, attempt, streamed: this.#streamed });
-    if (d.action === 'fail') return this.#fail(st, d.error);
-    this.#stsReopens += 1;
-    this.#emit('reconnecting', { attempt, delayMs: d.delayMs, code: 1000, reason });
-    this.#retry(d.delayMs, true, true);
+    this.#closedWith(st, { code: 1000, reason: 'brokerage session not authenticated', brokerageLost: true });
   }
 
   /** Opens again after `delayMs` (at once for 0) unless the stream was closed meanwhile. */
@@ -484,7 +472,7 @@ export class IbkrStream {
     const d = this.#session.websocketClosed({
       code: c.code, reason: c.reason, opened: st.opened, authenticated: st.authenticated,
       httpStatus: c.httpStatus ?? st.httpStatus, attempt: this.#attempt, authRefusals: this.#refusals,
-      prepareError: c.prepareError, streamed: this.#streamed,
+      prepareError: c.prepareError, streamed: this.#streamed, brokerageLost: c.brokerageLost,
     });
     if (d.action === 'fail') return this.#fail(st, d.error);
     if (d.refused) this.#refusals += 1;

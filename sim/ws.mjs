@@ -232,8 +232,10 @@ class Connection {
     if (opcode === OP.BINARY) return this.close(WS_CLOSE.UNSUPPORTED_DATA, 'binary messages are not supported: send text');
     let text;
     try { text = utf8.decode(payload); } catch { return this.close(WS_CLOSE.INVALID_DATA, 'text message is not valid UTF-8'); }
-    // The first message of a waiting socket carries the session value: not kept.
-    this.server.record('messages', this.auth ? text : '(the first message, not kept)');
+    // A session message carries the session value: not kept, whether the socket waited for it
+    // or (sent again) was authenticated already.
+    const sessionMessage = !this.auth || /^\s*\{\s*"session"/.test(text);
+    this.server.record('messages', sessionMessage ? '(a session message, not kept)' : text);
     return this.server.onMessage(this, text);
   }
 }

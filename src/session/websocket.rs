@@ -144,6 +144,9 @@ pub struct Closed {
     /// A socket of this stream has authenticated before: it is a reconnect of a stream that
     /// worked, not its first open.
     pub streamed: bool,
+    /// IBKR's `sts` said the brokerage session is not authenticated, and the stream closed the
+    /// socket itself to reopen it once the session is repaired.
+    pub brokerage_lost: bool,
 }
 
 /// What to do after a close.
@@ -267,6 +270,16 @@ fn decide(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction {
             refused: true,
         };
     }
+    if c.brokerage_lost {
+        // Repaired first, then a new session value; after the back-off, so that a login
+        // elsewhere that takes the session after every repair makes no loop.
+        return CloseAction::Reconnect {
+            delay_ms: backoff,
+            fresh: true,
+            repair: true,
+            refused: false,
+        };
+    }
     match c.code {
         // The session ended on the server (an expired token, a logout; a 1008 on an
         // authenticated socket): a new token and session value, the brokerage session
@@ -301,6 +314,9 @@ fn what_happened(c: &Closed) -> String {
     match (c.prepare_error, c.http_status) {
         (Some(code), _) => format!("could not get its session value ({code})"),
         (None, Some(s)) if !c.opened => format!("upgrade refused with HTTP {s}"),
+        _ if c.brokerage_lost => {
+            "closed: sts says the brokerage session is not authenticated".to_owned()
+        }
         _ if !c.opened => "could not open".to_owned(),
         _ if c.reason.is_empty() => format!("closed ({})", c.code),
         _ => format!("closed ({} {})", c.code, c.reason),
@@ -671,6 +687,30 @@ mod tests {
             decide_close(&refused, 0.5, ""),
             CloseAction::Fail(_)
         ));
+    }
+
+    #[test]
+    fn a_brokerage_session_lost_reopens_after_the_backoff_repaired_with_a_new_value() {
+        let c = Closed {
+            brokerage_lost: true,
+            streamed: true,
+            attempt: 1,
+            ..closed(1000)
+        };
+        let action = decide_close(&c, 0.5, "");
+        assert_eq!(
+            action,
+            CloseAction::Reconnect {
+                delay_ms: 1000,
+                fresh: true,
+                repair: true,
+                refused: false
+            }
+        );
+        assert_eq!(
+            describe(&c, &action),
+            "WebSocket closed: sts says the brokerage session is not authenticated; reconnecting in 1000 ms, after checking the brokerage session, with a new session value"
+        );
     }
 
     #[test]

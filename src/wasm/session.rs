@@ -688,7 +688,7 @@ impl IbkrSession {
     }
 
     /// `websocketClosed({ code, reason, opened, authenticated, httpStatus, attempt,
-    /// authRefusals, prepareError, streamed })`: what `IbkrStream` does after a close →
+    /// authRefusals, prepareError, streamed, brokerageLost })`: what `IbkrStream` does after a close →
     /// `{ action: "reconnect", delayMs, fresh, repair, refused }` or `{ action: "fail", error }`.
     #[wasm_bindgen(js_name = "websocketClosed")]
     pub fn websocket_closed(&self, o: JsValue) -> JsResult<JsValue> {
@@ -717,6 +717,7 @@ impl IbkrSession {
             auth_refusals: opts.opt_uint("authRefusals", 1_000_000)?.unwrap_or(0) as u32,
             prepare_error,
             streamed: opts.opt_bool("streamed")?.unwrap_or(false),
+            brokerage_lost: opts.opt_bool("brokerageLost")?.unwrap_or(false),
         };
         let out = Object::new();
         let set = |k: &str, v: JsValue| {

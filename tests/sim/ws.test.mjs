@@ -133,7 +133,7 @@ test('OAuth 1.0a first-message form: "waiting for session", then {"session"}; a 
   ws.send(JSON.stringify({ session }));
   await welcomed(ws);
   await tic(ws, now());
-  assert.deepEqual(sim.ws.stats.messages, ['(the first message, not kept)', 'tic'], 'the session value is not kept');
+  assert.deepEqual(sim.ws.stats.messages, ['(a session message, not kept)', 'tic'], 'the session value is not kept');
 
   const bad = await wsOpen(url, { headers: UA });
   assert.deepEqual(await bad.json(), { message: 'waiting for session' });

@@ -138,6 +138,6 @@ for (const kind of ['oauth1', 'oauth2']) {
     // The upgrade carried the credentials: nothing refused, and no {"session"} first message was
     // sent (a socket that had to wait for one would have sent it).
     assert.deepEqual(sim.ws.stats.refused, []);
-    assert.deepEqual(sim.ws.stats.messages.filter((m) => m === '(the first message, not kept)'), []);
+    assert.deepEqual(sim.ws.stats.messages.filter((m) => m === '(a session message, not kept)'), []);
   });
 }

@@ -85,7 +85,7 @@ for (const kind of ['oauth1', 'oauth2', 'gateway']) {
     assert.equal(stream.authenticated, true);
     assert.equal(sim.ws.sockets, 1);
     // The upgrade's headers authenticated it: no {"session"} first message was sent.
-    assert.deepEqual(sim.ws.stats.messages.filter((m) => m === '(the first message, not kept)'), []);
+    assert.deepEqual(sim.ws.stats.messages.filter((m) => m === '(a session message, not kept)'), []);
     const quote = nextTopic(stream, `smd+${AAPL}`);
     clock.advance(1000);
     sim.wsTick();
@@ -260,7 +260,7 @@ test('the brokerage session taken again after every repair: the sts reopens back
   }
   const bounds = [[375, 625], [750, 1250], [1500, 2500], [3000, 5000]];
   delays.forEach((d, i) => assert.ok(d >= bounds[i][0] && d <= bounds[i][1], `sts reopen ${i}: ${d} ms (${delays})`));
-  assert.equal(log.lines.filter((l) => /WebSocket closed \(1000 brokerage session not authenticated\); reconnecting in \d+ ms/.test(l)).length, 4, log.lines.join('\n'));
+  assert.equal(log.lines.filter((l) => /WebSocket closed: sts says the brokerage session is not authenticated; reconnecting in \d+ ms, after checking the brokerage session, with a new session value/.test(l)).length, 4, log.lines.join('\n'));
   // The last repair held: a tic interval later the count starts again.
   const tic = nextTopic(stream, 'tic');
   clock.advance(30_000);
