@@ -8,19 +8,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { instances, release } from '../common/wasm-instances.mjs';
+import { heldValues, instances, release } from '../common/wasm-instances.mjs';
 const { gatewayFetch, IbkrSession, memoryStore } = await import('../../pkg/node.mjs');
 release();
 const { GATEWAY_TLS } = await import('../../sim/server.mjs');
 const { newSim } = await import('./helpers.mjs');
 
-/** Slots of the module's externref table holding a value (a freed slot holds null). */
+/** Slots of the module's externref table holding a value. */
 function held() {
-  const t = instances[0].exports.__wbindgen_externrefs;
-  assert.ok(t instanceof WebAssembly.Table, 'the module exports its externref table');
-  let n = 0;
-  for (let i = 0; i < t.length; i++) if (t.get(i) !== null) n++;
-  return n;
+  assert.ok(instances[0]?.exports.__wbindgen_externrefs instanceof WebAssembly.Table, 'the module exports its externref table');
+  return heldValues().held;
 }
 
 /** Text bodies (not JSON; one that starts as a JSON literal would; a literal) by path. */

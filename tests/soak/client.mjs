@@ -9,7 +9,7 @@
 // handles listed, the IPC channel closed — and the process must then exit on its own.
 import { streamFor } from './prng.mjs';
 
-import { instances, release } from '../common/wasm-instances.mjs';
+import { heldValues, instances, release } from '../common/wasm-instances.mjs';
 const { ERROR_CODES, gatewayFetch, IbkrAuthError, IbkrSession, memoryStore } = await import('../../pkg/node.mjs');
 release();
 
@@ -55,25 +55,10 @@ const heap = () => {
   globalThis.gc?.();
   const m = process.memoryUsage();
   const wasm = instances.reduce((a, i) => a + (i.exports.memory?.buffer.byteLength ?? 0), 0);
-  return { heapUsed: m.heapUsed, external: m.external, wasm, rss: m.rss, ...externrefs() };
+  const table = heldValues(); // the JS values the module holds (see tests/common/wasm-instances.mjs)
+  return { heapUsed: m.heapUsed, external: m.external, wasm, rss: m.rss, tableSlots: table.slots, tableHeld: table.held };
 };
 
-/**
- * The module's table of JS values it holds (wasm-bindgen's externref table): its length, and
- * the slots holding a value. A freed slot holds null; a slot never freed keeps its value, even
- * `undefined`, so a leak shows here as a count, whatever the machine's speed.
- */
-function externrefs() {
-  let held = 0;
-  let slots = 0;
-  for (const i of instances) {
-    const t = i.exports.__wbindgen_externrefs;
-    if (!t) continue;
-    slots += t.length;
-    for (let j = 0; j < t.length; j++) if (t.get(j) !== null) held++;
-  }
-  return { tableSlots: slots, tableHeld: held };
-}
 
 function fixedTables() {
   return { calls: 0, ok: 0, handshakeFailures: 0, errors: {}, untyped: 0, untypedSamples: [], events: {}, faults: {}, logs: { warn: 0, error: 0 }, lastErrorLines: [] };

@@ -5,7 +5,7 @@
 // does not hide the client's.
 //
 // node --expose-gc tests/soak/growth.mjs [oauth1|oauth2|gateway] [get|post|error] [rounds] [calls]
-import { instances, release } from '../common/wasm-instances.mjs';
+import { heldValues, instances, release } from '../common/wasm-instances.mjs';
 const { IbkrSession, gatewayFetch } = await import('../../pkg/node.mjs');
 release();
 const { GATEWAY_TLS, Simulator } = await import('../../sim/server.mjs');
@@ -32,19 +32,9 @@ for (let r = 1; r <= Number(rounds); r++) {
   globalThis.gc?.();
   const heap = process.memoryUsage().heapUsed / 1e6;
   const wasm = instances[0].exports.memory.buffer.byteLength / 1e6;
-  // wasm-bindgen's table of JS values held by the module (a free slot holds null): it grows
-  // when values are kept.
-  const t = instances[0].exports.__wbindgen_externrefs;
-  const kinds = {};
-  let live = 0;
-  for (let i = 0; i < (t?.length ?? 0); i++) {
-    const v = t.get(i);
-    if (v === null) continue; // a free slot
-    live++;
-    const what = v === undefined ? 'undefined' : typeof v === 'object' || typeof v === 'function' ? (v.constructor?.name ?? 'Object') : typeof v;
-    kinds[what] = (kinds[what] ?? 0) + 1;
-  }
-  const table = `${t?.length ?? '?'} slots, ${live} live: ${Object.entries(kinds).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${k} ${n}`).join(', ')}`;
+  // The JS values held by the module: the count grows when values are kept.
+  const { slots, held, kinds } = heldValues();
+  const table = `${slots} slots, ${held} live: ${Object.entries(kinds).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${k} ${n}`).join(', ')}`;
   console.log(`${kind} ${op}: ${r * Number(calls)} calls, heap ${heap.toFixed(2)} MB, wasm memory ${wasm.toFixed(2)} MB, externref table ${table}`);
 }
 await sim.close();
