@@ -10,17 +10,10 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yam
 
 export class ConfigError extends Error {}
 
-/**
- * Reads an ibkr-auth.yaml with the `yaml` package: the whole of YAML 1.2 (quotes, `|` and `>`
- * blocks, anchors and aliases, `<<` merge keys). A nested mapping prefixes its keys with the
- * parent's name: `gateway: { url: … }` is `gateway_url`. Top-level keys that begin with `x-` are
- * ignored: a place to define anchors. Returns { flatKey: { value, line, name, weak } }, `name` the
- * key as written (`gateway.url`) and `line` the line it is on; null and empty values are left out.
- */
 /** What a `yaml` error code means, in words that quote nothing from the file. */
 const YAML_ERRORS = {
-  TAB_AS_INDENT: 'Tabs are not allowed as indentation; indent with spaces',
-  DUPLICATE_KEY: 'Map keys must be unique; this key is set twice',
+  TAB_AS_INDENT: 'a tab indents this line; indent with spaces only',
+  DUPLICATE_KEY: 'this key is set twice in one mapping; keep one',
   BAD_INDENT: 'the indentation does not match the lines around it',
   BLOCK_AS_IMPLICIT_KEY: 'a block cannot be a key; check the indentation and the colon',
   MULTILINE_IMPLICIT_KEY: 'a key cannot span lines; check for a missing colon or quote',
@@ -35,6 +28,13 @@ const YAML_ERRORS = {
   RESOURCE_EXHAUSTION: 'aliases expand too far',
 };
 
+/**
+ * Reads an ibkr-auth.yaml with the `yaml` package: the whole of YAML 1.2 (quotes, `|` and `>`
+ * blocks, anchors and aliases, `<<` merge keys). A nested mapping prefixes its keys with the
+ * parent's name: `gateway: { url: … }` is `gateway_url`. Top-level keys that begin with `x-` are
+ * ignored: a place to define anchors. Returns { flatKey: { value, line, name, weak } }, `name` the
+ * key as written (`gateway.url`) and `line` the line it is on; null and empty values are left out.
+ */
 export function parseYaml(text, file) {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, merge: true, uniqueKeys: true, prettyErrors: false });

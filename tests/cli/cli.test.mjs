@@ -262,9 +262,9 @@ base_url: ${c.baseUrl}
     const json = JSON.parse((await run(['status', '--json'], { cwd: d })).out);
     assert.equal(json.error.code, 'configuration');
     const tabs = yamlDir(`consumer_key: ${c.consumerKey}\ngateway:\n\turl: https://localhost:5000\n`);
-    assert.match((await run(['status'], { cwd: tabs })).err, /ibkr-auth\.yaml:3:1: this is not valid YAML: Tabs are not allowed/);
+    assert.match((await run(['status'], { cwd: tabs })).err, /ibkr-auth\.yaml:3:1: this is not valid YAML: a tab indents this line/);
     const dup = yamlDir(`realm: test_realm\nconsumer_key: ${c.consumerKey}\nrealm: limited_poa\n`);
-    assert.match((await run(['status'], { cwd: dup })).err, /ibkr-auth\.yaml:3:1: this is not valid YAML: Map keys must be unique/);
+    assert.match((await run(['status'], { cwd: dup })).err, /ibkr-auth\.yaml:3:1: this is not valid YAML: this key is set twice/);
   });
 
   test('.env: quotes, comments, no export, a multi-line quoted PEM; a bad value names the file, line and variable', async () => {
