@@ -228,7 +228,6 @@ export class IbkrStream {
     const wakeAll = () => { for (const w of waiters.splice(0)) w(); };
     const consumer = {
       push: (m) => {
-        if (overflow) return;
         if (queue.length >= ITERATOR_BACKLOG) {
           overflow = new IbkrAuthError('ABORTED', `websocket: this iterator fell ${ITERATOR_BACKLOG} messages behind and was ended, so that none is lost unseen (the stream goes on). Read faster, or take messages with on('message').`);
           this.#consumers.delete(consumer);

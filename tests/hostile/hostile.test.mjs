@@ -139,7 +139,6 @@ describe('bodies', () => {
     // The reader stopped and the client dropped the connection: the server sees it close (the
     // test's time-out is the only bound) before it has written its 64 MiB.
     const res = await closed;
-    assert.ok(res.socket === null || res.socket.destroyed, 'the connection is closed');
     assert.equal(res.writableFinished, false, 'the server never finished its body: the client cut it');
     assert.ok(sentAtClose < 64 * 1024 * 1024, `the server wrote ${sentAtClose} bytes before the close`);
   });

@@ -97,7 +97,6 @@ export const nextTopic = (stream, topic) => next(stream, 'message', (m) => m?.to
  * Waits until `cond` holds, checking it after each turn of the event loop (so I/O runs between
  * checks; after the first hundred turns, every 5 ms rather than spinning). Fails only when
  * `timeoutMs` of wall-clock time pass first — a safety bound, not a limit on the machine's speed.
- * (A number as the third argument, the former turn count, is ignored.)
  */
 export async function until(cond, what, { timeoutMs = SAFETY_MS } = {}) {
   const deadline = Date.now() + timeoutMs;
