@@ -298,10 +298,7 @@ impl Fleet {
             .unwrap_or(0.0)
             .min(first_seen + FAILURE_MAX_MS as f64);
         let code_text = next();
-        let code = ErrorCode::ALL
-            .into_iter()
-            .find(|k| k.as_str() == code_text)
-            .unwrap_or(ErrorCode::Unauthorized);
+        let code = ErrorCode::parse(code_text).unwrap_or(ErrorCode::Unauthorized);
         let status = next().parse::<u16>().ok();
         let message = match next() {
             "" => "the handshake failed",

@@ -696,10 +696,7 @@ impl IbkrSession {
         let prepare_error = match opts.opt_string("prepareError")? {
             None => None,
             Some(c) => Some(
-                crate::error::ErrorCode::ALL
-                    .into_iter()
-                    .find(|k| k.as_str() == c)
-                    .ok_or_else(|| {
+                crate::error::ErrorCode::parse(&c).ok_or_else(|| {
                         let c: String = c.chars().take(40).collect();
                         Error::invalid_argument(format!(
                             "websocketClosed: `prepareError` {c:?} is not an error code; pass the `code` of the IbkrAuthError that preparing the socket threw."

@@ -90,6 +90,11 @@ impl ErrorCode {
         ErrorCode::WebSocketUnauthenticated,
     ];
 
+    /// The code named `s` (as [`Self::as_str`] writes it), if there is one.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// The stable string form, e.g. `"DECRYPT_FAILED"`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -233,6 +238,10 @@ mod tests {
             );
         }
         assert_eq!(seen.len(), ErrorCode::ALL.len());
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(ErrorCode::parse("invalid_argument"), None);
         assert_eq!(seen.len(), 23);
     }
 
