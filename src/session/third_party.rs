@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{post_oauth, Host};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
 use crate::oauth1::request;
 
@@ -132,15 +132,7 @@ impl<H: Host> ThirdParty<H> {
 
 /// A string field of a third-party step's answer; its absence is a malformed answer.
 fn answer_field(v: &Value, step: &str, k: &str) -> Result<String> {
-    v.get(k).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
-        Error::new(
-            ErrorCode::UnexpectedResponse,
-            format!(
-                "IBKR's answer to the {step} request has no {k}; it was not used. Retry the step; if it persists, \
-                 check that the base URL is the Web API's (…/v1/api)."
-            ),
-        )
-    })
+    super::auth::answer_str(v, k, &format!("the {step} request")).map(str::to_owned)
 }
 
 /// The request token of step 1's answer.
@@ -160,6 +152,7 @@ fn access_token_from(v: &Value) -> Result<AccessToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn an_answer_without_its_token_is_unexpected_response() {

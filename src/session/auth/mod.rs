@@ -166,6 +166,20 @@ pub(crate) fn json_answer(text: &str, what: &str) -> Result<Value> {
     })
 }
 
+/// The string field `k` of IBKR's answer to `what`; its absence is a malformed answer
+/// (`UNEXPECTED_RESPONSE`, naming the field, never quoting the answer).
+pub(crate) fn answer_str<'a>(v: &'a Value, k: &str, what: &str) -> Result<&'a str> {
+    v.get(k).and_then(Value::as_str).ok_or_else(|| {
+        Error::new(
+            ErrorCode::UnexpectedResponse,
+            format!(
+                "IBKR's answer to {what} has no {k}; it was not used. Retry; if it persists, check that the base URL \
+                 is the Web API's (…/v1/api)."
+            ),
+        )
+    })
+}
+
 /// The error for a failed authentication step: the status names the code, `hint_401` the fix.
 pub(crate) fn auth_failure(status: u16, msg: Option<String>, what: &str, hint_401: &str) -> Error {
     let e = match status {

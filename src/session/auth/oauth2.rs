@@ -67,18 +67,7 @@ impl Oauth2Credentials {
 /// It goes into an `Authorization` header, so it must be visible ASCII (RFC 6750's token68 and
 /// a little more); anything else is refused here rather than by the HTTP stack.
 fn token_field<'a>(v: &'a Value, what: &str) -> Result<&'a str> {
-    let token = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::UnexpectedResponse,
-                format!(
-                    "IBKR's {what} has no access_token; it was not used. Retry; if it persists, check that the \
-                     base URL is the Web API's (…/v1/api)."
-                ),
-            )
-        })?;
+    let token = super::answer_str(v, "access_token", what)?;
     if token.is_empty() || token.len() > 16 * 1024 || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::new(
             ErrorCode::UnexpectedResponse,
@@ -204,7 +193,7 @@ impl<H: Host> Session<H> {
                  public key; a clock off by more than a few seconds also fails the assertion.",
             )
             .await?;
-        let access = token_field(&v, "token answer")?;
+        let access = token_field(&v, "the token request")?;
         let expires_in = v
             .get("expires_in")
             .and_then(Value::as_f64)
@@ -229,7 +218,7 @@ impl<H: Host> Session<H> {
                 "Check `credential` (the IBKR username) and `ip`: it must be this machine's public IP as IBKR sees it.",
             )
             .await?;
-        let bearer = token_field(&v, "SSO-session answer")?;
+        let bearer = token_field(&v, "the SSO-session request")?;
         let auth = vec![("Authorization".to_owned(), format!("Bearer {bearer}"))];
 
         let (status, text, msg) = self
@@ -351,16 +340,16 @@ mod tests {
             serde_json::json!({"token_type": "Bearer"}),
             serde_json::json!({"access_token": 7}),
         ] {
-            let e = token_field(&v, "token answer").unwrap_err();
+            let e = token_field(&v, "the token request").unwrap_err();
             assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
             assert!(
                 e.message()
-                    .contains("IBKR's token answer has no access_token"),
+                    .contains("IBKR's answer to the token request has no access_token"),
                 "{}",
                 e.message()
             );
         }
         let v = serde_json::json!({"access_token": "abc.def"});
-        assert_eq!(token_field(&v, "token answer").ok(), Some("abc.def"));
+        assert_eq!(token_field(&v, "the token request").ok(), Some("abc.def"));
     }
 }
