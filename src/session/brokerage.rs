@@ -64,7 +64,7 @@ pub(crate) fn tickle_flags_of(v: &Value) -> (bool, bool) {
 
 /// What [`Session::fleet_init`] is asked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Init {
+pub(crate) enum Init {
     /// `ssodh/init` once per token for the fleet (the marker says whether it was done).
     Once,
     /// Again, whatever the marker says: IBKR answered "no bridge".
@@ -99,21 +99,13 @@ impl<H: Host> Session<H> {
 
     /// The repair of a brokerage session IBKR dropped ("no bridge", or not authenticated in
     /// keep-alive): `ssodh/init` again, whatever the fleet's marker says, but by one process of
-    /// the fleet at a time (the others answer with the status once it is done). `seen_in_status`:
-    /// the status said so (not a "no bridge" answer), so the process that takes the repair lease
-    /// asks the status again first: another process may have repaired it in between.
-    pub(crate) async fn repair_brokerage(
-        &self,
-        compete: bool,
-        seen_in_status: bool,
-    ) -> Result<String> {
+    /// the fleet at a time (the others answer with the status once it is done). `mode`:
+    /// [`Init::RepairSeenInStatus`] when the status said so (not a "no bridge" answer): the
+    /// process that takes the repair lease asks the status again first, as another process may
+    /// have repaired it in between; else [`Init::Repair`].
+    pub(crate) async fn repair_brokerage(&self, compete: bool, mode: Init) -> Result<String> {
         if let Some(fleet) = &self.inner.fleet {
             if fleet.available(&self.inner.host) {
-                let mode = if seen_in_status {
-                    Init::RepairSeenInStatus
-                } else {
-                    Init::Repair
-                };
                 if let Some(text) = self.fleet_init(fleet, compete, true, mode).await? {
                     return Ok(text);
                 }
@@ -305,7 +297,10 @@ impl<H: Host> Session<H> {
                  compete: true to take it over; that session will be disconnected.",
             ));
         }
-        if let Err(e) = self.repair_brokerage(compete, true).await {
+        if let Err(e) = self
+            .repair_brokerage(compete, Init::RepairSeenInStatus)
+            .await
+        {
             self.log(
                 Level::Warn,
                 &format!(
@@ -471,11 +466,10 @@ mod tests {
             "POST /iserver/auth/status",
             "sign in",
         );
-        not_json(
-            status_flags(""),
-            "POST /iserver/auth/status",
-            "authenticated",
-        );
+        // An empty answer (nothing to echo) is malformed too.
+        let e = status_flags("").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::UnexpectedResponse);
+        assert!(e.message().contains("POST /iserver/auth/status"));
         let e = status_flags(cut).err().map(|e| e.message().to_owned());
         assert!(e.is_some_and(|m| m.contains("cut short")));
     }

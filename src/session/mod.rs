@@ -488,7 +488,7 @@ impl<H: Host> Session<H> {
                             call.method
                         ),
                     );
-                    self.repair_brokerage(self.inner.opts.compete, false)
+                    self.repair_brokerage(self.inner.opts.compete, brokerage::Init::Repair)
                         .await?;
                     if action == Action::InitBrokerageAndReturn {
                         return Ok(resp);

@@ -214,28 +214,27 @@ fn decide(c: &Closed, jitter: f64, what_to_check: &str) -> CloseAction {
         // on the credentials are not. An answer that is not what IBKR sends (a proxy's or a
         // maintenance page) ends a first open, where it most likely means a wrong base URL; a
         // stream that worked retries it.
-        return match code {
-            ErrorCode::UnexpectedResponse if c.streamed => CloseAction::Reconnect {
-                delay_ms: backoff,
-                fresh: true,
-                repair: false,
-                refused: false,
-            },
+        let transient = matches!(
+            code,
             ErrorCode::Network
-            | ErrorCode::Timeout
-            | ErrorCode::RateLimited
-            | ErrorCode::HttpError
-            | ErrorCode::NoBridge
-            | ErrorCode::Gone => CloseAction::Reconnect {
+                | ErrorCode::Timeout
+                | ErrorCode::RateLimited
+                | ErrorCode::HttpError
+                | ErrorCode::NoBridge
+                | ErrorCode::Gone
+        ) || (code == ErrorCode::UnexpectedResponse && c.streamed);
+        return if transient {
+            CloseAction::Reconnect {
                 delay_ms: backoff,
                 fresh: true,
                 repair: code == ErrorCode::NoBridge,
                 refused: false,
-            },
-            other => CloseAction::Fail(Error::new(
-                other,
-                format!("the streaming WebSocket cannot reconnect: preparing it (the token, the brokerage session's status, POST /tickle for its session value) failed with {other}. {what_to_check}"),
-            )),
+            }
+        } else {
+            CloseAction::Fail(Error::new(
+                code,
+                format!("the streaming WebSocket cannot reconnect: preparing it (the token, the brokerage session's status, POST /tickle for its session value) failed with {code}. {what_to_check}"),
+            ))
         };
     }
     if is_refusal(c) {
