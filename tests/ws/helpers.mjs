@@ -113,3 +113,30 @@ export function assertNoSecrets(texts, secrets) {
     assert.ok(!String(t).includes(s), `a secret leaked into: ${String(t).slice(0, 200)}`);
   }
 }
+
+/**
+ * A WebSocket the test drives, standing in for IBKR's: it opens, answers the first {"session"}
+ * message with IBKR's "authenticated", records what is sent (`sent`) and each close's arguments
+ * (`closes`), and delivers what the test gives `deliver(obj)`. `strictClose`: a close with
+ * arguments throws (a runtime stricter than the stream expects). `last()` is the newest socket.
+ */
+export function drivenSocket({ strictClose = false } = {}) {
+  let newest = null;
+  class Driven extends EventTarget {
+    constructor() {
+      super();
+      newest = this;
+      this.sent = [];
+      this.closes = [];
+      queueMicrotask(() => this.dispatchEvent(new Event('open')));
+    }
+    send(m) { this.sent.push(m); if (m.startsWith('{"session"')) this.deliver({ topic: 'system', success: 'user' }); }
+    close(...args) {
+      if (strictClose && args.length) throw new DOMException('refused', 'InvalidAccessError');
+      this.closes.push(args);
+      this.dispatchEvent(Object.assign(new Event('close'), { code: 1000, reason: '' }));
+    }
+    deliver(o) { this.dispatchEvent(Object.assign(new Event('message'), { data: JSON.stringify(o) })); }
+  }
+  return { WebSocket: Driven, last: () => newest };
+}

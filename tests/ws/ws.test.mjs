@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { installPackedPackage, root } from '../js/harness.mjs';
-import { AAPL, assertNoSecrets, capture, controlledClock, gatewayCa, next, nextTopic, sessionFor, startSim, until } from './helpers.mjs';
+import { AAPL, assertNoSecrets, capture, controlledClock, drivenSocket, gatewayCa, next, nextTopic, sessionFor, startSim, until } from './helpers.mjs';
 
 let pkg;
 let installed;
@@ -449,16 +449,11 @@ test('close(code, reason) the socket would refuse: INVALID_ARGUMENT, and the str
 
 test('a socket that refuses close(code, reason) anyway is closed without them', async () => {
   const { session, clock } = await setup('oauth1');
-  let socket;
-  // Authenticates as IBKR's does, and throws on any close with arguments (a stricter runtime).
-  const Strict = class extends EventTarget {
-    constructor() { super(); socket = this; this.closes = []; queueMicrotask(() => this.dispatchEvent(new Event('open'))); }
-    send(m) { if (m.startsWith('{"session"')) this.dispatchEvent(Object.assign(new Event('message'), { data: '{"topic":"system","success":"user"}' })); }
-    close(...args) { if (args.length) throw new DOMException('refused', 'InvalidAccessError'); this.closes.push(args); }
-  };
-  const stream = await session.websocket({ WebSocket: Strict, timers: clock, keepAliveMs: false });
+  // Throws on any close with arguments (a stricter runtime).
+  const strict = drivenSocket({ strictClose: true });
+  const stream = await session.websocket({ WebSocket: strict.WebSocket, timers: clock, keepAliveMs: false });
   stream.close(4000, 'done');
-  assert.deepEqual(socket.closes, [[]]);
+  assert.deepEqual(strict.last().closes, [[]]);
   assert.equal(stream.authenticated, false);
   assert.equal(clock.pending(), null);
 });
@@ -490,14 +485,9 @@ test('a server that closes every socket right after it authenticates (4001): the
 test('an iterator that falls 10,000 messages behind ends with ABORTED after what it holds; the stream and its listeners go on', async () => {
   const { session, clock } = await setup('oauth1');
   // A socket the test drives: it authenticates as IBKR's does, then floods.
-  let socket;
-  const Driven = class extends EventTarget {
-    constructor() { super(); socket = this; this.sent = []; queueMicrotask(() => this.dispatchEvent(new Event('open'))); }
-    send(m) { this.sent.push(m); if (m.startsWith('{"session"')) this.deliver({ topic: 'system', success: 'user' }); }
-    close() { this.dispatchEvent(Object.assign(new Event('close'), { code: 1000, reason: '' })); }
-    deliver(o) { this.dispatchEvent(Object.assign(new Event('message'), { data: JSON.stringify(o) })); }
-  };
-  const stream = await session.websocket({ WebSocket: Driven, timers: clock, keepAliveMs: false });
+  const driven = drivenSocket();
+  const stream = await session.websocket({ WebSocket: driven.WebSocket, timers: clock, keepAliveMs: false });
+  const socket = driven.last();
   streams.push(stream);
   let heard = 0;
   stream.on('message', (m) => { if (m?.topic === 'x') heard++; });
