@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,11 +16,10 @@ import { installPackedPackage, launchChromium } from '../js/harness.mjs';
 import { assertNoSecrets, controlledClock } from '../ws/helpers.mjs';
 import { GATEWAY_TLS, generateKeys, Simulator } from '../../sim/server.mjs';
 import { testTls } from '../../sim/tls.mjs';
-import { streamPage } from './ws-page.mjs';
+import { pageServer, streamPage } from './ws-page.mjs';
 
 const { installed } = installPackedPackage('browser-gw-ws');
 const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
-const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
 const AAPL = 265598;
 
 /** Base64 of the SHA-256 of a certificate's SubjectPublicKeyInfo: what Chromium's SPKI list takes. */
@@ -50,29 +48,6 @@ const page = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,
   };
 </script>`;
 
-/** Serves the page at /, the installed package at /pkg/, and hands everything else to `mount()`. */
-function pageServer(tls, mount) {
-  const server = https.createServer(tls, (req, res) => {
-    const url = new URL(req.url, 'https://x');
-    if (url.pathname !== '/' && !url.pathname.startsWith('/pkg/')) return mount().handle(req, res);
-    let body;
-    if (url.pathname === '/') body = page;
-    else {
-      const file = path.join(installed, path.normalize(url.pathname.slice(5)));
-      if (file.startsWith(installed) && fs.existsSync(file)) body = fs.readFileSync(file);
-    }
-    if (body === undefined) { res.writeHead(404).end(); return undefined; }
-    res.writeHead(200, { 'content-type': url.pathname === '/' ? 'text/html' : types[path.extname(url.pathname)] ?? 'application/octet-stream' }).end(body);
-    return undefined;
-  });
-  server.on('upgrade', (req, socket, head) => mount().ws.upgrade(req, socket, head));
-  return server;
-}
-
-const listen = async (server) => {
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return `https://127.0.0.1:${server.address().port}`;
-};
 
 const keys = generateKeys();
 let sim;
@@ -82,8 +57,7 @@ let browser;
 
 before(async () => {
   sim = new Simulator({ gateway: true, keys, rateLimits: false, gatewayIdleMs: 1e12, ws: { autoTickMs: false } });
-  server = pageServer(GATEWAY_TLS, () => sim);
-  base = await listen(server);
+  ({ server, base } = await pageServer({ page, installed, mount: () => sim, tls: GATEWAY_TLS }));
   sim.mountedAt(base);
   browser = await launchChromium({ args: [`--ignore-certificate-errors-spki-list=${spkiHash(GATEWAY_TLS.cert)}`] });
 });
@@ -100,8 +74,7 @@ test('Chromium trusts the gateway\'s certificate only: a page from another self-
   const other = testTls(dir);
   fs.rmSync(dir, { recursive: true, force: true });
   assert.notEqual(spkiHash(other.cert), spkiHash(GATEWAY_TLS.cert));
-  const stranger = pageServer({ key: other.key, cert: other.cert }, () => sim);
-  const strangerBase = await listen(stranger);
+  const { server: stranger, base: strangerBase } = await pageServer({ page, installed, mount: () => sim, tls: { key: other.key, cert: other.cert } });
   const p = await browser.newPage();
   const failed = [];
   p.on('requestfailed', (req) => failed.push(`${req.url()} ${req.failure()?.errorText}`));

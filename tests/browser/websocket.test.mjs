@@ -5,17 +5,15 @@
 // drop with replay, expired tokens; the stream's timers are a controlled clock in the page.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { installPackedPackage, launchChromium } from '../js/harness.mjs';
 import { controlledClock } from '../ws/helpers.mjs';
-import { streamPage } from './ws-page.mjs';
+import { pageServer, streamPage } from './ws-page.mjs';
 import { generateKeys, Simulator } from '../../sim/server.mjs';
 
 const { installed } = installPackedPackage('browser-ws');
 const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
-const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
 const AAPL = 265598;
 
 const page = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>ws</title>
@@ -43,21 +41,7 @@ let base;
 let sim;
 
 before(async () => {
-  server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    if (url.pathname !== '/' && !url.pathname.startsWith('/pkg/')) return sim.handle(req, res);
-    let body;
-    if (url.pathname === '/') body = page;
-    else if (url.pathname.startsWith('/pkg/')) {
-      const file = path.join(installed, path.normalize(url.pathname.slice(5)));
-      if (file.startsWith(installed) && fs.existsSync(file)) body = fs.readFileSync(file);
-    }
-    if (body === undefined) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'content-type': url.pathname === '/' ? 'text/html' : types[path.extname(url.pathname)] ?? 'application/octet-stream' }).end(body);
-  });
-  server.on('upgrade', (req, socket, head) => sim.ws.upgrade(req, socket, head));
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${server.address().port}`;
+  ({ server, base } = await pageServer({ page, installed, mount: () => sim }));
   browser = await launchChromium();
 });
 

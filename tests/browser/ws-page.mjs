@@ -2,6 +2,10 @@
 // the Chromium streaming tests: its events, waits bounded by a wall-clock safety limit, quotes
 // and a drop with its reconnect on the page's controlled clock.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
 
 export function streamPage(p, sim, problems) {
   const events = () => p.evaluate(() => window.__ws.events);
@@ -28,4 +32,30 @@ export function streamPage(p, sim, problems) {
     return r;
   };
   return { events, waitFor, quotes, dropAndReopen };
+}
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+
+/**
+ * A server on 127.0.0.1 for a streaming page: `page` at /, the installed package's files at
+ * /pkg/, everything else (REST and the WebSocket upgrade) handed to the simulator `mount()`
+ * returns. HTTPS with `tls` ({ key, cert }), else HTTP. Resolves to { server, base }.
+ */
+export async function pageServer({ page, installed, mount, tls }) {
+  const handler = (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname !== '/' && !url.pathname.startsWith('/pkg/')) return mount().handle(req, res);
+    let body;
+    if (url.pathname === '/') body = page;
+    else {
+      const file = path.join(installed, path.normalize(url.pathname.slice(5)));
+      if (file.startsWith(installed) && fs.existsSync(file)) body = fs.readFileSync(file);
+    }
+    if (body === undefined) return res.writeHead(404).end();
+    return res.writeHead(200, { 'content-type': types[url.pathname === '/' ? '.html' : path.extname(url.pathname)] ?? 'application/octet-stream' }).end(body);
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+  server.on('upgrade', (req, socket, head) => mount().ws.upgrade(req, socket, head));
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, base: `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}` };
 }
