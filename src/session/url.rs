@@ -126,8 +126,7 @@ impl Bases {
 pub(crate) fn check_base(url: &str) -> Result<()> {
     let trimmed = url.trim();
     let after_scheme = trimmed.find("://").map_or(trimmed, |i| &trimmed[i + 3..]);
-    let authority = after_scheme.split('/').next().unwrap_or_default();
-    if authority.contains('@') {
+    if authority(after_scheme).contains('@') {
         return Err(Error::invalid_argument(
             "baseUrl has a user name or password in it (user:password@host): pass the API base URL without them, such as https://api.ibkr.com/v1/api.",
         ));
@@ -146,6 +145,14 @@ pub(crate) fn check_base(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// The authority (`[user[:password]@]host[:port]`) at the start of what follows `scheme://`.
+fn authority(after_scheme: &str) -> &str {
+    after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+}
+
 /// Where a URL points: `scheme://host[:port]`, or `//host[:port]` for a scheme-relative one;
 /// never its user name or password, path, query or fragment (they may hold secrets). `None`
 /// for a path on the same host.
@@ -154,7 +161,7 @@ pub(crate) fn origin(url: &str) -> Option<String> {
         Some((scheme, rest)) if !scheme.contains(['/', '?', '#']) => (scheme, rest),
         _ => ("", url.strip_prefix("//")?),
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority(rest);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     Some(if scheme.is_empty() {
         format!("//{host}")
@@ -258,6 +265,8 @@ mod tests {
             "https://api.ibkr.com/v1/api?x=1",
             "https://api.ibkr.com/v1/api#s3cr3tpw",
             "https://api.ibkr.com?x=1",
+            // An '@' in the query is not userinfo either.
+            "https://api.ibkr.com?x=a@b",
         ] {
             let m = base_error(bad);
             assert!(m.contains("query (?) or fragment (#)"), "{m}");
