@@ -76,8 +76,10 @@ for (const kind of ['file', 'redis']) {
     assert.equal(sim.count('handshake') - handshakes, 1, 'one new live session token for the fleet');
     await quotes(2);
 
-    // Another session takes the brokerage session: every stream hears it (sts), backs off, and
+    // The sockets stay authenticated for a tic interval (their back-off starts anew). Then
+    // another session takes the brokerage session: every stream hears it (sts), backs off, and
     // the brokerage session is opened again once for the fleet before they reopen.
+    await advance(30_000);
     const inits = sim.count('init');
     sim.setCompeting();
     sim.wsTick();
